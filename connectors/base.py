@@ -1,0 +1,96 @@
+"""The connector protocol: the few things the sync engine asks of a CRM.
+
+A connector knows its API (auth, paging, limits, error bodies) and nothing of matching
+or attribution. One implementation per CRM: connectors.salesforce, connectors.hubspot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from schema.records import AccountRecord, OpportunityRecord, Stream
+
+Record = AccountRecord | OpportunityRecord
+
+
+@dataclass(frozen=True, slots=True)
+class Watermark:
+    """Tie-safe cursor: everything up to and including (modified_at, last_id) is committed."""
+
+    modified_at: datetime
+    last_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """A page of records and the watermark that is safe to commit together with them."""
+
+    stream: Stream
+    records: Sequence[Record]
+    watermark: Watermark | None
+
+
+@dataclass(frozen=True, slots=True)
+class FieldUpdate:
+    """Desired values of owned fields for one record, by logical field name (DESIGN.md 5)."""
+
+    stream: Stream
+    external_id: str
+    values: Mapping[str, object]
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    external_id: str
+    ok: bool
+    error_code: str | None = None
+    message: str | None = None
+    retryable: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class FieldStatus:
+    stream: Stream
+    logical_name: str
+    api_name: str
+    exists: bool
+    updateable: bool
+    created: bool = False
+
+
+@dataclass(slots=True)
+class ApiUsage:
+    """API calls this connector made, and the org/portal budget as last reported."""
+
+    calls: int = 0
+    daily_used: int | None = None
+    daily_limit: int | None = None
+    by_endpoint: dict[str, int] = field(default_factory=dict)
+
+
+class Connector(Protocol):
+    name: str
+
+    def check(self) -> list[str]:
+        """Problems that stop a run (auth, missing objects or fields); empty when ready."""
+        ...
+
+    def pull(
+        self, stream: Stream, since: Watermark | None, until: datetime, *, deleted: bool = True
+    ) -> Iterator[Page]:
+        """Records modified in (since − lookback, until), as pages in bounded memory."""
+        ...
+
+    def write(self, stream: Stream, updates: Sequence[FieldUpdate]) -> list[WriteResult]:
+        """Write owned fields in as few API calls as the platform allows; one result per update."""
+        ...
+
+    def ensure_fields(self, *, check_only: bool) -> list[FieldStatus]:
+        """Verify (and unless check_only, create) the owned custom fields / properties."""
+        ...
+
+    def usage(self) -> ApiUsage:
+        ...
