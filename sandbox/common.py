@@ -7,6 +7,7 @@ file clients trust), with keep-alive, per-request latency and per-endpoint call 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import socket
@@ -136,7 +137,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         return  # the emulators keep their own counters; stderr noise helps nobody
 
     def _serve(self) -> None:
@@ -161,10 +162,8 @@ class _Handler(BaseHTTPRequestHandler):
             )
         if response.drop:
             self.close_connection = True
-            try:
+            with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             return
         self.send_response(response.status)
         for name, value in response.headers.items():

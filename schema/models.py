@@ -1,0 +1,362 @@
+"""The warehouse: SQLAlchemy 2.0 typed models (DESIGN.md section 3).
+
+Every schema change comes with one Alembic revision in migrations/versions; a test compares
+these models against the migrated database and fails on any drift.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from schema.types import UTCDateTime
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# Integer ids autoincrement on SQLite (INTEGER PRIMARY KEY) and are BIGINT on PostgreSQL.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {  # noqa: RUF012 - SQLAlchemy reads this class attribute
+        datetime: UTCDateTime(),
+        date: Date(),
+        Decimal: Numeric(18, 2),
+        dict[str, Any]: JSON(),
+        list[Any]: JSON(),
+        str: String(255),
+    }
+
+
+class Account(Base):
+    """One of our accounts, per CRM source (Salesforce Account, HubSpot company)."""
+
+    __tablename__ = "accounts"
+    __table_args__ = (
+        UniqueConstraint("source", "external_id"),
+        Index("ix_accounts_domain_key", "domain_key"),
+        Index("ix_accounts_name_key", "name_key"),
+        Index("ix_accounts_duns", "duns"),
+        Index("ix_accounts_match_dirty", "match_dirty"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    source: Mapped[str] = mapped_column(String(32))
+    external_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str | None] = mapped_column(Text)
+    website: Mapped[str | None] = mapped_column(Text)
+    # Match keys computed at ingest (DESIGN.md 4), so matching is a plain indexed join.
+    domain_key: Mapped[str | None]
+    name_key: Mapped[str | None]
+    duns: Mapped[str | None] = mapped_column(String(16))
+    owner_id: Mapped[str | None] = mapped_column(String(64))
+    account_type: Mapped[str | None] = mapped_column(String(80))
+    created_at: Mapped[datetime | None]
+    modified_at: Mapped[datetime]
+    is_deleted: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    deleted_at: Mapped[datetime | None]
+    # Owned fields as last read from the CRM, by logical name: the diff's "value in the CRM".
+    owned_values: Mapped[dict[str, Any] | None]
+    match_dirty: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    ingested_at: Mapped[datetime]
+
+
+class Opportunity(Base):
+    """One of our opportunities, per CRM source (Salesforce Opportunity, HubSpot deal)."""
+
+    __tablename__ = "opportunities"
+    __table_args__ = (
+        UniqueConstraint("source", "external_id"),
+        Index("ix_opportunities_account", "source", "account_external_id"),
+        Index("ix_opportunities_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    source: Mapped[str] = mapped_column(String(32))
+    external_id: Mapped[str] = mapped_column(String(64))
+    account_external_id: Mapped[str | None] = mapped_column(String(64))
+    name: Mapped[str | None] = mapped_column(Text)
+    stage: Mapped[str | None] = mapped_column(String(120))
+    status: Mapped[str] = mapped_column(String(8))  # open / won / lost
+    amount: Mapped[Decimal | None]
+    currency: Mapped[str | None] = mapped_column(String(3))
+    close_date: Mapped[date | None]
+    created_at: Mapped[datetime | None]
+    lead_source: Mapped[str | None] = mapped_column(String(120))
+    referring_partner: Mapped[str | None]
+    modified_at: Mapped[datetime]
+    is_deleted: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    deleted_at: Mapped[datetime | None]
+    owned_values: Mapped[dict[str, Any] | None]
+    # When ecosync first saw the current close; cleared on reopen (drives stamping).
+    closed_seen_at: Mapped[datetime | None]
+    ingested_at: Mapped[datetime]
+
+
+class Partner(Base):
+    __tablename__ = "partners"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str]
+    kind: Mapped[str] = mapped_column(String(16))  # technology / services / channel
+    source_kind: Mapped[str] = mapped_column(String(16))  # csv / salesforce / hubspot / manual
+    # Sharing level per population: full / names / counts / hidden (DESIGN.md 5).
+    share: Mapped[dict[str, Any]]
+    snapshot_version: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    source_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    last_import_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class PartnerAccount(Base):
+    """A row a partner shared with us, in the partner's current snapshot."""
+
+    __tablename__ = "partner_accounts"
+    __table_args__ = (
+        UniqueConstraint("partner_id", "row_key"),
+        Index("ix_partner_accounts_domain_key", "domain_key"),
+        Index("ix_partner_accounts_name_key", "name_key"),
+        Index("ix_partner_accounts_duns", "duns"),
+        Index("ix_partner_accounts_match_dirty", "match_dirty"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"))
+    # Stable identity inside one partner's list: external id, else domain key, else name key.
+    row_key: Mapped[str]
+    external_id: Mapped[str | None]
+    name: Mapped[str | None] = mapped_column(Text)
+    domain: Mapped[str | None] = mapped_column(Text)
+    website: Mapped[str | None] = mapped_column(Text)
+    domain_key: Mapped[str | None]
+    name_key: Mapped[str | None]
+    duns: Mapped[str | None] = mapped_column(String(16))
+    population: Mapped[str] = mapped_column(String(20))
+    owner_name: Mapped[str | None]
+    owner_email: Mapped[str | None]
+    match_dirty: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    imported_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Overlap(Base):
+    """One of our accounts matched to one partner. History is kept: ended rows stay."""
+
+    __tablename__ = "overlaps"
+    __table_args__ = (
+        Index("ix_overlaps_account_partner", "account_id", "partner_id", "ended_at"),
+        Index("ix_overlaps_partner", "partner_id", "ended_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"))
+    partner_account_id: Mapped[int | None] = mapped_column(
+        ForeignKey("partner_accounts.id", ondelete="SET NULL")
+    )
+    method: Mapped[str] = mapped_column(String(16))  # domain / name / fuzzy / duns / pin
+    score: Mapped[float | None] = mapped_column(Float)
+    population: Mapped[str] = mapped_column(String(20))
+    first_seen_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+
+
+class MatchOverride(Base):
+    """Manual pin/block of an account to a partner (or one partner account); audited."""
+
+    __tablename__ = "match_overrides"
+    __table_args__ = (Index("ix_match_overrides_account", "source", "account_external_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    source: Mapped[str] = mapped_column(String(32))
+    account_external_id: Mapped[str] = mapped_column(String(64))
+    partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"))
+    partner_row_key: Mapped[str | None]
+    action: Mapped[str] = mapped_column(String(8))  # pin / block
+    population: Mapped[str | None] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    revoked_by: Mapped[str | None] = mapped_column(String(120))
+
+
+class AttributionStamp(Base):
+    """Append-only ledger: one row per stamp version of one close of one opportunity."""
+
+    __tablename__ = "attribution_stamps"
+    __table_args__ = (
+        # Idempotency: a crash and a retry can never make two stamps for one close.
+        UniqueConstraint("close_key", "version"),
+        Index("ix_attribution_stamps_opportunity", "opportunity_id", "superseded_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    opportunity_id: Mapped[int] = mapped_column(ForeignKey("opportunities.id"))
+    close_key: Mapped[str]
+    version: Mapped[int] = mapped_column(Integer)
+    supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("attribution_stamps.id"))
+    superseded_at: Mapped[datetime | None]
+    outcome: Mapped[str] = mapped_column(String(8))  # won / lost
+    close_date: Mapped[date | None]
+    amount: Mapped[Decimal | None]
+    currency: Mapped[str | None] = mapped_column(String(3))
+    corporate_amount: Mapped[Decimal | None]
+    corporate_currency: Mapped[str | None] = mapped_column(String(3))
+    exchange_rate: Mapped[Decimal | None] = mapped_column(Numeric(24, 12))
+    sourcing_partner_id: Mapped[str | None] = mapped_column(String(64))
+    sourced_rule: Mapped[str | None] = mapped_column(String(64))
+    amount_model: Mapped[str] = mapped_column(String(32))
+    rule_config_version: Mapped[str] = mapped_column(String(64))
+    # Which overlaps, which rule, which values: "why was this partner credited?"
+    evidence: Mapped[dict[str, Any]]
+    stamped_late: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    reason: Mapped[str | None] = mapped_column(Text)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("sync_runs.id"))
+    stamped_at: Mapped[datetime]
+
+
+class AttributionCredit(Base):
+    """One partner's credit inside one stamp (sourced or influenced, with its amount)."""
+
+    __tablename__ = "attribution_credits"
+    __table_args__ = (
+        UniqueConstraint("stamp_id", "partner_id"),
+        Index("ix_attribution_credits_partner", "partner_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    stamp_id: Mapped[int] = mapped_column(ForeignKey("attribution_stamps.id"))
+    partner_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(12))  # sourced / influenced
+    amount: Mapped[Decimal | None]
+    corporate_amount: Mapped[Decimal | None]
+    overlap_id: Mapped[int | None] = mapped_column(ForeignKey("overlaps.id"))
+
+
+class Watermark(Base):
+    """Per source and stream: everything up to (modified_at, last_id) is in the warehouse."""
+
+    __tablename__ = "sync_watermarks"
+
+    source: Mapped[str] = mapped_column(String(32), primary_key=True)
+    stream: Mapped[str] = mapped_column(String(32), primary_key=True)
+    modified_at: Mapped[datetime | None]
+    last_id: Mapped[str | None] = mapped_column(String(64))
+    # Backfill checkpoint, so a killed backfill resumes instead of starting over.
+    backfill_cursor: Mapped[str | None] = mapped_column(Text)
+    backfill_completed_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("sync_runs.id"))
+
+
+class WritebackState(Base):
+    """The last value successfully written per record and owned field (the outbox's "old")."""
+
+    __tablename__ = "writeback_state"
+    __table_args__ = (UniqueConstraint("source", "stream", "external_id", "field"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    source: Mapped[str] = mapped_column(String(32))
+    stream: Mapped[str] = mapped_column(String(32))
+    external_id: Mapped[str] = mapped_column(String(64))
+    field: Mapped[str] = mapped_column(String(64))
+    value: Mapped[str | None] = mapped_column(Text)
+    written_at: Mapped[datetime]
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("sync_runs.id"))
+
+
+class ChangeLog(Base):
+    """Every field ecosync wrote: run, record, field, old, new."""
+
+    __tablename__ = "change_log"
+    __table_args__ = (
+        Index("ix_change_log_record", "source", "external_id"),
+        Index("ix_change_log_run", "run_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("sync_runs.id"))
+    source: Mapped[str] = mapped_column(String(32))
+    stream: Mapped[str] = mapped_column(String(32))
+    external_id: Mapped[str] = mapped_column(String(64))
+    field: Mapped[str] = mapped_column(String(64))
+    old_value: Mapped[str | None] = mapped_column(Text)
+    new_value: Mapped[str | None] = mapped_column(Text)
+    # The value read from the CRM just before, when it differed from old_value (a rep's edit).
+    crm_value: Mapped[str | None] = mapped_column(Text)
+    manual_edit: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    written_at: Mapped[datetime]
+
+
+class WritebackError(Base):
+    """Dead letter: a record whose write failed on its own, retried with backoff."""
+
+    __tablename__ = "writeback_errors"
+    __table_args__ = (
+        UniqueConstraint("source", "stream", "external_id"),
+        Index("ix_writeback_errors_status", "status", "next_retry_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    source: Mapped[str] = mapped_column(String(32))
+    stream: Mapped[str] = mapped_column(String(32))
+    external_id: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]]
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    message: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    status: Mapped[str] = mapped_column(String(12))  # pending / skipped / resolved
+    first_failed_at: Mapped[datetime]
+    last_failed_at: Mapped[datetime]
+    next_retry_at: Mapped[datetime | None]
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("sync_runs.id"))
+
+
+class SyncRun(Base):
+    """Audit of every run: kind, times, heartbeat, status, counts, API calls."""
+
+    __tablename__ = "sync_runs"
+    __table_args__ = (Index("ix_sync_runs_started", "started_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # tick / backfill / import / demo
+    status: Mapped[str] = mapped_column(String(12))  # running / succeeded / failed / stale
+    started_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    heartbeat_at: Mapped[datetime]
+    host: Mapped[str | None] = mapped_column(String(255))
+    pid: Mapped[int | None] = mapped_column(Integer)
+    dry_run: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    counts: Mapped[dict[str, Any] | None]
+    api_calls: Mapped[dict[str, Any] | None]
+    error: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,395 @@
+"""Typed, validated configuration from TOML with ${ENV_VAR} interpolation for secrets.
+
+Every key is declared here as a dataclass field; config.example.toml documents each. A bad
+file yields one ConfigError naming the file, the key and the fix.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+import types
+import typing
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any, Literal, TypeVar, get_args, get_origin
+
+from sync.errors import ConfigError
+
+DEFAULT_PATH = Path("ecosync.toml")
+ENV_PATH = "ECOSYNC_CONFIG"
+SECRET_KEYS = frozenset(
+    {"client_secret", "password", "security_token", "access_token", "refresh_token",
+     "session_id", "private_key"}
+)
+SHARE_LEVELS = ("full", "names", "counts", "hidden")
+POPULATIONS = ("customer", "open_opportunity", "prospect")
+
+
+@dataclass(frozen=True)
+class WarehouseConfig:
+    url: str = "sqlite:///ecosync.db"
+    echo: bool = False
+
+
+@dataclass(frozen=True)
+class DaemonConfig:
+    interval_seconds: int = 60
+    jitter_seconds: int = 5
+    health_port: int = 9464
+    health_host: str = "127.0.0.1"
+    lock_file: str = "ecosync.lock"
+    shutdown_grace_seconds: int = 30
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    format: Literal["auto", "console", "json"] = "auto"
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+@dataclass(frozen=True)
+class SalesforceConfig:
+    enabled: bool = False
+    name: str = "salesforce"
+    auth: Literal["client_credentials", "jwt", "password", "session"] = "client_credentials"
+    instance_url: str = ""
+    login_url: str = "https://login.salesforce.com"
+    api_version: str = "59.0"
+    client_id: str = ""
+    client_secret: str = ""
+    username: str = ""
+    password: str = ""
+    security_token: str = ""
+    private_key_file: str = ""
+    session_id: str = ""
+    ca_bundle: str = ""
+    timeout_seconds: float = 30.0
+    lookback_minutes: int = 10
+    bulk_threshold: int = 10_000
+    bulk_write_threshold: int = 10_000
+    max_api_share: float = 0.5
+    referring_partner_field: str = ""
+    duns_field: str = ""
+    account_fields: dict[str, str] = field(default_factory=dict)
+    opportunity_fields: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class HubSpotConfig:
+    enabled: bool = False
+    name: str = "hubspot"
+    auth: Literal["private_app", "oauth"] = "private_app"
+    base_url: str = "https://api.hubapi.com"
+    access_token: str = ""
+    client_id: str = ""
+    client_secret: str = ""
+    refresh_token: str = ""
+    ca_bundle: str = ""
+    timeout_seconds: float = 30.0
+    lookback_minutes: int = 5
+    search_requests_per_second: float = 4.0
+    max_burst_share: float = 0.5
+    max_api_share: float = 0.5
+    referring_partner_property: str = ""
+    duns_property: str = ""
+    company_properties: dict[str, str] = field(default_factory=dict)
+    deal_properties: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CrmConfig:
+    salesforce: SalesforceConfig = field(default_factory=SalesforceConfig)
+    hubspot: HubSpotConfig = field(default_factory=HubSpotConfig)
+
+
+@dataclass(frozen=True)
+class MatchingConfig:
+    fuzzy: bool = True
+    name_threshold: int = 92
+    generic_domains: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class AttributionConfig:
+    influence_lookback_days: int = 90
+    sourced_lead_sources: list[str] = field(default_factory=list)
+    amount_model: Literal["even", "sourced_first", "population_weighted"] = "even"
+    sourced_share: float = 0.5
+    population_weights: dict[str, float] = field(
+        default_factory=lambda: {"customer": 3.0, "open_opportunity": 2.0, "prospect": 1.0}
+    )
+    corporate_currency: str = "USD"
+    static_rates: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PartnerConfig:
+    id: str
+    name: str
+    kind: Literal["technology", "services", "channel"] = "technology"
+    source: Literal["csv", "salesforce", "hubspot", "manual"] = "csv"
+    path: str = ""
+    encoding: str = "utf-8-sig"
+    columns: dict[str, str] = field(default_factory=dict)
+    share: dict[str, str] = field(
+        default_factory=lambda: {"customer": "full", "open_opportunity": "full",
+                                 "prospect": "full"}
+    )
+
+
+@dataclass(frozen=True)
+class Config:
+    warehouse: WarehouseConfig = field(default_factory=WarehouseConfig)
+    daemon: DaemonConfig = field(default_factory=DaemonConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+    crm: CrmConfig = field(default_factory=CrmConfig)
+    matching: MatchingConfig = field(default_factory=MatchingConfig)
+    attribution: AttributionConfig = field(default_factory=AttributionConfig)
+    partners: list[PartnerConfig] = field(default_factory=list)
+    source_path: str = ""
+
+    def secrets(self) -> list[str]:
+        """Every secret value in force, for the log masker."""
+        out: list[str] = []
+        for section in (self.crm.salesforce, self.crm.hubspot):
+            for f in fields(section):
+                value = getattr(section, f.name)
+                if f.name in SECRET_KEYS and isinstance(value, str) and value:
+                    out.append(value)
+        return out
+
+
+T = TypeVar("T")
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def resolve_path(explicit: str | os.PathLike[str] | None) -> Path | None:
+    """--config, then ECOSYNC_CONFIG, then ./ecosync.toml if present; None means defaults."""
+    if explicit:
+        return Path(explicit)
+    if os.environ.get(ENV_PATH):
+        return Path(os.environ[ENV_PATH])
+    return DEFAULT_PATH if DEFAULT_PATH.exists() else None
+
+
+def load_config(path: str | os.PathLike[str] | None = None,
+                env: typing.Mapping[str, str] | None = None) -> Config:
+    resolved = resolve_path(path)
+    if resolved is None:
+        return Config()
+    try:
+        raw = tomllib.loads(resolved.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{resolved}: config file not found; create it from config.example.toml "
+            f"or pass --config PATH"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{resolved}: cannot read config file ({exc.__class__.__name__}: "
+                          f"{exc}); check its permissions and encoding (UTF-8)") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{resolved}: not valid TOML ({exc}); fix the syntax there") from None
+    return parse_config(raw, str(resolved), os.environ if env is None else env)
+
+
+def parse_config(raw: dict[str, Any], where: str = "<config>",
+                 env: typing.Mapping[str, str] | None = None) -> Config:
+    interpolated = _interpolate(raw, where, "", os.environ if env is None else env)
+    config = _build(Config, interpolated, where, "", skip={"source_path"})
+    config = _replace(config, source_path=where)
+    _validate(config, where)
+    return config
+
+
+def _replace(config: Config, **changes: Any) -> Config:
+    from dataclasses import replace
+
+    return replace(config, **changes)
+
+
+def _interpolate(value: Any, where: str, key: str, env: typing.Mapping[str, str]) -> Any:
+    if isinstance(value, dict):
+        return {k: _interpolate(v, where, f"{key}.{k}" if key else k, env)
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, where, f"{key}[{i}]", env) for i, v in enumerate(value)]
+    if isinstance(value, str):
+        def sub(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in env:
+                raise ConfigError(
+                    f"{where}: key '{key}' refers to environment variable ${{{name}}}, "
+                    f"which is not set; export {name} before running ecosync"
+                )
+            return env[name]
+
+        return _ENV_REF.sub(sub, value)
+    return value
+
+
+def _type_name(tp: Any) -> str:
+    origin = get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in get_args(tp))
+    if origin in (list, dict):
+        return str(tp).replace("typing.", "")
+    return getattr(tp, "__name__", str(tp))
+
+
+def _coerce(tp: Any, value: Any, where: str, key: str) -> Any:
+    origin = get_origin(tp)
+    bad = ConfigError(
+        f"{where}: key '{key}' must be {_type_name(tp)}, got {value!r} "
+        f"({type(value).__name__}); fix its value"
+    )
+    if is_dataclass(tp) and isinstance(tp, type):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: '{key}' must be a table ([{key}]), got {value!r}")
+        return _build(tp, value, where, key)
+    if origin is Literal:
+        if value not in get_args(tp):
+            raise bad
+        return value
+    if origin is list:
+        if not isinstance(value, list):
+            raise bad
+        (item,) = get_args(tp)
+        return [_coerce(item, v, where, f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise bad
+        _, vt = get_args(tp)
+        return {str(k): _coerce(vt, v, where, f"{key}.{k}") for k, v in value.items()}
+    if origin in (types.UnionType, typing.Union):
+        raise bad  # no optional keys in the config: absent means default
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise bad
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise bad
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise bad
+        return value
+    raise bad
+
+
+def _build(cls: type[T], data: dict[str, Any], where: str, prefix: str,
+           skip: frozenset[str] | set[str] = frozenset()) -> T:
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in fields(cls) if f.name not in skip}  # type: ignore[arg-type]
+    for key in data:
+        if key not in known:
+            full = f"{prefix}.{key}" if prefix else key
+            choices = ", ".join(sorted(known))
+            raise ConfigError(
+                f"{where}: unknown key '{full}'; remove it or use one of: {choices}"
+            )
+    kwargs: dict[str, Any] = {}
+    for name, f in known.items():
+        full = f"{prefix}.{name}" if prefix else name
+        if name in data:
+            kwargs[name] = _coerce(hints[name], data[name], where, full)
+        elif f.default is MISSING and f.default_factory is MISSING:
+            raise ConfigError(f"{where}: key '{full}' is required; add it")
+    return cls(**kwargs)
+
+
+def _validate(config: Config, where: str) -> None:
+    def fail(key: str, fix: str) -> None:
+        raise ConfigError(f"{where}: key '{key}' {fix}")
+
+    if not config.warehouse.url.strip():
+        fail("warehouse.url", "is empty; set an SQLAlchemy URL such as sqlite:///ecosync.db")
+    if config.daemon.interval_seconds < 1:
+        fail("daemon.interval_seconds", "must be at least 1")
+    if not 0 < config.daemon.health_port < 65536:
+        fail("daemon.health_port", "must be a TCP port between 1 and 65535")
+    sf = config.crm.salesforce
+    if sf.enabled:
+        required = {
+            "client_credentials": ("instance_url", "client_id", "client_secret"),
+            "jwt": ("client_id", "username", "private_key_file"),
+            "password": ("username", "password"),
+            "session": ("instance_url", "session_id"),
+        }[sf.auth]
+        for key in required:
+            if not getattr(sf, key):
+                fail(f"crm.salesforce.{key}", f"is required when auth = \"{sf.auth}\"; set it "
+                     f"(secrets as \"${{ENV_VAR}}\")")
+        if not re.fullmatch(r"\d+\.\d", sf.api_version):
+            fail("crm.salesforce.api_version", "must look like \"59.0\" (no leading v)")
+    hs = config.crm.hubspot
+    if hs.enabled:
+        required_hs = {"private_app": ("access_token",),
+                       "oauth": ("client_id", "client_secret", "refresh_token")}[hs.auth]
+        for key in required_hs:
+            if not getattr(hs, key):
+                fail(f"crm.hubspot.{key}", f"is required when auth = \"{hs.auth}\"; set it "
+                     f"(secrets as \"${{ENV_VAR}}\")")
+    for section, share in (("crm.salesforce", sf.max_api_share),
+                           ("crm.hubspot", hs.max_api_share),
+                           ("crm.hubspot", hs.max_burst_share)):
+        if not 0 < share <= 1:
+            fail(f"{section}.max_api_share", "must be a fraction in (0, 1]")
+    if not 0 <= config.matching.name_threshold <= 100:
+        fail("matching.name_threshold", "must be between 0 and 100")
+    att = config.attribution
+    if att.influence_lookback_days < 0:
+        fail("attribution.influence_lookback_days", "must be zero or more")
+    if not 0 <= att.sourced_share <= 1:
+        fail("attribution.sourced_share", "must be a fraction between 0 and 1")
+    for pop, weight in att.population_weights.items():
+        if pop not in POPULATIONS:
+            fail(f"attribution.population_weights.{pop}",
+                 f"is not a population; use {', '.join(POPULATIONS)}")
+        if weight < 0:
+            fail(f"attribution.population_weights.{pop}", "must be zero or more")
+    seen: set[str] = set()
+    for i, partner in enumerate(config.partners):
+        key = f"partners[{i}]"
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", partner.id):
+            fail(f"{key}.id", "must be 1-64 letters, digits, '_', '.' or '-'")
+        if partner.id in seen:
+            fail(f"{key}.id", f"duplicates partner id '{partner.id}'; ids must be unique")
+        seen.add(partner.id)
+        for pop, level in partner.share.items():
+            if pop not in POPULATIONS:
+                fail(f"{key}.share.{pop}", f"is not a population; use {', '.join(POPULATIONS)}")
+            if level not in SHARE_LEVELS:
+                fail(f"{key}.share.{pop}", f"must be one of {', '.join(SHARE_LEVELS)}")
+        if partner.source == "csv" and partner.path and not partner.path.strip():
+            fail(f"{key}.path", "is blank")
+
+
+def masked(config: Config) -> dict[str, Any]:
+    """The resolved config as plain data with every secret replaced by '***'."""
+
+    def walk(obj: Any) -> Any:
+        if is_dataclass(obj) and not isinstance(obj, type):
+            out: dict[str, Any] = {}
+            for f in fields(obj):
+                value = getattr(obj, f.name)
+                if f.name in SECRET_KEYS and isinstance(value, str) and value:
+                    out[f.name] = "***"
+                else:
+                    out[f.name] = walk(value)
+            return out
+        if isinstance(obj, list):
+            return [walk(v) for v in obj]
+        if isinstance(obj, dict):
+            return {k: walk(v) for k, v in obj.items()}
+        return obj
+
+    result = walk(config)
+    assert isinstance(result, dict)
+    return result
