@@ -1,0 +1,120 @@
+"""The `ecosync` command: a thin click layer over functions the tests call directly."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from sync import warehouse
+from sync.config import load_config, masked
+from sync.context import AppContext
+from sync.errors import UserError
+from sync.logs import configure_logging
+
+
+class _Group(click.Group):
+    """Turns every UserError into one clear line on stderr and its exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except UserError as exc:
+            click.echo(f"error: {exc.message}", err=True)
+            ctx.exit(exc.exit_code)
+
+
+@click.group(cls=_Group)
+@click.option("--config", "config_path", envvar="ECOSYNC_CONFIG", type=click.Path(dir_okay=False),
+              help="TOML config file (default ./ecosync.toml; env ECOSYNC_CONFIG).")
+@click.option("--log-format", type=click.Choice(["auto", "console", "json"]), default=None,
+              help="Log format (default: console on a terminal, JSON lines otherwise).")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, log_format: str | None) -> None:
+    """ecosync: partner account mapping and attribution, synced into Salesforce and HubSpot."""
+    config = load_config(config_path)
+    fmt = log_format or config.logging.format
+    configure_logging(fmt, config.logging.level, secrets=config.secrets())
+    app = AppContext(config=config, log_format=fmt)
+    ctx.obj = app
+    ctx.call_on_close(app.close)
+
+
+def app_context() -> AppContext:
+    obj = click.get_current_context().find_object(AppContext)
+    assert obj is not None
+    return obj
+
+
+@cli.group()
+def db() -> None:
+    """Warehouse migrations."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the warehouse to the current schema."""
+    app = app_context()
+    head = warehouse.upgrade(app.engine())
+    click.echo(f"warehouse at revision {head} ({app.engine().url.render_as_string(True)})")
+
+
+@db.command("current")
+def db_current() -> None:
+    """Print the warehouse's migration revision."""
+    app = app_context()
+    rev = warehouse.current(app.engine())
+    head = warehouse.migrations.head_revision()
+    suffix = " (head)" if rev == head else f" (head is {head}; run `ecosync db upgrade`)"
+    click.echo(f"{rev or 'none'}{suffix}")
+
+
+@cli.group("config")
+def config_group() -> None:
+    """Configuration."""
+
+
+@config_group.command("check")
+def config_check() -> None:
+    """Validate the config and print it resolved, with every secret masked."""
+    app = app_context()
+    click.echo(json.dumps(masked(app.config), indent=2))
+    click.echo(f"config OK ({app.config.source_path or 'built-in defaults'})", err=True)
+
+
+@cli.command()
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+def status(fmt: str) -> None:
+    """Warehouse reachability, migration head, last runs, watermarks, dead letters."""
+    app = app_context()
+    st = warehouse.status(app.engine())
+    if fmt == "json":
+        click.echo(json.dumps(st.__dict__, indent=2, default=str))
+        return
+    console = Console()
+    if not st.reachable:
+        console.print(f"[red]warehouse unreachable[/red] {st.url}: {st.error}")
+        sys.exit(3)
+    mark = "[green]at head[/green]" if st.revision == st.head else (
+        f"[yellow]at {st.revision or 'none'}, head {st.head}: run `ecosync db upgrade`[/yellow]")
+    console.print(f"warehouse {st.url} {mark}")
+    if st.last_runs:
+        table = Table("run", "kind", "status", "started", "ended", "counts", title="last runs")
+        for r in st.last_runs:
+            table.add_row(str(r["id"]), r["kind"], r["status"], r["started_at"] or "",
+                          r["ended_at"] or "", json.dumps(r["counts"]))
+        console.print(table)
+    if st.watermarks:
+        table = Table("source", "stream", "modified_at", "last id", title="watermarks")
+        for w in st.watermarks:
+            table.add_row(w["source"], w["stream"], w["modified_at"] or "", w["last_id"] or "")
+        console.print(table)
+    console.print(f"dead letters pending: {st.dead_letters}")
+
+
+def main() -> None:
+    cli(prog_name="ecosync")

@@ -1,0 +1,204 @@
+"""Match keys (DESIGN.md section 4): registrable domain, normalized name, DUNS, blocking key.
+
+Pure functions, computed once at ingest/import and stored on the row (`domain_key`,
+`name_key`, `duns`), so matching itself is a plain indexed join in the warehouse. They never
+raise on arbitrary text: a value that cannot be a key is `None`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import unicodedata
+from collections.abc import Iterable
+from functools import lru_cache
+
+import tldextract
+
+# Free mail, social networks and site builders' apex domains: many unrelated companies share
+# them, so they are never match keys. Extended per deployment by `matching.generic_domains`.
+GENERIC_DOMAINS: frozenset[str] = frozenset(
+    {
+        "gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "hotmail.co.uk",
+        "hotmail.fr", "live.com", "msn.com", "yahoo.com", "yahoo.co.uk", "yahoo.fr",
+        "ymail.com", "aol.com", "icloud.com", "me.com", "mac.com", "proton.me",
+        "protonmail.com", "gmx.com", "gmx.de", "gmx.net", "web.de", "mail.com", "mail.ru",
+        "yandex.com", "yandex.ru", "zoho.com", "qq.com", "163.com", "126.com",
+        "linkedin.com", "facebook.com", "fb.com", "instagram.com", "twitter.com", "x.com",
+        "youtube.com", "tiktok.com", "pinterest.com", "reddit.com", "medium.com",
+        "google.com", "bit.ly", "linktr.ee", "wordpress.com", "wixsite.com",
+    }
+)
+
+# The bundled Public Suffix List snapshot, private section included (acme.github.io and
+# acme.wixsite.com are distinct companies). No suffix_list_urls and no cache dir: tldextract
+# can neither fetch the list nor write a cache file, at run time or in tests.
+_EXTRACT = tldextract.TLDExtract(
+    suffix_list_urls=(), cache_dir=None, include_psl_private_domains=True
+)
+
+_SCHEME = re.compile(r"^[a-z][a-z0-9+.\-]*://|^//")
+_HOST_END = re.compile(r"[/?#\\\s]")
+_ASCII_HOST = re.compile(r"^[a-z0-9_\-.]+$")
+
+
+def generic_domains(extra: Iterable[str]) -> frozenset[str]:
+    """The built-in generic domains plus the configured ones (lower-cased, stripped)."""
+    return GENERIC_DOMAINS | frozenset(d.strip().lower().strip(".") for d in extra if d.strip())
+
+
+def registrable_domain(
+    value: str | None, *, generic: frozenset[str] = GENERIC_DOMAINS
+) -> str | None:
+    """eTLD+1 of a website, URL, bare domain or e-mail address; None when it is no key.
+
+    `https://www.Shop.Acme.co.uk/about?x=1` → `acme.co.uk`; `münchen.de` → `xn--mnchen-3ya.de`;
+    IP addresses, bare hosts (no public suffix) and generic domains → None.
+    """
+    if not value:
+        return None
+    host = _host(value)
+    if host is None:
+        return None
+    domain = _registrable_host(host)
+    if domain is None or domain in generic:
+        return None
+    return domain
+
+
+def _host(value: str) -> str | None:
+    """The host part of a URL-ish value, lower-cased, without credentials, port or www."""
+    text = value.strip().lower()
+    text = _SCHEME.sub("", text, count=1)
+    end = _HOST_END.search(text)
+    if end is not None:
+        text = text[: end.start()]
+    text = text.rpartition("@")[2]  # credentials, or the local part of an e-mail address
+    if text.startswith("["):
+        return None  # bracketed IPv6 literal
+    if text.count(":") == 1:
+        text, _, port = text.partition(":")
+        if port and not port.isdigit():
+            return None
+    elif ":" in text:
+        return None  # bare IPv6 literal
+    text = text.strip(".")
+    if text.startswith("www."):
+        text = text[4:]
+    return text or None
+
+
+@lru_cache(maxsize=1 << 18)
+def _registrable_host(host: str) -> str | None:
+    # Cached on the host: CRM exports repeat hosts a lot, and the suffix lookup dominates.
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        return None
+    if not host.isascii():
+        try:
+            # The standard library's IDNA codec (IDNA 2003 with nameprep): the same mapping on
+            # every side of a match, and no dependency beyond the standard library.
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            return None
+    if not _ASCII_HOST.match(host) or ".." in host:
+        return None
+    parts = _EXTRACT.extract_str(host)
+    if not parts.suffix or not parts.domain:
+        return None  # bare host ("localhost", "intranet") or a public suffix itself
+    return f"{parts.domain}.{parts.suffix}"
+
+
+# Legal-form tokens dropped from names (DESIGN.md 4, plus a few common equivalents).
+LEGAL_SUFFIXES: frozenset[str] = frozenset(
+    {
+        "inc", "incorporated", "llc", "ltd", "limited", "corp", "corporation", "co", "gmbh",
+        "ag", "sa", "sas", "bv", "nv", "plc", "pty", "llp", "oy", "ab", "srl", "spa", "sarl",
+        "kk", "kg", "lp", "pte", "pvt", "ltda",
+    }
+)
+# "S.A.", "L.L.C.", "G.m.b.H.": dotted single letters collapse first, so the legal form is
+# recognised (and "I.B.M." becomes "ibm", like the undotted spelling).
+_DOTTED = re.compile(r"(?<!\w)(?:\w\.){2,}(?:\w(?!\w))?")
+
+
+def _strip_marks(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def normalize_name(value: str | None) -> str | None:
+    """Company name → comparison key: `Müller & Söhne GmbH` → `muller and sohne`.
+
+    NFKD, accents dropped, casefolded, `&` → `and`, punctuation → spaces, legal-form tokens
+    dropped (except a leading one: "AB InBev", "SA Power"), spaces collapsed; empty → None.
+    """
+    if not value:
+        return None
+    # Casefolding can produce characters NFKD decomposes again ("ẞ", "İ"): strip marks twice.
+    text = _strip_marks(_strip_marks(value).casefold())
+    text = _DOTTED.sub(lambda m: m.group(0).replace(".", ""), text)
+    text = text.replace("&", " and ")
+    cleaned = "".join(ch if ch.isalnum() else " " for ch in text)
+    tokens = cleaned.split()
+    if not tokens:
+        return None
+    kept = tokens[:1] + [t for t in tokens[1:] if t not in LEGAL_SUFFIXES]
+    # "Acme GmbH & Co. KG" leaves a dangling "and" once the legal forms are gone.
+    while len(kept) > 1 and kept[-1] == "and":
+        kept.pop()
+    return " ".join(kept)
+
+
+def sorted_tokens(name_key: str) -> str:
+    """The name key with its tokens sorted: what rapidfuzz's token_sort_ratio compares."""
+    return " ".join(sorted(name_key.split()))
+
+
+BLOCK_PREFIX = 3
+
+
+def blocking_key(name_key: str) -> str:
+    """The fuzzy-matching block of a name key: the first 3 characters of its sorted tokens.
+
+    token_sort_ratio compares the sorted-token strings, so blocking on their prefix keeps
+    reordered names ("Software Acme" / "Acme Software") in one block; a name pair scoring
+    >= 92 differs by at most a few edits, which rarely touch the first 3 characters. Pairs
+    differing there are recovered by the second block of `blocking_keys`.
+    """
+    return sorted_tokens(name_key)[:BLOCK_PREFIX]
+
+
+def blocking_keys(name_key: str) -> tuple[str, str]:
+    """Two blocks per name (prefix and suffix of the sorted tokens) for higher recall.
+
+    A pair with a typo in its first characters still meets in the suffix block, and vice
+    versa; only a pair differing at both ends is lost, which a >= 92 score almost never
+    allows for names longer than a few characters.
+    """
+    tokens = sorted_tokens(name_key)
+    return "p:" + tokens[:BLOCK_PREFIX], "s:" + tokens[-BLOCK_PREFIX:]
+
+
+_DUNS_SEPARATORS = re.compile(r"[\s\-.]")
+
+
+def normalize_duns(value: object) -> str | None:
+    """A DUNS number as 9-digit text (dashes, dots and spaces stripped); anything else → None.
+
+    Kept as text because leading zeros are significant; an int of up to 9 digits is padded
+    (spreadsheets drop leading zeros).
+    """
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return f"{value:09d}" if 0 < value < 10**9 else None
+    if not isinstance(value, str):
+        return None
+    digits = _DUNS_SEPARATORS.sub("", value)
+    if len(digits) == 9 and digits.isascii() and digits.isdigit() and digits != "000000000":
+        return digits
+    return None
