@@ -84,6 +84,12 @@ class Connector(Protocol):
         """Records modified in (since − lookback, until), as pages in bounded memory."""
         ...
 
+    def stored_form(self, stream: Stream, values: Mapping[str, object]) -> dict[str, str | None]:
+        """Desired values (logical name → Python value) as the CRM will store and return them,
+        in schema.values canonical text (e.g. text truncated to the field's length). The
+        engine diffs these against `Record.owned`, which holds the same canonical form."""
+        ...
+
     def write(self, stream: Stream, updates: Sequence[FieldUpdate]) -> list[WriteResult]:
         """Write owned fields in as few API calls as the platform allows; one result per update."""
         ...
