@@ -65,6 +65,7 @@ class Account(Base):
         Index("ix_accounts_name_key", "name_key"),
         Index("ix_accounts_duns", "duns"),
         Index("ix_accounts_match_dirty", "match_dirty"),
+        Index("ix_accounts_fields_dirty", "fields_dirty"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -85,6 +86,8 @@ class Account(Base):
     # Owned fields as last read from the CRM, by logical name: the diff's "value in the CRM".
     owned_values: Mapped[dict[str, Any] | None]
     match_dirty: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    # Owned fields must be recomputed and diffed (new record, rep edit, overlap change).
+    fields_dirty: Mapped[bool] = mapped_column(Boolean, server_default=false())
     ingested_at: Mapped[datetime]
 
 
@@ -96,6 +99,7 @@ class Opportunity(Base):
         UniqueConstraint("source", "external_id"),
         Index("ix_opportunities_account", "source", "account_external_id"),
         Index("ix_opportunities_status", "status"),
+        Index("ix_opportunities_fields_dirty", "fields_dirty"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -117,6 +121,7 @@ class Opportunity(Base):
     owned_values: Mapped[dict[str, Any] | None]
     # When ecosync first saw the current close; cleared on reopen (drives stamping).
     closed_seen_at: Mapped[datetime | None]
+    fields_dirty: Mapped[bool] = mapped_column(Boolean, server_default=false())
     ingested_at: Mapped[datetime]
 
 

@@ -54,7 +54,7 @@ class AccountRecord:
     created_at: datetime | None = None
     is_deleted: bool = False
     # Values of the ecosync-owned fields as read from the CRM, by logical field name.
-    owned: Mapping[str, str | None] = field(default=EMPTY)
+    owned: Mapping[str, str | None] = field(default_factory=lambda: EMPTY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +75,7 @@ class OpportunityRecord:
     lead_source: str | None = None
     referring_partner: str | None = None
     is_deleted: bool = False
-    owned: Mapping[str, str | None] = field(default=EMPTY)
+    owned: Mapping[str, str | None] = field(default_factory=lambda: EMPTY)
 
 
 @dataclass(frozen=True, slots=True)

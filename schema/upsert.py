@@ -7,7 +7,7 @@ streamed in bounded chunks, so a million-row landing never sits in memory at onc
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import islice
 from typing import Any
 
@@ -38,6 +38,7 @@ def bulk_upsert(
     update_columns: Sequence[str] | None = None,
     *,
     only_if_changed: bool = False,
+    update_expressions: Callable[[Table, Any], Mapping[str, Any]] | None = None,
     chunk_rows: int = CHUNK_ROWS,
 ) -> int:
     """Insert rows, updating `update_columns` on conflict; returns the number of rows sent.
@@ -46,6 +47,8 @@ def bulk_upsert(
     except the conflict keys; an empty sequence means insert-or-ignore. With
     `only_if_changed`, a conflicting row whose update columns are all equal is left alone
     (no dead tuples on PostgreSQL, no needless page writes on SQLite).
+    `update_expressions(table, excluded)` adds SQL expressions to the SET clause, e.g. a
+    flag raised only when a key column changed.
     """
     table = _table(target)
     conn = bind.connection() if isinstance(bind, Session) else bind
@@ -68,14 +71,15 @@ def bulk_upsert(
                 [c for c in columns if c not in conflict_columns]
                 if update_columns is None else list(update_columns)
             )
-            if updates:
+            extra = dict(update_expressions(table, base.excluded)) if update_expressions else {}
+            if updates or extra:
                 where = (
                     or_(*(table.c[c].is_distinct_from(base.excluded[c]) for c in updates))
                     if only_if_changed else None
                 )
                 stmt = base.on_conflict_do_update(
                     index_elements=list(conflict_columns),
-                    set_={c: base.excluded[c] for c in updates},
+                    set_={**{c: base.excluded[c] for c in updates}, **extra},
                     where=where,
                 )
             else:

@@ -1,0 +1,177 @@
+"""Land pulled pages in the warehouse, each page and its watermark in one transaction.
+
+A page's rows and the watermark that covers them commit together, so a kill at any moment
+leaves the watermark at or behind committed data, never ahead of it. Re-landing a record is
+harmless (idempotent upsert), which is what makes lookback windows safe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table, case, or_, select
+from sqlalchemy.orm import Session
+
+from connectors.base import Page
+from connectors.base import Watermark as Cursor
+from schema.models import Account, Opportunity, Watermark
+from schema.records import AccountRecord, OpportunityRecord, Stream
+from schema.upsert import bulk_upsert
+from sync.matching.keys import (
+    GENERIC_DOMAINS,
+    normalize_duns,
+    normalize_name,
+    registrable_domain,
+)
+
+KEY = ["source", "external_id"]
+
+
+@dataclass(frozen=True)
+class Landed:
+    records: int
+    deleted: int
+
+
+def account_row(
+    rec: AccountRecord, now: datetime, generic: frozenset[str] = GENERIC_DOMAINS
+) -> dict[str, Any]:
+    return {
+        "source": rec.source, "external_id": rec.external_id, "name": rec.name,
+        "website": rec.website,
+        "domain_key": registrable_domain(rec.website, generic=generic),
+        "name_key": normalize_name(rec.name), "duns": normalize_duns(rec.duns),
+        "owner_id": rec.owner_id, "account_type": rec.account_type,
+        "created_at": rec.created_at, "modified_at": rec.modified_at,
+        "is_deleted": rec.is_deleted, "deleted_at": now if rec.is_deleted else None,
+        "owned_values": dict(rec.owned) or None,
+        "match_dirty": True, "fields_dirty": True, "ingested_at": now,
+    }
+
+
+def opportunity_row(rec: OpportunityRecord, now: datetime) -> dict[str, Any]:
+    return {
+        "source": rec.source, "external_id": rec.external_id,
+        "account_external_id": rec.account_external_id, "name": rec.name,
+        "stage": rec.stage, "status": rec.status.value, "amount": rec.amount,
+        "currency": rec.currency, "close_date": rec.close_date, "created_at": rec.created_at,
+        "lead_source": rec.lead_source, "referring_partner": rec.referring_partner,
+        "modified_at": rec.modified_at, "is_deleted": rec.is_deleted,
+        "deleted_at": now if rec.is_deleted else None,
+        "owned_values": dict(rec.owned) or None, "fields_dirty": True, "ingested_at": now,
+    }
+
+
+def _account_flags(table: Table, excluded: Any) -> Mapping[str, Any]:
+    # Re-match only when something matching reads changed; a re-read of an unchanged
+    # account (lookback window, our own write bumping its modstamp) costs no matching.
+    changed = or_(
+        table.c.domain_key.is_distinct_from(excluded.domain_key),
+        table.c.name_key.is_distinct_from(excluded.name_key),
+        table.c.duns.is_distinct_from(excluded.duns),
+        table.c.is_deleted.is_distinct_from(excluded.is_deleted),
+    )
+    return {
+        "match_dirty": case((changed, True), else_=table.c.match_dirty),
+        # A deletion keeps the first time it was seen.
+        "deleted_at": case(
+            (excluded.is_deleted & table.c.deleted_at.is_not(None), table.c.deleted_at),
+            else_=excluded.deleted_at,
+        ),
+    }
+
+
+def _opportunity_flags(table: Table, excluded: Any) -> Mapping[str, Any]:
+    return {
+        "deleted_at": case(
+            (excluded.is_deleted & table.c.deleted_at.is_not(None), table.c.deleted_at),
+            else_=excluded.deleted_at,
+        ),
+    }
+
+
+_ACCOUNT_UPDATES = [
+    c.key for c in Account.__table__.columns
+    if c.key not in {"id", "source", "external_id", "match_dirty", "deleted_at"}
+]
+_OPPORTUNITY_UPDATES = [
+    c.key for c in Opportunity.__table__.columns
+    if c.key not in {"id", "source", "external_id", "deleted_at", "closed_seen_at"}
+]
+
+
+def land_records(
+    session: Session, stream: Stream, records: Iterable[AccountRecord | OpportunityRecord],
+    *, now: datetime, generic: frozenset[str] = GENERIC_DOMAINS,
+) -> Landed:
+    count = deleted = 0
+    if stream is Stream.ACCOUNTS:
+        rows = []
+        for rec in records:
+            assert isinstance(rec, AccountRecord)
+            rows.append(account_row(rec, now, generic))
+            deleted += rec.is_deleted
+        count = bulk_upsert(session, Account, rows, KEY, _ACCOUNT_UPDATES,
+                            update_expressions=_account_flags)
+    else:
+        orows = []
+        for rec in records:
+            assert isinstance(rec, OpportunityRecord)
+            orows.append(opportunity_row(rec, now))
+            deleted += rec.is_deleted
+        count = bulk_upsert(session, Opportunity, orows, KEY, _OPPORTUNITY_UPDATES,
+                            update_expressions=_opportunity_flags)
+    return Landed(count, deleted)
+
+
+def read_watermark(session: Session, source: str, stream: Stream) -> Cursor | None:
+    row = session.get(Watermark, (source, stream.value))
+    if row is None or row.modified_at is None:
+        return None
+    return Cursor(row.modified_at, row.last_id or "")
+
+
+def save_watermark(
+    session: Session, source: str, stream: Stream, cursor: Cursor, *, now: datetime,
+    run_id: int | None = None,
+) -> None:
+    row = session.get(Watermark, (source, stream.value))
+    if row is None:
+        session.add(Watermark(source=source, stream=stream.value, modified_at=cursor.modified_at,
+                              last_id=cursor.last_id, updated_at=now, run_id=run_id))
+        return
+    # Never move backwards: a lookback re-read must not rewind the committed position.
+    current = Cursor(row.modified_at, row.last_id or "") if row.modified_at else None
+    if current is None or (cursor.modified_at, cursor.last_id) > (
+        current.modified_at, current.last_id
+    ):
+        row.modified_at, row.last_id = cursor.modified_at, cursor.last_id
+    row.updated_at, row.run_id = now, run_id
+    session.flush()
+
+
+def land_page(
+    session: Session, source: str, page: Page, *, now: datetime, run_id: int | None = None,
+    generic: frozenset[str] = GENERIC_DOMAINS,
+) -> Landed:
+    """Upsert the page's records and advance the watermark, in the caller's transaction."""
+    landed = land_records(session, page.stream, page.records, now=now, generic=generic)
+    if page.watermark is not None:
+        save_watermark(session, source, page.stream, page.watermark, now=now, run_id=run_id)
+    return landed
+
+
+def live_count(session: Session, source: str, stream: Stream) -> int:
+    """Live (not deleted) rows of a source and stream, for completeness audits."""
+    from sqlalchemy import func
+
+    model: type[Account] | type[Opportunity] = (
+        Account if stream is Stream.ACCOUNTS else Opportunity
+    )
+    return int(session.execute(
+        select(func.count()).select_from(model)
+        .where(model.source == source, model.is_deleted.is_(False))
+    ).scalar_one())
