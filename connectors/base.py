@@ -100,3 +100,31 @@ class Connector(Protocol):
 
     def usage(self) -> ApiUsage:
         ...
+
+
+class ConnectorError(Exception):
+    """Base of the errors a connector raises to the engine."""
+
+
+class AuthFailed(ConnectorError):
+    """Credentials rejected after the one re-authentication allowed; a user error."""
+
+
+class MissingFields(ConnectorError):
+    """Configured or owned fields do not exist / are not updateable; names object and field."""
+
+
+class RateLimited(ConnectorError):
+    """The platform refused for rate/volume; stop the run cleanly and retry after this time."""
+
+    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class BudgetExhausted(ConnectorError):
+    """ecosync's own share of the daily API allocation (max_api_share) is used up."""
+
+
+class TransientError(ConnectorError):
+    """5xx, timeouts, dropped connections that outlived the retry policy."""
