@@ -26,7 +26,7 @@ GENERIC_DOMAINS: frozenset[str] = frozenset(
         "yandex.com", "yandex.ru", "zoho.com", "qq.com", "163.com", "126.com",
         "linkedin.com", "facebook.com", "fb.com", "instagram.com", "twitter.com", "x.com",
         "youtube.com", "tiktok.com", "pinterest.com", "reddit.com", "medium.com",
-        "google.com", "bit.ly", "linktr.ee", "wordpress.com", "wixsite.com",
+        "bit.ly", "linktr.ee", "wordpress.com", "blogspot.com",
     }
 )
 
@@ -148,9 +148,9 @@ def normalize_name(value: str | None) -> str | None:
         return None
     kept = tokens[:1] + [t for t in tokens[1:] if t not in LEGAL_SUFFIXES]
     # "Acme GmbH & Co. KG" leaves a dangling "and" once the legal forms are gone.
-    while len(kept) > 1 and kept[-1] == "and":
+    while kept and kept[-1] == "and":
         kept.pop()
-    return " ".join(kept)
+    return " ".join(kept) or None
 
 
 def sorted_tokens(name_key: str) -> str:
