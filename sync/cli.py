@@ -10,6 +10,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+import migrations
 from sync import warehouse
 from sync.config import load_config, masked
 from sync.context import AppContext
@@ -68,7 +69,7 @@ def db_current() -> None:
     """Print the warehouse's migration revision."""
     app = app_context()
     rev = warehouse.current(app.engine())
-    head = warehouse.migrations.head_revision()
+    head = migrations.head_revision()
     suffix = " (head)" if rev == head else f" (head is {head}; run `ecosync db upgrade`)"
     click.echo(f"{rev or 'none'}{suffix}")
 

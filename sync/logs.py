@@ -11,7 +11,7 @@ import logging
 import re
 import sys
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, MutableMapping
 from typing import Any, TextIO
 
 import structlog
@@ -60,7 +60,7 @@ class _MaskingRenderer:
     def __init__(self, inner: Any) -> None:
         self._inner = inner
 
-    def __call__(self, logger: Any, name: str, event: dict[str, Any]) -> str:
+    def __call__(self, logger: Any, name: str, event: MutableMapping[str, Any]) -> str:
         return MASKER.mask(str(self._inner(logger, name, event)))
 
 
