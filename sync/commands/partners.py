@@ -1,0 +1,133 @@
+"""`ecosync partners add|list|import`: a thin click layer over sync.partners."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import structlog
+from rich.console import Console
+from rich.table import Table
+
+from schema.db import transaction
+from sync.context import AppContext
+from sync.errors import UserError
+from sync.matching.keys import generic_domains
+from sync.partners.csv_import import import_partner_csv, problems_message
+from sync.partners.registry import (
+    KINDS,
+    SOURCES,
+    add_partner,
+    list_partners,
+    partner_config,
+    sync_partners_from_config,
+)
+from sync.warehouse import require_head
+
+log = structlog.get_logger(__name__)
+
+
+def _app() -> AppContext:
+    obj = click.get_current_context().find_object(AppContext)
+    if obj is None:  # only when the group is invoked outside the `ecosync` root group
+        raise UserError("no ecosync context; run this as `ecosync partners …`")
+    return obj
+
+
+def _parse_shares(values: tuple[str, ...]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for value in values:
+        population, sep, level = value.partition("=")
+        if not sep:
+            raise UserError(f"--share '{value}' must look like POPULATION=LEVEL, e.g. "
+                            f"prospect=hidden")
+        out[population.strip()] = level.strip()
+    return out
+
+
+@click.group("partners")
+def partners() -> None:
+    """Partners and the account lists they share with us."""
+
+
+@partners.command("add")
+@click.argument("partner_id")
+@click.option("--name", required=True, help="Display name, e.g. \"Acme Cloud\".")
+@click.option("--kind", type=click.Choice(KINDS), default="technology", show_default=True)
+@click.option("--source", type=click.Choice(SOURCES), default="csv", show_default=True,
+              help="Where the partner's account list comes from.")
+@click.option("--share", "shares", multiple=True, metavar="POPULATION=LEVEL",
+              help="Sharing level per population (full, names, counts, hidden); repeatable. "
+                   "Unset populations are shared in full.")
+def add(partner_id: str, name: str, kind: str, source: str, shares: tuple[str, ...]) -> None:
+    """Register partner PARTNER_ID."""
+    app = _app()
+    engine = app.engine()
+    require_head(engine)
+    with transaction(engine) as session:
+        sync_partners_from_config(session, app.config)
+        partner = add_partner(session, partner_id, name, kind=kind, source=source,
+                              share=_parse_shares(shares))
+    click.echo(f"added partner {partner.id} ({partner.name}, {partner.kind}); share: "
+               + ", ".join(f"{p}={lvl}" for p, lvl in partner.share.items()))
+
+
+@partners.command("list")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True)
+def list_command(fmt: str) -> None:
+    """Partners with their shared rows by population and last import."""
+    app = _app()
+    engine = app.engine()
+    require_head(engine)
+    with transaction(engine) as session:
+        sync_partners_from_config(session, app.config)
+        summaries = list_partners(session)
+    if fmt == "json":
+        click.echo(json.dumps([s.as_dict() for s in summaries], indent=2))
+        return
+    table = Table("id", "name", "kind", "source", "rows", "customer", "open opp.", "prospect",
+                  "share", "snapshot", "last import", title="partners")
+    for s in summaries:
+        table.add_row(
+            s.id, s.name, s.kind, s.source, str(s.rows),
+            *(str(s.by_population[p]) for p in ("customer", "open_opportunity", "prospect")),
+            ", ".join(f"{p}={lvl}" for p, lvl in s.share.items()), str(s.snapshot_version),
+            s.last_import_at.isoformat(timespec="seconds") if s.last_import_at else "never",
+        )
+    Console().print(table)
+
+
+@partners.command("import")
+@click.argument("partner_id", metavar="PARTNER")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--skip-invalid", is_flag=True,
+              help="Import the valid rows and report the invalid ones (default: a file with "
+                   "any invalid row imports nothing).")
+@click.option("--encoding", default=None,
+              help="The file's text encoding (default: the partner's config, else UTF-8 with "
+                   "or without BOM), e.g. cp1252.")
+@click.option("--force", is_flag=True, help="Re-import even if the file is unchanged.")
+def import_command(partner_id: str, file: Path, skip_invalid: bool, encoding: str | None,
+                   force: bool) -> None:
+    """Replace PARTNER's shared account list with the rows of FILE (CSV)."""
+    app = _app()
+    engine = app.engine()
+    require_head(engine)
+    configured = partner_config(app.config, partner_id)
+    with transaction(engine) as session:
+        sync_partners_from_config(session, app.config)
+        result = import_partner_csv(
+            session, partner_id, file,
+            columns=configured.columns if configured else None,
+            encoding=encoding or (configured.encoding if configured else None),
+            skip_invalid=skip_invalid, force=force,
+            generic=generic_domains(app.config.matching.generic_domains),
+        )
+    if result.skipped:
+        click.echo(problems_message(file, result.skipped, imported=True), err=True)
+    log.info("partner import", partner=partner_id, rows=result.rows, added=result.added,
+             changed=result.changed, removed=result.removed, skipped=len(result.skipped),
+             snapshot=result.snapshot_version, unchanged_file=result.file_unchanged)
+    click.echo(result.summary())

@@ -1,0 +1,284 @@
+"""Read and validate a partner CSV: decoding, column mapping, one parsed row per good record.
+
+Nothing here touches the warehouse. The reader streams the file (it never holds the raw text)
+and reports every bad row with the line it starts on, so `csv_import` can refuse a bad file as
+a whole or, with `skip_invalid`, keep the good rows and list the rest.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from schema.records import Population
+from sync.errors import UserError
+from sync.matching.keys import (
+    GENERIC_DOMAINS,
+    normalize_duns,
+    normalize_name,
+    registrable_domain,
+)
+
+FIELDS = ("external_id", "name", "domain", "website", "population", "owner_name",
+          "owner_email", "duns")
+# Header spellings recognised without any config, first match wins (compared after
+# lower-casing and turning spaces, hyphens and dots into underscores).
+ALIASES: Mapping[str, tuple[str, ...]] = {
+    "external_id": ("external_id", "id", "account_id", "record_id", "partner_account_id"),
+    "name": ("name", "company", "company_name", "account_name", "account", "organization",
+             "organisation", "organization_name"),
+    "domain": ("domain", "company_domain", "domain_name", "email_domain"),
+    "website": ("website", "url", "web", "site", "homepage", "company_website", "website_url"),
+    "population": ("population", "relationship", "status", "relationship_status",
+                   "account_status"),
+    "owner_name": ("owner_name", "owner", "account_owner", "account_owner_name", "rep",
+                   "rep_name", "contact_name"),
+    "owner_email": ("owner_email", "email", "account_owner_email", "rep_email",
+                    "contact_email", "owner_e_mail"),
+    "duns": ("duns", "duns_number", "d_u_n_s"),
+}
+POPULATION_SYNONYMS: Mapping[str, Population] = {
+    **{w: Population.CUSTOMER for w in ("customer", "customers", "client", "clients",
+                                        "current_customer", "active_customer", "closed_won")},
+    **{w: Population.OPEN_OPPORTUNITY for w in (
+        "open_opportunity", "opportunity", "open_opp", "opp", "open_deal", "pipeline",
+        "in_pipeline", "open_opportunities", "opportunities")},
+    **{w: Population.PROSPECT for w in ("prospect", "prospects", "lead", "leads", "target")},
+}
+MAX_CELL = 1000  # characters; longer cells are pasted blobs, not account data
+# Columns stored in VARCHAR(255) on PostgreSQL: longer values would fail the insert there.
+SHORT_FIELDS = ("external_id", "name", "owner_name", "owner_email")
+MAX_SHORT = 255
+_EMAIL = re.compile(r"^[^@\s<>(),;:\"\[\]]+@[^@\s<>(),;:\"\[\]]+\.[^@\s<>(),;:\"\[\].]{2,}$")
+_SEP = re.compile(r"[\s\-.]+")
+
+
+@dataclass(frozen=True, slots=True)
+class RowProblem:
+    line: int
+    column: str | None
+    message: str
+
+    def describe(self) -> str:
+        where = f"line {self.line}" + (f", column '{self.column}'" if self.column else "")
+        return f"{where}: {self.message}"
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedRow:
+    line: int
+    external_id: str | None
+    name: str | None
+    domain: str | None
+    website: str | None
+    population: Population
+    owner_name: str | None
+    owner_email: str | None
+    duns: str | None
+    domain_key: str | None
+    name_key: str | None
+
+
+@dataclass(frozen=True)
+class ReadResult:
+    rows: list[ParsedRow]
+    problems: list[RowProblem]
+    fingerprint: str  # sha256 of the file's bytes
+    columns: Mapping[str, str]  # logical field -> header used
+
+
+def canonical_header(value: str) -> str:
+    return _SEP.sub("_", value.strip().lstrip("\ufeff").lower()).strip("_")
+
+
+def parse_population(value: str) -> Population | None:
+    return POPULATION_SYNONYMS.get(canonical_header(value))
+
+
+def check_encoding(encoding: str, path: Path) -> str:
+    try:
+        return codecs.lookup(encoding).name
+    except LookupError:
+        raise UserError(
+            f"{path}: unknown encoding '{encoding}'; use a Python codec name such as utf-8, "
+            "utf-8-sig, cp1252 or latin-1"
+        ) from None
+
+
+def _lines(fh: BinaryIO, encoding: str, path: Path, digest: hashlib._Hash) -> Iterator[str]:
+    """Decoded lines (ends kept), hashing the raw bytes on the way; a decode error names
+    the line. Feeding whole byte lines to an incremental decoder is exact for any codec:
+    multi-byte sequences split across chunks are buffered by the decoder."""
+    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    pending = ""
+    line_no = 1
+    for raw in fh:
+        digest.update(raw)
+        try:
+            pending += decoder.decode(raw)
+        except UnicodeDecodeError as exc:
+            raise UserError(
+                f"{path}: line {line_no + pending.count(chr(10))} is not valid {encoding} "
+                f"({exc.reason} at byte {exc.start}); save the file as UTF-8 or pass "
+                f"--encoding with the file's real encoding (e.g. cp1252)"
+            ) from None
+        if "\n" in pending:
+            *complete, pending = pending.split("\n")
+            for text in complete:
+                line_no += 1
+                yield text + "\n"
+    try:
+        pending += decoder.decode(b"", final=True)
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: line {line_no}: the file ends inside a {encoding} character "
+                        f"({exc.reason}); the file is truncated or not {encoding}") from None
+    if pending:
+        yield pending
+
+
+def resolve_columns(header: list[str], mapping: Mapping[str, str] | None,
+                    path: Path) -> dict[str, int]:
+    """Logical field -> column index, from the configured mapping, else the aliases."""
+    positions: dict[str, int] = {}
+    for i, cell in enumerate(header):
+        positions.setdefault(canonical_header(cell), i)
+    found: dict[str, int] = {}
+    for logical, header_name in (mapping or {}).items():
+        if logical not in FIELDS:
+            raise UserError(f"{path}: column mapping names unknown field '{logical}'; map "
+                            f"only {', '.join(FIELDS)}")
+        index = positions.get(canonical_header(header_name))
+        if index is None:
+            raise UserError(f"{path}: line 1: the mapped column '{header_name}' (for "
+                            f"{logical}) is not in the header; columns found: "
+                            f"{', '.join(repr(h) for h in header)}")
+        found[logical] = index
+    for logical in FIELDS:
+        if logical in found or (mapping and logical in mapping):
+            continue
+        for alias in ALIASES[logical]:
+            if alias in positions and positions[alias] not in found.values():
+                found[logical] = positions[alias]
+                break
+    if "population" not in found:
+        raise UserError(f"{path}: line 1: no population column (expected one of "
+                        f"{', '.join(ALIASES['population'])}); add it or map "
+                        f"columns.population in the partner's config")
+    if not {"name", "domain", "website"} & found.keys():
+        raise UserError(f"{path}: line 1: no name, domain or website column (expected e.g. "
+                        f"'name', 'company', 'domain', 'website'); add one or map it in "
+                        f"the partner's columns config")
+    return found
+
+
+def read_partner_csv(path: Path, *, encoding: str = "utf-8-sig",
+                     columns: Mapping[str, str] | None = None,
+                     generic: frozenset[str] = GENERIC_DOMAINS) -> ReadResult:
+    """Parse and validate every record; problems are collected, never raised per row."""
+    encoding = check_encoding(encoding, path)
+    digest = hashlib.sha256()
+    rows: list[ParsedRow] = []
+    problems: list[RowProblem] = []
+    try:
+        fh = path.open("rb")
+    except OSError as exc:
+        raise UserError(f"{path}: cannot open the partner file ({exc.strerror}); check the "
+                        f"path and its permissions") from None
+    with fh:
+        reader = csv.reader(_lines(fh, encoding, path, digest), strict=False)
+        header: list[str] | None = None
+        index: dict[str, int] = {}
+        seen_ids: dict[str, int] = {}
+        end = 0
+        while True:
+            start = end + 1
+            try:
+                cells = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                raise UserError(f"{path}: line {reader.line_num}: malformed CSV ({exc}); "
+                                f"fix the quoting on that line") from None
+            end = reader.line_num
+            if header is None:
+                header = cells
+                index = resolve_columns(header, columns, path)
+                continue
+            if not any(c.strip() for c in cells):
+                continue  # blank lines and rows of empty cells carry nothing
+            row = _parse(start, cells, header, index, seen_ids, generic, problems)
+            if row is not None:
+                rows.append(row)
+    if header is None:
+        raise UserError(f"{path}: the file is empty; a partner CSV needs a header line "
+                        f"(name, domain, population, …) and one line per account")
+    names = {field: header[i] for field, i in index.items()}
+    return ReadResult(rows, problems, digest.hexdigest(), names)
+
+
+def _parse(line: int, cells: list[str], header: list[str], index: Mapping[str, int],
+           seen_ids: dict[str, int], generic: frozenset[str],
+           problems: list[RowProblem]) -> ParsedRow | None:
+    before = len(problems)
+
+    def bad(column: str | None, message: str) -> None:
+        problems.append(RowProblem(line, column, message))
+
+    if len(cells) != len(header):
+        bad(None, f"has {len(cells)} cells but the header has {len(header)}; check for a "
+                  f"missing or extra comma or an unclosed quote")
+        return None
+    for i, cell in enumerate(cells):
+        if len(cell) > MAX_CELL:
+            bad(header[i], f"cell is {len(cell)} characters long (limit {MAX_CELL}); "
+                           f"shorten it")
+    if len(problems) > before:
+        return None
+    values = {f: (cells[i].strip() or None) for f, i in index.items()}
+    for f in SHORT_FIELDS:
+        value = values.get(f)
+        if value is not None and len(value) > MAX_SHORT:
+            bad(header[index[f]], f"{f} is {len(value)} characters long (limit {MAX_SHORT})")
+    name, domain, website = values.get("name"), values.get("domain"), values.get("website")
+    name_key = normalize_name(name)
+    domain_key = registrable_domain(domain, generic=generic) if domain else None
+    if domain_key is None and website:
+        domain_key = registrable_domain(website, generic=generic)
+    if domain_key is not None and len(domain_key) > 253:
+        bad(header[index["domain" if domain else "website"]],
+            "is not a valid host name (longer than 253 characters)")
+    if name_key is None and domain_key is None:
+        given = domain or website
+        bad(None, "has neither a company name nor a usable domain" + (
+            f" ('{given[:80]}' is a free-mail, social, IP or bare host, never a match key)"
+            if given else "") + "; fill in the name or the company's website")
+    raw_population = values.get("population") or ""
+    population = parse_population(raw_population)
+    if population is None:
+        bad(header[index["population"]],
+            f"unknown population '{raw_population[:80]}'; use customer, open_opportunity "
+            f"(or 'opportunity') or prospect")
+    email = values.get("owner_email")
+    if email is not None and not _EMAIL.match(email):
+        bad(header[index["owner_email"]], f"'{email[:80]}' is not an e-mail address; fix "
+                                          f"it or leave the cell empty")
+    raw_duns = values.get("duns")
+    duns = normalize_duns(raw_duns) if raw_duns else None
+    if raw_duns and duns is None:
+        bad(header[index["duns"]], f"'{raw_duns[:80]}' is not a 9-digit DUNS number")
+    external_id = values.get("external_id")
+    if external_id is not None:
+        first = seen_ids.setdefault(external_id, line)
+        if first != line:
+            bad(header[index["external_id"]],
+                f"external id '{external_id[:80]}' repeats line {first}; ids must be unique")
+    if len(problems) > before or population is None:
+        return None
+    return ParsedRow(line, external_id, name, domain, website, population,
+                     values.get("owner_name"), email, duns, domain_key, name_key)

@@ -1,0 +1,130 @@
+"""The partner registry: partners from `[[partners]]` and from `ecosync partners add`.
+
+Config partners are upserted on every command that needs partners, so the config stays the
+source of truth for the partners it names; partners added from the CLI live only in the
+warehouse. A partner is never deleted here: its overlaps and stamps keep referring to it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from schema.models import Partner, PartnerAccount
+from schema.records import Population
+from schema.upsert import bulk_upsert
+from sync.config import POPULATIONS, SHARE_LEVELS, Config, PartnerConfig
+from sync.errors import UserError
+
+KINDS = ("technology", "services", "channel")
+SOURCES = ("csv", "salesforce", "hubspot", "manual")
+_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+@dataclass(frozen=True)
+class PartnerSummary:
+    id: str
+    name: str
+    kind: str
+    source: str
+    share: dict[str, str]
+    rows: int
+    by_population: dict[str, int]
+    snapshot_version: int
+    last_import_at: datetime | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "kind": self.kind, "source": self.source,
+                "share": self.share, "rows": self.rows, "by_population": self.by_population,
+                "snapshot_version": self.snapshot_version,
+                "last_import_at": self.last_import_at.isoformat() if self.last_import_at
+                else None}
+
+
+def full_share(share: Mapping[str, str] | None) -> dict[str, str]:
+    """A share policy with every population set; unset populations are shared in full,
+    as in `PartnerConfig`'s default."""
+    out = {p: "full" for p in POPULATIONS}
+    for population, level in (share or {}).items():
+        if population not in POPULATIONS:
+            raise UserError(f"share: '{population}' is not a population; use "
+                            f"{', '.join(POPULATIONS)}")
+        if level not in SHARE_LEVELS:
+            raise UserError(f"share.{population}: '{level}' is not a sharing level; use "
+                            f"{', '.join(SHARE_LEVELS)}")
+        out[population] = level
+    return out
+
+
+def _row(partner: PartnerConfig, now: datetime) -> dict[str, Any]:
+    return {"id": partner.id, "name": partner.name, "kind": partner.kind,
+            "source_kind": partner.source, "share": full_share(partner.share),
+            "created_at": now, "updated_at": now}
+
+
+def sync_partners_from_config(session: Session, config: Config,
+                              now: datetime | None = None) -> int:
+    """Upsert a Partner row per `[[partners]]` entry; returns how many the config names."""
+    now = now or datetime.now(UTC)
+    rows = [_row(p, now) for p in config.partners]
+    if rows:
+        bulk_upsert(session, Partner, rows, ["id"],
+                    ["name", "kind", "source_kind", "share", "updated_at"],
+                    only_if_changed=False)
+    return len(rows)
+
+
+def add_partner(session: Session, partner_id: str, name: str, *, kind: str = "technology",
+                source: str = "csv", share: Mapping[str, str] | None = None,
+                now: datetime | None = None) -> Partner:
+    """Register a new partner; an existing id is an error (partners are never overwritten
+    silently: their snapshot and overlaps hang off the id)."""
+    now = now or datetime.now(UTC)
+    if not _ID.fullmatch(partner_id):
+        raise UserError(f"partner id '{partner_id}' must be 1-64 letters, digits, '_', '.' "
+                        f"or '-'")
+    if not name.strip():
+        raise UserError(f"partner '{partner_id}' needs a non-empty --name")
+    if kind not in KINDS:
+        raise UserError(f"partner kind '{kind}' is not one of {', '.join(KINDS)}")
+    if source not in SOURCES:
+        raise UserError(f"partner source '{source}' is not one of {', '.join(SOURCES)}")
+    if session.get(Partner, partner_id) is not None:
+        raise UserError(f"partner '{partner_id}' already exists; pick another id (see "
+                        f"`ecosync partners list`)")
+    partner = Partner(id=partner_id, name=name.strip(), kind=kind, source_kind=source,
+                      share=full_share(share), snapshot_version=0, created_at=now,
+                      updated_at=now)
+    session.add(partner)
+    session.flush()
+    return partner
+
+
+def list_partners(session: Session) -> list[PartnerSummary]:
+    """Every partner with its row counts by population, ordered by id."""
+    counts: dict[str, dict[str, int]] = {}
+    for partner_id, population, n in session.execute(
+        select(PartnerAccount.partner_id, PartnerAccount.population, func.count())
+        .group_by(PartnerAccount.partner_id, PartnerAccount.population)
+    ):
+        counts.setdefault(partner_id, {})[population] = n
+    out = []
+    for partner in session.scalars(select(Partner).order_by(Partner.id)):
+        by_population = {p.value: counts.get(partner.id, {}).get(p.value, 0)
+                         for p in Population}
+        out.append(PartnerSummary(
+            partner.id, partner.name, partner.kind, partner.source_kind,
+            dict(partner.share), sum(by_population.values()), by_population,
+            partner.snapshot_version, partner.last_import_at,
+        ))
+    return out
+
+
+def partner_config(config: Config, partner_id: str) -> PartnerConfig | None:
+    return next((p for p in config.partners if p.id == partner_id), None)
