@@ -12,6 +12,7 @@ from rich.table import Table
 
 import migrations
 from sync import warehouse
+from sync.commands.partners import partners
 from sync.config import load_config, masked
 from sync.context import AppContext
 from sync.errors import UserError
@@ -115,6 +116,9 @@ def status(fmt: str) -> None:
             table.add_row(w["source"], w["stream"], w["modified_at"] or "", w["last_id"] or "")
         console.print(table)
     console.print(f"dead letters pending: {st.dead_letters}")
+
+
+cli.add_command(partners)
 
 
 def main() -> None:
