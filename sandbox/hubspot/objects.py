@@ -81,9 +81,9 @@ class ObjectHandlers:
         defs = portal.properties[object_type]
         names = wanted_properties(body.get("properties"), object_type, defs)
         with portal.lock:  # the index must not change while it is scanned
-            index, version = portal.searchable(object_type)
+            store = portal.searchable(object_type)
             try:
-                found = self.cache.matches(object_type, body, index, version, defs)
+                found = self.cache.matches(object_type, body, store, defs)
             except SearchError as exc:
                 raise ApiError(400, str(exc), "VALIDATION_ERROR") from None
         page = found[offset : offset + limit]

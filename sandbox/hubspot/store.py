@@ -61,6 +61,9 @@ class ObjectStore:
     active_order: list[int] = field(default_factory=list)  # numeric ids, not archived
     archived_order: list[int] = field(default_factory=list)
     index: dict[str, Rec] = field(default_factory=dict)  # what search sees
+    # The same records ordered by (hs_lastmodifieddate, id): incremental-sync searches filter
+    # and sort on it, so a window is a bisected slice instead of a scan of the whole portal.
+    by_modified: list[tuple[int, int, Rec]] = field(default_factory=list)
     index_version: int = 0
     pending: deque[tuple[int, str, Rec | None]] = field(default_factory=deque)
 
@@ -140,22 +143,30 @@ class Portal:
 
     # ---- the search index ------------------------------------------------------------------
 
-    def searchable(self, object_type: str) -> tuple[dict[str, Rec], int]:
-        """The index as search sees it now (changes older than the lag applied) and its version."""
+    def searchable(self, object_type: str) -> ObjectStore:
+        """The store with its index brought up to date: changes older than the lag applied.
+
+        Callers hold ``self.lock`` while they read ``index`` / ``by_modified``.
+        """
         with self.lock:
             store = self.objects[object_type]
             now = self.clock.now_ms()
             changed = False
             while store.pending and store.pending[0][0] <= now:
                 _, object_id, rec = store.pending.popleft()
-                if rec is None or rec.archived_ms is not None:
-                    store.index.pop(object_id, None)
-                else:
+                old = store.index.pop(object_id, None)
+                if old is not None:
+                    entries = store.by_modified
+                    i = bisect.bisect_left(entries, (old.updated_ms, old.num))
+                    if i < len(entries) and entries[i][1] == old.num:
+                        del entries[i]
+                if rec is not None and rec.archived_ms is None:
                     store.index[object_id] = rec
+                    bisect.insort(store.by_modified, (rec.updated_ms, rec.num, rec))
                 changed = True
             if changed:
                 store.index_version += 1
-            return store.index, store.index_version
+            return store
 
     def _publish(self, object_type: str, rec: Rec) -> None:
         store = self.objects[object_type]
@@ -201,7 +212,7 @@ class Portal:
         with self.lock:
             store = self.objects[object_type]
             now = self.clock.now_ms()
-            to_sort = False
+            to_sort = unordered = False
             for row in rows:
                 values = dict(row)
                 given = values.pop("id", None) or values.pop("hs_object_id", None)
@@ -226,9 +237,15 @@ class Portal:
                 if store.active_order and num < store.active_order[-1]:
                     to_sort = True
                 store.active_order.append(num)
+                entry = (updated, num, rec)
+                if store.by_modified and entry[:2] < store.by_modified[-1][:2]:
+                    unordered = True
+                store.by_modified.append(entry)
                 ids.append(object_id)
             if to_sort:
                 store.active_order.sort()
+            if unordered:
+                store.by_modified.sort(key=lambda e: (e[0], e[1]))
             store.index_version += 1
         return ids
 
@@ -322,7 +339,7 @@ def _problem(name: str, code: str, message: str) -> dict[str, Any]:
 def _check_value(prop: PropertyDef, value: str | None) -> str | dict[str, Any] | None:
     """The stored form of a value, or a problem dict. An empty string clears the property."""
     if value is None or value == "":
-        return value
+        return None
     if prop.type == "number":
         try:
             float(value)
