@@ -12,6 +12,7 @@ from rich.table import Table
 
 import migrations
 from sync import warehouse
+from sync.commands.engine import ALL as ENGINE_COMMANDS
 from sync.commands.partners import partners
 from sync.config import load_config, masked
 from sync.context import AppContext
@@ -119,6 +120,10 @@ def status(fmt: str) -> None:
 
 
 cli.add_command(partners)
+
+
+for _command in ENGINE_COMMANDS:
+    cli.add_command(_command)
 
 
 def main() -> None:

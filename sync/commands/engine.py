@@ -1,0 +1,246 @@
+"""`ecosync sync|backfill|fields|deadletter|history`: thin commands over the sync engine."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from connectors.base import ConnectorError
+from connectors.factory import build_connectors
+from schema.models import ChangeLog, WritebackError
+from sync.context import AppContext
+from sync.errors import UserError
+from sync.warehouse import require_head
+
+if TYPE_CHECKING:
+    from sync.tick import Progress as Progress_
+    from sync.tick import TickOptions, TickReport
+
+
+def _app() -> AppContext:
+    obj = click.get_current_context().find_object(AppContext)
+    if obj is None:
+        raise UserError("no ecosync context; run this through the `ecosync` command")
+    return obj
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[Progress | None]:
+    if not enabled:
+        yield None
+        return
+    with Progress(TextColumn("{task.description:<40}"), BarColumn(),
+                  TextColumn("{task.completed:>9,}"), TimeElapsedColumn(),
+                  console=Console(stderr=True), transient=False) as bars:
+        yield bars
+
+
+def _runner(bars: Progress | None) -> Progress_:
+    tasks: dict[str, TaskID] = {}
+
+    def advance(stage: str, label: str, amount: int) -> None:
+        if bars is None:
+            return
+        key = f"{stage} {label}"
+        if key not in tasks:
+            verb = {"pull": "pulled", "write": "written"}.get(stage, stage)
+            tasks[key] = bars.add_task(f"{label} {verb}", total=None)
+        bars.advance(tasks[key], amount)
+
+    return advance
+
+
+def print_planned(report: TickReport, console: Console) -> None:
+    table = Table("source", "object", "record", "field", "old", "", "new",
+                  title=f"dry run: {len(report.planned)} records would change")
+    for change in report.planned:
+        for ch in change.changes:
+            table.add_row(change.source, change.stream.value, change.external_id, ch.field,
+                          repr(ch.crm) if ch.crm is not None else "—", "→",
+                          repr(ch.new) if ch.new is not None else "—")
+    console.print(table)
+
+
+def print_report(report: TickReport, console: Console) -> None:
+    counts = {k: v for k, v in sorted(report.counts.items()) if v}
+    console.print(f"run {report.run_id}: [bold]{report.status}[/bold]  "
+                  + "  ".join(f"{k}={v}" for k, v in counts.items()))
+    if report.api_calls:
+        console.print("API calls: " + ", ".join(f"{k}={v}" for k, v in report.api_calls.items()))
+    for err in report.errors:
+        console.print(f"[yellow]warning:[/yellow] {err}")
+
+
+def _run(options: TickOptions, source: str | None, show_bars: bool) -> TickReport:
+    from sync.tick import run_tick  # the engine loads only for commands that run it
+
+    app = _app()
+    engine = app.engine()
+    require_head(engine)
+    connectors = build_connectors(app.config, source)
+    if not connectors:
+        raise UserError("no CRM source is enabled; set enabled = true under [crm.salesforce] "
+                        "or [crm.hubspot] in the config")
+    try:
+        with _progress(show_bars) as bars:
+            return run_tick(engine, app.config, connectors, options=options,
+                            progress=_runner(bars))
+    except ConnectorError as exc:
+        raise UserError(str(exc)) from None
+
+
+@click.command("sync")
+@click.option("--once", is_flag=True, required=True, help="Run one tick and exit.")
+@click.option("--dry-run", is_flag=True, help="Print the field changes; write nothing.")
+@click.option("--source", default=None, help="Only this CRM source (by its name).")
+def sync_command(once: bool, dry_run: bool, source: str | None) -> None:
+    """One tick: pull, match, stamp, and write back what changed."""
+    from sync.tick import TickOptions
+
+    report = _run(TickOptions(dry_run=dry_run), source, show_bars=False)
+    console = Console()
+    if dry_run:
+        print_planned(report, console)
+    print_report(report, console)
+
+
+@click.command("backfill")
+@click.option("--source", default=None, help="Only this CRM source (by its name).")
+@click.option("--since", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), default=None,
+              help="Pull records modified since this date (UTC) instead of everything.")
+@click.option("--dry-run", is_flag=True, help="Pull and match, print changes, write nothing.")
+@click.option("--progress/--no-progress", default=True, help="Show progress bars.")
+def backfill_command(source: str | None, since: datetime | None, dry_run: bool,
+                     progress: bool) -> None:
+    """Full pull, match and write-back; resumes from its last checkpoint after a kill."""
+    from sync.tick import TickOptions
+
+    opts = TickOptions(dry_run=dry_run, backfill=True, kind="backfill",
+                       since=since.replace(tzinfo=UTC) if since else None)
+    report = _run(opts, source, show_bars=progress)
+    console = Console()
+    if dry_run:
+        print_planned(report, console)
+    print_report(report, console)
+
+
+@click.group("fields")
+def fields_group() -> None:
+    """The custom fields / properties ecosync owns on CRM records."""
+
+
+@fields_group.command("ensure")
+@click.option("--source", default=None, help="Only this CRM source.")
+@click.option("--check", "check_only", is_flag=True, help="Only report; create nothing.")
+def fields_ensure(source: str | None, check_only: bool) -> None:
+    """Create the missing owned fields (or, with --check, report them)."""
+    app = _app()
+    console = Console()
+    missing = 0
+    for connector in build_connectors(app.config, source):
+        try:
+            statuses = connector.ensure_fields(check_only=check_only)
+        except ConnectorError as exc:
+            raise UserError(f"{connector.name}: {exc}") from None
+        table = Table("object", "field", "API name", "exists", "updateable", "created",
+                      title=connector.name)
+        for st in statuses:
+            table.add_row(st.stream.value, st.logical_name, st.api_name,
+                          "yes" if st.exists else "[red]no[/red]",
+                          "yes" if st.updateable else "[red]no[/red]",
+                          "yes" if st.created else "")
+            missing += not (st.exists and st.updateable)
+        console.print(table)
+    if missing:
+        raise UserError(f"{missing} owned field(s) missing or read-only; "
+                        + ("run `ecosync fields ensure` without --check" if check_only else
+                           "see the admin guide to grant the integration user edit access"))
+
+
+@click.group("deadletter")
+def deadletter_group() -> None:
+    """Records whose write-back failed on their own, retried with backoff."""
+
+
+@deadletter_group.command("list")
+@click.option("--all", "show_all", is_flag=True, help="Include skipped records.")
+def deadletter_list(show_all: bool) -> None:
+    app = _app()
+    with Session(app.engine()) as session:
+        query = select(WritebackError).order_by(WritebackError.id)
+        if not show_all:
+            query = query.where(WritebackError.status == "pending")
+        rows = session.scalars(query).all()
+    table = Table("id", "source", "object", "record", "status", "attempts", "error", "next retry")
+    for r in rows:
+        table.add_row(str(r.id), r.source, r.stream, r.external_id, r.status, str(r.attempts),
+                      f"{r.error_code}: {r.message}",
+                      r.next_retry_at.isoformat() if r.next_retry_at else "")
+    Console().print(table)
+
+
+def _set_status(ids: tuple[int, ...], every: bool, status: str) -> int:
+    app = _app()
+    if not ids and not every:
+        raise UserError("name dead-letter ids (see `ecosync deadletter list`) or pass --all")
+    now = datetime.now(UTC)
+    with Session(app.engine()) as session, session.begin():
+        stmt = update(WritebackError).values(status=status, next_retry_at=now)
+        if not every:
+            stmt = stmt.where(WritebackError.id.in_(ids))
+        return int(session.execute(stmt).rowcount or 0)  # type: ignore[attr-defined]
+
+
+@deadletter_group.command("retry")
+@click.argument("ids", nargs=-1, type=int)
+@click.option("--all", "every", is_flag=True)
+def deadletter_retry(ids: tuple[int, ...], every: bool) -> None:
+    """Retry on the next tick."""
+    click.echo(f"{_set_status(ids, every, 'pending')} record(s) will be retried on the next tick")
+
+
+@deadletter_group.command("skip")
+@click.argument("ids", nargs=-1, type=int)
+@click.option("--all", "every", is_flag=True)
+def deadletter_skip(ids: tuple[int, ...], every: bool) -> None:
+    """Stop retrying these records."""
+    click.echo(f"{_set_status(ids, every, 'skipped')} record(s) skipped")
+
+
+@click.command("history")
+@click.argument("record")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+def history_command(record: str, fmt: str) -> None:
+    """Every owned field ecosync wrote on RECORD (its CRM id): when, run, old → new."""
+    app = _app()
+    with Session(app.engine()) as session:
+        rows = session.scalars(select(ChangeLog).where(ChangeLog.external_id == record)
+                               .order_by(ChangeLog.id)).all()
+    if not rows:
+        raise UserError(f"no field of record {record!r} was ever written by ecosync")
+    if fmt == "json":
+        click.echo(json.dumps([
+            {"run": r.run_id, "written_at": r.written_at.isoformat(), "source": r.source,
+             "object": r.stream, "field": r.field, "old": r.old_value, "new": r.new_value,
+             "manual_edit": r.manual_edit, "crm_value": r.crm_value} for r in rows], indent=2))
+        return
+    table = Table("written at", "run", "source", "object", "field", "old", "new", "note",
+                  title=f"history of {record}")
+    for r in rows:
+        note = f"rep had set {r.crm_value!r}" if r.manual_edit else ""
+        table.add_row(r.written_at.isoformat(), str(r.run_id), r.source, r.stream, r.field,
+                      r.old_value or "—", r.new_value or "—", note)
+    Console().print(table)
+
+
+ALL = [sync_command, backfill_command, fields_group, deadletter_group, history_command]
