@@ -14,6 +14,7 @@ import migrations
 from sync import warehouse
 from sync.commands.engine import ALL as ENGINE_COMMANDS
 from sync.commands.partners import partners
+from sync.commands.sandbox import ALL as SANDBOX_COMMANDS
 from sync.config import load_config, masked
 from sync.context import AppContext
 from sync.errors import UserError
@@ -122,7 +123,7 @@ def status(fmt: str) -> None:
 cli.add_command(partners)
 
 
-for _command in ENGINE_COMMANDS:
+for _command in [*ENGINE_COMMANDS, *SANDBOX_COMMANDS]:
     cli.add_command(_command)
 
 
