@@ -1,9 +1,9 @@
 """Routing: turns a Request into a Response, applying faults, auth and rate limits in order.
 
 Order of checks, as a request meets HubSpot's edge then its API: injected infrastructure
-faults (dropped connection, 503, spurious 429), authentication (401, no rate-limit headers:
-the call cannot be attributed to an account), rate limits (429), then the handler. Every
-answered request that passed authentication carries the rate-limit headers.
+faults (dropped connection, 503), authentication (401, no rate-limit headers: the call
+cannot be attributed to an account), rate limits (429, real or injected), then the handler.
+Every answered request that passed authentication carries the rate-limit headers.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from sandbox.common import Request, Response, Traffic, json_response
 from sandbox.hubspot.auth import Auth, HubSpotFaults, TokenKind
-from sandbox.hubspot.limits import TEN_SECONDLY, RateLimits, rate_limit_body
+from sandbox.hubspot.limits import SECONDLY, TEN_SECONDLY, RateLimits, rate_limit_body
 from sandbox.hubspot.meta import MetaHandlers
 from sandbox.hubspot.objects import ObjectHandlers
 from sandbox.hubspot.schema import OBJECT_ALIASES
@@ -119,10 +119,7 @@ class HubSpotApp:
         if self.faults.fire("drop"):
             return Response(0, drop=True)
         if self.faults.fire("unavailable"):
-            return json_response(503, {"status": "error", "message": "Service Unavailable",
-                                       "correlationId": "", "category": "SERVICE_UNAVAILABLE"})
-        if self.faults.fire("rate_limit"):
-            return json_response(429, rate_limit_body(TEN_SECONDLY))
+            return error_response(503, "Service Unavailable", "SERVICE_UNAVAILABLE")
 
         kind = self.auth.check(request)
         if isinstance(kind, Response):
@@ -132,6 +129,9 @@ class HubSpotApp:
                                      with_daily=kind is TokenKind.PRIVATE_APP)
         if decision.refused is not None:
             return json_response(429, rate_limit_body(decision.refused), decision.headers)
+        if self.faults.fire("rate_limit"):  # a spurious 429, headers and all
+            policy = SECONDLY if route.search else TEN_SECONDLY
+            return json_response(429, rate_limit_body(policy), decision.headers)
         try:
             response = route.handler(request, params)
         except ApiError as exc:

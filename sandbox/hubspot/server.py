@@ -124,6 +124,18 @@ class HubSpotSandbox:
     def refresh_token(self) -> str:
         return self.auth.refresh_token
 
+    def connection_info(self) -> dict[str, str]:
+        """What a user needs to point a client at this portal (for ``sandbox serve``)."""
+        return {
+            "url": self.url,
+            "ca_file": str(self.ca_file),
+            "access_token": self.access_token,
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+            "refresh_token": self.refresh_token,
+            "token_url": f"{self.url}/oauth/v1/token",
+        }
+
     def issue_oauth_token(self) -> str:
         """A fresh OAuth access token, as if the refresh had just happened."""
         return self.auth.issue()

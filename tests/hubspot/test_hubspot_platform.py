@@ -195,6 +195,7 @@ def test_injected_faults(sandbox: HubSpotSandbox, client: HubSpot) -> None:
     with pytest.raises(CompanyApiException) as caught:
         api.get_page()
     assert caught.value.status == 429
+    assert "X-HubSpot-RateLimit-Remaining" in caught.value.headers
     sandbox.faults.clear()
     sandbox.faults.configure(drop=1.0)
     with pytest.raises(urllib3.exceptions.HTTPError):
