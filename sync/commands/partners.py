@@ -96,7 +96,10 @@ def list_command(fmt: str) -> None:
             ", ".join(f"{p}={lvl}" for p, lvl in s.share.items()), str(s.snapshot_version),
             s.last_import_at.isoformat(timespec="seconds") if s.last_import_at else "never",
         )
-    Console().print(table)
+    console = Console()
+    if not console.is_terminal:  # piped output: never squeeze ids and names into 80 columns
+        console = Console(width=200)
+    console.print(table)
 
 
 @partners.command("import")

@@ -189,8 +189,10 @@ def replace_snapshot(session: Session, partner_id: str, rows: Sequence[ParsedRow
             added.append({"partner_id": partner_id, "row_key": key, **values,
                           "match_dirty": True, "imported_at": now, "updated_at": now})
         elif before[1] != tuple(values[c] for c in COMPARED):
+            # imported_at only satisfies NOT NULL on the insert half of the upsert: the
+            # conflict update below leaves the first-import time alone.
             changed.append({"partner_id": partner_id, "row_key": key, **values,
-                            "match_dirty": True, "updated_at": now})
+                            "match_dirty": True, "imported_at": now, "updated_at": now})
             changed_ids.append(before[0])
     removed_ids = [rid for key, (rid, _) in existing.items() if key not in keep]
     # Accounts overlapping through a changed or vanished row must be re-matched, or an
@@ -201,7 +203,8 @@ def replace_snapshot(session: Session, partner_id: str, rows: Sequence[ParsedRow
     if added:
         bulk_upsert(session, PartnerAccount, added, ["partner_id", "row_key"])
     if changed:
-        bulk_upsert(session, PartnerAccount, changed, ["partner_id", "row_key"])
+        bulk_upsert(session, PartnerAccount, changed, ["partner_id", "row_key"],
+                    [*COMPARED, "match_dirty", "updated_at"])
     unchanged = len(rows) - len(added) - len(changed)
     return len(added), len(changed), len(removed_ids), unchanged
 
