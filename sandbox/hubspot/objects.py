@@ -7,7 +7,8 @@ from typing import Any
 from sandbox.common import Request, Response, json_response
 from sandbox.hubspot.clock import iso
 from sandbox.hubspot.search import MAX_LIMIT, MAX_RESULTS, SearchCache, SearchError
-from sandbox.hubspot.store import Portal, PropertyError
+from sandbox.hubspot.store import Portal
+from sandbox.hubspot.validation import PropertyError
 from sandbox.hubspot.wire import (
     ApiError,
     decode_cursor,

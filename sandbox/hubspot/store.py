@@ -13,7 +13,7 @@ import threading
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from sandbox.hubspot.clock import Clock, iso, parse_time, to_ms
@@ -22,12 +22,11 @@ from sandbox.hubspot.schema import (
     DEFAULT_PIPELINE,
     DEFAULT_STAGES,
     OBJECT_TYPES,
-    PropertyDef,
     Stage,
     standard_properties,
 )
+from sandbox.hubspot.validation import PropertyError, Props, validate
 
-Props = dict[str, str | None]
 STAGES: dict[str, Stage] = {s.id: s for s in DEFAULT_STAGES}
 # Association type ids (HUBSPOT_DEFINED): deal→company primary / unlabeled, and reverse.
 PRIMARY_TYPE = {"deals": 5, "companies": 6}
@@ -66,27 +65,6 @@ class ObjectStore:
     by_modified: list[tuple[int, int, Rec]] = field(default_factory=list)
     index_version: int = 0
     pending: deque[tuple[int, str, Rec | None]] = field(default_factory=deque)
-
-
-class PropertyError(ValueError):
-    """A write named properties that do not exist, are read-only or hold invalid values."""
-
-    def __init__(self, problems: list[dict[str, Any]]) -> None:
-        super().__init__("; ".join(p["message"] for p in problems))
-        self.problems = problems
-
-
-def wire_value(value: Any) -> str | None:
-    """Every property value is a string (or null) in HubSpot, whatever its type."""
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, datetime):
-        return iso(to_ms(value))
-    if isinstance(value, date):
-        return value.isoformat()
-    return str(value)
 
 
 class Portal:
@@ -174,35 +152,10 @@ class Portal:
         visible_at = self.clock.now_ms() + round(self.search_index_lag_s * 1000)
         store.pending.append((visible_at, rec.id, rec))
 
-    # ---- validation ------------------------------------------------------------------------
-
     def validate(
         self, object_type: str, values: Mapping[str, Any], *, allow_read_only: bool = False
     ) -> Props:
-        """Normalised string values, or PropertyError listing every invalid property."""
-        defs = self.properties[object_type]
-        problems: list[dict[str, Any]] = []
-        out: Props = {}
-        for name, raw in values.items():
-            value = wire_value(raw)
-            prop = defs.get(name)
-            if prop is None:
-                problems.append(_problem(name, "PROPERTY_DOESNT_EXIST",
-                                         f'Property "{name}" does not exist'))
-                continue
-            if prop.read_only_value and not allow_read_only:
-                problems.append(_problem(name, "READ_ONLY_VALUE",
-                                         f'"{name}" is a read only property; '
-                                         "its value cannot be set."))
-                continue
-            checked = _check_value(prop, value)
-            if isinstance(checked, dict):
-                problems.append(checked)
-            else:
-                out[name] = checked
-        if problems:
-            raise PropertyError(problems)
-        return out
+        return validate(self.properties[object_type], values, allow_read_only=allow_read_only)
 
     # ---- writes ----------------------------------------------------------------------------
 
@@ -225,7 +178,11 @@ class Portal:
                 self._next_id = max(self._next_id, num)
                 created = _time_value(values.pop("createdate", None), now)
                 updated = _time_value(values.pop("hs_lastmodifieddate", None), created)
-                props = self.validate(object_type, values, allow_read_only=True)
+                try:
+                    props = self.validate(object_type, values, allow_read_only=True)
+                except PropertyError as exc:
+                    raise ValueError(f"cannot load {object_type} row {len(ids)}: {exc} (create "
+                                     "custom properties first: define_property)") from exc
                 props["createdate"] = iso(created)
                 props["hs_lastmodifieddate"] = iso(updated)
                 props["hs_object_id"] = object_id
@@ -329,42 +286,6 @@ class Portal:
         with self.lock:
             table = self.deal_companies if object_type == "deals" else self.company_deals
             return sorted(table.get(object_id, {}).items(), key=lambda kv: int(kv[0]))
-
-
-def _problem(name: str, code: str, message: str) -> dict[str, Any]:
-    return {"isValid": False, "message": message, "error": code, "name": name,
-            "localizedErrorMessage": message}
-
-
-def _check_value(prop: PropertyDef, value: str | None) -> str | dict[str, Any] | None:
-    """The stored form of a value, or a problem dict. An empty string clears the property."""
-    if value is None or value == "":
-        return None
-    if prop.type == "number":
-        try:
-            float(value)
-        except ValueError:
-            return _problem(prop.name, "INVALID_INTEGER",
-                            f"{value!r} was not a valid number.")
-        return value
-    if prop.type == "bool":
-        if value.lower() not in ("true", "false"):
-            return _problem(prop.name, "INVALID_BOOLEAN", f"{value!r} is not a valid boolean.")
-        return value.lower()
-    if prop.type in ("datetime", "date"):
-        ms = parse_time(value)
-        if ms is None:
-            return _problem(prop.name, "INVALID_DATE", f"{value!r} is not a valid date.")
-        return iso(ms)
-    if prop.type == "enumeration" and prop.options:
-        allowed = {o["value"] for o in prop.options}
-        chosen = value.split(";") if prop.field_type == "checkbox" else [value]
-        bad = [v for v in chosen if v not in allowed]
-        if bad:
-            return _problem(prop.name, "INVALID_OPTION",
-                            f"{bad[0]} was not one of the allowed options: "
-                            f"[{', '.join(sorted(allowed))}]")
-    return value
 
 
 def _time_value(value: Any, default: int) -> int:
