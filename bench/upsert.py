@@ -19,11 +19,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import Engine, insert, text  # noqa: E402
+from sqlalchemy import Engine, insert, text
 
-from schema.db import make_engine  # noqa: E402
-from schema.models import Account, Base  # noqa: E402
-from schema.upsert import bulk_upsert  # noqa: E402
+from schema.db import make_engine
+from schema.models import Account, Base
+from schema.upsert import bulk_upsert
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 KEYS = ["source", "external_id"]
@@ -87,7 +87,7 @@ def main() -> None:
         sep = "&" if "?" in args.postgres else "?"
         pg = make_engine(f"{args.postgres}{sep}options=-csearch_path%3D{schema}")
         engines.append(("postgresql", pg, schema))
-    except Exception as exc:  # noqa: BLE001 - the bench runs on SQLite alone without PG
+    except Exception as exc:  # the bench runs on SQLite alone without PostgreSQL
         print(f"postgresql: skipped ({exc.__class__.__name__}: {str(exc).splitlines()[0]})")
         admin = None
 

@@ -7,6 +7,7 @@ and a re-run converges to the same CRM state.
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +42,11 @@ class TickOptions:
     backfill: bool = False
     since: datetime | None = None  # backfill: start here instead of the beginning
     kind: str = "tick"
+    # Set by a signal: finish the current page or batch, commit it, and stop.
+    stop: threading.Event | None = None
+
+    def stopping(self) -> bool:
+        return self.stop is not None and self.stop.is_set()
 
 
 @dataclass
@@ -70,13 +76,19 @@ def run_tick(
     bar: Progress = progress or (lambda _stage, _label, _n: None)
     try:
         for connector in connectors:
-            _pull(engine, config, connector, opts, started, report, bar, log)
+            if not opts.stopping():
+                _pull(engine, config, connector, opts, started, report, bar, log)
         heartbeat(engine, run_id, utcnow(), report.counts)
-        _sync_partners_and_match(engine, config, started, report, log)
-        heartbeat(engine, run_id, utcnow(), report.counts)
+        if not opts.stopping():
+            _sync_partners_and_match(engine, config, started, report, log)
+            heartbeat(engine, run_id, utcnow(), report.counts)
         for connector in connectors:
-            _plan_and_push(engine, connector, opts, started, report, bar, log)
-        report.status = "succeeded" if not report.errors else "partial"
+            if not opts.stopping():
+                _plan_and_push(engine, connector, opts, started, report, bar, log)
+        if opts.stopping():
+            report.status = "interrupted"
+        else:
+            report.status = "succeeded" if not report.errors else "partial"
     except ConnectorError as exc:
         report.status = "failed"
         report.errors.append(f"{exc.__class__.__name__}: {exc}")
@@ -112,6 +124,9 @@ def _pull(
             report.counts[f"pulled.{label}"] += landed.records
             report.counts[f"deleted.{label}"] += landed.deleted
             bar("pull", label, landed.records)
+            if opts.stopping():
+                report.status = "interrupted"
+                return
         if opts.backfill:
             _finish_backfill(engine, connector.name, stream, until)
         log.info("pulled", source=connector.name, stream=stream.value, records=pulled,
@@ -248,9 +263,11 @@ def _plan_and_push(
                     continue
                 pending.append(chunk)
                 # Batch up to the bulk-write size so large write-backs can use bulk APIs.
-                if sum(len(c.changes) for c in pending) >= PUSH_BATCH:
+                if sum(len(c.changes) for c in pending) >= PUSH_BATCH or opts.stopping():
                     _push_chunks(engine, connector, pending, now, report, bar, label)
                     pending = []
+                if opts.stopping():
+                    break
         if pending:
             _push_chunks(engine, connector, pending, now, report, bar, label)
         log.info("written", source=connector.name, stream=stream.value,

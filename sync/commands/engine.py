@@ -244,3 +244,25 @@ def history_command(record: str, fmt: str) -> None:
 
 
 ALL = [sync_command, backfill_command, fields_group, deadletter_group, history_command]
+
+
+@click.command("run")
+@click.option("--max-ticks", type=int, default=None, hidden=True)
+def run_command(max_ticks: int | None) -> None:
+    """The daemon: a tick every daemon.interval_seconds; one leader among replicas."""
+    import threading
+
+    from sync.daemon import install_signal_handlers, run_daemon
+
+    app = _app()
+    stop = threading.Event()
+    install_signal_handlers(stop)
+    try:
+        run_daemon(app.engine(), app.config, stop=stop, max_ticks=max_ticks)
+    except OSError as exc:
+        raise UserError(f"cannot serve health on {app.config.daemon.health_host}:"
+                        f"{app.config.daemon.health_port} ({exc.strerror}); change "
+                        "daemon.health_port in the config") from None
+
+
+ALL.append(run_command)
