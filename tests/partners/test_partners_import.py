@@ -167,3 +167,16 @@ def test_formula_cells_are_stored_as_plain_text(engine: Engine, tmp_path: Path) 
     row = _rows(engine)["x:A-1"]
     assert row.name == formula
     assert row.owner_name == "+cmd|' /C calc'!A0"
+
+
+def test_the_shipped_example_imports_cleanly(engine: Engine) -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "partners" / "acme-cloud.csv"
+    result = _import(engine, example)
+    assert result.skipped == []
+    assert result.added == 10
+    rows = _rows(engine)
+    assert rows["x:AC-0002"].duns == "150483782"
+    assert rows["x:AC-0004"].domain_key == "xn--caf-lumire-66ag.fr"
+    assert rows["x:AC-0005"].domain_key == "cobaltwave.com.au"
+    assert rows["x:AC-0007"].domain_key == "granitesforge.github.io"
+    assert rows["x:AC-0010"].domain_key is None  # free mail: matched by name only
