@@ -1,0 +1,334 @@
+"""The matching engine: computes the desired overlap set and reconciles the overlaps table.
+
+Set-based inside the warehouse (DESIGN.md 3, 4): DUNS, domain and exact-name candidates are
+each ONE `INSERT … SELECT` join (identical SQL on SQLite and PostgreSQL) into a work table;
+fuzzy candidates come from `sync.matching.fuzzy`; overrides are applied; a window function
+keeps the strongest row per (account, partner); and four statements reconcile that set with
+the active overlaps: still present (same row, `last_seen_at` moves), new (inserted), vanished
+(`ended_at` set). Nothing is deleted: history is kept.
+
+Incremental by default: only accounts flagged `match_dirty`, plus the accounts that match (or
+matched) partner accounts flagged `match_dirty`, are recomputed. `full=True` recomputes all.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    FromClause,
+    and_,
+    case,
+    exists,
+    false,
+    func,
+    insert,
+    literal,
+    null,
+    or_,
+    select,
+    true,
+    tuple_,
+    union,
+    update,
+)
+from sqlalchemy.orm import Session
+
+from schema.models import Account, MatchOverride, Opportunity, Overlap, PartnerAccount
+from schema.records import POPULATION_RANK
+from sync.config import MatchingConfig
+from sync.matching import fuzzy
+from sync.matching.rules import METHOD_BY_RANK, METHOD_RANK, Method
+from sync.matching.worktables import (
+    BEST,
+    BLOCKED,
+    CANDIDATES,
+    CHANGED,
+    DIRTY_ACCOUNTS,
+    DIRTY_PARTNER_ACCOUNTS,
+    SCOPE,
+    table_of,
+    work_tables,
+)
+
+A = table_of(Account)
+PA = table_of(PartnerAccount)
+OV = table_of(Overlap)
+MO = table_of(MatchOverride)
+OPP = table_of(Opportunity)
+
+
+@dataclass
+class MatchStats:
+    full: bool
+    dirty_accounts: int = 0
+    dirty_partner_accounts: int = 0
+    scope_accounts: int | None = None  # None on a full run: every account
+    candidates: int = 0
+    fuzzy_pairs: int = 0
+    overlaps: int = 0  # desired overlaps in scope
+    inserted: int = 0
+    still_present: int = 0
+    ended: int = 0
+    changed_accounts: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "seconds"} | {
+            "seconds": {k: round(v, 3) for k, v in self.seconds.items()}}
+
+
+def _pop_rank(column: Any, *, else_: Any = None) -> Any:
+    default = max(POPULATION_RANK.values()) if else_ is None else else_
+    return case({str(p): r for p, r in POPULATION_RANK.items()}, value=column, else_=default)
+
+
+def _duns_compatible(a: FromClause, pa: FromClause) -> Any:
+    return or_(a.c.duns.is_(None), pa.c.duns.is_(None), a.c.duns == pa.c.duns)
+
+
+def _count(conn: Connection, table: FromClause) -> int:
+    return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+class _Run:
+    def __init__(self, conn: Connection, config: MatchingConfig, now: datetime, full: bool):
+        self.conn, self.config, self.now, self.full = conn, config, now, full
+        self.stats = MatchStats(full=full)
+        self._clock = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.stats.seconds[stage] = self.stats.seconds.get(stage, 0.0) + now - self._clock
+        self._clock = now
+
+    @property
+    def accounts(self) -> FromClause:
+        """The accounts this run recomputes: all of them, or those in the scope table."""
+        if self.full:
+            return A
+        return A.join(SCOPE, SCOPE.c.account_id == A.c.id)
+
+    def execute(self, stmt: Any, *args: Any) -> int:
+        return int(self.conn.execute(stmt, *args).rowcount or 0)
+
+    # -- stage 1: what is dirty, and which accounts that touches ---------------------------
+    def snapshot_dirty(self) -> None:
+        c = self.conn
+        c.execute(insert(DIRTY_ACCOUNTS).from_select(["id"], select(A.c.id).where(A.c.match_dirty)))
+        c.execute(insert(DIRTY_PARTNER_ACCOUNTS).from_select(
+            ["id"], select(PA.c.id).where(PA.c.match_dirty)))
+        self.stats.dirty_accounts = _count(c, DIRTY_ACCOUNTS)
+        self.stats.dirty_partner_accounts = _count(c, DIRTY_PARTNER_ACCOUNTS)
+        self.lap("dirty")
+
+    def build_scope(self) -> None:
+        dpa = PA.join(DIRTY_PARTNER_ACCOUNTS, DIRTY_PARTNER_ACCOUNTS.c.id == PA.c.id)
+        via_pa = [
+            select(A.c.id).select_from(dpa.join(A, A.c.domain_key == PA.c.domain_key)),
+            select(A.c.id).select_from(dpa.join(A, A.c.duns == PA.c.duns)),
+            select(A.c.id).select_from(dpa.join(A, A.c.name_key == PA.c.name_key)),
+        ]
+        # Overlaps built on a dirty partner account: its keys or population changed, so the
+        # account may no longer match it. (A deleted partner account's overlaps are flagged by
+        # the import, which marks their accounts match_dirty: see sync.partners.csv_import.)
+        via_overlaps = (
+            select(OV.c.account_id)
+            .join(DIRTY_PARTNER_ACCOUNTS, DIRTY_PARTNER_ACCOUNTS.c.id == OV.c.partner_account_id)
+            .where(OV.c.ended_at.is_(None))
+        )
+        self.conn.execute(insert(SCOPE).from_select(
+            ["account_id"], union(select(DIRTY_ACCOUNTS.c.id), *via_pa, via_overlaps)))
+        if self.config.fuzzy and self.stats.dirty_partner_accounts:
+            near = fuzzy.accounts_near_dirty_partner_accounts(self.conn, self.config.name_threshold)
+            known = set(self.conn.execute(select(SCOPE.c.account_id)).scalars())
+            extra = [{"account_id": i} for i in sorted(near - known)]
+            if extra:
+                self.conn.execute(insert(SCOPE), extra)
+        self.stats.scope_accounts = _count(self.conn, SCOPE)
+        self.lap("scope")
+
+    # -- stage 2: candidates ---------------------------------------------------------------
+    def _insert_candidates(self, method: Method, on: Any, *where: Any) -> None:
+        sel = (
+            select(A.c.id, PA.c.partner_id, PA.c.id, literal(METHOD_RANK[method]),
+                   _pop_rank(PA.c.population), null())
+            .select_from(self.accounts.join(PA, on))
+            .where(A.c.is_deleted == false(), *where)
+        )
+        self.conn.execute(insert(CANDIDATES).from_select(
+            ["account_id", "partner_id", "partner_account_id", "method_rank", "pop_rank",
+             "score"], sel))
+
+    def candidates(self) -> None:
+        compatible = _duns_compatible(A, PA)
+        self._insert_candidates(Method.DUNS, PA.c.duns == A.c.duns)
+        self.lap("duns")
+        self._insert_candidates(Method.DOMAIN, PA.c.domain_key == A.c.domain_key, compatible)
+        self.lap("domain")
+        self._insert_candidates(
+            Method.NAME, PA.c.name_key == A.c.name_key, compatible,
+            or_(A.c.domain_key.is_(None), PA.c.domain_key.is_(None)))
+        self.lap("name")
+        if self.config.fuzzy:
+            pairs = fuzzy.fuzzy_pairs(self.conn, self.accounts, self.config.name_threshold)
+            self.stats.fuzzy_pairs = len(pairs)
+            rank = METHOD_RANK[Method.FUZZY]
+            for start in range(0, len(pairs), 5_000):
+                self.conn.execute(insert(CANDIDATES), [
+                    {"account_id": a, "partner_id": p, "partner_account_id": pa,
+                     "method_rank": rank, "pop_rank": pop, "score": score}
+                    for a, p, pa, pop, score in pairs[start:start + 5_000]])
+            self.lap("fuzzy")
+        self.apply_overrides()
+        self.stats.candidates = _count(self.conn, CANDIDATES)
+        self.lap("overrides")
+
+    def apply_overrides(self) -> None:
+        """Blocks remove candidates, pins add one: overrides win over every rule."""
+        active = and_(MO.c.revoked_at.is_(None), A.c.is_deleted == false())
+        on_account = and_(A.c.source == MO.c.source, A.c.external_id == MO.c.account_external_id)
+        overrides = self.accounts.join(MO, on_account)
+        c = self.conn
+        c.execute(insert(BLOCKED).from_select(
+            ["account_id", "partner_id", "partner_account_id"],
+            union(
+                select(A.c.id, MO.c.partner_id, null()).select_from(overrides)
+                .where(active, MO.c.action == "block", MO.c.partner_row_key.is_(None)),
+                select(A.c.id, MO.c.partner_id, PA.c.id)
+                .select_from(overrides.join(PA, and_(PA.c.partner_id == MO.c.partner_id,
+                                                     PA.c.row_key == MO.c.partner_row_key)))
+                .where(active, MO.c.action == "block"),
+            )))
+        if _count(c, BLOCKED):
+            c.execute(CANDIDATES.delete().where(exists().where(
+                BLOCKED.c.account_id == CANDIDATES.c.account_id,
+                BLOCKED.c.partner_id == CANDIDATES.c.partner_id,
+                or_(BLOCKED.c.partner_account_id.is_(None),
+                    BLOCKED.c.partner_account_id == CANDIDATES.c.partner_account_id))))
+        pinned_row = and_(PA.c.partner_id == MO.c.partner_id, PA.c.row_key == MO.c.partner_row_key)
+        c.execute(insert(CANDIDATES).from_select(
+            ["account_id", "partner_id", "partner_account_id", "method_rank", "pop_rank",
+             "score"],
+            select(A.c.id, MO.c.partner_id, PA.c.id, literal(METHOD_RANK[Method.PIN]),
+                   func.coalesce(_pop_rank(MO.c.population, else_=null()),
+                                 _pop_rank(PA.c.population)), null())
+            .select_from(overrides.outerjoin(PA, pinned_row))
+            .where(active, MO.c.action == "pin")))
+
+    # -- stage 3: the strongest row per (account, partner) ---------------------------------
+    def best(self) -> None:
+        c = CANDIDATES
+        ranked = select(
+            c,
+            func.row_number().over(
+                partition_by=(c.c.account_id, c.c.partner_id),
+                order_by=(c.c.pop_rank, c.c.method_rank, c.c.score.desc(),
+                          c.c.partner_account_id),
+            ).label("rn"),
+        ).subquery("ranked")
+        method = case({r: str(m) for r, m in METHOD_BY_RANK.items()}, value=ranked.c.method_rank)
+        population = case({r: str(p) for p, r in POPULATION_RANK.items()},
+                          value=ranked.c.pop_rank)
+        self.conn.execute(insert(BEST).from_select(
+            ["account_id", "partner_id", "partner_account_id", "method", "population", "score"],
+            select(ranked.c.account_id, ranked.c.partner_id, ranked.c.partner_account_id,
+                   method, population, ranked.c.score).where(ranked.c.rn == 1)))
+        self.stats.overlaps = _count(self.conn, BEST)
+        self.lap("best")
+
+    # -- stage 4: reconcile with the active overlaps ---------------------------------------
+    def _active_in_scope(self) -> list[Any]:
+        where = [OV.c.ended_at.is_(None)]
+        if not self.full:
+            where.append(OV.c.account_id.in_(select(SCOPE.c.account_id)))
+        return where
+
+    def reconcile(self) -> None:
+        same_pair = and_(OV.c.account_id == BEST.c.account_id, OV.c.partner_id == BEST.c.partner_id,
+                         OV.c.ended_at.is_(None))
+        new = select(BEST.c.account_id).where(~exists().where(same_pair))
+        vanished = select(OV.c.account_id).where(
+            *self._active_in_scope(), ~exists().where(same_pair))
+        altered = select(OV.c.account_id).where(same_pair, or_(
+            OV.c.population != BEST.c.population,
+            OV.c.partner_account_id.is_distinct_from(BEST.c.partner_account_id)))
+        # The partner account behind an overlap changed in place (e.g. its owner): the
+        # contacts field of the account may change although the overlap did not.
+        dpa = DIRTY_PARTNER_ACCOUNTS
+        touched = (select(OV.c.account_id)
+                   .join(dpa, dpa.c.id == OV.c.partner_account_id)
+                   .where(OV.c.ended_at.is_(None)))
+        self.conn.execute(insert(CHANGED).from_select(
+            ["account_id"], union(new, vanished, altered, touched)))
+        self.stats.changed_accounts = _count(self.conn, CHANGED)
+        self.lap("changes")
+
+        still_present = self.execute(update(OV).where(same_pair).values(
+            last_seen_at=self.now, method=BEST.c.method, population=BEST.c.population,
+            score=BEST.c.score, partner_account_id=BEST.c.partner_account_id))
+        self.lap("update")
+        self.stats.ended = self.execute(
+            update(OV).where(*self._active_in_scope(), ~exists().where(
+                BEST.c.account_id == OV.c.account_id, BEST.c.partner_id == OV.c.partner_id))
+            .values(ended_at=self.now))
+        self.lap("end")
+        # INSERT … SELECT has no reliable rowcount on every driver; BEST holds one row per
+        # (account, partner), each either still present (updated above) or new.
+        self.stats.still_present = still_present
+        self.stats.inserted = self.stats.overlaps - still_present
+        self.conn.execute(insert(OV).from_select(
+            ["account_id", "partner_id", "partner_account_id", "method", "score", "population",
+             "first_seen_at", "last_seen_at"],
+            select(BEST.c.account_id, BEST.c.partner_id, BEST.c.partner_account_id,
+                   BEST.c.method, BEST.c.score, BEST.c.population,
+                   literal(self.now, OV.c.first_seen_at.type),
+                   literal(self.now, OV.c.last_seen_at.type))
+            .where(~exists().where(OV.c.account_id == BEST.c.account_id,
+                                   OV.c.partner_id == BEST.c.partner_id,
+                                   OV.c.ended_at.is_(None)))))
+        self.lap("insert")
+
+    # -- stage 5: flags ---------------------------------------------------------------------
+    def flags(self) -> None:
+        changed = select(CHANGED.c.account_id)
+        self.execute(update(A).where(A.c.id.in_(changed)).values(fields_dirty=true()))
+        # Open opportunities show their account's partners live (DESIGN.md 5).
+        self.execute(update(OPP).where(
+            OPP.c.status == "open", OPP.c.is_deleted == false(),
+            tuple_(OPP.c.source, OPP.c.account_external_id).in_(
+                select(A.c.source, A.c.external_id).where(A.c.id.in_(changed))),
+        ).values(fields_dirty=true()))
+        self.execute(update(A).where(A.c.id.in_(select(DIRTY_ACCOUNTS.c.id)))
+                     .values(match_dirty=false()))
+        self.execute(update(PA).where(PA.c.id.in_(select(DIRTY_PARTNER_ACCOUNTS.c.id)))
+                     .values(match_dirty=false()))
+        self.lap("flags")
+
+
+def rematch(bind: Session | Connection, config: MatchingConfig, *, now: datetime,
+            full: bool = False) -> MatchStats:
+    """Re-match dirty accounts and partner accounts (all with `full`) and reconcile overlaps.
+
+    Runs inside the caller's transaction; commit it to keep the result. `now` stamps
+    first_seen_at / last_seen_at / ended_at (UTC-aware).
+    """
+    conn = bind.connection() if isinstance(bind, Session) else bind
+    run = _Run(conn, config, now, full)
+    with work_tables(conn):
+        run.lap("setup")
+        run.snapshot_dirty()
+        if not full:
+            if not run.stats.dirty_accounts and not run.stats.dirty_partner_accounts:
+                run.stats.scope_accounts = 0
+                return run.stats
+            run.build_scope()
+        run.candidates()
+        run.best()
+        run.reconcile()
+        run.flags()
+    return run.stats

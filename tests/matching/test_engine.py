@@ -1,0 +1,219 @@
+"""The matching engine: outcomes in the overlaps table, per rule of DESIGN.md section 4."""
+
+from __future__ import annotations
+
+from matching_world import World
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from schema.models import Account, Opportunity
+from sync.config import MatchingConfig
+
+
+def test_domain_match_creates_one_overlap_with_history_fields(world: World) -> None:
+    world.partner("p1")
+    world.account("A1", "Acme Inc", "https://www.acme.com/about")
+    world.partner_account("p1", "ACME", "acme.com", "prospect")
+    stats = world.match()
+    assert world.overlaps() == {("A1", "p1"): ("prospect", "domain")}
+    (row,) = world.overlap_rows()
+    assert row.first_seen_at == row.last_seen_at == world.now
+    assert row.ended_at is None
+    assert stats.inserted == 1
+    assert world.flags("A1") == (False, True)
+
+
+def test_strongest_population_wins_across_rows_of_one_partner(world: World) -> None:
+    world.partner("p1")
+    world.account("A1", "Acme", "acme.com")
+    world.partner_account("p1", "Acme EU", "https://eu.acme.com", "prospect", row_key="r1")
+    world.partner_account("p1", "Acme US", "acme.com", "customer", row_key="r2")
+    world.partner_account("p1", "Acme Labs", "acme.com/labs", "open_opportunity", row_key="r3")
+    world.match()
+    assert world.overlaps() == {("A1", "p1"): ("customer", "domain")}
+    assert len(world.overlap_rows()) == 1
+
+
+def test_private_suffix_domains_stay_distinct(world: World) -> None:
+    world.partner("p1")
+    world.account("A1", "Acme", "https://acme.github.io")
+    world.account("A2", "Beta", "https://beta.github.io")
+    world.partner_account("p1", "Acme", "acme.github.io")
+    world.match()
+    assert set(world.overlaps()) == {("A1", "p1")}
+
+
+def test_duns_equal_matches_and_different_duns_never_match(world: World) -> None:
+    world.partner("p1")
+    world.account("A1", "Acme", "acme.com", duns="12-345-6789")
+    world.account("A2", "Globex", "globex.com", duns="111111111")
+    world.account("A3", "Initech", None, duns="222222222")
+    world.partner_account("p1", "Acme Holdings", "acme.com", duns="999999999", row_key="r1")
+    world.partner_account("p1", "Globex", "globex.com", duns="111111111", row_key="r2")
+    world.partner_account("p1", "Other name", "initech-group.com", duns="222-222-222",
+                          row_key="r3", population="prospect")
+    world.match()
+    assert world.overlaps() == {
+        ("A2", "p1"): ("customer", "duns"),
+        ("A3", "p1"): ("prospect", "duns"),
+    }
+
+
+def test_name_match_only_when_one_side_lacks_a_domain(world: World) -> None:
+    world.partner("p1")
+    world.account("A1", "Acme GmbH", None)
+    world.account("A2", "Globex Corporation", "globex.com")
+    world.account("A3", "Initech Ltd", "initech.com")
+    world.partner_account("p1", "ACME", None, row_key="r1")
+    world.partner_account("p1", "Globex Corp.", None, row_key="r2")
+    world.partner_account("p1", "Initech", "initech.io", row_key="r3")  # both have domains
+    world.match()
+    assert world.overlaps() == {("A1", "p1"): ("customer", "name"),
+                                ("A2", "p1"): ("customer", "name")}
+
+
+def test_fuzzy_match_keeps_its_score_and_respects_the_threshold(world: World) -> None:
+    world.partner("p1")
+    world.account("A1", "Northwind Traders International", None)
+    world.account("A2", "Contoso Pharmaceuticals", "contoso.com")
+    world.partner_account("p1", "Northwind Tarders International", None, row_key="r1")
+    world.partner_account("p1", "Contoso Pharmacy", None, row_key="r2")  # too different
+    world.match()
+    assert world.overlaps() == {("A1", "p1"): ("customer", "fuzzy")}
+    (row,) = world.overlap_rows()
+    assert row.score is not None
+    assert 92 <= row.score < 100
+
+
+def test_fuzzy_off_finds_only_exact_names(world: World) -> None:
+    world.partner("p1")
+    world.account("A1", "Northwind Traders International", None)
+    world.partner_account("p1", "Northwind Tarders International", None)
+    world.match(config=MatchingConfig(fuzzy=False))
+    assert world.overlaps() == {}
+
+
+def test_generic_domains_are_never_keys(world: World) -> None:
+    world.partner("p1")
+    world.account("A1", "Joe's Plumbing", "https://www.facebook.com/joesplumbing")
+    world.account("A2", "Sue's Bakery", "gmail.com")
+    world.partner_account("p1", "Other", "facebook.com", row_key="r1")
+    world.partner_account("p1", "Another", "https://gmail.com", row_key="r2")
+    world.match()
+    assert world.overlaps() == {}
+
+
+def test_history_still_present_vanished_and_new(world: World) -> None:
+    world.partner("p1")
+    world.account("A1", "Acme", "acme.com")
+    world.partner_account("p1", "Acme", "acme.com", "prospect")
+    world.match()
+    (first,) = world.overlap_rows()
+
+    world.partner_account("p1", "Acme", "acme.com", "customer")  # population upgraded
+    world.match()
+    (same,) = world.overlap_rows()
+    assert same.id == first.id
+    assert same.population == "customer"
+    assert same.first_seen_at == first.first_seen_at
+    assert same.last_seen_at == world.now
+
+    world.account("A1", "Acme", "acme-new.com")  # our website changed: no key in common
+    world.match()
+    (ended,) = world.overlap_rows()
+    assert ended.ended_at == world.now
+    assert world.overlaps() == {}
+
+    world.account("A1", "Acme", "acme.com")  # back again: a new overlap, history kept
+    world.match()
+    rows = world.overlap_rows()
+    assert len(rows) == 2
+    assert rows[0].ended_at is not None
+    assert rows[1].ended_at is None
+    assert rows[1].first_seen_at == world.now
+
+
+def test_deleted_account_ends_its_overlaps(world: World) -> None:
+    world.partner("p1")
+    world.account("A1", "Acme", "acme.com")
+    world.partner_account("p1", "Acme", "acme.com")
+    world.match()
+    world.account("A1", "Acme", "acme.com", deleted=True)
+    world.match()
+    assert world.overlaps() == {}
+    assert world.overlap_rows()[0].ended_at == world.now
+
+
+def test_deleted_partner_account_ends_the_overlap(world: World) -> None:
+    world.partner("p1")
+    world.account("A1", "Acme", "acme.com")
+    row = world.partner_account("p1", "Acme", "acme.com")
+    world.match()
+    world.delete_partner_account(row)
+    world.match()
+    assert world.overlaps() == {}
+
+
+def test_partner_account_change_rematches_only_affected_accounts(world: World) -> None:
+    world.partner("p1")
+    world.account("A1", "Acme", "acme.com")
+    world.account("A2", "Globex", "globex.com")
+    world.partner_account("p1", "Acme", "acme.com", row_key="r1")
+    world.match()
+    world.clear_fields_dirty()
+
+    world.partner_account("p1", "Globex", "globex.com", "prospect", row_key="r1")  # re-keyed
+    stats = world.match()
+    assert world.overlaps() == {("A2", "p1"): ("prospect", "domain")}
+    assert stats.scope_accounts == 2
+    assert world.flags("A1") == (False, True)
+    assert world.flags("A2") == (False, True)
+
+
+def test_incremental_run_touches_only_dirty_accounts(world: World) -> None:
+    world.partner("p1")
+    for i in range(20):
+        world.account(f"A{i}", f"Company {i}", f"company{i}.com")
+        world.partner_account("p1", f"Company {i}", f"company{i}.com")
+    world.match()
+    world.clear_fields_dirty()
+    before = {r.id: r.last_seen_at for r in world.overlap_rows()}
+
+    world.account("A3", "Company 3", "company3.com")  # re-ingested, unchanged keys
+    stats = world.match()
+    assert stats.scope_accounts == 1
+    after = {r.id: r.last_seen_at for r in world.overlap_rows()}
+    moved = [i for i in after if after[i] != before[i]]
+    assert len(moved) == 1
+    assert stats.changed_accounts == 0
+    assert world.flags("A3") == (False, False)
+
+    assert world.match().scope_accounts == 0  # nothing dirty: nothing to do
+
+
+def test_full_rematch_is_idempotent(world: World) -> None:
+    world.partner("p1")
+    world.partner("p2")
+    world.account("A1", "Acme", "acme.com")
+    world.account("A2", "Globex", None)
+    world.partner_account("p1", "Acme", "acme.com")
+    world.partner_account("p2", "Globex Corp", None, "open_opportunity")
+    world.match(full=True)
+    first = world.overlaps()
+    stats = world.match(full=True)
+    assert world.overlaps() == first
+    assert (stats.inserted, stats.ended, stats.changed_accounts) == (0, 0, 0)
+    assert len(world.overlap_rows()) == 2
+
+
+def test_overlap_change_flags_open_opportunities(world: World) -> None:
+    world.partner("p1")
+    world.account("A1", "Acme", "acme.com")
+    world.opportunity("O1", "A1")
+    world.opportunity("O2", "A1", status="won")
+    world.partner_account("p1", "Acme", "acme.com")
+    world.match()
+    with Session(world.engine) as s:
+        flags = dict(s.execute(select(Opportunity.external_id, Opportunity.fields_dirty)).all())
+        assert flags == {"O1": True, "O2": False}
+        assert s.scalar(select(Account.match_dirty)) is False
