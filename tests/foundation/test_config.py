@@ -121,5 +121,5 @@ def test_config_check_masks_every_secret(tmp_path: Path) -> None:
 
 
 def test_parse_rejects_wrong_nested_types() -> None:
-    with pytest.raises(ConfigError, match="matching.generic_domains"):
+    with pytest.raises(ConfigError, match=r"matching\.generic_domains"):
         parse_config({"matching": {"generic_domains": "gmail.com"}})

@@ -32,7 +32,8 @@ def test_upsert_inserts_then_updates_in_place(warehouse: Engine) -> None:
     with warehouse.connect() as conn:
         assert conn.execute(select(func.count()).select_from(Account)).scalar() == 18_000
         renamed = conn.execute(
-            select(Account.name, Account.modified_at).where(Account.external_id == f"001{7000:015d}")
+            select(Account.name, Account.modified_at)
+            .where(Account.external_id == f"001{7000:015d}")
         ).one()
         assert renamed.name == "Renamed 7000"
         assert renamed.modified_at == later
