@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import urllib3
@@ -211,3 +212,38 @@ def test_latency_knob(sandbox: HubSpotSandbox, client: HubSpot) -> None:
     started = time.perf_counter()
     api.get_page()
     assert time.perf_counter() - started >= 0.15
+
+
+def test_tls_is_real_a_client_without_the_ca_is_refused(sandbox: HubSpotSandbox) -> None:
+    untrusting = HubSpot(access_token=sandbox.access_token, host=sandbox.url, retry=False)
+    # hubspot-api-client 12 wraps the SSLError in ApiException(status=0), then fails to decode
+    # that exception's empty body: what surfaces is an AttributeError. Connectors beware.
+    with pytest.raises(AttributeError, match="decode"):
+        untrusting.crm.companies.basic_api.get_page()
+    assert sandbox.traffic.total() == 0
+
+
+def test_concurrent_writers_and_searchers_stay_consistent(sandbox: HubSpotSandbox) -> None:
+    ids = sandbox.load("companies", companies(400))
+    client = hubspot_client(sandbox)
+
+    def write(chunk: list[str]) -> int:
+        api = client.crm.companies.batch_api
+        result = api.update({"inputs": [{"id": i, "properties": {"website": f"https://{i}.io"}}
+                                        for i in chunk]})
+        return len(result.results)
+
+    def search(_: int) -> int:
+        page = client.crm.companies.search_api.do_search(
+            public_object_search_request={"limit": 200, "filterGroups": [{"filters": [
+                {"propertyName": "website", "operator": "CONTAINS_TOKEN", "value": ".io"}]}]})
+        return int(page.total)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        written = list(pool.map(write, [ids[i : i + 50] for i in range(0, 400, 50)]))
+        totals = list(pool.map(search, range(16)))
+    assert sum(written) == 400
+    assert all(0 <= t <= 400 for t in totals)
+    assert search(0) == 400
+    assert len(sandbox.write_log) == 400
+    assert sandbox.traffic.calls["POST /crm/v3/objects/companies/batch/update"] == 8
