@@ -258,7 +258,7 @@ class Bulk:
                 try:
                     writes.save(store, job.object, rid, clean, via="bulk", locked=self._locked)
                 except SaveError:
-                    del store.tables[job.object][rid]  # a failed insert leaves nothing behind
+                    store.discard(job.object, rid)  # a failed insert leaves nothing behind
                     raise
                 return rid
             if job.operation == "delete":

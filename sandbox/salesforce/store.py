@@ -7,6 +7,7 @@ the query ran, and a write never has to copy the whole table.
 
 from __future__ import annotations
 
+import bisect
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -119,6 +120,10 @@ class Store:
         self.write_log: list[WriteLogEntry] = []
         self._seq = 0
         self._journal: list[tuple[str, str, Record | None]] | None = None
+        # Sorted (SystemModstamp, Id) per object: incremental reads bisect it instead of
+        # scanning the table. Rebuilt lazily after bulk loads and rollbacks.
+        self._stamps: dict[str, list[tuple[str, str]]] = {}
+        self._stamps_dirty: set[str] = set()
         self._define("Account", schema.account_fields())
         self._define("Opportunity", schema.opportunity_fields())
         if multi_currency:
@@ -132,6 +137,37 @@ class Store:
     def _define(self, obj: str, fields: list[FieldDef]) -> None:
         self.fields[obj] = {f.name: f for f in fields}
         self.tables[obj] = {}
+        self._stamps_dirty.add(obj)
+
+    def rows_stamped_from(self, obj: str, lower: str) -> list[Record]:
+        """Records whose SystemModstamp >= lower (wire form), in (SystemModstamp, Id) order."""
+        with self.lock:
+            index = self._stamps.get(obj)
+            if index is None or obj in self._stamps_dirty:
+                index = sorted(
+                    (r["SystemModstamp"], rid) for rid, r in self.tables[obj].items()
+                )
+                self._stamps[obj] = index
+                self._stamps_dirty.discard(obj)
+            table = self.tables[obj]
+            return [table[rid] for _, rid in index[bisect.bisect_left(index, (lower,)) :]]
+
+    def discard(self, obj: str, rid: str) -> None:
+        """Forget a record entirely (a failed insert), unlike the soft `soft_delete`."""
+        with self.lock:
+            self.tables[obj].pop(rid, None)
+            self._stamps_dirty.add(obj)
+
+    def _restamp(self, obj: str, rid: str, old: str | None, new: str | None) -> None:
+        index = self._stamps.get(obj)
+        if index is None or obj in self._stamps_dirty or old == new:
+            return
+        if old is not None:
+            pos = bisect.bisect_left(index, (old, rid))
+            if pos < len(index) and index[pos] == (old, rid):
+                del index[pos]
+        if new is not None:
+            bisect.insort(index, (new, rid))
 
     def object_name(self, name: str) -> str | None:
         """Canonical object name for a case-insensitive one, as SOQL and URLs resolve them."""
@@ -214,6 +250,7 @@ class Store:
                     rec["IsClosed"], rec["IsWon"] = schema.OPPORTUNITY_STAGES[rec["StageName"]]
                 table[rid] = rec
                 ids.append(rid)
+            self._stamps_dirty.add(obj)
         return ids
 
     def _require_object(self, obj: str) -> str:
@@ -268,6 +305,7 @@ class Store:
                 )
             self._remember(obj, rid, old)
             table[rid] = new
+            self._restamp(obj, rid, old.get("SystemModstamp"), new.get("SystemModstamp"))
             return new
 
     def soft_delete(self, obj: str, rid: str, *, via: str) -> None:
@@ -279,6 +317,7 @@ class Store:
                 **old, "IsDeleted": True, "SystemModstamp": stamp, "LastModifiedDate": stamp,
             }
             self.deleted_at[rid] = stamp
+            self._restamp(obj, rid, old.get("SystemModstamp"), stamp)
             self.write_log.append(
                 WriteLogEntry(obj, rid, "IsDeleted", False, True, self.clock.now(), via)
             )
@@ -300,6 +339,7 @@ class Store:
             finally:
                 journal, self._journal = self._journal, outer
                 if tx.rolled_back:
+                    self._stamps_dirty.update(obj for obj, _, _ in journal)
                     for obj, rid, old in reversed(journal):
                         if old is None:
                             self.tables[obj].pop(rid, None)

@@ -265,3 +265,24 @@ def test_multi_currency_org_exposes_rates() -> None:
     assert {r["IsoCode"]: r["ConversionRate"] for r in rates["records"]}["EUR"] == 0.92
     assert [r["StartDate"] for r in dated["records"]] == ["0001-01-01", "2024-01-01"]
     assert opp["records"][0]["CurrencyIsoCode"] == "EUR"
+
+
+def test_incremental_query_sees_writes_made_after_earlier_reads(
+    sf: Any, sf_sandbox: SalesforceSandbox, load_accounts: Callable[[int], list[str]]
+) -> None:
+    ids = load_accounts(5)
+    soql = ("SELECT Id FROM Account WHERE SystemModstamp > 2024-03-01T12:00:00Z "
+            "ORDER BY SystemModstamp, Id")
+    assert sf.query(soql)["records"] == []
+    sf_sandbox.clock.advance(5)
+    sf.Account.update(ids[3], {"Website": "b.example"})
+    sf_sandbox.clock.advance(5)
+    sf.restful("composite/sobjects", method="PATCH", json={"allOrNone": False, "records": [
+        {"attributes": {"type": "Account"}, "id": ids[1], "Website": "a.example"}]})
+    sf_sandbox.delete(ids[4])
+
+    live = [r["Id"] for r in sf.query(soql)["records"]]
+    every = [r["Id"] for r in sf.query_all(soql, include_deleted=True)["records"]]
+
+    assert live == [ids[3], ids[1]]
+    assert every == [ids[3], ids[1], ids[4]]
