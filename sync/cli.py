@@ -107,15 +107,32 @@ def status(fmt: str) -> None:
         f"[yellow]at {st.revision or 'none'}, head {st.head}: run `ecosync db upgrade`[/yellow]")
     console.print(f"warehouse {st.url} {mark}")
     if st.last_runs:
-        table = Table("run", "kind", "status", "started", "ended", "counts", title="last runs")
+        table = Table("run", "kind", "status", "started", "ended", "pulled", "written",
+                      "failed", "API calls", title="last runs")
         for r in st.last_runs:
+            counts = r["counts"]
+
+            def total(prefix: str, counts: dict[str, int] = counts) -> str:
+                return str(sum(v for k, v in counts.items() if k.startswith(prefix)))
+
             table.add_row(str(r["id"]), r["kind"], r["status"], r["started_at"] or "",
-                          r["ended_at"] or "", json.dumps(r["counts"]))
+                          r["ended_at"] or "", total("pulled."), total("written."),
+                          total("failed."),
+                          ", ".join(f"{k} {v}" for k, v in r["api_calls"].items()))
         console.print(table)
     if st.watermarks:
-        table = Table("source", "stream", "modified_at", "last id", title="watermarks")
+        from datetime import UTC, datetime
+
+        now = datetime.now(UTC)
+        table = Table("source", "stream", "watermark", "lag", "backfill completed",
+                      title="watermarks")
         for w in st.watermarks:
-            table.add_row(w["source"], w["stream"], w["modified_at"] or "", w["last_id"] or "")
+            lag = ""
+            if w["modified_at"]:
+                seconds = (now - datetime.fromisoformat(w["modified_at"])).total_seconds()
+                lag = f"{seconds / 60:.1f} min"
+            table.add_row(w["source"], w["stream"], w["modified_at"] or "", lag,
+                          w["backfill_completed_at"] or "")
         console.print(table)
     console.print(f"dead letters pending: {st.dead_letters}")
 

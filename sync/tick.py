@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, and_, exists, or_, select, update
+from sqlalchemy import Engine, and_, exists, select, update
 from sqlalchemy.orm import Session
 
 from connectors.base import Connector, ConnectorError, Watermark
@@ -176,8 +176,9 @@ def _sync_partners_and_match(
             _mark_partner_accounts_dirty(session, changed)
     _import_watched_partner_files(engine, config, now, report, log)
     with Session(engine) as session, session.begin():
+        # rematch raises fields_dirty on accounts whose overlaps changed and on their open
+        # opportunities, so the plan stage re-renders exactly those.
         stats = rematch(session, config.matching, now=now)
-        _mark_rematched_dirty(session, now)
     for key, value in vars(stats).items():
         if isinstance(value, int) and not isinstance(value, bool):
             report.counts[f"match.{key}"] += value
@@ -222,13 +223,6 @@ def _import_watched_partner_files(
 def _mark_partner_accounts_dirty(session: Session, partner_ids: Sequence[str]) -> None:
     """A partner's sharing policy changed: every account it overlaps must be re-rendered."""
     touched = select(Overlap.account_id).where(Overlap.partner_id.in_(partner_ids))
-    session.execute(update(Account).where(Account.id.in_(touched)).values(fields_dirty=True))
-    _mark_opportunities_of(session, Account.id.in_(touched))
-
-
-def _mark_rematched_dirty(session: Session, since: datetime) -> None:
-    touched = select(Overlap.account_id).where(
-        or_(Overlap.last_seen_at >= since, Overlap.ended_at >= since))
     session.execute(update(Account).where(Account.id.in_(touched)).values(fields_dirty=True))
     _mark_opportunities_of(session, Account.id.in_(touched))
 
