@@ -51,17 +51,29 @@ class Row:
 @dataclass(slots=True)
 class World:
     rng: random.Random
+    # Names in use, as sorted tokens: "Smith & Jones" and "Jones & Smith" score 100 under
+    # token_sort_ratio, so two companies may not share one (fuzzy matching would join them).
     keys: set[str] = field(default_factory=set)
     domains: set[str] = field(default_factory=set)
+    # Companies with an account lacking a usable domain: their names take part in name and
+    # fuzzy matching, so no near-identical decoy may be made of them.
+    name_matched: set[int] = field(default_factory=set)
+
+    def claim(self, key: str) -> bool:
+        """Reserve a name key unless it (or a reordering of it) is taken."""
+        token_key = " ".join(sorted(key.split()))
+        if token_key in self.keys:
+            return False
+        self.keys.add(token_key)
+        return True
 
     def company(self) -> Company:
         rng = self.rng
         while True:
             name = words.base_name(rng)
             key = words.name_key(name)
-            if key not in self.keys:
+            if self.claim(key):
                 break
-        self.keys.add(key)
         label = words.domain_label(rng, name, allow_idn=rng.random() < 0.5)
         return Company(name, key, self.new_domain(label, name), label)
 
@@ -89,13 +101,17 @@ class World:
     def decoy(self, of: Company) -> Company:
         """A different company with a similar name and a similar but different domain."""
         rng = self.rng
+        # A near-identical name ("Acmes") tests that fuzzy matching stays off when both
+        # sides have a domain; it is only made where no account of `of` lacks a domain.
+        near_ok = id(of) not in self.name_matched
         while True:
             extra = rng.choice(("Labs", "Group", "Digital", "Holdings", "Partners", "Global"))
-            name = f"{of.name} {extra}" if rng.random() < 0.7 else f"{of.name}s"
+            name = f"{of.name}s" if near_ok and rng.random() < 0.3 else f"{of.name} {extra}"
             key = words.name_key(name)
-            if key not in self.keys:
+            if not near_ok and fuzz.token_sort_ratio(key, of.key) >= FUZZY_THRESHOLD:
+                continue
+            if self.claim(key):
                 break
-        self.keys.add(key)
         tld = of.domain.split(".", 1)[1]
         return Company(name, key, self.new_domain(of.label, name, avoid_tld=tld), of.label)
 
@@ -112,10 +128,7 @@ class World:
         for _ in range(4):
             name = f"{head} {words.misspell(self.rng, tail)}"
             key = words.name_key(name)
-            if key == company.key or key in self.keys:
-                continue
-            if fuzz.token_sort_ratio(key, company.key) >= FUZZY_THRESHOLD:
-                self.keys.add(key)
+            if fuzz.token_sort_ratio(key, company.key) >= FUZZY_THRESHOLD and self.claim(key):
                 return name
         return None
 
