@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -10,7 +11,7 @@ from hubspot.crm.companies import ApiException as CompanyApiException
 from hubspot.crm.deals import ApiException as DealApiException
 from hubspot_support import T0, companies, error_body
 
-from sandbox.hubspot import HubSpotSandbox
+from sandbox.hubspot import HubSpotSandbox, Rec
 
 
 def _search(client: HubSpot, **body: Any) -> Any:
@@ -158,6 +159,22 @@ def test_free_text_query(sandbox: HubSpotSandbox, client: HubSpot) -> None:
     assert [r.id for r in _search(client, query="acme").results] == [ids[0]]
 
 
+def _window_check(op: str, lo: int, hi: int) -> Callable[[Rec], bool]:
+    tests: dict[str, Callable[[int], bool]] = {
+        "GTE": lambda t: t >= lo,
+        "GT": lambda t: t > lo,
+        "LT": lambda t: t < lo,
+        "LTE": lambda t: t <= lo,
+        "BETWEEN": lambda t: lo <= t <= hi,
+    }
+    test = tests[op]
+    return lambda r: test(r.updated_ms)
+
+
+def _stage_check(stage: str) -> Callable[[Rec], bool]:
+    return lambda r: r.props.get("lifecyclestage") == stage
+
+
 @pytest.mark.parametrize(
     ("filters", "direction"),
     [
@@ -188,11 +205,11 @@ def test_lastmodified_windows_match_a_plain_scan_after_writes_and_archives(
         return str(minute + m * 60_000)
 
     wire: list[dict[str, Any]] = []
-    checks: list[Any] = []
+    checks: list[Callable[[Rec], bool]] = []
     for f in filters:
         if f[0] == "EQ-lifecycle":
             wire.append({"propertyName": "lifecyclestage", "operator": "EQ", "value": f[1]})
-            checks.append(lambda r, v=f[1]: r.props.get("lifecyclestage") == v)
+            checks.append(_stage_check(str(f[1])))
             continue
         op, m = f[0], f[1]
         flt = {"propertyName": "hs_lastmodifieddate", "operator": op, "value": at(m)}
@@ -200,13 +217,7 @@ def test_lastmodified_windows_match_a_plain_scan_after_writes_and_archives(
             flt["highValue"] = at(f[2])
         wire.append(flt)
         lo, hi = int(at(m)), int(at(f[2])) if op == "BETWEEN" else 0
-        checks.append({
-            "GTE": lambda r, lo=lo: r.updated_ms >= lo,
-            "GT": lambda r, lo=lo: r.updated_ms > lo,
-            "LT": lambda r, lo=lo: r.updated_ms < lo,
-            "LTE": lambda r, lo=lo: r.updated_ms <= lo,
-            "BETWEEN": lambda r, lo=lo, hi=hi: lo <= r.updated_ms <= hi,
-        }[op])
+        checks.append(_window_check(op, lo, hi))
     live = sandbox.records("companies")
     expected = sorted((r for r in live if all(c(r) for c in checks)),
                       key=lambda r: (r.updated_ms, r.num), reverse=direction == "DESCENDING")
