@@ -232,6 +232,11 @@ class Portal:
             props.update({k: (None if v == "" else v) for k, v in values.items()})
             if object_type == "deals":
                 _derive_deal(props)
+                # HubSpot's default: moving an open deal to a closed stage without a close
+                # date sets the close date to now.
+                if (props["hs_is_closed"] == "true" and old.props.get("hs_is_closed") != "true"
+                        and not props.get("closedate")):
+                    props["closedate"] = iso(now)
             props["hs_lastmodifieddate"] = iso(now)
             stamp = self.clock.now()
             for name, new in props.items():

@@ -151,7 +151,11 @@ def test_pipeline_stages_drive_closed_flags(sandbox: HubSpotSandbox, client: Hub
     assert got.properties["pipeline"] == "default"
     sandbox.reopen_deal(did)
     assert sandbox.get("deals", did)["hs_is_closed_won"] == "false"
+    sandbox.update("deals", did, {"closedate": ""})
+    sandbox.clock.advance(60)
     client.crm.deals.basic_api.update(did, {"properties": {"dealstage": "closedlost"}})
+    # Closing without a close date stamps one, as HubSpot does by default.
+    assert sandbox.get("deals", did)["closedate"] == "2024-03-01T12:02:00.000Z"
     assert (sandbox.get("deals", did)["hs_is_closed"],
             sandbox.get("deals", did)["hs_is_closed_won"]) == ("true", "false")
     with pytest.raises(DealApiException) as caught:
