@@ -1,0 +1,5 @@
+"""HubSpot CRM connector: companies and deals through hubspot-api-client (see BEHAVIOR.md)."""
+
+from connectors.hubspot.connector import HubSpotConnector
+
+__all__ = ["HubSpotConnector"]

@@ -1,0 +1,226 @@
+"""hubspot-api-client set up for ecosync: auth, TLS, no hidden retries, pacing, accounting.
+
+Every request goes through ``HubSpotClient.call``: budget check, pacing, the one retry policy
+(errors.py), rate-limit headers read from every response (success or error), and the JSON
+body parsed by us. Calls use the generated ``*_with_http_info`` methods with
+``_preload_content=False`` so that the response headers are visible and the payload stays a
+plain dict (the normalizers are pure functions of HubSpot's JSON, and skipping the generated
+models' deserialisation is several times faster).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from hubspot import HubSpot
+from urllib3.util.retry import Retry
+
+from connectors.base import AuthFailed, BudgetExhausted, RateLimited, TransientError
+from connectors.hubspot.errors import (
+    Action,
+    HubSpotApiError,
+    Verdict,
+    classify,
+    decode_body,
+    retry_policy,
+)
+from connectors.hubspot.limits import Budget, Pacer
+from sync.config import HubSpotConfig
+
+# urllib3 inside hubspot-api-client re-sends GETs answered 429/413/503 with a Retry-After on
+# its own (3 times by default), invisibly. `total=False` disables every kind of retry and
+# redirect-following; errors surface at once to our single policy.
+NO_RETRY = Retry(total=False, respect_retry_after_header=False, raise_on_status=False)
+# Refresh an OAuth access token this long before HubSpot says it expires.
+REFRESH_MARGIN = timedelta(seconds=120)
+TOKEN_ENDPOINT = "POST /oauth/v1/token"
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class HubSpotClient:
+    """One portal connection. Not thread-safe for pacing purposes; one per sync worker."""
+
+    def __init__(
+        self,
+        config: HubSpotConfig,
+        *,
+        now: Callable[[], datetime] = _utcnow,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config = config
+        self.now = now
+        self.sleep = sleep
+        self.pacer = Pacer(burst_share=config.max_burst_share,
+                           search_per_s=config.search_requests_per_second,
+                           clock=monotonic, sleep=sleep)
+        self.budget = Budget(max_share=config.max_api_share)
+        self.oauth = config.auth == "oauth"
+        self._token: str | None = None if self.oauth else config.access_token
+        self._token_expires_at: datetime | None = None
+        self._apis: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    # ---- the generated client ----------------------------------------------------------------
+
+    def _hubspot(self, token: str | None) -> HubSpot:
+        settings: dict[str, Any] = {"host": self.config.base_url.rstrip("/"), "retry": NO_RETRY}
+        if self.config.ca_bundle:
+            settings["ssl_ca_cert"] = self.config.ca_bundle
+        return HubSpot(access_token=token, **settings)
+
+    def api(self, dotted: str) -> Any:
+        """A cached sub-API such as ``crm.companies.basic_api``.
+
+        Every attribute access on ``HubSpot`` builds a new ApiClient with its own urllib3
+        pool, i.e. a new TLS handshake per call; caching keeps connections alive.
+        """
+        api = self._apis.get(dotted)
+        if api is None:
+            api = self._hubspot(self._token)
+            for part in dotted.split("."):
+                api = getattr(api, part)
+            self._apis[dotted] = api
+        return api
+
+    def _set_token(self, token: str) -> None:
+        self._token = token
+        for api in self._apis.values():
+            api.api_client.configuration.access_token = token
+
+    # ---- OAuth -------------------------------------------------------------------------------
+
+    def refresh_token(self) -> None:
+        """Exchange the refresh token for a new access token (HubSpot OAuth v1)."""
+        cfg = self.config
+        api = self.api("oauth.tokens_api")
+        self.budget.count(TOKEN_ENDPOINT)
+        try:
+            raw = api.create_with_http_info(
+                grant_type="refresh_token", client_id=cfg.client_id,
+                client_secret=cfg.client_secret, refresh_token=cfg.refresh_token,
+                _preload_content=False, _request_timeout=cfg.timeout_seconds,
+            )
+        except Exception as exc:
+            verdict = classify(exc, can_refresh=False)
+            if verdict.action in (Action.RETRY, Action.RATE_LIMITED):
+                raise TransientError(f"{cfg.name}: HubSpot token endpoint: {verdict.message}") \
+                    from exc
+            raise AuthFailed(
+                f"{cfg.name}: HubSpot refused the OAuth refresh ({verdict.status}: "
+                f"{verdict.message}); check crm.hubspot.client_id, crm.hubspot.client_secret "
+                f"and crm.hubspot.refresh_token"
+            ) from exc
+        body = decode_body(raw.data)
+        raw.release_conn()
+        token = body.get("access_token")
+        if not isinstance(token, str) or not token:
+            raise AuthFailed(f"{cfg.name}: HubSpot's token endpoint returned no access_token; "
+                             "check crm.hubspot.refresh_token")
+        expires_in = float(body.get("expires_in") or 1800)
+        self._token_expires_at = self.now() + timedelta(seconds=expires_in)
+        self._set_token(token)
+
+    def _ensure_token(self) -> None:
+        if not self.oauth:
+            if not self._token:
+                raise AuthFailed(f"{self.config.name}: crm.hubspot.access_token is empty; set "
+                                 "it to the private app's access token")
+            return
+        expires = self._token_expires_at
+        if self._token is None or expires is None or self.now() >= expires - REFRESH_MARGIN:
+            self.refresh_token()
+
+    # ---- the one way to call HubSpot -----------------------------------------------------------
+
+    def call(self, endpoint: str, dotted: str, method: str, *args: Any, search: bool = False,
+             **kwargs: Any) -> Response:
+        """Call ``dotted.method_with_http_info(*args, **kwargs)`` under our retry policy.
+
+        ``endpoint`` is the accounting key, e.g. ``POST /crm/v3/objects/deals/search``.
+        Raises AuthFailed, RateLimited, BudgetExhausted, TransientError, or HubSpotApiError
+        for a refusal that retrying cannot fix (the caller decides what it means).
+        """
+        refreshed = False
+
+        def judge(exc: BaseException) -> Verdict:
+            return classify(exc, can_refresh=self.oauth and not refreshed)
+
+        def on_retry(verdict: Verdict, wait_s: float) -> None:
+            nonlocal refreshed
+            if verdict.action is Action.REFRESH_AUTH:
+                refreshed = True
+                self.refresh_token()
+            elif verdict.action is Action.RATE_LIMITED:
+                self.budget.rate_limited[verdict.policy or "UNKNOWN"] += 1
+                self.pacer.hold(wait_s)
+
+        def attempt() -> Response:
+            self._ensure_token()
+            self.budget.check(self.config.name)
+            self.pacer.before(search=search)
+            self.budget.count(endpoint)
+            fn = getattr(self.api(dotted), f"{method}_with_http_info")
+            try:
+                raw = fn(*args, _preload_content=False,
+                         _request_timeout=self.config.timeout_seconds, **kwargs)
+            except Exception as exc:
+                self._observe(getattr(exc, "headers", None))
+                raise
+            data = raw.data
+            raw.release_conn()
+            headers = {k.lower(): v for k, v in raw.headers.items()}
+            self._observe(headers)
+            body: dict[str, Any] = json.loads(data) if data else {}
+            return Response(raw.status, body, headers)
+
+        try:
+            return retry_policy(judge, on_retry, sleep=self.sleep)(attempt)
+        except (AuthFailed, BudgetExhausted, TransientError, RateLimited):
+            raise
+        except Exception as exc:
+            raise self._translate(endpoint, judge(exc)) from exc
+
+    def _observe(self, headers: Any) -> None:
+        if not headers:
+            return
+        lowered = {str(k).lower(): str(v) for k, v in dict(headers).items()}
+        self.pacer.observe(lowered)
+        self.budget.observe(lowered)
+
+    def _translate(self, endpoint: str, verdict: Verdict) -> Exception:
+        name = self.config.name
+        what = f"{name}: {endpoint}"
+        if verdict.action in (Action.FAIL_AUTH, Action.REFRESH_AUTH):
+            if verdict.status == 403:
+                return AuthFailed(f"{what}: HubSpot refused the call (403 {verdict.category}: "
+                                  f"{verdict.message}); grant the app the missing scopes")
+            key = ("crm.hubspot.refresh_token / client_id / client_secret" if self.oauth
+                   else "crm.hubspot.access_token")
+            return AuthFailed(f"{what}: HubSpot rejected the credentials (401 "
+                              f"{verdict.category}); check {key}")
+        if verdict.action is Action.FAIL_CONFIG:
+            return AuthFailed(f"{what}: TLS verification failed ({verdict.message}); set "
+                              "crm.hubspot.ca_bundle to the CA that signs crm.hubspot.base_url")
+        if verdict.action in (Action.FAIL_BUDGET, Action.RATE_LIMITED):
+            return RateLimited(f"{what}: HubSpot rate limit {verdict.policy}: "
+                               f"{verdict.message}", verdict.retry_after_s)
+        if verdict.action is Action.RETRY:
+            return TransientError(f"{what}: {verdict.status or ''} {verdict.message}".strip())
+        return HubSpotApiError(verdict)

@@ -1,0 +1,183 @@
+"""HubSpotConnector: the Connector protocol (connectors.base) over hubspot-api-client."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from connectors.base import (
+    ApiUsage,
+    AuthFailed,
+    ConnectorError,
+    FieldStatus,
+    FieldUpdate,
+    Page,
+    Watermark,
+    WriteResult,
+)
+from connectors.hubspot.client import HubSpotClient
+from connectors.hubspot.errors import HubSpotApiError
+from connectors.hubspot.properties import (
+    GROUP_LABEL,
+    GROUP_NAME,
+    is_updateable,
+    property_create_body,
+    stored_value,
+    stream_properties,
+    type_mismatch,
+)
+from connectors.hubspot.pull import Puller
+from connectors.hubspot.write import Writer
+from schema.records import Stream
+from sync.config import HubSpotConfig
+
+ENSURE_HINT = "run `ecosync fields ensure --source hubspot`"
+SINGULAR = {"companies": "company", "deals": "deal"}
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class _FieldReport:
+    statuses: list[FieldStatus]
+    problems: list[str]
+
+
+class HubSpotConnector:
+    """Companies (accounts) and deals (opportunities) of one HubSpot portal.
+
+    ``now`` returns the current aware UTC time; it decides when an OAuth access token is
+    refreshed (tests pass the emulator's clock).
+    """
+
+    def __init__(self, config: HubSpotConfig, *,
+                 now: Callable[[], datetime] = _utcnow) -> None:
+        self.config = config
+        self.name = config.name
+        self.client = HubSpotClient(config, now=now)
+        self._puller = Puller(self.client, config)
+        self._writer = Writer(self.client, config)
+
+    # ---- reading -------------------------------------------------------------------------
+
+    def pull(self, stream: Stream, since: Watermark | None, until: datetime, *,
+             deleted: bool = True) -> Iterator[Page]:
+        """Backfill (``since=None``, list endpoint) or incremental search since ``since``.
+
+        Incremental pages carry the (hs_lastmodifieddate, id) of their last record; a
+        backfill's pages carry none until the final page, which carries ``until``.
+        Archived records follow as ``is_deleted`` pages without a watermark.
+        """
+        return self._puller.pull(stream, since, until, deleted)
+
+    def count(self, stream: Stream) -> int:
+        """Live records in the portal for ``stream`` (one search call)."""
+        return self._puller.count(stream)
+
+    # ---- writing -------------------------------------------------------------------------
+
+    def stored_form(self, stream: Stream, values: Mapping[str, object]) -> dict[str, str | None]:
+        names = stream_properties(self.config, stream)
+        out: dict[str, str | None] = {}
+        for logical, value in values.items():
+            prop = names.by_logical(logical)
+            if prop is None:
+                raise KeyError(f"{logical!r} is not an ecosync-owned {stream} field")
+            out[logical] = stored_value(prop.kind, value)
+        return out
+
+    def write(self, stream: Stream, updates: Sequence[FieldUpdate]) -> list[WriteResult]:
+        return self._writer.write(stream, updates)
+
+    # ---- fields and health -----------------------------------------------------------------
+
+    def ensure_fields(self, *, check_only: bool) -> list[FieldStatus]:
+        return self._fields(check_only=check_only).statuses
+
+    def check(self) -> list[str]:
+        try:
+            report = self._fields(check_only=True)
+        except AuthFailed as exc:
+            return [str(exc)]
+        except ConnectorError as exc:
+            return [f"{self.name}: cannot reach HubSpot at crm.hubspot.base_url = "
+                    f"{self.config.base_url}: {exc}"]
+        return report.problems
+
+    def usage(self) -> ApiUsage:
+        return self.client.budget.usage()
+
+    # ---- internals -----------------------------------------------------------------------
+
+    def _definitions(self, object_type: str) -> dict[str, Mapping[str, Any]]:
+        resp = self.client.call(f"GET /crm/v3/properties/{object_type}",
+                                "crm.properties.core_api", "get_all", object_type)
+        return {str(d.get("name")): d for d in resp.body.get("results") or ()}
+
+    def _ensure_group(self, object_type: str) -> None:
+        body = {"name": GROUP_NAME, "label": GROUP_LABEL, "displayOrder": -1}
+        try:
+            self.client.call(f"POST /crm/v3/properties/{object_type}/groups",
+                             "crm.properties.groups_api", "create", object_type, body)
+        except HubSpotApiError as exc:
+            if exc.status != 409:  # 409: the group exists already, which is what we want
+                raise
+
+    def _create(self, object_type: str, body: dict[str, Any]) -> bool:
+        """Create a property; False when it already existed (409: someone was first)."""
+        try:
+            self.client.call(f"POST /crm/v3/properties/{object_type}",
+                             "crm.properties.core_api", "create", object_type, body)
+        except HubSpotApiError as exc:
+            if exc.status == 409:
+                return False
+            raise
+        return True
+
+    def _fields(self, *, check_only: bool) -> _FieldReport:
+        statuses: list[FieldStatus] = []
+        problems: list[str] = []
+        for stream in (Stream.ACCOUNTS, Stream.OPPORTUNITIES):
+            names = stream_properties(self.config, stream)
+            obj = names.object_type
+            what = SINGULAR[obj]
+            defs = self._definitions(obj)
+            missing = [p for p in names.owned if p.name not in defs]
+            if missing and not check_only:
+                self._ensure_group(obj)
+            for prop in names.owned:
+                definition = defs.get(prop.name)
+                if definition is None and not check_only:
+                    created = self._create(obj, property_create_body(prop))
+                    statuses.append(FieldStatus(stream, prop.logical, prop.name, True, True,
+                                                created=created))
+                    continue
+                if definition is None:
+                    statuses.append(FieldStatus(stream, prop.logical, prop.name, False, False))
+                    problems.append(f"{self.name}: HubSpot {what} property {prop.name!r} "
+                                    f"({prop.logical}) does not exist; {ENSURE_HINT}")
+                    continue
+                updateable = is_updateable(definition)
+                statuses.append(FieldStatus(stream, prop.logical, prop.name, True, updateable))
+                if not updateable:
+                    problems.append(f"{self.name}: HubSpot {what} property {prop.name!r} "
+                                    f"({prop.logical}) is read-only; ecosync must be able to "
+                                    "write it (make it editable in HubSpot, or map "
+                                    f"{prop.logical} to another property in crm.hubspot."
+                                    f"{'company' if what == 'company' else 'deal'}_properties)")
+                mismatch = type_mismatch(prop, definition)
+                if mismatch:
+                    problems.append(f"{self.name}: HubSpot {what} property {prop.name!r} "
+                                    f"({prop.logical}) {mismatch}; recreate it or map "
+                                    f"{prop.logical} to a property of the right type")
+            for key, prop_name in (("referring_partner_property", names.referring_partner),
+                                   ("duns_property", names.duns)):
+                if prop_name and prop_name not in defs:
+                    problems.append(f"{self.name}: crm.hubspot.{key} = {prop_name!r}, but "
+                                    f"HubSpot has no {what} property of that name; fix the "
+                                    "name or create the property")
+        return _FieldReport(statuses, problems)

@@ -1,0 +1,197 @@
+"""One error classifier and one tenacity retry policy for every HubSpot call.
+
+hubspot-api-client raises a different ``ApiException`` class per sub-package (companies,
+deals, associations, ...) with no common base but ``Exception``, so exceptions are read by
+duck typing on ``.status`` / ``.body`` / ``.headers``. urllib3's own retries are switched off
+(see client.py), so this module is the only place a request is ever retried.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from enum import Enum
+from typing import Any
+
+import tenacity
+import urllib3.exceptions
+
+from connectors.base import ConnectorError
+
+MAX_ATTEMPTS = 6
+BACKOFF_BASE_S = 0.5
+BACKOFF_CAP_S = 30.0
+DEFAULT_INTERVAL_S = 10.0  # HubSpot's burst window when the headers do not say otherwise
+TEN_SECONDLY = "TEN_SECONDLY_ROLLING"
+SECONDLY = "SECONDLY"
+DAILY = "DAILY"
+
+
+class Action(Enum):
+    RETRY = "retry"  # 5xx, dropped connection, timeout: back off exponentially
+    RATE_LIMITED = "rate_limited"  # 429 burst/secondly: wait the policy's interval
+    REFRESH_AUTH = "refresh_auth"  # 401 with OAuth: refresh the access token once, retry
+    FAIL_AUTH = "fail_auth"  # 401/403 that a refresh cannot fix: a user error
+    FAIL_CONFIG = "fail_config"  # TLS trust failures and the like: a user error
+    FAIL_BUDGET = "fail_budget"  # 429 DAILY: nothing to retry today
+    FAIL = "fail"  # any other 4xx: the caller decides (per-record error, missing property)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    action: Action
+    status: int | None = None
+    category: str | None = None
+    policy: str | None = None
+    message: str = ""
+    retry_after_s: float | None = None
+    body: Mapping[str, Any] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+class HubSpotApiError(ConnectorError):
+    """A request HubSpot refused for a reason retrying cannot fix (400, 404, 409, ...)."""
+
+    def __init__(self, verdict: Verdict) -> None:
+        super().__init__(f"HubSpot {verdict.status} {verdict.category or ''}: "
+                         f"{verdict.message}".strip())
+        self.status = verdict.status
+        self.category = verdict.category
+        self.body = verdict.body
+        self.verdict = verdict
+
+
+def is_api_exception(exc: BaseException) -> bool:
+    """Any sub-package's ApiException (they share no base class but these attributes)."""
+    return isinstance(getattr(exc, "status", None), int) and hasattr(exc, "body")
+
+
+def exception_headers(exc: BaseException) -> dict[str, str]:
+    raw = getattr(exc, "headers", None)
+    if raw is None:
+        return {}
+    try:
+        return {str(k).lower(): str(v) for k, v in dict(raw).items()}
+    except (TypeError, ValueError):
+        return {}
+
+
+def decode_body(raw: Any) -> dict[str, Any]:
+    if raw is None:
+        return {}
+    if isinstance(raw, bytes | bytearray):
+        raw = raw.decode("utf-8", errors="replace")
+    try:
+        value = json.loads(raw)
+    except (TypeError, ValueError):
+        return {"message": str(raw)[:500]}
+    return value if isinstance(value, dict) else {"message": str(value)[:500]}
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None  # an HTTP-date; HubSpot is not known to send one
+
+
+def _interval_s(headers: Mapping[str, str]) -> float:
+    try:
+        return int(headers["x-hubspot-ratelimit-interval-milliseconds"]) / 1000
+    except (KeyError, ValueError):
+        return DEFAULT_INTERVAL_S
+
+
+def classify(exc: BaseException, *, can_refresh: bool) -> Verdict:
+    """What to do about one failed request. Pure: no I/O, no sleeping."""
+    if is_api_exception(exc):
+        status = int(exc.status)  # type: ignore[attr-defined]
+        headers = exception_headers(exc)
+        body = decode_body(getattr(exc, "body", None))
+        message = str(body.get("message") or getattr(exc, "reason", "") or "")
+        category = str(body["category"]) if body.get("category") else None
+        policy = str(body["policyName"]) if body.get("policyName") else None
+        base = Verdict(Action.FAIL, status=status, category=category, policy=policy,
+                       message=message, retry_after_s=_retry_after(headers), body=body,
+                       headers=headers)
+        if status == 0:
+            # The client turns TLS failures into status 0; an untrusted certificate will not
+            # fix itself, a reset connection might.
+            reason = str(getattr(exc, "reason", ""))
+            untrusted = "CERTIFICATE_VERIFY_FAILED" in reason or "certificate verify" in reason
+            return replace(base, action=Action.FAIL_CONFIG if untrusted else Action.RETRY,
+                           message=reason)
+        if status == 429:
+            if policy == DAILY:
+                return replace(base, action=Action.FAIL_BUDGET)
+            wait = base.retry_after_s
+            if wait is None:
+                # No Retry-After from HubSpot: wait for the window of the policy to roll over.
+                wait = 1.0 if policy == SECONDLY else _interval_s(headers)
+            return replace(base, action=Action.RATE_LIMITED, retry_after_s=wait)
+        if status == 401:
+            return replace(base, action=Action.REFRESH_AUTH if can_refresh else Action.FAIL_AUTH)
+        if status == 403:
+            return replace(base, action=Action.FAIL_AUTH)
+        if status == 408 or status >= 500:
+            return replace(base, action=Action.RETRY)
+        return base
+    if isinstance(exc, urllib3.exceptions.HTTPError | ConnectionError | TimeoutError):
+        return Verdict(Action.RETRY, message=f"{type(exc).__name__}: {exc}")
+    return Verdict(Action.FAIL, message=f"{type(exc).__name__}: {exc}")
+
+
+RETRYABLE = frozenset({Action.RETRY, Action.RATE_LIMITED, Action.REFRESH_AUTH})
+
+
+def backoff_s(verdict: Verdict, attempt: int, rng: random.Random | None = None) -> float:
+    """Seconds to wait before attempt ``attempt + 1`` (attempt counts from 1)."""
+    jitter: float = (rng or random).uniform(0.0, 0.25)
+    if verdict.action is Action.REFRESH_AUTH:
+        return 0.0
+    if verdict.action is Action.RATE_LIMITED:
+        # The window is rolling: after its interval every earlier call has left it. Later
+        # attempts add exponential headroom, because other apps share the portal's limit.
+        base = verdict.retry_after_s or DEFAULT_INTERVAL_S
+        return base * (1 + 0.5 * (attempt - 1)) + jitter * base
+    exp: float = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2.0 ** (attempt - 1))
+    if verdict.retry_after_s is not None:
+        exp = max(exp, verdict.retry_after_s)
+    return exp + jitter * exp
+
+
+def retry_policy(
+    judge: Callable[[BaseException], Verdict],
+    on_retry: Callable[[Verdict, float], None],
+    *,
+    attempts: int = MAX_ATTEMPTS,
+    sleep: Callable[[float], None] | None = None,
+) -> tenacity.Retrying:
+    """The single retry policy: retry what the classifier calls retryable, wait as it says."""
+
+    def should_retry(state: tenacity.RetryCallState) -> bool:
+        outcome = state.outcome
+        if outcome is None or not outcome.failed:
+            return False
+        exc = outcome.exception()
+        return exc is not None and judge(exc).action in RETRYABLE
+
+    def wait(state: tenacity.RetryCallState) -> float:
+        assert state.outcome is not None
+        exc = state.outcome.exception()
+        assert exc is not None
+        verdict = judge(exc)
+        seconds = backoff_s(verdict, state.attempt_number)
+        on_retry(verdict, seconds)  # e.g. refresh the token, hold the pacer
+        return seconds
+
+    kwargs: dict[str, Any] = {}
+    if sleep is not None:
+        kwargs["sleep"] = sleep
+    return tenacity.Retrying(retry=should_retry, wait=wait,
+                             stop=tenacity.stop_after_attempt(attempts), reraise=True, **kwargs)

@@ -1,0 +1,261 @@
+"""Pulling companies and deals: list backfill, windowed incremental search, archived records.
+
+Memory stays bounded by one page (100 list / 200 search records) plus, during a search
+re-window, the ids that share the boundary timestamp.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from connectors.base import Page, Record, Watermark
+from connectors.hubspot.client import HubSpotClient
+from connectors.hubspot.normalize import (
+    StageInfo,
+    company_record,
+    deal_record,
+    parse_time,
+    primary_company,
+    stage_map,
+)
+from connectors.hubspot.properties import StreamProperties, stream_properties
+from schema.records import Stream
+from sync.config import HubSpotConfig
+
+LIST_LIMIT = 100  # the list endpoint's maximum page size
+SEARCH_LIMIT = 200  # the search endpoint's maximum page size
+SEARCH_CEILING = 10_000  # search serves at most this many results per query
+MODIFIED = "hs_lastmodifieddate"
+
+Raw = dict[str, Any]
+
+
+def _ms(moment: datetime) -> int:
+    return round(moment.timestamp() * 1000)
+
+
+def _modified_ms(raw: Mapping[str, Any]) -> int:
+    props = raw.get("properties") or {}
+    moment = parse_time(props.get(MODIFIED)) or parse_time(raw.get("updatedAt"))
+    if moment is None:
+        raise ValueError(f"HubSpot record {raw.get('id')!r} has no {MODIFIED}")
+    return _ms(moment)
+
+
+class Puller:
+    def __init__(self, client: HubSpotClient, config: HubSpotConfig) -> None:
+        self.client = client
+        self.config = config
+        self._stages: dict[str, StageInfo] | None = None
+        self._stages_refreshed = False
+
+    # ---- public entry points -------------------------------------------------------------
+
+    def pull(self, stream: Stream, since: Watermark | None, until: datetime,
+             deleted: bool) -> Iterator[Page]:
+        names = stream_properties(self.config, stream)
+        self._stages_refreshed = False
+        if since is None:
+            yield from self._backfill(names, until, deleted)
+            return
+        start = since.modified_at - timedelta(minutes=self.config.lookback_minutes)
+        for raws in self._search(names, _ms(start), _ms(until)):
+            last = raws[-1]
+            mark = Watermark(datetime.fromtimestamp(_modified_ms(last) / 1000, tz=UTC),
+                             str(last["id"]))
+            yield Page(stream, self._records(names, raws), mark)
+        if deleted:
+            for raws in self._list(names, archived=True, archived_since_ms=_ms(start)):
+                yield Page(stream, self._records(names, raws), None)
+
+    def count(self, stream: Stream) -> int:
+        """Live records of a stream (one search call), for progress bars."""
+        names = stream_properties(self.config, stream)
+        body = {"limit": 1, "properties": ["hs_object_id"], "filterGroups": []}
+        resp = self.client.call(f"POST /crm/v3/objects/{names.object_type}/search",
+                                f"crm.{names.object_type}.search_api", "do_search", body,
+                                search=True)
+        return int(resp.body.get("total") or 0)
+
+    # ---- backfill ------------------------------------------------------------------------
+
+    def _backfill(self, names: StreamProperties, until: datetime,
+                  deleted: bool) -> Iterator[Page]:
+        """Every record through the list endpoint; only the final page carries a watermark.
+
+        The list walks records in id order, not modification order, so no watermark is
+        safe before the walk ends: a resumed backfill restarts from the beginning (re-landing
+        is idempotent). At the end, everything modified before ``until`` (the tick start,
+        before the walk began) has been read in a state at least that recent, so
+        ``until`` is the safe watermark; later changes are re-read by the next incremental
+        pull, whose lookback also covers clock skew and search-index lag.
+        """
+        final = Watermark(until, "")
+        pending: Page | None = None
+        sources = [False, True] if deleted else [False]
+        for archived in sources:
+            for raws in self._list(names, archived=archived):
+                if pending is not None:
+                    yield pending
+                pending = Page(names.stream, self._records(names, raws), None)
+        yield Page(names.stream, [], final) if pending is None else replace(pending,
+                                                                           watermark=final)
+
+    def _list(self, names: StreamProperties, *, archived: bool,
+              archived_since_ms: int | None = None) -> Iterator[list[Raw]]:
+        obj = names.object_type
+        after: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"limit": LIST_LIMIT, "properties": names.read,
+                                      "archived": archived}
+            if after:
+                kwargs["after"] = after
+            resp = self.client.call(f"GET /crm/v3/objects/{obj}", f"crm.{obj}.basic_api",
+                                    "get_page", **kwargs)
+            raws: list[Raw] = list(resp.body.get("results") or [])
+            if archived_since_ms is not None:
+                # No API lists archived records by time: filter the full archived listing.
+                raws = [r for r in raws if _archived_ms(r) >= archived_since_ms]
+            if raws:
+                yield raws
+            after = (((resp.body.get("paging") or {}).get("next")) or {}).get("after")
+            if not after:
+                return
+
+    # ---- incremental search --------------------------------------------------------------
+
+    def _search_call(self, names: StreamProperties, filters: list[dict[str, Any]],
+                     sort: str, after: int) -> dict[str, Any]:
+        obj = names.object_type
+        body: dict[str, Any] = {
+            "limit": SEARCH_LIMIT, "after": str(after), "properties": names.read,
+            "sorts": [{"propertyName": sort, "direction": "ASCENDING"}],
+            "filterGroups": [{"filters": filters}],
+        }
+        return self.client.call(f"POST /crm/v3/objects/{obj}/search",
+                                f"crm.{obj}.search_api", "do_search", body, search=True).body
+
+    def _search(self, names: StreamProperties, start_ms: int,
+                until_ms: int) -> Iterator[list[Raw]]:
+        """Records with start <= hs_lastmodifieddate < until, ascending, each once.
+
+        Offset paging stops at 10,000 results, so a window that reaches it is re-opened at
+        the last modification time seen (GTE) and the ids already read at exactly that time
+        are skipped. A window also re-opens when ``total`` shrinks between pages: a record
+        modified again during the walk leaves the window and shifts later records to lower
+        offsets, which plain offset paging would skip.
+        """
+        lower, op = start_ms, "GTE"
+        boundary: set[str] = set()  # ids already yielded whose modified time == lower
+        while True:
+            filters = [{"propertyName": MODIFIED, "operator": op, "value": str(lower)},
+                       {"propertyName": MODIFIED, "operator": "LT", "value": str(until_ms)}]
+            offset, total = 0, None
+            last_ms: int | None = None
+            at_last: set[str] = set()
+            while True:
+                body = self._search_call(names, filters, MODIFIED, offset)
+                page: list[Raw] = []
+                for raw in body.get("results") or ():
+                    ms, rid = _modified_ms(raw), str(raw["id"])
+                    if ms != last_ms:
+                        last_ms, at_last = ms, set()
+                    at_last.add(rid)
+                    if ms == lower and rid in boundary:
+                        continue  # read in the previous window
+                    page.append(raw)
+                if page:
+                    yield page
+                after = ((body.get("paging") or {}).get("next") or {}).get("after")
+                if after is None:
+                    return
+                shrunk = total is not None and int(body.get("total") or 0) < total
+                total = int(body.get("total") or 0)
+                offset = int(after)
+                if offset >= SEARCH_CEILING or shrunk:
+                    break
+            assert last_ms is not None
+            if last_ms == lower and op == "GTE" and offset >= SEARCH_CEILING:
+                # 10,000 records share one timestamp (a bulk import): walk that instant by id,
+                # then carry on strictly after it.
+                yield from self._search_instant(names, lower, boundary | at_last)
+                op, boundary = "GT", set()
+                continue
+            boundary = (boundary | at_last) if last_ms == lower else at_last
+            lower, op = last_ms, "GTE"
+
+    def _search_instant(self, names: StreamProperties, at_ms: int,
+                        seen: set[str]) -> Iterator[list[Raw]]:
+        """All records modified exactly at ``at_ms``, keyset-paged on hs_object_id."""
+        after_id = 0
+        while True:
+            filters = [{"propertyName": MODIFIED, "operator": "EQ", "value": str(at_ms)},
+                       {"propertyName": "hs_object_id", "operator": "GT",
+                        "value": str(after_id)}]
+            offset = 0
+            while True:
+                body = self._search_call(names, filters, "hs_object_id", offset)
+                results = list(body.get("results") or ())
+                page = [r for r in results if str(r["id"]) not in seen]
+                if page:
+                    yield page
+                if results:
+                    after_id = max(after_id, max(int(r["id"]) for r in results))
+                after = ((body.get("paging") or {}).get("next") or {}).get("after")
+                if after is None:
+                    return
+                offset = int(after)
+                if offset >= SEARCH_CEILING:
+                    break
+
+    # ---- records -------------------------------------------------------------------------
+
+    def _records(self, names: StreamProperties, raws: list[Raw]) -> list[Record]:
+        source = self.config.name
+        if names.stream is Stream.ACCOUNTS:
+            return [company_record(r, source=source, names=names) for r in raws]
+        companies = self._primary_companies([str(r["id"]) for r in raws])
+        stages = self._stage_info(raws)
+        return [deal_record(r, source=source, names=names, stages=stages,
+                            company_id=companies.get(str(r["id"]))) for r in raws]
+
+    def _primary_companies(self, deal_ids: list[str]) -> dict[str, str]:
+        """One v4 batch read for the whole page (search results carry no associations)."""
+        if not deal_ids:
+            return {}
+        body = {"inputs": [{"id": i} for i in deal_ids]}
+        resp = self.client.call("POST /crm/v4/associations/deals/companies/batch/read",
+                                "crm.associations.v4.batch_api", "get_page", "deals",
+                                "companies", body)
+        # 207: deals without any company come back under `errors`; nothing to do for them.
+        out: dict[str, str] = {}
+        for result in resp.body.get("results") or ():
+            company = primary_company(result.get("to") or ())
+            if company is not None:
+                out[str((result.get("from") or {}).get("id"))] = company
+        return out
+
+    def _stage_info(self, raws: list[Raw]) -> dict[str, StageInfo]:
+        if self._stages is None:
+            self._stages = self._load_stages()
+        unknown = any((r.get("properties") or {}).get("dealstage") not in self._stages
+                      for r in raws if (r.get("properties") or {}).get("dealstage"))
+        if unknown and not self._stages_refreshed:
+            # A stage added since we loaded the pipelines: reload once per pull; deals of
+            # stages still unknown fall back to hs_is_closed / hs_is_closed_won.
+            self._stages_refreshed = True
+            self._stages = self._load_stages()
+        return self._stages
+
+    def _load_stages(self) -> dict[str, StageInfo]:
+        resp = self.client.call("GET /crm/v3/pipelines/deals", "crm.pipelines.pipelines_api",
+                                "get_all", "deals")
+        return stage_map(resp.body.get("results") or ())
+
+
+def _archived_ms(raw: Mapping[str, Any]) -> int:
+    moment = parse_time(raw.get("archivedAt")) or parse_time(raw.get("updatedAt"))
+    return _ms(moment) if moment else 0
