@@ -108,9 +108,9 @@ def row_keys(rows: Iterable[ParsedRow]) -> list[str]:
             base = f"d:{row.domain_key}"
         else:
             assert row.name_key is not None  # validated: a name or a usable domain
-            name = row.name_key
-            base = f"n:{name}" if len(name) <= 200 else (
-                "h:" + hashlib.sha256(name.encode()).hexdigest())
+            base = f"n:{row.name_key}"
+        if len(base) > 200:  # row_key is VARCHAR(255), with room for a "#n" suffix
+            base = f"{base[:2]}sha256:{hashlib.sha256(base.encode()).hexdigest()}"
         count = seen.get(base, 0) + 1
         seen[base] = count
         out.append(base if count == 1 else f"{base}#{count}")

@@ -253,6 +253,10 @@ def _parse(line: int, cells: list[str], header: list[str], index: Mapping[str, i
     if domain_key is not None and len(domain_key) > 253:
         bad(header[index["domain" if domain else "website"]],
             "is not a valid host name (longer than 253 characters)")
+    if name_key is not None and len(name_key) > MAX_SHORT:
+        # '&' becomes ' and ' and 'ß' becomes 'ss': a name can grow past the key column.
+        bad(header[index["name"]], f"name is too long to compare (over {MAX_SHORT} "
+                                   f"characters once normalized); shorten it")
     if name_key is None and domain_key is None:
         given = domain or website
         bad(None, "has neither a company name nor a usable domain" + (

@@ -1,13 +1,22 @@
 from __future__ import annotations
 
-from pathlib import Path
+from typing import Any
 
 import pytest
-from partner_support import partner_warehouse
+from partner_support import NOW
 from sqlalchemy import Engine
+
+from schema.db import transaction
+from schema.models import Base
+from sync.partners import add_partner
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Engine:
-    """A SQLite warehouse (tables from the models) with partner p-acme registered."""
-    return partner_warehouse(tmp_path)
+def engine(databases: Any) -> Engine:
+    """A warehouse with partner p-acme registered: SQLite, or PostgreSQL when
+    ECOSYNC_TEST_DATABASE_URL is set (tables from the models, see tests/conftest.py)."""
+    new = databases.new(migrate=False)
+    Base.metadata.create_all(new)
+    with transaction(new) as session:
+        add_partner(session, "p-acme", "Acme Cloud", now=NOW)
+    return new

@@ -1,4 +1,4 @@
-"""Builders shared by the partner tests: CSV files and a warehouse with a registered partner."""
+"""Builders shared by the partner tests: CSV files and fixed times."""
 
 from __future__ import annotations
 
@@ -7,12 +7,6 @@ import io
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-
-from sqlalchemy import Engine
-
-from schema.db import make_engine, transaction
-from schema.models import Base
-from sync.partners import add_partner
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 HEADER = ("external_id", "name", "domain", "population", "owner_name", "owner_email")
@@ -30,11 +24,3 @@ def write_csv(path: Path, rows: Sequence[Sequence[str]], header: Sequence[str] =
               encoding: str = "utf-8") -> Path:
     path.write_bytes(csv_text(rows, header).encode(encoding))
     return path
-
-
-def partner_warehouse(tmp_path: Path, partner_id: str = "p-acme") -> Engine:
-    engine = make_engine(f"sqlite:///{tmp_path / 'partners.db'}")
-    Base.metadata.create_all(engine)
-    with transaction(engine) as session:
-        add_partner(session, partner_id, "Acme Cloud", now=NOW)
-    return engine

@@ -180,3 +180,18 @@ def test_the_shipped_example_imports_cleanly(engine: Engine) -> None:
     assert rows["x:AC-0005"].domain_key == "cobaltwave.com.au"
     assert rows["x:AC-0007"].domain_key == "granitesforge.github.io"
     assert rows["x:AC-0010"].domain_key is None  # free mail: matched by name only
+
+
+def test_values_at_the_column_limits_import_or_fail_cleanly(engine: Engine,
+                                                            tmp_path: Path) -> None:
+    long_id = "I" * 255
+    rows = [[long_id, "N" * 255, "n.com", "customer", "O" * 255, ""],
+            ["", "Long " * 40 + "Name", "", "prospect", "", ""]]
+    result = _import(engine, write_csv(tmp_path / "ok.csv", rows))
+    assert result.added == 2
+    keys = set(_rows(engine))
+    assert all(len(k) <= 255 for k in keys)
+    assert any(k.startswith("x:sha256:") for k in keys)
+    expanding = [["1", "&a" * 120, "", "customer", "", ""]]
+    with pytest.raises(PartnerImportError, match="too long to compare"):
+        _import(engine, write_csv(tmp_path / "bad.csv", expanding))
