@@ -15,7 +15,7 @@ from sync.partners import add_partner
 def engine(databases: Any) -> Engine:
     """A warehouse with partner p-acme registered: SQLite, or PostgreSQL when
     ECOSYNC_TEST_DATABASE_URL is set (tables from the models, see tests/conftest.py)."""
-    new = databases.new(migrate=False)
+    new: Engine = databases.new(migrate=False)
     Base.metadata.create_all(new)
     with transaction(new) as session:
         add_partner(session, "p-acme", "Acme Cloud", now=NOW)
