@@ -56,6 +56,9 @@ class SalesforceSandbox:
         self.faults = Faults(seed=seed)
         self.tokens = Tokens(org_id=self.store.org_id, credentials=credentials or Credentials())
         self.daily_limit = daily_limit
+        # Fields created through the Metadata API are visible at once unless this is False, in
+        # which case (as in a real org) a PermissionSet must grant them first.
+        self.grant_new_fields = True
         self.bulk = Bulk(self)
         self.app = SalesforceApp(self)
         self._tls_dir = tls_dir
@@ -187,7 +190,10 @@ class SalesforceSandbox:
         """
         obj = self._obj(object_name)
         defs = self.store.fields[obj]
-        clean = {k: schema.coerce(defs[k], v) if k in defs else v for k, v in values.items()}
+        unknown = [k for k in values if k not in defs]
+        if unknown:
+            raise KeyError(f"{obj} has no field(s) {unknown}")
+        clean = {k: schema.coerce(defs[k], v) for k, v in values.items()}
         return self.store.apply(obj, record_id, clean, via="sandbox", modstamp=modstamp)
 
     def delete(self, record_id: str) -> None:
@@ -205,10 +211,13 @@ class SalesforceSandbox:
         return self.update("Opportunity", record_id, {"StageName": stage})
 
     def get(self, object_name: str, record_id: str) -> Record | None:
-        return self.store.get(object_name, record_id)
+        """A copy of the stored record (wire-form values), or None."""
+        rec = self.store.get(object_name, record_id)
+        return dict(rec) if rec is not None else None
 
     def records(self, object_name: str, include_deleted: bool = False) -> list[Record]:
-        return self.store.records(object_name, include_deleted)
+        """Copies of the object's records in insertion order."""
+        return [dict(r) for r in self.store.records(object_name, include_deleted)]
 
     # ------------------------------------------------------------------ metadata helpers
     def describe_field(self, object_name: str, field: str) -> FieldDef | None:
@@ -222,6 +231,20 @@ class SalesforceSandbox:
 
     def set_field_updateable(self, object_name: str, field: str, updateable: bool) -> None:
         self.store.set_field_updateable(self._obj(object_name), field, updateable)
+
+    def connection_info(self) -> dict[str, str]:
+        """What a user needs to point a client at this sandbox (printed by the CLI)."""
+        return {
+            "instance_url": self.url,
+            "access_token": self.access_token,
+            "ca_file": str(self.ca_file),
+            "api_version": self.api_version,
+            "username": self.username,
+            "password": self.password,
+            "security_token": self.security_token,
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+        }
 
     def _obj(self, name: str) -> str:
         canonical = self.store.object_name(name)

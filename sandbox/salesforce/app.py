@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 SUPPORTED_VERSIONS = [f"{v}.0" for v in range(52, 63)]
 _DATA = re.compile(r"^/services/data/v(\d+\.\d)(?:/(.*))?$")
 _SOAP = re.compile(r"^/services/Soap/u/(\d+\.\d)/?.*$")
+_METADATA = re.compile(r"^/services/Soap/m/(\d+\.\d)/?.*$")
 DEFAULT_BATCH = 2000
 MAX_CURSORS = 200
 
@@ -56,6 +57,10 @@ class SalesforceApp:
         m = _SOAP.match(path)
         if m and req.method == "POST":
             return self.sb.tokens.soap_login(req, m.group(1))
+        if _METADATA.match(path) and req.method == "POST":
+            from sandbox.salesforce import metadata
+
+            return metadata.handle(self.sb, req)
         if path.rstrip("/") == "/services/data":
             return json_response(200, [
                 {"label": "Winter '24" if v == "59.0" else f"API {v}",
@@ -92,6 +97,15 @@ class SalesforceApp:
         key, response = self.dispatch(req, version, rest)
         self.sb.traffic.count(key)
         return self._limited(response)
+
+    def count_extra_call(self, key: str) -> bool:
+        """Count a call made outside /services/data (SOAP metadata); False if over the limit."""
+        with self.usage_lock:
+            if self.api_used >= self.sb.daily_limit:
+                return False
+            self.api_used += 1
+        self.sb.traffic.count(key)
+        return True
 
     def _limited(self, response: Response) -> Response:
         response.headers["Sforce-Limit-Info"] = f"api-usage={self.api_used}/{self.sb.daily_limit}"
@@ -203,8 +217,10 @@ class SalesforceApp:
         rid = parts[1]
         if req.method == "GET":
             rec = store.tables[obj].get(rid)
-            if rec is None or rec.get("IsDeleted"):
+            if rec is None:
                 raise not_found()
+            if rec.get("IsDeleted"):
+                raise ApiError(404, "ENTITY_IS_DELETED", "entity is deleted", [])
             wanted = req.arg("fields")
             names = [f.strip() for f in wanted.split(",")] if wanted else list(rec)
             out: dict[str, Any] = {"attributes": {

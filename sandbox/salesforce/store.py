@@ -115,6 +115,9 @@ class Store:
         self.org_id = id18(org_id)
         self.user_id = id18("0055g00000ECOSY")
         self.fields: dict[str, dict[str, FieldDef]] = {}
+        # Custom fields created through the Metadata API but not yet granted to the user
+        # (no field-level security): they exist, yet describe, SOQL and writes cannot see them.
+        self.hidden: dict[str, dict[str, FieldDef]] = {}
         self.tables: dict[str, dict[str, Record]] = {}
         self.deleted_at: dict[str, str] = {}
         self.write_log: list[WriteLogEntry] = []
@@ -191,6 +194,27 @@ class Store:
             for rid, rec in self.tables.get(obj, {}).items():
                 if field.name not in rec:
                     self.tables[obj][rid] = {**rec, field.name: default}
+
+    def define_custom_field(self, obj: str, field: FieldDef, *, visible: bool) -> None:
+        with self.lock:
+            if visible:
+                self.hidden.get(obj, {}).pop(field.name, None)
+                self.add_field(obj, field)
+            elif field.name in self.fields[obj]:
+                self.fields[obj][field.name] = field  # an update keeps its grant
+            else:
+                self.hidden.setdefault(obj, {})[field.name] = field
+
+    def grant_field(self, full_name: str) -> bool:
+        """Field-level security for `Object.Field__c`: a hidden field becomes visible."""
+        obj_name, _, name = full_name.partition(".")
+        with self.lock:
+            obj = self.object_name(obj_name)
+            field = self.hidden.get(obj or "", {}).pop(name, None)
+            if obj is None or field is None:
+                return False
+            self.add_field(obj, field)
+            return True
 
     def remove_field(self, obj: str, name: str) -> None:
         with self.lock:
