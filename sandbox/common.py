@@ -188,6 +188,9 @@ class _Server(ThreadingHTTPServer):
 
     def get_request(self) -> tuple[socket.socket, Any]:
         sock, addr = super().get_request()
+        # Headers and body leave in separate writes; with Nagle on, the body waits for the
+        # client's delayed ACK (~40 ms per response), which would dominate every benchmark.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return self.tls.server_context.wrap_socket(sock, server_side=True), addr
 
 
