@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sandbox.common import Request, Response, json_response
-from sandbox.salesforce import soql, writes
+from sandbox.salesforce import evaluate, soql, writes
 from sandbox.salesforce.errors import INVALID_SESSION, ApiError, not_found
 from sandbox.salesforce.store import Record
 
@@ -164,7 +164,7 @@ class SalesforceApp:
         if not text:
             raise ApiError(400, "MALFORMED_QUERY", "A query string has to be specified")
         q = soql.parse(self.store, text)
-        rows = soql.execute(self.store, q, include_deleted)
+        rows = evaluate.execute(self.store, q, include_deleted)
         if q.count:
             return json_response(200, {"totalSize": len(rows), "done": True, "records": []})
         batch = _batch_size(req.headers.get("sforce-query-options"))
@@ -184,7 +184,7 @@ class SalesforceApp:
     def _page(self, cursor: Cursor, locator: str | None, offset: int) -> dict[str, Any]:
         end = min(offset + cursor.batch, len(cursor.rows))
         q, version = cursor.query, cursor.version
-        records = [soql.project(self.store, q, r, version) for r in cursor.rows[offset:end]]
+        records = [evaluate.project(self.store, q, r, version) for r in cursor.rows[offset:end]]
         body: dict[str, Any] = {"totalSize": len(cursor.rows), "done": end >= len(cursor.rows)}
         if end < len(cursor.rows):
             if locator is None:

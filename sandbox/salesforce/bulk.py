@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sandbox.common import Request, Response, json_response
-from sandbox.salesforce import soql, writes
+from sandbox.salesforce import evaluate, soql, writes
 from sandbox.salesforce.errors import ApiError
 from sandbox.salesforce.store import Record, SaveError
 
@@ -140,7 +140,7 @@ class Bulk:
                 raise ApiError(400, "API_ERROR", f"{what} is not supported by Bulk API 2.0 query")
             job = Job(job_id, kind, op, q.object, created, version, "UploadComplete",
                       polls_left=self.polls_until_complete, query=q)
-            job.rows = soql.execute(self.sb.store, q, include_deleted=op == "queryAll")
+            job.rows = evaluate.execute(self.sb.store, q, include_deleted=op == "queryAll")
             with self.lock:
                 self.query_jobs_created += 1
                 if self.fail_next_query is not None:

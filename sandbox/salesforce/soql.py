@@ -4,84 +4,28 @@ Supported: field lists (with child-to-parent paths such as ``Account.Website``),
 WHERE with AND/OR/NOT and parentheses (mixing AND and OR without parentheses is rejected, as
 Salesforce rejects it), ``= != <> < <= > >=``, ``IN``/``NOT IN``, ``LIKE``, string, number,
 boolean, null, date and datetime literals; ORDER BY (ASC/DESC, NULLS FIRST/LAST); LIMIT; OFFSET.
-The WHERE clause compiles to one Python closure, evaluated once per row per query.
+The WHERE clause compiles to one Python expression (see Parser.condition); `evaluate.py` runs it.
 """
 
 from __future__ import annotations
 
-import operator
-import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from sandbox.salesforce import schema
+from sandbox.salesforce.predicates import Getter, compare, getter, key_of, like_regex
 from sandbox.salesforce.schema import FieldDef
-from sandbox.salesforce.store import Record, Store
-
-
-class SoqlError(Exception):
-    """A query the API refuses: carries the errorCode (MALFORMED_QUERY, INVALID_FIELD, ...)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-_TOKEN = re.compile(
-    r"""\s*(?:
-      (?P<dt>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:?\d{2}))
-    | (?P<date>\d{4}-\d{2}-\d{2})(?![\d:T])
-    | (?P<num>-?\d+(?:\.\d+)?)
-    | (?P<str>'(?:[^'\\]|\\.)*')
-    | (?P<op><>|!=|<=|>=|=|<|>)
-    | (?P<punct>[(),])
-    | (?P<ident>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)
-    )""",
-    re.VERBOSE,
+from sandbox.salesforce.soql_lexer import (
+    SoqlError,
+    Token,
+    caret_message,
+    malformed,
+    tokenize,
+    unquote,
 )
-_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "'": "'", '"': '"', "\\": "\\"}
+from sandbox.salesforce.store import Store
 
-
-@dataclass(frozen=True, slots=True)
-class Token:
-    kind: str
-    text: str
-    pos: int
-
-    @property
-    def upper(self) -> str:
-        return self.text.upper()
-
-
-def tokenize(soql: str) -> list[Token]:
-    tokens: list[Token] = []
-    pos = 0
-    while pos < len(soql):
-        if soql[pos:].strip() == "":
-            break
-        m = _TOKEN.match(soql, pos)
-        if not m or m.lastgroup is None:
-            start = len(soql) - len(soql[pos:].lstrip())
-            raise _malformed(soql, start, f"unexpected token: '{soql[start:].split()[0]}'")
-        tokens.append(Token(m.lastgroup, m.group(m.lastgroup), m.start(m.lastgroup)))
-        pos = m.end()
-    tokens.append(Token("eof", "", len(soql)))
-    return tokens
-
-
-def _where(soql: str, pos: int) -> str:
-    """The '\\n<query>\\n   ^\\nERROR at Row:1:Column:N\\n' preamble real errors carry."""
-    line = soql.replace("\n", " ")
-    return f"\n{line}\n{' ' * pos}^\nERROR at Row:1:Column:{pos + 1}\n"
-
-
-def _malformed(soql: str, pos: int, msg: str) -> SoqlError:
-    return SoqlError("MALFORMED_QUERY", _where(soql, pos) + msg)
-
-
-# ----------------------------------------------------------------------------- AST
+__all__ = ["Getter", "Query", "SoqlError", "getter", "parse"]
 
 
 @dataclass(slots=True)
@@ -99,7 +43,6 @@ class Query:
     long_text_fields: int = 0
 
 
-Getter = Callable[[Record], Any]
 Cond = tuple[str, str | None]  # (Python expression over r, SystemModstamp lower bound)
 
 
@@ -138,8 +81,8 @@ class Parser:
     def unexpected(self, tok: Token | None = None) -> SoqlError:
         t = tok or self.tok
         if t.kind == "eof":
-            return _malformed(self.soql, t.pos, "unexpected token: <EOF>")
-        return _malformed(self.soql, t.pos, f"unexpected token: '{t.text}'")
+            return malformed(self.soql, t.pos, "unexpected token: <EOF>")
+        return malformed(self.soql, t.pos, f"unexpected token: '{t.text}'")
 
     # -- grammar
     def parse(self) -> Query:
@@ -162,7 +105,7 @@ class Parser:
         if obj is None:
             raise SoqlError(
                 "INVALID_TYPE",
-                _where(self.soql, obj_tok.pos)
+                caret_message(self.soql, obj_tok.pos)
                 + f"sObject type '{obj_tok.text}' is not supported. If you are attempting to use"
                 " a custom object, be sure to append the '__c' after the entity name. Please"
                 " reference your WSDL or the describe call for the appropriate names.",
@@ -182,7 +125,7 @@ class Parser:
                     raise self.unexpected(t)
                 path, fdef = self.resolve(t)
                 if path in paths:
-                    raise _malformed(self.soql, t.pos, f"duplicate field selected: {t.text}")
+                    raise malformed(self.soql, t.pos, f"duplicate field selected: {t.text}")
                 paths.append(path)
                 if self.tok.text != ",":
                     break
@@ -207,7 +150,7 @@ class Parser:
                 if not fdef.filterable:
                     raise SoqlError(
                         "INVALID_FIELD",
-                        _where(self.soql, t.pos)
+                        caret_message(self.soql, t.pos)
                         + f"field '{fdef.name}' can not be sorted in a query call",
                     )
                 desc = False
@@ -265,7 +208,7 @@ class Parser:
             if rel is None or rel.relationship_name is None:
                 raise SoqlError(
                     "INVALID_FIELD",
-                    _where(self.soql, t.pos)
+                    caret_message(self.soql, t.pos)
                     + f"Didn't understand relationship '{part}' in field path. If you are"
                     " attempting to use a custom relationship, be sure to append the '__r'"
                     " after the custom relationship name. Please reference your WSDL or the"
@@ -278,7 +221,7 @@ class Parser:
     def no_such_column(self, t: Token, name: str, obj: str) -> SoqlError:
         return SoqlError(
             "INVALID_FIELD",
-            _where(self.soql, t.pos)
+            caret_message(self.soql, t.pos)
             + f"No such column '{name}' on entity '{obj}'. If you are attempting to use a custom"
             " field, be sure to append the '__c' after the custom field name. Please reference"
             " your WSDL or the describe call for the appropriate names.",
@@ -332,7 +275,7 @@ class Parser:
         if not fdef.filterable:
             raise SoqlError(
                 "INVALID_FIELD",
-                _where(self.soql, t.pos)
+                caret_message(self.soql, t.pos)
                 + f"field '{fdef.name}' can not be filtered in a query call",
             )
         get = getter(self.store, self.obj, path)
@@ -346,18 +289,18 @@ class Parser:
                 self.i += 1
                 values.append(self.literal(fdef))
             self.expect(")")
-            keys = frozenset(_key(fdef, v) for v in values)
-            key_of = self.bind(lambda r: _key(fdef, get(r)))
+            keys = frozenset(key_of(fdef, v) for v in values)
+            key_fn = self.bind(lambda r: key_of(fdef, get(r)))
             bound = None
             if path == "SystemModstamp" and not negate and None not in values:
                 bound = min(values)
-            return f"({key_of}(r) {'not in' if negate else 'in'} {self.bind(keys)})", bound
+            return f"({key_fn}(r) {'not in' if negate else 'in'} {self.bind(keys)})", bound
         if self.at_kw("LIKE"):
             self.i += 1
             lit = self.next()
             if lit.kind != "str":
                 raise self.unexpected(lit)
-            rx = _like_regex(_unquote(lit.text))
+            rx = like_regex(unquote(lit.text))
             fn = self.bind(lambda r: isinstance(v := get(r), str) and rx.match(v) is not None)
             return f"{fn}(r)", None
         op_tok = self.next()
@@ -372,7 +315,7 @@ class Parser:
             if op in ("=", "!="):
                 return f"(r.get({field_}) {'==' if op == '=' else '!='} {const})", bound
             return f"((_v := r.get({field_})) is not None and _v {op} {const})", bound
-        return f"{self.bind(_compare(fdef, path, get, op, value))}(r)", bound
+        return f"{self.bind(compare(fdef, path, get, op, value))}(r)", bound
 
     def literal(self, fdef: FieldDef) -> Any:
         """Read one literal and check it suits the field, with the real error if it does not."""
@@ -397,7 +340,7 @@ class Parser:
                 return float(t.text)
             raise self._bad_value(fdef, t, "number")
         if t.kind == "str":
-            return _unquote(t.text)
+            return unquote(t.text)
         if t.kind in ("num", "date", "dt", "ident") and t.kind != "eof":
             raise self._bad_value(fdef, t, "string")
         raise self.unexpected(t)
@@ -408,196 +351,12 @@ class Parser:
         quoted = "should not be enclosed in quotes" if kind != "string" else "should be quoted"
         return SoqlError(
             "INVALID_FIELD",
-            _where(self.soql, t.pos)
+            caret_message(self.soql, t.pos)
             + f"value of filter criterion for field '{fdef.name}' must be of type {kind} and "
             + quoted,
         )
 
 
-def _unquote(text: str) -> str:
-    body = text[1:-1]
-    return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(1)), body)
-
-
-def _like_regex(pattern: str) -> re.Pattern[str]:
-    out = "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern)
-    return re.compile(f"^{out}$", re.IGNORECASE | re.DOTALL)
-
-
-def _key(fdef: FieldDef, value: Any) -> Any:
-    """Comparison key: SOQL compares text case-insensitively and ids case-sensitively."""
-    if isinstance(value, str) and fdef.type in schema.TEXT_TYPES:
-        return value.lower()
-    return value
-
-
-_OPS: dict[str, Callable[[Any, Any], bool]] = {
-    "=": operator.eq, "!=": operator.ne, "<>": operator.ne,
-    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
-}
-
-
-def _compare(
-    fdef: FieldDef, path: str, get: Getter, op: str, value: Any
-) -> Callable[[Record], bool]:
-    if value is None:
-        if op == "=":
-            return lambda r: get(r) is None
-        if op in ("!=", "<>"):
-            return lambda r: get(r) is not None
-        return lambda r: False
-    key = _key(fdef, value)
-    cmp = _OPS[op]
-    if fdef.type in schema.TEXT_TYPES:
-        def text(r: Record) -> bool:
-            v = get(r)
-            if v is None:
-                return op in ("!=", "<>")
-            return cmp(v.lower() if isinstance(v, str) else v, key)
-        return text
-    if "." not in path:
-        # The hot path of incremental reads (SystemModstamp > x): one dict lookup per row.
-        name = path
-        if op in ("!=", "<>"):
-            return lambda r: r.get(name) != key
-        return lambda r: (v := r.get(name)) is not None and cmp(v, key)
-    if op in ("!=", "<>"):
-        return lambda r: get(r) != key
-    return lambda r: (v := get(r)) is not None and cmp(v, key)
-
-
-def getter(store: Store, obj: str, path: str) -> Getter:
-    """Value of a canonical path on a record; parent paths follow the lookup id."""
-    if "." not in path:
-        def plain(r: Record) -> Any:
-            return r.get(path)
-        return plain
-    rel, rest = path.split(".", 1)
-    ref = next(f for f in store.fields[obj].values() if f.relationship_name == rel)
-    parent_obj = ref.reference_to[0]
-    inner = getter(store, parent_obj, rest)
-    table = store.tables[parent_obj]
-
-    def follow(r: Record) -> Any:
-        parent_id = r.get(ref.name)
-        parent = table.get(parent_id) if parent_id else None
-        return inner(parent) if parent is not None else None
-    return follow
-
-
 def parse(store: Store, soql: str) -> Query:
     with store.lock:
         return Parser(store, soql).parse()
-
-
-def execute(store: Store, q: Query, include_deleted: bool) -> list[Record]:
-    """Matching rows, sorted and limited: evaluated once, kept by the cursor for its pages."""
-    indexed = q.stamp_floor is not None and "SystemModstamp" in store.fields[q.object]
-    if indexed and q.stamp_floor is not None:
-        rows = store.rows_stamped_from(q.object, q.stamp_floor)
-    else:
-        with store.lock:
-            rows = list(store.tables[q.object].values())
-    conditions = [q.where] if q.where else []
-    if not include_deleted and "IsDeleted" in store.fields[q.object]:
-        conditions.insert(0, "not r['IsDeleted']")
-    if conditions:
-        source = f"lambda rows: [r for r in rows if {' and '.join(conditions)}]"
-        # The source is built by the parser from validated field names and bound constants.
-        row_filter = eval(source, dict(q.namespace))  # noqa: S307
-        rows = row_filter(rows)
-    index_order = [("SystemModstamp", False, False), ("Id", False, False)]
-    if q.order and not (indexed and q.order == index_order[: len(q.order)]):
-        rows = _sorted(store, q, rows)  # else the index already yields this order
-    if q.offset:
-        rows = rows[q.offset :]
-    if q.limit is not None:
-        rows = rows[: q.limit]
-    return rows
-
-
-def _sort_key(store: Store, obj: str, path: str, desc: bool, nulls_last: bool) -> Getter:
-    """(null flag, value): None sorts first or last per NULLS FIRST/LAST and never meets a
-    value in a comparison; text sorts case-insensitively."""
-    fdef = _field_at(store, obj, path)
-    get: Getter = operator.itemgetter(path) if "." not in path else getter(store, obj, path)
-    # reverse=True flips the flag too, so the flag's sense depends on the direction
-    null_high = nulls_last != desc
-    if fdef.type in schema.TEXT_TYPES:
-        def text_key(r: Record) -> Any:
-            v = get(r)
-            return (v is None) == null_high, v.lower() if isinstance(v, str) else v
-        return text_key
-
-    def key(r: Record) -> Any:
-        v = get(r)
-        return (v is None) == null_high, v
-    return key
-
-
-def _sorted(store: Store, q: Query, rows: list[Record]) -> list[Record]:
-    paths = [p for p, _, _ in q.order]
-    fdefs = [_field_at(store, q.object, p) for p in paths]
-    if (
-        len({d for _, d, _ in q.order}) == 1
-        and all("." not in p for p in paths)
-        and all(not f.nillable and f.type not in schema.TEXT_TYPES for f in fdefs)
-    ):
-        # Never-null, non-text columns in one direction: a C-level key is enough.
-        return sorted(rows, key=operator.itemgetter(*paths), reverse=q.order[0][1])
-    keys = [(_sort_key(store, q.object, p, d, n), d) for p, d, n in q.order]
-    if all(d == keys[0][1] for _, d in keys):
-        # One sort with a composite key when every column runs the same direction.
-        funcs = [k for k, _ in keys]
-        return sorted(rows, key=lambda r: [f(r) for f in funcs], reverse=keys[0][1])
-    # Mixed directions: stable sorts from the last key to the first.
-    for func, desc in reversed(keys):
-        rows = sorted(rows, key=func, reverse=desc)
-    return rows
-
-
-def _field_at(store: Store, obj: str, path: str) -> FieldDef:
-    *rels, name = path.split(".")
-    for rel in rels:
-        ref = next(f for f in store.fields[obj].values() if f.relationship_name == rel)
-        obj = ref.reference_to[0]
-    return store.fields[obj][name]
-
-
-def project(store: Store, q: Query, rec: Record, version: str) -> dict[str, Any]:
-    """One REST query record: `attributes` first, then the selected fields in SELECT order."""
-    out: dict[str, Any] = {
-        "attributes": {
-            "type": q.object,
-            "url": f"/services/data/v{version}/sobjects/{q.object}/{rec['Id']}",
-        }
-    }
-    for path in q.fields:
-        if "." not in path:
-            out[path] = rec.get(path)
-            continue
-        _nest(store, q.object, rec, path.split("."), out, version)
-    return out
-
-
-def _nest(
-    store: Store, obj: str, rec: Record, parts: list[str], out: dict[str, Any], version: str
-) -> None:
-    if len(parts) == 1:
-        out[parts[0]] = rec.get(parts[0])
-        return
-    rel = parts[0]
-    ref = next(f for f in store.fields[obj].values() if f.relationship_name == rel)
-    parent_obj = ref.reference_to[0]
-    parent = store.tables[parent_obj].get(rec.get(ref.name) or "")
-    if parent is None:
-        out[rel] = None
-        return
-    sub = out.get(rel)
-    if not isinstance(sub, dict):
-        sub = {"attributes": {
-            "type": parent_obj,
-            "url": f"/services/data/v{version}/sobjects/{parent_obj}/{parent['Id']}",
-        }}
-        out[rel] = sub
-    _nest(store, parent_obj, parent, parts[1:], sub, version)
