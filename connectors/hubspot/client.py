@@ -160,7 +160,8 @@ class HubSpotClient:
         refreshed = False
 
         def judge(exc: BaseException) -> Verdict:
-            return classify(exc, can_refresh=self.oauth and not refreshed)
+            return classify(exc, can_refresh=self.oauth and not refreshed,
+                            interval_s=self.pacer.interval_s)
 
         def on_retry(verdict: Verdict, wait_s: float) -> None:
             nonlocal refreshed

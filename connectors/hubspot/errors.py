@@ -100,15 +100,20 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
         return None  # an HTTP-date; HubSpot is not known to send one
 
 
-def _interval_s(headers: Mapping[str, str]) -> float:
+def _interval_s(headers: Mapping[str, str], default: float) -> float:
     try:
         return int(headers["x-hubspot-ratelimit-interval-milliseconds"]) / 1000
     except (KeyError, ValueError):
-        return DEFAULT_INTERVAL_S
+        return default
 
 
-def classify(exc: BaseException, *, can_refresh: bool) -> Verdict:
-    """What to do about one failed request. Pure: no I/O, no sleeping."""
+def classify(exc: BaseException, *, can_refresh: bool,
+             interval_s: float = DEFAULT_INTERVAL_S) -> Verdict:
+    """What to do about one failed request. Pure: no I/O, no sleeping.
+
+    ``interval_s`` is the burst window last learned from the headers, used when a 429
+    arrives without them (as HubSpot's edge sometimes answers).
+    """
     if is_api_exception(exc):
         status = int(exc.status)  # type: ignore[attr-defined]
         headers = exception_headers(exc)
@@ -132,7 +137,7 @@ def classify(exc: BaseException, *, can_refresh: bool) -> Verdict:
             wait = base.retry_after_s
             if wait is None:
                 # No Retry-After from HubSpot: wait for the window of the policy to roll over.
-                wait = 1.0 if policy == SECONDLY else _interval_s(headers)
+                wait = 1.0 if policy == SECONDLY else _interval_s(headers, interval_s)
             return replace(base, action=Action.RATE_LIMITED, retry_after_s=wait)
         if status == 401:
             return replace(base, action=Action.REFRESH_AUTH if can_refresh else Action.FAIL_AUTH)
