@@ -23,8 +23,9 @@ from sandbox.salesforce import schema
 from sandbox.salesforce.app import SalesforceApp
 from sandbox.salesforce.auth import Credentials, Tokens
 from sandbox.salesforce.bulk import Bulk
+from sandbox.salesforce.clock import Clock
 from sandbox.salesforce.schema import FieldDef
-from sandbox.salesforce.store import Clock, Record, Store, WriteLogEntry
+from sandbox.salesforce.store import Record, Store, WriteLogEntry
 from sandbox.salesforce.tls import make_nodelay_tls, stop_promptly
 
 __all__ = ["FieldDef", "SalesforceSandbox", "WriteLogEntry"]

@@ -262,6 +262,7 @@ class Bulk:
                     raise
                 return rid
             if job.operation == "delete":
+                rid = writes.normalize_id(job.object, rid)
                 rec = store.tables[job.object].get(rid)
                 if rec is None:
                     raise SaveError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id")
@@ -269,11 +270,7 @@ class Bulk:
                     raise SaveError("ENTITY_IS_DELETED", "entity is deleted")
                 store.soft_delete(job.object, rid, via="bulk")
                 return rid
-            if len(rid) not in (15, 18):
-                raise SaveError("MALFORMED_ID", f"{job.object} ID: id value of incorrect type:"
-                                f" {rid}", ["Id"])
-            writes.save(store, job.object, rid, clean, via="bulk", locked=self._locked)
-            return rid
+            return writes.save(store, job.object, rid, clean, via="bulk", locked=self._locked)
 
     def _locked(self) -> bool:
         return self.sb.faults.fire("lock")

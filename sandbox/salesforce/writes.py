@@ -12,7 +12,7 @@ from typing import Any
 
 from sandbox.salesforce import schema
 from sandbox.salesforce.errors import ApiError
-from sandbox.salesforce.store import SaveError, Store
+from sandbox.salesforce.store import SaveError, Store, id18
 
 MAX_COLLECTION = 200
 LOCK_MESSAGE = "unable to obtain exclusive access to this record or 1 records: {id}"
@@ -73,6 +73,14 @@ def _json_kind(value: Any) -> str:
     return "START_OBJECT"
 
 
+def normalize_id(obj: str, rid: str) -> str:
+    """The 18-character form of an id for `obj`, or MALFORMED_ID as the platform reports it."""
+    prefix = schema.KEY_PREFIX.get(obj)
+    if len(rid) not in (15, 18) or not rid.isalnum() or (prefix and not rid.startswith(prefix)):
+        raise SaveError("MALFORMED_ID", f"{obj} ID: id value of incorrect type: {rid}", ["Id"])
+    return id18(rid) if len(rid) == 15 else rid
+
+
 def save(
     store: Store,
     obj: str,
@@ -81,8 +89,9 @@ def save(
     *,
     via: str,
     locked: Callable[[], bool],
-) -> None:
+) -> str:
     """Save one record's deserialized values or raise SaveError with the record's status code."""
+    rid = normalize_id(obj, rid)
     rec = store.tables[obj].get(rid)
     if rec is None:
         raise SaveError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", ["Id"])
@@ -116,6 +125,7 @@ def save(
     if locked():
         raise SaveError("UNABLE_TO_LOCK_ROW", LOCK_MESSAGE.format(id=rid))
     store.apply(obj, rid, clean, via=via)
+    return rid
 
 
 def patch_one(
@@ -124,6 +134,10 @@ def patch_one(
     """PATCH /sobjects/{obj}/{id}: 204 on success, otherwise the REST error for that record."""
     if not isinstance(body, dict):
         raise ApiError(400, "JSON_PARSER_ERROR", "The request body must be a JSON object")
+    try:
+        rid = normalize_id(obj, rid)
+    except SaveError as exc:
+        raise ApiError(400, exc.code, exc.message, exc.fields) from exc
     with store.lock:
         rec = store.tables[obj].get(rid)
         if rec is None:
@@ -193,8 +207,8 @@ def patch_collection(
                                                   " update call", ["Id"])))
                 continue
             try:
-                save(store, obj, rid, values, via=via, locked=locked)
-                results.append({"id": rid, "success": True, "errors": []})
+                saved = save(store, obj, rid, values, via=via, locked=locked)
+                results.append({"id": saved, "success": True, "errors": []})
             except SaveError as exc:
                 results.append(_failure(exc))
         if all_or_none and any(not r["success"] for r in results):

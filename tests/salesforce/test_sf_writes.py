@@ -12,6 +12,7 @@ from simple_salesforce.exceptions import (
 )
 
 from sandbox.salesforce import SalesforceSandbox
+from sandbox.salesforce.store import id18
 
 
 def _collection(ids: list[str], **values: Any) -> dict[str, Any]:
@@ -242,3 +243,28 @@ def test_opportunity_stage_drives_closed_and_won(
     assert closed["records"][0]["IsWon"] is False
     assert reopened["records"][0]["IsClosed"] is False
     assert reopened["records"][0]["Partner_Influenced__c"] is True
+
+
+def test_ids_are_checked_and_15_char_ids_accepted(
+    sf: Any, sf_sandbox: SalesforceSandbox, load_accounts: Callable[[int], list[str]]
+) -> None:
+    (rid,) = load_accounts(1)
+    (opp,) = sf_sandbox.load("Opportunity", [
+        {"Name": "D", "StageName": "Prospecting", "CloseDate": "2024-06-30"}])
+
+    results = sf.restful("composite/sobjects", method="PATCH", json={"records": [
+        {"attributes": {"type": "Account"}, "id": rid[:15], "Website": "short.example"},
+        {"attributes": {"type": "Account"}, "id": opp, "Website": "x"},
+        {"attributes": {"type": "Account"}, "id": "001bogus", "Website": "x"},
+    ]})
+
+    assert results[0] == {"id": rid, "success": True, "errors": []}
+    assert [r["errors"][0]["statusCode"] for r in results[1:]] == ["MALFORMED_ID"] * 2
+
+
+@pytest.mark.parametrize(("id15", "id18_"), [
+    ("001D000000IRFma", "001D000000IRFmaIAH"),  # the example id of the REST query docs
+    ("01gD0000002HU6K", "01gD0000002HU6KIAW"),  # the example query locator
+])
+def test_case_safe_id_suffix(id15: str, id18_: str) -> None:
+    assert id18(id15) == id18_
