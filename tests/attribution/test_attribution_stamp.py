@@ -1,0 +1,138 @@
+"""The stamp stage on a warehouse: one stamp per close, reopen/re-close, restamp, late."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from attribution_world import World, day
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from schema.models import AttributionStamp
+from sync.config import AttributionConfig
+
+
+def given_two_partner_account(world: World) -> int:
+    world.partner("alpha", "Alpha Cloud")
+    world.partner("beta", "Beta Consulting")
+    acc = world.account("A1")
+    world.overlap(acc, "alpha", first=day(-200), population="customer")
+    world.overlap(acc, "beta", first=day(-10), population="prospect")
+    return acc
+
+
+def test_closed_opportunity_gets_one_stamp_with_credits_that_sum(world: World) -> None:
+    given_two_partner_account(world)
+    world.opportunity("O1", "A1", amount="1000.01")
+
+    stats = world.stamp()
+
+    assert stats.stamped == 1
+    [stamp] = world.stamps("O1")
+    assert (stamp.version, stamp.superseded_at, stamp.outcome) == (1, None, "won")
+    assert stamp.close_key == "salesforce:O1:won:2026-02-04"
+    credits = world.credits(stamp.id)
+    assert set(credits) == {"alpha", "beta"}
+    assert sum(a for _, a in credits.values() if a is not None) == Decimal("1000.01")
+    assert {p["partner_id"]: p["population"] for p in stamp.evidence["partners"]} == {
+        "alpha": "customer", "beta": "prospect"}
+    opp = world.opp("O1")
+    assert opp.closed_seen_at == day(31) and opp.fields_dirty
+
+
+def test_stamping_again_changes_nothing(world: World) -> None:
+    given_two_partner_account(world)
+    world.opportunity("O1", "A1")
+    world.stamp()
+    stats = world.stamp(now=day(32))
+    assert stats.stamped == 0
+    assert world.count_stamps() == 1
+
+
+def test_crash_after_insert_before_closed_seen_at_is_recovered(world: World) -> None:
+    given_two_partner_account(world)
+    world.opportunity("O1", "A1")
+    world.stamp()
+    world.update_opp("O1", closed_seen_at=None)  # the sighting was lost, the stamp was not
+
+    stats = world.stamp(now=day(33))
+
+    assert (stats.stamped, stats.recovered) == (0, 1)
+    assert world.count_stamps() == 1
+    assert world.opp("O1").closed_seen_at == day(33)
+
+
+def test_reopen_keeps_stamp_until_reclose_which_supersedes(world: World) -> None:
+    given_two_partner_account(world)
+    world.opportunity("O1", "A1")
+    world.stamp()
+    world.update_opp("O1", status="open")
+    stats = world.stamp(now=day(40))
+    assert stats.reopened == 1
+    [still] = world.stamps("O1")
+    assert still.superseded_at is None
+    assert world.opp("O1").closed_seen_at is None
+
+    world.update_opp("O1", status="lost", close_date=date(2026, 3, 1))
+    stats = world.stamp(now=day(60))
+
+    assert (stats.stamped, stats.superseded) == (1, 1)
+    old, new = world.stamps("O1")
+    assert old.superseded_at == day(60)
+    assert (new.version, new.supersedes_id, new.outcome) == (2, old.id, "lost")
+    assert new.superseded_at is None
+
+
+def test_reclose_between_ticks_to_other_outcome_is_a_new_close(world: World) -> None:
+    given_two_partner_account(world)
+    world.opportunity("O1", "A1")
+    world.stamp()
+    world.update_opp("O1", status="lost")  # reopened and lost again, never seen open
+    world.stamp(now=day(50))
+    old, new = world.stamps("O1")
+    assert old.superseded_at == day(50) and new.version == 2
+
+
+def test_overlap_changes_after_close_never_change_the_stamp(world: World) -> None:
+    acc = given_two_partner_account(world)
+    world.opportunity("O1", "A1")
+    world.stamp()
+    world.partner("gamma")
+    world.overlap(acc, "gamma", first=day(20))
+    world.update_opp("O1", name="renamed")  # the record changes too: still the same close
+    world.stamp(now=day(90))
+    [stamp] = world.stamps("O1")
+    assert set(world.credits(stamp.id)) == {"alpha", "beta"}
+
+
+def test_late_stamp_says_so(world: World) -> None:
+    given_two_partner_account(world)
+    world.opportunity("O1", "A1")
+    world.stamp(late=True)
+    [stamp] = world.stamps("O1")
+    assert stamp.stamped_late and stamp.evidence["late"] and "late_note" in stamp.evidence
+
+
+def test_corporate_amount_at_the_close_date_rate(world: World) -> None:
+    given_two_partner_account(world)
+    world.opportunity("O1", "A1", amount="100.00", currency="EUR")
+    world.stamp(AttributionConfig(static_rates={"EUR": 1.08}))
+    [stamp] = world.stamps("O1")
+    assert (stamp.corporate_amount, stamp.corporate_currency) == (Decimal("108.00"), "USD")
+    assert stamp.exchange_rate == Decimal("1.08")
+
+
+def test_unique_close_key_and_version_rejects_a_second_insert(world: World) -> None:
+    given_two_partner_account(world)
+    world.opportunity("O1", "A1")
+    world.stamp()
+    [stamp] = world.stamps("O1")
+    with Session(world.engine) as s:
+        s.add(AttributionStamp(
+            opportunity_id=stamp.opportunity_id, close_key=stamp.close_key, version=1,
+            outcome="won", amount_model="even", rule_config_version="x", evidence={},
+            stamped_at=day(40)))
+        with pytest.raises(IntegrityError):
+            s.commit()
