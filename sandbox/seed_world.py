@@ -84,9 +84,9 @@ class World:
             if not label.isascii():
                 tld = rng.choice(words.IDN_TLDS)
             elif roll < 0.04:
-                # Platform labels are short and shared across platforms on purpose:
-                # acme.github.io and acme.wixsite.com are two different companies.
-                label = label.split("-")[0][:12]
+                # Platform sites get short names from a small pool, so one name recurs across
+                # platforms: atlas.github.io and atlas.wixsite.com are two different companies.
+                label = rng.choice(words.PREFIXES).lower() + rng.choice(("", "", "hq", "app"))
                 tld = rng.choice(words.PLATFORMS)
             else:
                 tld = rng.choices([t for t, _ in words.TLDS], [w for _, w in words.TLDS])[0]

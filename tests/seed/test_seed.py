@@ -20,6 +20,7 @@ from sandbox.seed import (
     sf_id18,
     write_partner_csvs,
 )
+from sandbox.seed_names import PLATFORMS
 from schema.records import POPULATION_RANK, Population
 from sync.matching.keys import normalize_name, registrable_domain
 
@@ -162,6 +163,13 @@ def test_surface_forms_cover_the_awkward_cases(data: SeedData) -> None:
     # collapse them into one key (github.io) and match unrelated companies.
     platform = {k for k in keys if k and k.endswith(".github.io")}
     assert len(platform) > 2
+    # One site name on two platforms (atlas.github.io, atlas.wixsite.com): two companies.
+    labels: dict[str, set[str]] = defaultdict(set)
+    for key in keys:
+        if key and key.endswith(PLATFORMS):
+            label, platform_suffix = key.split(".", 1)
+            labels[label].add(platform_suffix)
+    assert any(len(suffixes) > 1 for suffixes in labels.values())
 
 
 def test_decoys_with_similar_names_and_other_domains_are_not_truth(data: SeedData) -> None:
