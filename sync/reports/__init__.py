@@ -1,0 +1,1 @@
+"""Reports over the warehouse (`ecosync report …`), all honouring partners' share policies."""

@@ -1,0 +1,100 @@
+"""`ecosync report overlaps`: per partner, active overlaps by the partner's population and by
+our own account status (customer / open pipeline / prospect, from our opportunities).
+
+Sharing (sync.sharing): populations a partner hides are left out; populations it shares as
+counts only are pooled into one unnamed row, so no per-partner figure names them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Select, and_, case, false, func, select
+from sqlalchemy.orm import Session
+
+from schema.models import Account, Opportunity, Overlap, Partner
+from schema.records import Population
+from sync.reports.formats import Column
+from sync.sharing import COUNTED, NAMED, share_level
+
+POOLED_NAME = "Partners sharing counts only"
+OUR_STATUSES = ("customer", "open_pipeline", "prospect")
+POPULATIONS = tuple(p.value for p in Population)
+
+
+@dataclass
+class PartnerOverlaps:
+    partner_id: str | None  # None for the pooled counts-only row
+    partner: str
+    by_population: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(POPULATIONS, 0))
+    by_our_status: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(OUR_STATUSES, 0))
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_population.values())
+
+    def as_row(self) -> dict[str, Any]:
+        return {"partner_id": self.partner_id, "partner": self.partner, "total": self.total,
+                **{f"partner_{k}": v for k, v in self.by_population.items()},
+                **{f"our_{k}": v for k, v in self.by_our_status.items()}}
+
+
+COLUMNS = (
+    Column("partner", "Partner"),
+    Column("total", "Overlaps", numeric=True),
+    Column("partner_customer", "Their customers", numeric=True),
+    Column("partner_open_opportunity", "Their open opps", numeric=True),
+    Column("partner_prospect", "Their prospects", numeric=True),
+    Column("our_customer", "Our customers", numeric=True),
+    Column("our_open_pipeline", "Our open pipeline", numeric=True),
+    Column("our_prospect", "Our prospects", numeric=True),
+)
+
+
+def our_status() -> Select[Any]:
+    """(account id, status) for every live account: customer if it has a won opportunity,
+    else open_pipeline if it has an open one, else prospect."""
+    won = func.max(case((Opportunity.status == "won", 1), else_=0))
+    open_ = func.max(case((Opportunity.status == "open", 1), else_=0))
+    status = case((won == 1, "customer"), (open_ == 1, "open_pipeline"), else_="prospect")
+    return (
+        select(Account.id.label("account_id"), status.label("status"))
+        .outerjoin(Opportunity, and_(Opportunity.source == Account.source,
+                                     Opportunity.account_external_id == Account.external_id,
+                                     Opportunity.is_deleted == false()))
+        .where(Account.is_deleted == false())
+        .group_by(Account.id)
+    )
+
+
+def overlaps_report(session: Session) -> list[PartnerOverlaps]:
+    """One row per partner with something shown, then the pooled counts-only row if any."""
+    status = our_status().subquery("our_status")
+    counts = session.execute(
+        select(Overlap.partner_id, Overlap.population, status.c.status, func.count())
+        .join(status, status.c.account_id == Overlap.account_id)
+        .where(Overlap.ended_at.is_(None))
+        .group_by(Overlap.partner_id, Overlap.population, status.c.status)
+    ).all()
+    partners = {p.id: p for p in session.scalars(select(Partner))}
+    named: dict[str, PartnerOverlaps] = {}
+    pooled = PartnerOverlaps(None, POOLED_NAME)
+    for partner_id, population, our, n in counts:
+        partner = partners[partner_id]
+        level = share_level(partner.share, population)
+        if level not in COUNTED:
+            continue
+        row = (named.setdefault(partner_id, PartnerOverlaps(partner_id, partner.name))
+               if level in NAMED else pooled)
+        row.by_population[population] = row.by_population.get(population, 0) + n
+        row.by_our_status[our] += n
+    out = sorted(named.values(), key=lambda r: (-r.total, r.partner.casefold()))
+    return out + ([pooled] if pooled.total else [])
+
+
+def rows(report: Sequence[PartnerOverlaps]) -> list[dict[str, Any]]:
+    return [r.as_row() for r in report]
