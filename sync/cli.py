@@ -13,7 +13,9 @@ from rich.table import Table
 import migrations
 from sync import warehouse
 from sync.commands.engine import ALL as ENGINE_COMMANDS
+from sync.commands.match import match
 from sync.commands.partners import partners
+from sync.commands.report import report
 from sync.commands.sandbox import ALL as SANDBOX_COMMANDS
 from sync.config import load_config, masked
 from sync.context import AppContext
@@ -138,6 +140,8 @@ def status(fmt: str) -> None:
 
 
 cli.add_command(partners)
+cli.add_command(match)
+cli.add_command(report)
 
 
 for _command in [*ENGINE_COMMANDS, *SANDBOX_COMMANDS]:
