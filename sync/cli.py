@@ -12,6 +12,7 @@ from rich.table import Table
 
 import migrations
 from sync import warehouse
+from sync.commands.doctor import doctor_command
 from sync.commands.engine import ALL as ENGINE_COMMANDS
 from sync.commands.match import match
 from sync.commands.partners import partners
@@ -140,6 +141,7 @@ def status(fmt: str) -> None:
 
 
 cli.add_command(partners)
+cli.add_command(doctor_command)
 cli.add_command(match)
 cli.add_command(report)
 

@@ -1,0 +1,55 @@
+"""`ecosync doctor`: print the production-readiness checklist; exit 0 only when all pass."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from sync.context import AppContext
+from sync.doctor import DoctorReport, run_doctor
+from sync.errors import UserError
+
+MARKS = {"ok": ("ok", "green"), "warn": ("warn", "yellow"), "fail": ("FAIL", "red"),
+         "skip": ("skip", "bright_black")}
+
+
+def render_table(report: DoctorReport) -> str:
+    """Plain lines, not a rich table: a line and its fix stay whole at any terminal width,
+    so they can be grepped and pasted into a ticket."""
+    area_width = max((len(c.area) for c in report.checks), default=8)
+    lines = []
+    for check in report.checks:
+        word, colour = MARKS[check.status]
+        mark = click.style(f"[{word:^4}]", fg=colour, bold=check.status == "fail")
+        lines.append(f"{mark} {check.area:<{area_width}}  {check.name}: {check.detail}")
+        if check.fix and not check.passed:
+            lines.append(f"{'':6} {'':<{area_width}}  fix: {check.fix}")
+        elif check.fix:
+            lines.append(f"{'':6} {'':<{area_width}}  note: {check.fix}")
+    counts = report.counts()
+    summary = (f"{counts['ok']} ok, {counts['warn']} warning(s), {counts['fail']} failed, "
+               f"{counts['skip']} skipped")
+    verdict = click.style("ready" if report.ok else "NOT ready", fg="green" if report.ok
+                          else "red", bold=True)
+    lines.append("")
+    lines.append(f"{verdict}: {summary}")
+    return "\n".join(lines)
+
+
+@click.command("doctor")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True, help="json: one object with ok, counts and checks.")
+def doctor_command(fmt: str) -> None:
+    """Check what a production run needs: config, warehouse, CRM access and owned fields,
+    API budget, partner files, sharing policies, the health port. Exit 0 only when all pass."""
+    app = click.get_current_context().find_object(AppContext)
+    if app is None:
+        raise UserError("no ecosync context; run this as `ecosync doctor`")
+    report = run_doctor(app.config)
+    if fmt == "json":
+        click.echo(json.dumps(report.as_dict(), indent=2))
+    else:
+        click.echo(render_table(report))
+    if not report.ok:
+        raise SystemExit(1)
