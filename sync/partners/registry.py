@@ -72,12 +72,18 @@ def sync_partners_from_config(session: Session, config: Config,
                               now: datetime | None = None) -> int:
     """Upsert a Partner row per `[[partners]]` entry; returns how many the config names."""
     now = now or datetime.now(UTC)
-    rows = [_row(p, now) for p in config.partners]
+    compared = ("name", "kind", "source_kind", "share")
+    current = {
+        row[0]: tuple(row[1:])
+        for row in session.execute(select(Partner.id, *(getattr(Partner, c) for c in compared)))
+    }
+    # Only new or edited partners are written, so `updated_at` says when the config changed
+    # (this runs on every daemon tick).
+    rows = [r for r in (_row(p, now) for p in config.partners)
+            if current.get(r["id"]) != tuple(r[c] for c in compared)]
     if rows:
-        bulk_upsert(session, Partner, rows, ["id"],
-                    ["name", "kind", "source_kind", "share", "updated_at"],
-                    only_if_changed=False)
-    return len(rows)
+        bulk_upsert(session, Partner, rows, ["id"], [*compared, "updated_at"])
+    return len(config.partners)
 
 
 def add_partner(session: Session, partner_id: str, name: str, *, kind: str = "technology",

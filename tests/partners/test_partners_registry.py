@@ -35,6 +35,12 @@ def test_config_partners_are_upserted(engine: Engine) -> None:
         assert partner.share == {"customer": "counts", "open_opportunity": "full",
                                  "prospect": "full"}
         assert partner.created_at == NOW
+    later = NOW.replace(hour=13)
+    with transaction(engine) as session:
+        sync_partners_from_config(session, renamed, later)  # no change: left alone
+        partner = session.get(Partner, "p-helios")
+        assert partner is not None
+        assert partner.updated_at == NOW
         # A config sync never drops a partner added from the CLI.
         assert session.get(Partner, "p-acme") is not None
 
