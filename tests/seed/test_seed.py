@@ -9,6 +9,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from rapidfuzz import fuzz, process
 
 from sandbox.seed import (
@@ -256,3 +258,29 @@ def test_partner_csvs_round_trip(data: SeedData, tmp_path: Path) -> None:
     raw = paths[data.partners[1].id].read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")
     assert not paths[data.partners[0].id].read_bytes().startswith(b"\xef\xbb\xbf")
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**32), accounts=st.integers(0, 60),
+       opportunities=st.integers(0, 80), partners=st.integers(0, 9),
+       partner_accounts=st.one_of(st.none(), st.integers(0, 40)))
+def test_any_size_gives_consistent_data(seed: int, accounts: int, opportunities: int,
+                                        partners: int, partner_accounts: int | None) -> None:
+    data = generate(seed, accounts, opportunities, partners, partner_accounts)
+    assert len(data.sf_accounts) + len(data.hs_companies) == accounts
+    assert len(data.partners) == partners
+    ids = {("salesforce", a["Id"]) for a in data.sf_accounts}
+    ids |= {("hubspot", c["id"]) for c in data.hs_companies}
+    assert len(ids) == accounts
+    assert len({o["Id"] for o in data.sf_opportunities}) == len(data.sf_opportunities)
+    assert len({d["id"] for d in data.hs_deals}) == len(data.hs_deals)
+    if accounts:
+        assert len(data.sf_opportunities) + len(data.hs_deals) == opportunities
+    for source, ext_id, partner_id in data.truth:
+        assert (source, ext_id) in ids
+        assert partner_id in data.partner_rows
+    for rows in data.partner_rows.values():
+        if partner_accounts is not None:
+            assert len(rows) <= partner_accounts
+        for row in rows:
+            assert row["name"] or row["domain"] or row["website"]
