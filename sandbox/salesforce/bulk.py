@@ -236,6 +236,8 @@ class Bulk:
             job.unprocessed = rows
             return
         names = [store.field(job.object, c).name for c in header]  # type: ignore[union-attr]
+        if len(rows) > 1000:
+            store.invalidate_stamps(job.object)
         for row in rows:
             values = dict(zip(names, row, strict=False))
             rid = values.pop("Id", "") if job.operation != "insert" else ""

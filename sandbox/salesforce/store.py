@@ -114,6 +114,11 @@ class Store:
             table = self.tables[obj]
             return [table[rid] for _, rid in index[bisect.bisect_left(index, (lower,)) :]]
 
+    def invalidate_stamps(self, obj: str) -> None:
+        """Before many writes at once (a Bulk job): one rebuild beats thousands of inserts."""
+        with self.lock:
+            self._stamps_dirty.add(obj)
+
     def discard(self, obj: str, rid: str) -> None:
         """Forget a record entirely (a failed insert), unlike the soft `soft_delete`."""
         with self.lock:

@@ -286,3 +286,22 @@ def test_incremental_query_sees_writes_made_after_earlier_reads(
 
     assert live == [ids[3], ids[1]]
     assert every == [ids[3], ids[1], ids[4]]
+
+
+def test_get_record_and_replication_endpoints(
+    sf: Any, sf_sandbox: SalesforceSandbox, load_accounts: Callable[[int], list[str]]
+) -> None:
+    ids = load_accounts(3)
+    sf_sandbox.clock.advance(60)
+    sf_sandbox.update("Account", ids[0], {"Website": "changed.example"})
+    sf_sandbox.delete(ids[1])
+    start, end = T0 + timedelta(seconds=30), T0 + timedelta(hours=1)
+
+    record = sf.Account.get(ids[0])
+    updated = sf.Account.updated(start, end)
+    deleted = sf.Account.deleted(start, end)
+
+    assert record["Website"] == "changed.example"
+    assert record["attributes"]["url"].endswith(ids[0])
+    assert updated["ids"] == [ids[0]]
+    assert [d["id"] for d in deleted["deletedRecords"]] == [ids[1]]
