@@ -1,0 +1,201 @@
+"""The Salesforce connector (simple-salesforce): pull, write-back, field provisioning.
+
+    connector = SalesforceConnector(config.crm.salesforce)
+    for page in connector.pull(Stream.ACCOUNTS, since=watermark, until=tick_start):
+        land_page(session, connector.name, page, now=tick_start)
+
+See BEHAVIOR.md in this package for the platform rules the code relies on.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import requests
+import structlog
+from sqlalchemy.orm import Session
+
+from connectors.base import (
+    ApiUsage,
+    AuthFailed,
+    ConnectorError,
+    FieldStatus,
+    FieldUpdate,
+    MissingFields,
+    Page,
+    Watermark,
+    WriteResult,
+)
+from connectors.salesforce import bulk, provision
+from connectors.salesforce.fields import ENSURE_HINT, SOBJECT, Catalog
+from connectors.salesforce.pull import count, floor_second, normalizer, rest_pages, where
+from connectors.salesforce.pull import window_start as _window_start
+from connectors.salesforce.session import Api
+from connectors.salesforce.soql import select
+from connectors.salesforce.write import Writer, stored_value
+from schema.records import Stream
+from sync.config import SalesforceConfig
+from sync.ingest import live_count
+
+__all__ = ["AuditResult", "SalesforceConnector"]
+log = structlog.get_logger("ecosync.salesforce")
+BULK_TIMEOUT_S = 1800.0
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditResult:
+    """COUNT() of live records in Salesforce against live rows in the warehouse."""
+
+    stream: Stream
+    crm: int
+    warehouse: int
+
+    @property
+    def difference(self) -> int:
+        return self.crm - self.warehouse
+
+    @property
+    def ok(self) -> bool:
+        return self.difference == 0
+
+
+class SalesforceConnector:
+    """Connector protocol implementation for one Salesforce org."""
+
+    def __init__(
+        self, config: SalesforceConfig, *, session: requests.Session | None = None,
+        now: Callable[[], datetime] = _utcnow, sleep: Callable[[float], None] = time.sleep,
+        bulk_timeout_s: float = BULK_TIMEOUT_S,
+        echo: Callable[[str], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.name = config.name
+        self._now = now
+        self._sleep = sleep
+        self._bulk_timeout_s = bulk_timeout_s
+        self._echo = echo or (lambda text: print(text))
+        self.api = Api(config, session or requests.Session(), sleep)
+        self.catalog = Catalog(self.api, config)
+
+    # ------------------------------------------------------------------ run lifecycle
+    def new_run(self) -> None:
+        """Forget cached describes, so the next call sees field changes made since."""
+        self.catalog.forget()
+
+    def usage(self) -> ApiUsage:
+        return self.api.usage
+
+    # ------------------------------------------------------------------ checks
+    def check(self) -> list[str]:
+        problems: list[str] = []
+        try:
+            self.api.call(lambda sf: sf.limits())
+            for stream in (Stream.ACCOUNTS, Stream.OPPORTUNITIES):
+                problems.extend(self.catalog.problems(stream, include_owned=False))
+                for status in self.catalog.owned_status(stream):
+                    sobject = SOBJECT[stream]
+                    if not status.exists:
+                        problems.append(f"Salesforce {sobject}.{status.api_name} (owned field "
+                                        f"{status.logical_name}) is missing: {ENSURE_HINT}")
+                    elif not status.updateable:
+                        problems.append(f"Salesforce {sobject}.{status.api_name} (owned field "
+                                        f"{status.logical_name}) is read-only for the "
+                                        f"integration user: {ENSURE_HINT}")
+        except AuthFailed as exc:
+            problems.append(str(exc))
+        except ConnectorError as exc:
+            problems.append(f"Salesforce: {exc}")
+        return problems
+
+    # ------------------------------------------------------------------ pull
+    def pull(self, stream: Stream, since: Watermark | None, until: datetime, *,
+             deleted: bool = True) -> Iterator[Page]:
+        fields = self.catalog.stream_fields(stream)  # MissingFields before anything is pulled
+        # The window never reaches past the tick's start (nor past "now": a caller's clock
+        # running ahead would otherwise skip rows committed in between).
+        until = floor_second(min(until, self._now()))
+        start = _window_start(since, timedelta(minutes=self.config.lookback_minutes))
+        to_record = normalizer(stream, self.name, fields)
+        if since is None:
+            total = count(self.api, fields.sobject, where(None, until), deleted=deleted)
+            log.info("salesforce backfill", sobject=fields.sobject, rows=total,
+                     bulk=total > self.config.bulk_threshold)
+            if total > self.config.bulk_threshold:
+                text = select(fields.select, fields.sobject, where(None, until), ordered=False)
+                try:
+                    yield from bulk.query_pages(
+                        self.api, stream, text, until, deleted=deleted, to_record=to_record,
+                        sleep=self._sleep, timeout_s=self._bulk_timeout_s)
+                    return
+                except bulk.BulkUnavailable as exc:
+                    log.warning("bulk query failed; pulling the window over REST",
+                                sobject=fields.sobject, error=str(exc))
+        yield from rest_pages(self.api, stream, fields, start, until, deleted=deleted,
+                              to_record=to_record)
+
+    def count(self, stream: Stream) -> int:
+        """Live records of the stream's object (COUNT(), deleted rows excluded)."""
+        return count(self.api, SOBJECT[stream], [], deleted=False)
+
+    def audit(self, session: Session) -> list[AuditResult]:
+        """Completeness: COUNT() per object against the warehouse's live rows."""
+        out = []
+        for stream in (Stream.ACCOUNTS, Stream.OPPORTUNITIES):
+            result = AuditResult(stream, self.count(stream), live_count(session, self.name,
+                                                                        stream))
+            if not result.ok:
+                log.warning("salesforce completeness audit: counts differ", stream=stream.value,
+                            crm=result.crm, warehouse=result.warehouse)
+            out.append(result)
+        return out
+
+    # ------------------------------------------------------------------ write
+    def stored_form(self, stream: Stream, values: Mapping[str, object]
+                    ) -> dict[str, str | None]:
+        owned = self.catalog.writable(stream)
+        out: dict[str, str | None] = {}
+        for logical, value in values.items():
+            info = owned.get(logical)
+            if info is None:
+                raise MissingFields(f"{logical!r} is not a field ecosync owns on "
+                                    f"{SOBJECT[stream]}")
+            out[logical] = stored_value(value, info)
+        return out
+
+    def write(self, stream: Stream, updates: Sequence[FieldUpdate]) -> list[WriteResult]:
+        if not updates:
+            return []
+        writer = Writer(self.api, SOBJECT[stream], self.catalog.writable(stream),
+                        bulk_threshold=self.config.bulk_write_threshold, sleep=self._sleep,
+                        bulk_timeout_s=self._bulk_timeout_s)
+        return writer.write(updates)
+
+    # ------------------------------------------------------------------ fields
+    def ensure_fields(self, *, check_only: bool) -> list[FieldStatus]:
+        statuses = [s for stream in (Stream.ACCOUNTS, Stream.OPPORTUNITIES)
+                    for s in self.catalog.owned_status(stream)]
+        missing = [s for s in statuses if not s.exists]
+        if check_only or not missing:
+            if any(not s.updateable for s in statuses):
+                self._echo(provision.spec(statuses))
+            return statuses
+        result = provision.create(self.api, missing)
+        self.catalog.forget()
+        created = {s.api_name for s in missing} - set(result.failed)
+        statuses = [
+            FieldStatus(s.stream, s.logical_name, s.api_name,
+                        exists=s.exists or s.api_name in created,
+                        updateable=s.updateable or s.api_name in created,
+                        created=s.api_name in created)
+            for s in statuses
+        ]
+        if result.failed or result.message:
+            self._echo(provision.spec(statuses, reason=result.message))
+        return statuses

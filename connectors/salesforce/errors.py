@@ -1,0 +1,148 @@
+"""One classifier for every Salesforce failure, and the one tenacity policy built on it.
+
+simple-salesforce raises a SalesforceError subclass per HTTP status (crm-api.md §S8), requests
+raises Timeout / ConnectionError, and per-record failures come back inside SaveResults with a
+`statusCode`. All of them are reduced here to an Action, so the retry decision lives in one
+place: the connector never stacks a second retry layer on top (simple-salesforce's own 401
+loop is bypassed by using direct-session clients, see session.py).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+
+import requests
+from simple_salesforce.exceptions import (
+    SalesforceAuthenticationFailed,
+    SalesforceError,
+    SalesforceExpiredSession,
+)
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+
+# Codes that mean "the same request may succeed if repeated shortly".
+RETRYABLE_CODES = frozenset({
+    "UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE", "UNKNOWN_EXCEPTION", "REQUEST_RUNNING_TOO_LONG",
+    "QUERY_TIMEOUT",
+})
+RATE_CODES = frozenset({"REQUEST_LIMIT_EXCEEDED", "TXN_SECURITY_METERING_ERROR"})
+MAX_ATTEMPTS = 6
+WAIT_INITIAL_S = 0.5
+WAIT_MAX_S = 30.0
+# A Retry-After longer than this is not worth blocking a tick for: stop and report instead.
+RETRY_AFTER_CAP_S = 120.0
+
+
+class Action(Enum):
+    RETRY = "retry"  # transient: back off and repeat the same request
+    REAUTH = "reauth"  # session expired: log in again once, then repeat
+    RATE_LIMITED = "rate_limited"  # daily allocation spent: stop the run cleanly
+    AUTH_FAILED = "auth_failed"  # credentials rejected: a user error
+    FAIL = "fail"  # the request itself is wrong (or a record is): no retry
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    action: Action
+    code: str | None = None
+    message: str = ""
+    retry_after_s: float | None = None
+
+
+def error_code(exc: BaseException) -> tuple[str | None, str]:
+    """(errorCode, message) of a simple-salesforce error whose body is the usual JSON array."""
+    if isinstance(exc, SalesforceAuthenticationFailed):
+        return (str(exc.code) if exc.code is not None else None), str(exc.auth_message)
+    content = getattr(exc, "content", None)
+    if isinstance(content, list) and content and isinstance(content[0], dict):
+        first = content[0]
+        return (
+            str(first.get("errorCode") or first.get("statusCode") or "") or None,
+            str(first.get("message", "")),
+        )
+    if isinstance(content, dict):
+        return str(content.get("errorCode") or content.get("error") or "") or None, str(
+            content.get("message") or content.get("error_description") or "")
+    return None, str(content if content is not None else exc)
+
+
+def retry_after(response: requests.Response | None) -> float | None:
+    """Seconds from a Retry-After header (proxies and gateways send it; Salesforce does not)."""
+    if response is None:
+        return None
+    raw = response.headers.get("Retry-After")
+    if not raw:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        return None  # an HTTP-date: rare enough to fall back to our own backoff
+
+
+def classify(exc: BaseException, response: requests.Response | None = None) -> Decision:
+    """What to do about a failed call. `response` is the last HTTP response seen, if any."""
+    if isinstance(exc, requests.Timeout | requests.ConnectionError
+                  | requests.exceptions.ChunkedEncodingError):
+        return Decision(Action.RETRY, None, f"{exc.__class__.__name__}: {exc}")
+    if isinstance(exc, SalesforceAuthenticationFailed):
+        code, message = error_code(exc)
+        if code is not None and code.isdigit() and int(code) >= 500:
+            return Decision(Action.RETRY, code, message)  # login endpoint down, not bad creds
+        return Decision(Action.AUTH_FAILED, code, message)
+    if isinstance(exc, SalesforceExpiredSession):
+        return Decision(Action.REAUTH, "INVALID_SESSION_ID", "session expired or invalid")
+    if isinstance(exc, SalesforceError):
+        code, message = error_code(exc)
+        status = int(exc.status or 0)
+        if code in RATE_CODES:
+            return Decision(Action.RATE_LIMITED, code, message, retry_after(response))
+        if status == 429 or status >= 500 or code in RETRYABLE_CODES:
+            return Decision(Action.RETRY, code, message, retry_after(response))
+        return Decision(Action.FAIL, code, message)
+    return Decision(Action.FAIL, None, str(exc))
+
+
+def record_retryable(code: str | None) -> bool:
+    """A per-record SaveResult error worth repeating for that record alone."""
+    return code in RETRYABLE_CODES
+
+
+def backoff_s(attempt: int, hint: float | None = None) -> float:
+    """Full-jitter exponential backoff, never shorter than a server's Retry-After hint."""
+    ceiling = min(WAIT_MAX_S, WAIT_INITIAL_S * (2 ** max(0, attempt - 1)))
+    wait = random.uniform(0, ceiling)
+    if hint is not None:
+        wait = max(wait, min(hint, RETRY_AFTER_CAP_S))
+    return wait
+
+
+def policy(
+    sleep: Callable[[float], None], last_response: Callable[[], requests.Response | None]
+) -> Retrying:
+    """The connector's single retry policy: transient failures only, jittered, Retry-After aware.
+
+    Exhausting it re-raises the last error; the caller turns that into TransientError.
+    """
+
+    def transient(exc: BaseException) -> bool:
+        return classify(exc, last_response()).action is Action.RETRY
+
+    def wait(state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        hint = classify(exc, last_response()).retry_after_s if exc else None
+        return backoff_s(state.attempt_number, hint)
+
+    return Retrying(
+        sleep=sleep,
+        stop=stop_after_attempt(MAX_ATTEMPTS),
+        wait=wait,
+        retry=retry_if_exception(transient),
+        reraise=True,
+    )
+
+
+def describe_failure(exc: BaseException) -> str:
+    code, message = error_code(exc)
+    return f"{code}: {message}" if code else message

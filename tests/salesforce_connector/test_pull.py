@@ -1,0 +1,256 @@
+"""Pulling accounts and opportunities from the sandbox into the warehouse."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sf_support import (
+    T0,
+    land,
+    later,
+    load_accounts,
+    load_opportunities,
+    rows,
+    tick,
+    watermark,
+)
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from connectors.base import MissingFields, Watermark
+from connectors.salesforce import SalesforceConnector
+from sandbox.salesforce import SalesforceSandbox
+from schema.models import Account, Opportunity
+from schema.records import AccountRecord, Stream
+from sync.ingest import live_count
+
+
+def test_given_5000_accounts_when_backfilled_then_all_land_over_rest_pages(
+    sandbox: SalesforceSandbox, connector: SalesforceConnector, warehouse: Engine
+) -> None:
+    ids = load_accounts(sandbox, 5000)
+
+    pages = list(connector.pull(Stream.ACCOUNTS, None, later(1)))
+    landed = land(warehouse, connector.name, pages)
+
+    assert landed == 5000
+    with Session(warehouse) as session:
+        assert live_count(session, connector.name, Stream.ACCOUNTS) == 5000
+    calls = sandbox.traffic.calls
+    assert "bulk2.query.create" not in calls
+    # Two long text owned fields cap REST pages at 200 rows (a documented platform rule).
+    page_size = len(pages[0].records)
+    assert page_size in (200, 2000)
+    assert calls["queryAll"] == 2  # COUNT() + the query itself
+    assert calls["queryMore"] == -(-5000 // page_size) - 1
+    assert calls["describe"] == 1
+    mark = watermark(warehouse, connector.name, Stream.ACCOUNTS)
+    assert mark == Watermark(T0, max(ids))
+    first = rows(warehouse, Account)[ids[0]]
+    assert first.name == "Account 00000" and first.domain_key == "example.com"
+
+
+def test_given_3000_accounts_sharing_one_modstamp_when_pulled_then_none_is_lost(
+    sandbox: SalesforceSandbox, make_connector: type[SalesforceConnector], warehouse: Engine
+) -> None:
+    ids = load_accounts(sandbox, 3000)  # frozen clock: one SystemModstamp for all
+    assert len({r["SystemModstamp"] for r in sandbox.records("Account")}) == 1
+    connector = make_connector(lookback_minutes=0)
+
+    # A backfill killed after its first page has committed that page and its watermark...
+    first = next(iter(connector.pull(Stream.ACCOUNTS, None, later(1))))
+    land(warehouse, connector.name, [first])
+    mark = watermark(warehouse, connector.name, Stream.ACCOUNTS)
+    assert mark is not None and mark.modified_at == T0 and mark.last_id == first.records[-1].external_id
+
+    # ...and the next run resumes exactly after it: the Id breaks the timestamp tie.
+    resumed = list(connector.pull(Stream.ACCOUNTS, mark, later(2)))
+    resumed_ids = [r.external_id for p in resumed for r in p.records]
+    assert len(resumed_ids) == 3000 - len(first.records)
+    assert set(resumed_ids).isdisjoint(r.external_id for r in first.records)
+    land(warehouse, connector.name, resumed)
+    assert set(rows(warehouse, Account)) == set(ids)
+
+
+def test_given_incremental_window_when_records_change_and_are_deleted_then_warehouse_follows(
+    sandbox: SalesforceSandbox, connector: SalesforceConnector, warehouse: Engine
+) -> None:
+    acc = load_accounts(sandbox, 30)
+    opp = load_opportunities(sandbox, acc[:10])
+    tick(connector, warehouse, Stream.ACCOUNTS, later(1), backfill=True)
+    tick(connector, warehouse, Stream.OPPORTUNITIES, later(1), backfill=True)
+
+    sandbox.clock.advance(3600)
+    sandbox.update("Account", acc[3], {"Name": "Renamed Ltd", "Website": "renamed.io"})
+    sandbox.delete(acc[4])
+    sandbox.close_opportunity(opp[0], won=True)
+    sandbox.close_opportunity(opp[1], won=False)
+    sandbox.delete(opp[2])
+    sandbox.traffic.reset()
+
+    now = later(3601)
+    assert tick(connector, warehouse, Stream.ACCOUNTS, now) >= 2
+    assert tick(connector, warehouse, Stream.OPPORTUNITIES, now) >= 3
+
+    accounts, opps = rows(warehouse, Account), rows(warehouse, Opportunity)
+    assert accounts[acc[3]].name == "Renamed Ltd" and accounts[acc[3]].domain_key == "renamed.io"
+    assert accounts[acc[4]].is_deleted and accounts[acc[4]].deleted_at is not None
+    assert opps[opp[0]].status == "won" and opps[opp[1]].status == "lost"
+    assert opps[opp[2]].is_deleted
+    with Session(warehouse) as session:
+        assert live_count(session, connector.name, Stream.ACCOUNTS) == 29
+    # Incremental: one queryAll per stream, no COUNT(), no describe again (cached for the run).
+    assert sandbox.traffic.calls == {"queryAll": 2}
+    assert watermark(warehouse, connector.name, Stream.ACCOUNTS) == Watermark(later(3600), acc[4])
+
+
+def test_given_a_late_commit_inside_the_lookback_when_pulled_then_it_lands_once(
+    sandbox: SalesforceSandbox, connector: SalesforceConnector, warehouse: Engine
+) -> None:
+    acc = load_accounts(sandbox, 10)
+    sandbox.clock.advance(600)
+    sandbox.update("Account", acc[0], {"Name": "Seen first"})
+    tick(connector, warehouse, Stream.ACCOUNTS, later(601), backfill=True)
+    mark = watermark(warehouse, connector.name, Stream.ACCOUNTS)
+    assert mark == Watermark(later(600), acc[0])
+
+    # A transaction that began earlier commits now, stamped 4 minutes *before* the watermark.
+    sandbox.clock.advance(60)
+    sandbox.update("Account", acc[5], {"Name": "Committed late"}, modstamp=later(360))
+    pulled = [r for p in connector.pull(Stream.ACCOUNTS, mark, later(661)) for r in p.records]
+    land(warehouse, connector.name, [p for p in connector.pull(Stream.ACCOUNTS, mark, later(661))])
+
+    assert [r.external_id for r in pulled].count(acc[5]) == 1
+    assert rows(warehouse, Account)[acc[5]].name == "Committed late"
+    with Session(warehouse) as session:
+        assert live_count(session, connector.name, Stream.ACCOUNTS) == 10
+    # The watermark never moves back because of the re-read.
+    assert watermark(warehouse, connector.name, Stream.ACCOUNTS) == mark
+
+
+def test_given_a_window_end_then_rows_at_or_after_it_wait_for_the_next_tick(
+    sandbox: SalesforceSandbox, connector: SalesforceConnector, warehouse: Engine
+) -> None:
+    acc = load_accounts(sandbox, 3)
+    tick(connector, warehouse, Stream.ACCOUNTS, later(1), backfill=True)
+    sandbox.clock.advance(10)
+    sandbox.update("Account", acc[1], {"Name": "At the tick start"})  # stamped T0+10s
+
+    assert tick(connector, warehouse, Stream.ACCOUNTS, later(10)) == 2  # the others, re-read
+    assert rows(warehouse, Account)[acc[1]].name == "Account 00001"
+    tick(connector, warehouse, Stream.ACCOUNTS, later(11))
+    assert rows(warehouse, Account)[acc[1]].name == "At the tick start"
+
+
+@pytest.mark.slow
+def test_given_20000_accounts_when_backfilled_then_bulk_api_2_streams_them(
+    sandbox: SalesforceSandbox, connector: SalesforceConnector, warehouse: Engine
+) -> None:
+    ids = load_accounts(sandbox, 20_000)
+    sandbox.delete(ids[7])
+
+    pages = connector.pull(Stream.ACCOUNTS, None, later(1))
+    assert land(warehouse, connector.name, pages) == 20_000
+
+    calls = sandbox.traffic.calls
+    assert calls["bulk2.query.create"] == 1 and calls["bulk2.query.results"] == 1
+    assert "queryMore" not in calls
+    assert sum(calls.values()) <= 7  # describe, COUNT(), create, polls, results
+    with Session(warehouse) as session:
+        assert live_count(session, connector.name, Stream.ACCOUNTS) == 19_999
+    assert rows(warehouse, Account)[ids[7]].is_deleted
+    # Bulk rows are unordered: only the last page carries the highest (SystemModstamp, Id).
+    assert watermark(warehouse, connector.name, Stream.ACCOUNTS) == Watermark(T0, max(ids))
+
+
+def test_given_a_failed_bulk_job_when_backfilling_then_rest_pulls_the_window(
+    sandbox: SalesforceSandbox, make_connector: type[SalesforceConnector], warehouse: Engine
+) -> None:
+    load_accounts(sandbox, 1500)
+    sandbox.fail_next_bulk_query()
+    connector = make_connector(bulk_threshold=1000)
+
+    assert land(warehouse, connector.name, connector.pull(Stream.ACCOUNTS, None, later(1))) \
+        == 1500
+    calls = sandbox.traffic.calls
+    assert calls["bulk2.query.create"] == 1 and "bulk2.query.results" not in calls
+    assert calls["queryAll"] == 2
+
+
+def test_given_a_configured_field_that_does_not_exist_then_pull_names_it_before_pulling(
+    sandbox: SalesforceSandbox, make_connector: type[SalesforceConnector]
+) -> None:
+    load_accounts(sandbox, 5)
+    connector = make_connector(referring_partner_field="Referrer__c")
+
+    with pytest.raises(MissingFields) as err:
+        list(connector.pull(Stream.OPPORTUNITIES, None, later(1)))
+
+    assert "Opportunity.Referrer__c" in str(err.value)
+    assert "crm.salesforce.referring_partner_field" in str(err.value)
+    assert "queryAll" not in sandbox.traffic.calls
+
+
+def test_given_a_missing_owned_field_then_pull_says_to_run_fields_ensure(
+    sandbox: SalesforceSandbox, connector: SalesforceConnector
+) -> None:
+    sandbox.remove_field("Account", "Ecosystem_Partners__c")
+    with pytest.raises(MissingFields, match=r"Account\.Ecosystem_Partners__c.*fields ensure"):
+        next(iter(connector.pull(Stream.ACCOUNTS, None, later(1))))
+
+
+def test_given_multi_currency_org_then_opportunities_carry_currency_and_referrer() -> None:
+    with SalesforceSandbox(multi_currency=True) as sandbox:
+        sandbox.clock.freeze(T0)
+        acc = load_accounts(sandbox, 1)
+        (opp,) = sandbox.load("Opportunity", [{
+            "Name": "Euro deal", "AccountId": acc[0], "StageName": "Closed Won",
+            "Amount": 1234.5, "CloseDate": "2024-02-29", "CurrencyIsoCode": "EUR",
+            "Referring_Partner__c": "Acme Partners", "Partner_Influenced__c": True,
+        }])
+        from dataclasses import replace
+
+        from sf_support import config_for
+
+        config = replace(config_for(sandbox, "session", None),  # type: ignore[arg-type]
+                         referring_partner_field="Referring_Partner__c")
+        connector = SalesforceConnector(config, now=lambda: later(10), sleep=lambda _s: None)
+        (page,) = list(connector.pull(Stream.OPPORTUNITIES, None, later(1)))
+    (record,) = page.records
+    assert record.external_id == opp
+    assert not isinstance(record, AccountRecord)
+    assert record.currency == "EUR" and str(record.amount) == "1234.5"
+    assert record.referring_partner == "Acme Partners" and record.status.value == "won"
+    assert record.owned["partner_influenced"] == "true"
+
+
+def test_count_and_audit_compare_live_rows(
+    sandbox: SalesforceSandbox, connector: SalesforceConnector, warehouse: Engine
+) -> None:
+    acc = load_accounts(sandbox, 12)
+    tick(connector, warehouse, Stream.ACCOUNTS, later(1), backfill=True)
+    sandbox.delete(acc[0])
+    load_accounts(sandbox, 2)
+
+    assert connector.count(Stream.ACCOUNTS) == 13
+    with Session(warehouse) as session:
+        audit = {a.stream: a for a in connector.audit(session)}
+    assert audit[Stream.ACCOUNTS].crm == 13 and audit[Stream.ACCOUNTS].warehouse == 12
+    assert audit[Stream.ACCOUNTS].difference == 1 and not audit[Stream.ACCOUNTS].ok
+    assert audit[Stream.OPPORTUNITIES].ok
+
+
+def test_given_since_and_lookback_then_window_starts_lookback_before_watermark(
+    sandbox: SalesforceSandbox, connector: SalesforceConnector
+) -> None:
+    acc = load_accounts(sandbox, 2)
+    sandbox.clock.advance(3600)
+    sandbox.update("Account", acc[0], {"Name": "old"}, modstamp=later(3600 - 11 * 60))
+    sandbox.update("Account", acc[1], {"Name": "inside"}, modstamp=later(3600 - 9 * 60))
+    mark = Watermark(later(3600), "001" + "0" * 15)
+
+    got = [r.external_id for p in connector.pull(Stream.ACCOUNTS, mark, later(3601))
+           for r in p.records]
+    assert got == [acc[1]]
+    assert timedelta(minutes=connector.config.lookback_minutes) == timedelta(minutes=10)
