@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import math
 import socket
 import urllib.request
@@ -32,7 +33,10 @@ from connectors.base import (
     BudgetExhausted,
     Connector,
     ConnectorError,
+    FieldStatus,
+    MissingFields,
     RateLimited,
+    TransientError,
     Watermark,
 )
 from schema.records import Stream
@@ -88,9 +92,9 @@ AUTH_FIX: dict[str, dict[str, str]] = {
     },
     "hubspot": {
         "private_app": (
-            "check crm.hubspot.access_token: copy the private app's access token again (it "
-            f"changes when rotated) and confirm the app is installed ({HS_GUIDE}, "
-            "'Private app')"),
+            "copy the private app's access token again into the variable that "
+            "crm.hubspot.access_token names (it changes when rotated) and confirm the app is "
+            f"installed ({HS_GUIDE}, 'Private app')"),
         "oauth": (
             "check crm.hubspot.client_id, client_secret and refresh_token; a refresh token "
             "dies when the app is uninstalled from the portal: re-authorize to get a new one "
@@ -279,101 +283,126 @@ def _budget_check(source: str, kind: str, max_share: float, daily_used: int | No
     return Check(source, "API budget", "ok", detail)
 
 
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Keep whatever a connector prints (the Salesforce one prints its field table when a
+    field is read-only) out of doctor's stdout, which must stay one checklist or one JSON
+    document; the lines doctor makes already name each field and its fix."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        yield
+
+
+def _read_probe(connector: Connector, stream: Stream, moment: datetime) -> None:
+    """Read the first page of a one-minute window that ends now: one small query, which
+    proves authentication and read access without paging through the object."""
+    pages = iter(connector.pull(stream, Watermark(moment - READ_PROBE), moment, deleted=False))
+    try:
+        next(pages, None)
+    finally:
+        _close(pages)
+
+
 def check_connector(connector: Connector, config: Config,
                     now: datetime | None = None) -> list[Check]:
     """Authentication, the objects readable, every owned field present and updateable, and
-    the API budget left, for one CRM source, in that order: a failure skips what needs it."""
+    the API budget left, for one CRM source. Real reads decide whether authentication works
+    (a connector's check() may report a rejected credential as a problem string, which
+    cannot be told apart reliably); a failure that stops everything skips the rest."""
     source = connector.name
     kind, crm = _kind(config, source)
     objects = CRM_OBJECTS[kind]
-    out: list[Check] = []
+    guide = SF_GUIDE if kind == "salesforce" else HS_GUIDE
     conn_fix = (f"check {'instance_url' if kind == 'salesforce' else 'base_url'}, the network "
                 f"path to it (proxy, firewall) and ca_bundle under [crm.{kind}]")
+    out: list[Check] = []
 
-    def skip_rest(reason: str) -> list[Check]:
-        return [*out, *(Check(source, name, "skip", f"not checked: {reason}") for name in
-                        ("objects readable", "owned fields", "API budget"))]
+    def stop(name: str, detail: str, fix: str, reason: str) -> list[Check]:
+        out.append(Check(source, name, "fail", detail, fix))
+        return [*out, *(Check(source, n, "skip", f"not checked: {reason}")
+                        for n in ("objects readable", "owned fields", "API budget"))]
 
-    # 1. authentication, and the connector's own readiness problems.
-    try:
-        problems = connector.check()
-    except AuthFailed as exc:
-        out.append(Check(source, "authentication", "fail", _first_line(exc),
-                         AUTH_FIX[kind][crm.auth]))
-        return skip_rest("authentication failed")
-    except (RateLimited, BudgetExhausted) as exc:
-        out.append(Check(source, "authentication", "fail", _first_line(exc),
-                         f"the API allocation is used up; retry later or raise "
-                         f"crm.{kind}.max_api_share"))
-        return skip_rest("rate limited")
-    except Exception as exc:  # any failure to connect is a line, not a traceback
-        out.append(Check(source, "connection", "fail", _first_line(exc), conn_fix))
-        return skip_rest("no connection")
-    out.append(Check(source, "authentication", "ok", f"{crm.auth} auth accepted"))
-
-    # 2. each object readable: the first page of a recent window (one cheap query each).
-    moment = now or datetime.now(UTC)
-    for stream, obj in objects.items():
+    with _quiet():
+        # The connector's own readiness problems; anything it raises is kept for the reads
+        # below to confirm or explain.
+        problems: list[str] = []
         try:
-            pages = iter(connector.pull(stream, Watermark(moment - READ_PROBE), moment,
-                                        deleted=False))
-            try:
-                next(pages, None)
-            finally:
-                _close(pages)
+            problems = connector.check()
         except AuthFailed as exc:
-            out.append(Check(source, f"read {obj}", "fail", _first_line(exc),
-                             AUTH_FIX[kind][crm.auth]))
+            return stop("authentication", _first_line(exc), AUTH_FIX[kind][crm.auth],
+                        "authentication failed")
+        except (RateLimited, BudgetExhausted) as exc:
+            return stop("API budget", _first_line(exc), f"the API allocation is used up; "
+                        f"retry later or raise crm.{kind}.max_api_share", "rate limited")
+        except Exception as exc:  # whatever it is, the reads below will say more
+            problems = [_first_line(exc)]
+
+        # Each object readable, which also proves authentication.
+        moment = now or datetime.now(UTC)
+        reads: list[Check] = []
+        for stream, obj in objects.items():
+            name = f"read {obj}"
+            try:
+                _read_probe(connector, stream, moment)
+            except AuthFailed as exc:
+                return stop("authentication", _first_line(exc), AUTH_FIX[kind][crm.auth],
+                            "authentication failed")
+            except (RateLimited, BudgetExhausted) as exc:
+                return stop("API budget", _first_line(exc), f"the API allocation is used up; "
+                            f"retry later or raise crm.{kind}.max_api_share", "rate limited")
+            except MissingFields as exc:
+                # Not a read permission problem: the field lines below say what to create.
+                reads.append(Check(source, name, "skip", f"not checked: {_first_line(exc)}"))
+            except TransientError as exc:
+                return stop("connection", _first_line(exc), conn_fix, "no connection")
+            except ConnectorError as exc:
+                fix = (f"give the integration user Read on {obj} and its fields in the "
+                       f"permission set ({SF_GUIDE}, 'Permission set')" if kind == "salesforce"
+                       else f"add the crm.objects.{obj}.read scope to the app ({HS_GUIDE}, "
+                       "'Scopes')")
+                reads.append(Check(source, name, "fail", _first_line(exc), fix))
+            except Exception as exc:  # a library or network error: still only a line
+                return stop("connection", _first_line(exc), conn_fix, "no connection")
+            else:
+                reads.append(Check(source, name, "ok", "a recent window read"))
+        out.append(Check(source, "authentication", "ok", f"{crm.auth} auth accepted"))
+        out.extend(reads)
+
+        # Every owned field exists and the integration user may update it.
+        statuses: list[FieldStatus] = []
+        try:
+            statuses = connector.ensure_fields(check_only=True)
         except ConnectorError as exc:
-            fix = (f"give the integration user Read on {obj} and its fields in the permission "
-                   f"set ({SF_GUIDE}, 'Permission set')" if kind == "salesforce" else
-                   f"add the crm.objects.{obj}.read scope to the app ({HS_GUIDE}, 'Scopes')")
-            out.append(Check(source, f"read {obj}", "fail", _first_line(exc), fix))
-        except Exception as exc:  # an unexpected error is still only this line
-            out.append(Check(source, f"read {obj}", "fail", _first_line(exc), conn_fix))
+            out.append(Check(source, "owned fields", "fail", _first_line(exc),
+                             f"see {guide}, 'Owned fields'"))
+        except Exception as exc:  # e.g. describe refused: still one line
+            out.append(Check(source, "owned fields", "fail", _first_line(exc), conn_fix))
+        for st in statuses:
+            obj = objects[st.stream]
+            name = f"field {obj}.{st.api_name}"
+            if st.exists and st.updateable:
+                out.append(Check(source, name, "ok", f"{st.logical_name}: exists, updateable"))
+                continue
+            detail = (f"{st.logical_name}: does not exist" if not st.exists else
+                      f"{st.logical_name}: exists but is read-only for the integration user")
+            out.append(Check(source, name, "fail", detail,
+                             _field_fix(kind, source, obj, st.api_name, st.logical_name,
+                                        st.exists)))
+
+        # The connector's problems that no field line covers (e.g. a configured referring
+        # partner or DUNS field that does not exist).
+        owned_names = {st.api_name for st in statuses}
+        for problem in problems:
+            if not any(api_name in problem for api_name in owned_names):
+                out.append(Check(source, "readiness", "fail", problem, f"see {guide}"))
+
+        # The API budget left today, as the platform reported it on the calls above.
+        try:
+            usage = connector.usage()
+        except Exception as exc:  # bookkeeping only; worth a line, not a failure
+            out.append(Check(source, "API budget", "warn", f"unknown ({_first_line(exc)})"))
         else:
-            out.append(Check(source, f"read {obj}", "ok", "a recent window read"))
-
-    # 3. every owned field exists and the integration user may update it.
-    try:
-        statuses = connector.ensure_fields(check_only=True)
-    except ConnectorError as exc:
-        out.append(Check(source, "owned fields", "fail", _first_line(exc),
-                         f"see {SF_GUIDE if kind == 'salesforce' else HS_GUIDE}, 'Owned fields'"))
-        statuses = []
-    except Exception as exc:  # e.g. describe refused: still one line
-        out.append(Check(source, "owned fields", "fail", _first_line(exc), conn_fix))
-        statuses = []
-    field_names: set[str] = set()
-    for st in statuses:
-        obj = objects[st.stream]
-        field_names.add(st.api_name)
-        name = f"field {obj}.{st.api_name}"
-        if st.exists and st.updateable:
-            out.append(Check(source, name, "ok", f"{st.logical_name}: exists, updateable"))
-            continue
-        detail = (f"{st.logical_name}: does not exist" if not st.exists else
-                  f"{st.logical_name}: exists but is read-only for the integration user")
-        out.append(Check(source, name, "fail", detail,
-                         _field_fix(kind, source, obj, st.api_name, st.logical_name,
-                                    st.exists)))
-
-    # The connector's own problems that no field line already covers (e.g. a configured
-    # referring-partner or DUNS field that does not exist).
-    for problem in problems:
-        if any(api_name in problem for api_name in field_names):
-            continue
-        out.append(Check(source, "readiness", "fail", problem,
-                         f"see {SF_GUIDE if kind == 'salesforce' else HS_GUIDE}"))
-
-    # 4. the API budget left today, as the platform reported it on the calls above.
-    try:
-        usage = connector.usage()
-    except Exception as exc:  # usage is bookkeeping; failing to get it is worth a line
-        out.append(Check(source, "API budget", "warn", f"unknown ({_first_line(exc)})"))
-    else:
-        out.append(_budget_check(source, kind, crm.max_api_share, usage.daily_used,
-                                 usage.daily_limit))
+            out.append(_budget_check(source, kind, crm.max_api_share, usage.daily_used,
+                                     usage.daily_limit))
     return out
 
 
