@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 from sandbox.common import Request, Response, json_response
 from sandbox.salesforce import evaluate, soql, writes
+from sandbox.salesforce.composite import run_composite
 from sandbox.salesforce.errors import INVALID_SESSION, ApiError, not_found
+from sandbox.salesforce.schema import normalize_datetime
 from sandbox.salesforce.store import Record
 
 if TYPE_CHECKING:
@@ -133,8 +135,6 @@ class SalesforceApp:
                     )
                     return "composite/sobjects", json_response(200, results)
                 if len(parts) == 1 and req.method == "POST":
-                    from sandbox.salesforce.composite import run_composite
-
                     return "composite", run_composite(self, req, version)
                 raise _method_not_allowed(req.method, "POST")
             if head == "limits":
@@ -261,8 +261,6 @@ class SalesforceApp:
         return out
 
     def changed(self, obj: str, kind: str, req: Request) -> dict[str, Any]:
-        from sandbox.salesforce.schema import normalize_datetime
-
         start = normalize_datetime(req.arg("start") or "")
         end = normalize_datetime(req.arg("end") or "")
         if start is None or end is None:

@@ -262,13 +262,17 @@ def parse_datetime(text: str) -> datetime | None:
     return dt.astimezone(UTC)
 
 
-def normalize_datetime(value: Any) -> str | None:
+def normalize_datetime(value: Any, *, keep_ms: bool = False) -> str | None:
+    """Wire form of a datetime value. Stored values drop milliseconds, as Salesforce datetime
+    fields do (a value written with .123 reads back as .000); query literals keep them."""
+    dt: datetime | None = None
     if isinstance(value, datetime):
-        return format_datetime(value)
-    if isinstance(value, str):
+        dt = value
+    elif isinstance(value, str):
         dt = parse_datetime(value)
-        return format_datetime(dt) if dt else None
-    return None
+    if dt is None:
+        return None
+    return format_datetime(dt if keep_ms else dt.replace(microsecond=0))
 
 
 def normalize_date(value: Any) -> str | None:

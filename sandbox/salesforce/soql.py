@@ -325,7 +325,7 @@ class Parser:
         ftype = fdef.type
         if ftype == "datetime":
             if t.kind == "dt":
-                return schema.normalize_datetime(t.text)
+                return schema.normalize_datetime(t.text, keep_ms=True)
             raise self._bad_value(fdef, t, "dateTime")
         if ftype == "date":
             if t.kind == "date":

@@ -79,6 +79,7 @@ class Store:
         self.hidden: dict[str, dict[str, FieldDef]] = {}
         self.tables: dict[str, dict[str, Record]] = {}
         self.deleted_at: dict[str, str] = {}
+        self.ignored_fields: dict[str, set[str]] = {}  # load() keys the schema does not have
         self.write_log: list[WriteLogEntry] = []
         self._seq = 0
         self._journal: list[tuple[str, str, Record | None]] | None = None
@@ -225,10 +226,18 @@ class Store:
             for row in rows:
                 rec = dict(template)
                 for key, value in row.items():
+                    if key not in defs:
+                        # A field this org lacks (e.g. CurrencyIsoCode without multi-currency)
+                        # is dropped, as a real org would never have stored it.
+                        self.ignored_fields.setdefault(obj, set()).add(key)
+                        continue
                     conv = converters.get(key)
                     rec[key] = conv(value) if conv and value is not None else value
                 rid = rec.get("Id") or self.new_id(obj)
+                rid = id18(rid) if len(rid) == 15 else rid
                 rec["Id"] = rid
+                if rec.get("IsDeleted"):
+                    self.deleted_at[rid] = rec.get("SystemModstamp") or now
                 if "CreatedDate" in defs:
                     rec["CreatedDate"] = rec.get("CreatedDate") or now
                     rec["LastModifiedDate"] = rec.get("LastModifiedDate") or rec["CreatedDate"]

@@ -268,3 +268,14 @@ def test_ids_are_checked_and_15_char_ids_accepted(
 ])
 def test_case_safe_id_suffix(id15: str, id18_: str) -> None:
     assert id18(id15) == id18_
+
+
+def test_datetime_values_lose_their_milliseconds_as_in_salesforce(
+    sf: Any, sf_sandbox: SalesforceSandbox, load_accounts: Callable[[int], list[str]]
+) -> None:
+    (rid,) = load_accounts(1)
+
+    sf.Account.update(rid, {"Ecosystem_Overlap_Changed_At__c": "2024-03-01T12:00:07.891+01:00"})
+
+    row = sf.query(f"SELECT Ecosystem_Overlap_Changed_At__c FROM Account WHERE Id = '{rid}'")
+    assert row["records"][0]["Ecosystem_Overlap_Changed_At__c"] == "2024-03-01T11:00:07.000+0000"
