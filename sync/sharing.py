@@ -77,8 +77,11 @@ class Contact:
     owner_email: str | None
 
     def label(self) -> str:
-        who = " ".join(p for p in (self.owner_name, f"<{self.owner_email}>"
-                                   if self.owner_email else None) if p)
+        """`Jane Roe <jane@partner.io> (Partner)`; name or e-mail alone when one is missing."""
+        if self.owner_name and self.owner_email:
+            who = f"{self.owner_name} <{self.owner_email}>"
+        else:
+            who = self.owner_name or self.owner_email or ""
         return f"{who} ({self.partner_name})"
 
 

@@ -23,6 +23,7 @@ from sync.warehouse import require_head
 log = structlog.get_logger(__name__)
 
 EXPLAIN_COLUMNS = (
+    Column("partner_id", "Partner id"),
     Column("partner_name", "Partner"),
     Column("matched", "Matched"),
     Column("method", "Method"),
@@ -32,6 +33,7 @@ EXPLAIN_COLUMNS = (
     Column("partner_row_key", "Partner row"),
     Column("override", "Override"),
     Column("reason", "Why"),
+    Column("since", "Since"),
 )
 
 
