@@ -10,6 +10,7 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
+import itertools
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -57,6 +58,8 @@ SHORT_FIELDS = ("external_id", "name", "owner_name", "owner_email")
 MAX_SHORT = 255
 _EMAIL = re.compile(r"^[^@\s<>(),;:\"\[\]]+@[^@\s<>(),;:\"\[\]]+\.[^@\s<>(),;:\"\[\].]{2,}$")
 _SEP = re.compile(r"[\s\-.]+")
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)")
+DELIMITERS = (",", ";", "\t", "|")
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,9 +115,9 @@ def check_encoding(encoding: str, path: Path) -> str:
 
 
 def _lines(fh: BinaryIO, encoding: str, path: Path, digest: hashlib._Hash) -> Iterator[str]:
-    """Decoded lines (ends kept), hashing the raw bytes on the way; a decode error names
-    the line. Feeding whole byte lines to an incremental decoder is exact for any codec:
-    multi-byte sequences split across chunks are buffered by the decoder."""
+    """Decoded lines (ends kept; CRLF, LF or a lone CR), hashing the raw bytes on the way; a
+    decode error names the line. Feeding byte lines to an incremental decoder is exact for
+    any codec: a multi-byte sequence split across chunks is buffered by the decoder."""
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
     pending = ""
     line_no = 1
@@ -124,22 +127,42 @@ def _lines(fh: BinaryIO, encoding: str, path: Path, digest: hashlib._Hash) -> It
             pending += decoder.decode(raw)
         except UnicodeDecodeError as exc:
             raise UserError(
-                f"{path}: line {line_no + pending.count(chr(10))} is not valid {encoding} "
-                f"({exc.reason} at byte {exc.start}); save the file as UTF-8 or pass "
-                f"--encoding with the file's real encoding (e.g. cp1252)"
+                f"{path}: line {line_no} is not valid {encoding} ({exc.reason}); save the "
+                f"file as UTF-8 or pass --encoding with the file's real encoding (e.g. cp1252)"
             ) from None
-        if "\n" in pending:
-            *complete, pending = pending.split("\n")
-            for text in complete:
-                line_no += 1
-                yield text + "\n"
+        consumed = 0
+        for match in _LINE.finditer(pending):
+            if match.end() == len(pending) and pending.endswith("\r"):
+                break  # a CR at the end of the chunk may be the first half of a CRLF
+            consumed = match.end()
+            line_no += 1
+            yield match.group()
+        pending = pending[consumed:]
     try:
         pending += decoder.decode(b"", final=True)
     except UnicodeDecodeError as exc:
         raise UserError(f"{path}: line {line_no}: the file ends inside a {encoding} character "
                         f"({exc.reason}); the file is truncated or not {encoding}") from None
-    if pending:
-        yield pending
+    yield from _LINE.findall(pending + ("" if pending.endswith(("\n", "\r")) else "\n"))
+
+
+def _delimiter(first_line: str) -> str:
+    """',' unless the header line clearly uses ';' (European Excel), a tab or '|'."""
+    counts = {d: first_line.count(d) for d in DELIMITERS}
+    best = max(DELIMITERS, key=lambda d: (counts[d], d == ","))
+    return best if counts[best] > counts[","] else ","
+
+
+def _csv_error(path: Path, line: int, exc: csv.Error) -> UserError:
+    text = str(exc)
+    if "field larger than field limit" in text:
+        hint = ("a cell runs past 131072 characters: an unclosed quote probably swallowed "
+                "the rest of the file; close the quote on that line")
+    elif "new-line character" in text:
+        hint = "a line break inside an unquoted cell; quote that cell"
+    else:
+        hint = "check the quotes on that line"
+    return UserError(f"{path}: line {line}: malformed CSV ({text}); {hint}")
 
 
 def resolve_columns(header: list[str], mapping: Mapping[str, str] | None,
@@ -191,7 +214,9 @@ def read_partner_csv(path: Path, *, encoding: str = "utf-8-sig",
         raise UserError(f"{path}: cannot open the partner file ({exc.strerror}); check the "
                         f"path and its permissions") from None
     with fh:
-        reader = csv.reader(_lines(fh, encoding, path, digest), strict=False)
+        lines = _lines(fh, encoding, path, digest)
+        first = next(lines, "")
+        reader = csv.reader(itertools.chain([first], lines), delimiter=_delimiter(first))
         header: list[str] | None = None
         index: dict[str, int] = {}
         seen_ids: dict[str, int] = {}
@@ -203,8 +228,7 @@ def read_partner_csv(path: Path, *, encoding: str = "utf-8-sig",
             except StopIteration:
                 break
             except csv.Error as exc:
-                raise UserError(f"{path}: line {reader.line_num}: malformed CSV ({exc}); "
-                                f"fix the quoting on that line") from None
+                raise _csv_error(path, start, exc) from None
             end = reader.line_num
             if header is None:
                 header = cells
@@ -238,6 +262,10 @@ def _parse(line: int, cells: list[str], header: list[str], index: Mapping[str, i
         if len(cell) > MAX_CELL:
             bad(header[i], f"cell is {len(cell)} characters long (limit {MAX_CELL}); "
                            f"shorten it")
+        elif "\x00" in cell:
+            # PostgreSQL cannot store NUL, and it usually means a UTF-16 file read as UTF-8.
+            bad(header[i], "contains a NUL character; if the file is UTF-16, pass "
+                           "--encoding utf-16")
     if len(problems) > before:
         return None
     values = {f: (cells[i].strip() or None) for f, i in index.items()}

@@ -167,3 +167,43 @@ def test_website_is_the_fallback_when_domain_gives_no_key(tmp_path: Path) -> Non
                      header=["name", "domain", "website", "population"])
     (row,) = read_partner_csv(path).rows
     assert row.domain_key == "acme.co.uk"
+
+
+@pytest.mark.parametrize("delimiter", [";", "\t", "|"])
+def test_semicolon_tab_and_pipe_files_are_recognised(tmp_path: Path, delimiter: str) -> None:
+    path = tmp_path / "a.csv"
+    path.write_text(delimiter.join(["name", "domain", "population"]) + "\n"
+                    + delimiter.join(["Acme, Inc.", "acme.com", "customer"]) + "\n",
+                    encoding="utf-8")
+    (row,) = read_partner_csv(path).rows
+    assert (row.name, row.domain_key) == ("Acme, Inc.", "acme.com")
+
+
+@pytest.mark.parametrize("newline", ["\r\n", "\n", "\r"])
+def test_any_line_ending_counts_lines_the_same(tmp_path: Path, newline: str) -> None:
+    lines = ["name,domain,population", "Acme,acme.com,customer", "Beta,beta.com,gold"]
+    path = tmp_path / "a.csv"
+    path.write_bytes(newline.join(lines).encode())  # and no newline at the end
+    result = read_partner_csv(path)
+    assert [r.name for r in result.rows] == ["Acme"]
+    assert [p.line for p in result.problems] == [3]
+
+
+def test_utf16_files_need_their_encoding_and_nul_cells_are_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    path.write_bytes("name,domain,population\r\nMüller,mueller.de,customer\r\n"
+                     .encode("utf-16"))
+    with pytest.raises(UserError, match="line 1 is not valid utf-8"):
+        read_partner_csv(path)
+    (row,) = read_partner_csv(path, encoding="utf-16").rows
+    assert row.name == "Müller"
+    path.write_bytes(b"name,domain,population\nAc\x00me,acme.com,customer\n")
+    (problem,) = read_partner_csv(path).problems
+    assert "NUL character" in problem.describe()
+
+
+def test_an_unclosed_quote_swallowing_the_file_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    path.write_bytes(b"name,domain,population\nA,a.com,customer\n\"B" + b"x\n" * 70_000)
+    with pytest.raises(UserError, match=r"line 3: malformed CSV .* unclosed quote"):
+        read_partner_csv(path)
