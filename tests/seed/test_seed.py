@@ -103,6 +103,16 @@ def test_twenty_thousand_records_are_fast_and_deterministic() -> None:
     assert first.hs_deals == second.hs_deals
 
 
+@pytest.mark.slow
+def test_two_hundred_thousand_records_seed_in_under_a_minute() -> None:
+    started = time.perf_counter()
+    data = generate(seed=1, accounts=60_000, opportunities=120_000, partners=4,
+                    partner_accounts=5_000)
+    elapsed = time.perf_counter() - started
+    assert data.record_count == 200_000
+    assert elapsed < 60, f"200k records took {elapsed:.1f} s"
+
+
 def test_ground_truth_equals_the_design_rules_applied_through_keys(data: SeedData) -> None:
     exact = _rule_matches(data)
     expected = data.truth - data.truth_fuzzy
