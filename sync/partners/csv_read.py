@@ -166,7 +166,7 @@ def _csv_error(path: Path, line: int, exc: csv.Error) -> UserError:
 
 
 def resolve_columns(header: list[str], mapping: Mapping[str, str] | None,
-                    path: Path) -> dict[str, int]:
+                    path: Path, line: int = 1) -> dict[str, int]:
     """Logical field -> column index, from the configured mapping, else the aliases."""
     positions: dict[str, int] = {}
     for i, cell in enumerate(header):
@@ -178,7 +178,7 @@ def resolve_columns(header: list[str], mapping: Mapping[str, str] | None,
                             f"only {', '.join(FIELDS)}")
         index = positions.get(canonical_header(header_name))
         if index is None:
-            raise UserError(f"{path}: line 1: the mapped column '{header_name}' (for "
+            raise UserError(f"{path}: line {line}: the mapped column '{header_name}' (for "
                             f"{logical}) is not in the header; columns found: "
                             f"{', '.join(repr(h) for h in header)}")
         found[logical] = index
@@ -190,11 +190,11 @@ def resolve_columns(header: list[str], mapping: Mapping[str, str] | None,
                 found[logical] = positions[alias]
                 break
     if "population" not in found:
-        raise UserError(f"{path}: line 1: no population column (expected one of "
+        raise UserError(f"{path}: line {line}: no population column (expected one of "
                         f"{', '.join(ALIASES['population'])}); add it or map "
                         f"columns.population in the partner's config")
     if not {"name", "domain", "website"} & found.keys():
-        raise UserError(f"{path}: line 1: no name, domain or website column (expected e.g. "
+        raise UserError(f"{path}: line {line}: no name, domain or website column (expected e.g. "
                         f"'name', 'company', 'domain', 'website'); add one or map it in "
                         f"the partner's columns config")
     return found
@@ -230,12 +230,12 @@ def read_partner_csv(path: Path, *, encoding: str = "utf-8-sig",
             except csv.Error as exc:
                 raise _csv_error(path, start, exc) from None
             end = reader.line_num
-            if header is None:
-                header = cells
-                index = resolve_columns(header, columns, path)
-                continue
             if not any(c.strip() for c in cells):
                 continue  # blank lines and rows of empty cells carry nothing
+            if header is None:
+                header = cells
+                index = resolve_columns(header, columns, path, start)
+                continue
             row = _parse(start, cells, header, index, seen_ids, generic, problems)
             if row is not None:
                 rows.append(row)

@@ -207,3 +207,15 @@ def test_an_unclosed_quote_swallowing_the_file_is_named(tmp_path: Path) -> None:
     path.write_bytes(b"name,domain,population\nA,a.com,customer\n\"B" + b"x\n" * 70_000)
     with pytest.raises(UserError, match=r"line 3: malformed CSV .* unclosed quote"):
         read_partner_csv(path)
+
+
+def test_leading_blank_lines_before_the_header_are_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    path.write_text("\n,,\nname,domain,population\nAcme,acme.com,customer\nB,b.com,x\n",
+                    encoding="utf-8")
+    result = read_partner_csv(path)
+    assert [r.name for r in result.rows] == ["Acme"]
+    assert [p.line for p in result.problems] == [5]
+    path.write_text("\n\nname,domain\n", encoding="utf-8")
+    with pytest.raises(UserError, match="line 3: no population column"):
+        read_partner_csv(path)
