@@ -1,0 +1,188 @@
+"""Auth flows, expired sessions, transient failures, rate limits and the API budget."""
+
+from __future__ import annotations
+
+import pytest
+import responses
+from sf_support import Sleeps, land, later, load_accounts, rows, watermark
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from connectors.base import AuthFailed, BudgetExhausted, FieldUpdate, RateLimited, TransientError
+from connectors.salesforce import SalesforceConnector
+from connectors.salesforce.errors import RETRY_AFTER_CAP_S
+from sandbox.salesforce import SalesforceSandbox
+from schema.models import Account
+from schema.records import Stream
+from sync.config import SalesforceConfig
+from sync.ingest import live_count
+
+
+@pytest.mark.parametrize("auth", ["password", "client_credentials", "jwt"])
+def test_given_a_token_expiring_mid_run_then_the_pull_reauthenticates_and_completes(
+    sandbox: SalesforceSandbox, make_connector: type[SalesforceConnector], warehouse: Engine,
+    auth: str,
+) -> None:
+    load_accounts(sandbox, 1200)
+    connector = make_connector(auth)
+    sandbox.expire_token_after(2)  # every token, current and future, lasts two calls
+
+    assert land(warehouse, connector.name, connector.pull(Stream.ACCOUNTS, None, later(1))) \
+        == 1200
+    assert sum(sandbox.tokens.logins.values()) >= 3
+    assert connector.usage().by_endpoint["login"] == sum(sandbox.tokens.logins.values())
+
+
+def test_given_soap_login_with_security_token_then_pull_works(
+    sandbox: SalesforceSandbox, make_connector: type[SalesforceConnector], warehouse: Engine
+) -> None:
+    load_accounts(sandbox, 3)
+    connector = make_connector("password")
+    assert land(warehouse, connector.name, connector.pull(Stream.ACCOUNTS, None, later(1))) == 3
+    assert sandbox.tokens.logins["soap"] == 1
+
+
+def test_given_a_persistent_401_then_one_relogin_and_a_clear_auth_error(
+    sandbox: SalesforceSandbox, make_connector: type[SalesforceConnector]
+) -> None:
+    load_accounts(sandbox, 3)
+    connector = make_connector("client_credentials")
+    sandbox.expire_token_after(0)
+
+    with pytest.raises(AuthFailed, match=r"crm\.salesforce\.client_id"):
+        list(connector.pull(Stream.ACCOUNTS, None, later(1)))
+    assert sandbox.tokens.logins["client_credentials"] == 2  # first login, one refresh
+
+
+def test_given_an_expired_session_id_then_auth_failed_names_the_key(
+    sandbox: SalesforceSandbox, connector: SalesforceConnector
+) -> None:
+    sandbox.expire_tokens()
+    with pytest.raises(AuthFailed, match=r"crm\.salesforce\.session_id"):
+        connector.count(Stream.ACCOUNTS)
+
+
+def test_given_wrong_credentials_then_check_names_the_keys_to_fix(
+    sandbox: SalesforceSandbox, make_connector: type[SalesforceConnector]
+) -> None:
+    connector = make_connector("client_credentials", client_secret="wrong")
+    problems = connector.check()
+    assert len(problems) == 1
+    assert "invalid_client" in problems[0] and "crm.salesforce.client_secret" in problems[0]
+
+
+def test_given_a_503_storm_then_calls_are_retried_with_backoff(
+    sandbox: SalesforceSandbox, connector: SalesforceConnector, warehouse: Engine,
+    sleeps: Sleeps,
+) -> None:
+    load_accounts(sandbox, 3000)
+    sandbox.faults.configure(unavailable=0.4, drop=0.1)
+
+    assert land(warehouse, connector.name, connector.pull(Stream.ACCOUNTS, None, later(1))) \
+        == 3000
+    assert sandbox.faults.fired["unavailable"] > 0
+    assert len(sleeps) >= sandbox.faults.fired["unavailable"]
+    assert all(0 <= s <= 30 for s in sleeps)
+
+
+def test_given_the_service_never_recovers_then_transient_error(
+    sandbox: SalesforceSandbox, connector: SalesforceConnector, sleeps: Sleeps
+) -> None:
+    sandbox.faults.configure(unavailable=1.0)
+    with pytest.raises(TransientError, match="SERVER_UNAVAILABLE"):
+        connector.count(Stream.ACCOUNTS)
+    assert len(sleeps) == 5  # six attempts
+
+
+def test_given_the_daily_limit_is_hit_then_the_run_stops_cleanly(
+    sandbox: SalesforceSandbox, connector: SalesforceConnector, sleeps: Sleeps
+) -> None:
+    sandbox.faults.configure(rate_limit=1.0)
+    with pytest.raises(RateLimited) as err:
+        connector.count(Stream.ACCOUNTS)
+    assert err.value.retry_after_s == 3600 and "REQUEST_LIMIT_EXCEEDED" in str(err.value)
+    assert not sleeps  # not retried
+
+
+def test_given_a_budget_cap_then_the_run_stops_before_exceeding_it(
+    sandbox: SalesforceSandbox, make_connector: type[SalesforceConnector], warehouse: Engine
+) -> None:
+    sandbox.daily_limit = 1000
+    sandbox.api_usage = 480
+    load_accounts(sandbox, 8000)
+    connector = make_connector(max_api_share=0.5)
+
+    with pytest.raises(BudgetExhausted, match="max_api_share"):
+        land(warehouse, connector.name, connector.pull(Stream.ACCOUNTS, None, later(1)))
+
+    assert sandbox.api_usage == 500  # exactly the cap, never beyond
+    # What was pulled before the stop is committed with its watermark: the next run resumes.
+    with Session(warehouse) as session:
+        landed = live_count(session, connector.name, Stream.ACCOUNTS)
+    assert landed > 0 and watermark(warehouse, connector.name, Stream.ACCOUNTS) is not None
+    usage = connector.usage()
+    assert (usage.daily_used, usage.daily_limit) == (500, 1000)
+    with pytest.raises(BudgetExhausted):
+        connector.write(Stream.ACCOUNTS, [FieldUpdate(Stream.ACCOUNTS, next(iter(
+            rows(warehouse, Account))), {"overlap_count": 1})])
+
+
+def test_usage_counts_calls_by_endpoint(
+    sandbox: SalesforceSandbox, connector: SalesforceConnector
+) -> None:
+    load_accounts(sandbox, 10)
+    list(connector.pull(Stream.ACCOUNTS, None, later(1)))
+    usage = connector.usage()
+    assert usage.by_endpoint == {"describe": 1, "queryAll": 2}
+    assert usage.calls == 3 and usage.daily_used == sandbox.api_usage
+
+
+# ---------------------------------------------------------------- narrow cases via responses
+BASE = "https://org.example.com/services/data/v59.0"
+
+
+def _offline_connector(sleeps: Sleeps) -> SalesforceConnector:
+    config = SalesforceConfig(enabled=True, auth="session", instance_url="https://org.example.com",
+                              session_id="00D!token")
+    return SalesforceConnector(config, sleep=sleeps)
+
+
+@responses.activate
+def test_retry_after_from_a_gateway_is_honoured(sleeps: Sleeps) -> None:
+    url = f"{BASE}/query/"
+    responses.get(url, status=503, headers={"Retry-After": "7"},
+                  json=[{"errorCode": "SERVER_UNAVAILABLE", "message": "busy"}])
+    responses.get(url, status=200, json={"totalSize": 4, "done": True, "records": []},
+                  headers={"Sforce-Limit-Info": "api-usage=10/15000"})
+
+    assert _offline_connector(sleeps).count(Stream.ACCOUNTS) == 4
+    assert len(sleeps) == 1 and sleeps[0] >= 7.0
+
+
+@responses.activate
+def test_an_absurd_retry_after_is_capped(sleeps: Sleeps) -> None:
+    url = f"{BASE}/query/"
+    responses.get(url, status=429, headers={"Retry-After": "86400"}, json=[])
+    responses.get(url, status=200, json={"totalSize": 1, "done": True, "records": []})
+    assert _offline_connector(sleeps).count(Stream.ACCOUNTS) == 1
+    assert sleeps == [RETRY_AFTER_CAP_S]
+
+
+@responses.activate
+def test_lock_errors_on_a_whole_request_are_retried(sleeps: Sleeps) -> None:
+    url = f"{BASE}/query/"
+    responses.get(url, status=400, json=[{"errorCode": "UNABLE_TO_LOCK_ROW", "message": "x"}])
+    responses.get(url, status=200, json={"totalSize": 2, "done": True, "records": []})
+    assert _offline_connector(sleeps).count(Stream.ACCOUNTS) == 2
+    assert len(sleeps) == 1
+
+
+@responses.activate
+def test_a_malformed_query_is_not_retried(sleeps: Sleeps) -> None:
+    from simple_salesforce.exceptions import SalesforceMalformedRequest
+
+    responses.get(f"{BASE}/query/", status=400,
+                  json=[{"errorCode": "MALFORMED_QUERY", "message": "unexpected token"}])
+    with pytest.raises(SalesforceMalformedRequest):
+        _offline_connector(sleeps).count(Stream.ACCOUNTS)
+    assert not sleeps
