@@ -70,7 +70,7 @@ def salesforce_client(sandbox: SalesforceSandbox, auth: Auth = "session", **kwar
     if auth == "jwt":
         return Salesforce(
             username=sandbox.username, consumer_key=sandbox.client_id,
-            privatekey=_private_key_pem(), domain="login", **common,
+            privatekey=private_key_pem(), domain="login", **common,
         )
     raise ValueError(f"unknown auth flow {auth!r}")
 
@@ -78,8 +78,9 @@ def salesforce_client(sandbox: SalesforceSandbox, auth: Auth = "session", **kwar
 _KEY: str | None = None
 
 
-def _private_key_pem() -> str:
-    """A throwaway RSA key: the sandbox accepts any well-formed JWT whose iss is the client id."""
+def private_key_pem() -> str:
+    """A throwaway RSA key (PEM) for JWT-bearer logins: the sandbox accepts any well-formed JWT
+    whose `iss` is the client id and `sub` the username; the signature is not checked."""
     global _KEY
     if _KEY is None:
         from cryptography.hazmat.primitives import serialization
@@ -92,3 +93,6 @@ def _private_key_pem() -> str:
             serialization.NoEncryption(),
         ).decode()
     return _KEY
+
+
+_private_key_pem = private_key_pem  # the name early callers imported
