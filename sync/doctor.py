@@ -319,7 +319,8 @@ def check_connector(connector: Connector, config: Config,
     def stop(name: str, detail: str, fix: str, reason: str) -> list[Check]:
         out.append(Check(source, name, "fail", detail, fix))
         return [*out, *(Check(source, n, "skip", f"not checked: {reason}")
-                        for n in ("objects readable", "owned fields", "API budget"))]
+                        for n in ("objects readable", "owned fields", "API budget")
+                        if n != name)]
 
     with _quiet():
         # The connector's own readiness problems; anything it raises is kept for the reads
@@ -545,7 +546,7 @@ def _ecosync_health_answers(host: str, port: int) -> bool:
     probe_host = f"[{probe_host}]" if ":" in probe_host else probe_host
     try:
         with urllib.request.urlopen(f"http://{probe_host}:{port}/healthz",
-                                    timeout=2) as resp:
+                                    timeout=1) as resp:
             body = resp.read(200).decode("utf-8", "replace")
     except OSError as exc:
         body = ""
