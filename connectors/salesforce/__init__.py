@@ -83,6 +83,7 @@ class SalesforceConnector:
         self._echo = echo or (lambda text: print(text))
         self.api = Api(config, session or requests.Session(), sleep)
         self.catalog = Catalog(self.api, config)
+        self._run_until: datetime | None = None
 
     # ------------------------------------------------------------------ run lifecycle
     def new_run(self) -> None:
@@ -117,6 +118,11 @@ class SalesforceConnector:
     # ------------------------------------------------------------------ pull
     def pull(self, stream: Stream, since: Watermark | None, until: datetime, *,
              deleted: bool = True) -> Iterator[Page]:
+        if until != self._run_until:
+            # A new tick (ticks are told apart by their start): describe afresh, once, so a
+            # field added or removed since the last tick is seen; both streams share it.
+            self._run_until = until
+            self.catalog.forget()
         fields = self.catalog.stream_fields(stream)  # MissingFields before anything is pulled
         # The window never reaches past the tick's start (nor past "now": a caller's clock
         # running ahead would otherwise skip rows committed in between).

@@ -100,8 +100,8 @@ def test_given_incremental_window_when_records_change_and_are_deleted_then_wareh
     assert opps[opp[2]].is_deleted
     with Session(warehouse) as session:
         assert live_count(session, connector.name, Stream.ACCOUNTS) == 29
-    # Incremental: one queryAll per stream, no COUNT(), no describe again (cached for the run).
-    assert sandbox.traffic.calls == {"queryAll": 2}
+    # Incremental: one queryAll per stream, no COUNT(); each object described once per tick.
+    assert sandbox.traffic.calls == {"queryAll": 2, "describe": 2}
     assert watermark(warehouse, connector.name, Stream.ACCOUNTS) == Watermark(later(3600), acc[4])
 
 
