@@ -205,6 +205,10 @@ class SalesforceApp:
         obj = store.object_name(parts[0])
         if obj is None:
             raise not_found()
+        if len(parts) == 1 and req.method == "POST":
+            rid = writes.create_one(store, obj, req.json(), via="rest")
+            return "sobject.create", json_response(201, {"id": rid, "success": True,
+                                                         "errors": []})
         if len(parts) == 1:
             return "sobject", json_response(200, {
                 "objectDescribe": _object_summary(obj, version, store.fields[obj]),

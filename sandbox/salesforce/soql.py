@@ -23,7 +23,7 @@ from sandbox.salesforce.soql_lexer import (
     tokenize,
     unquote,
 )
-from sandbox.salesforce.store import Store
+from sandbox.salesforce.store import Store, id18
 
 __all__ = ["Getter", "Query", "SoqlError", "getter", "parse"]
 
@@ -340,8 +340,17 @@ class Parser:
                 return float(t.text)
             raise self._bad_value(fdef, t, "number")
         if t.kind == "str":
-            return unquote(t.text)
-        if t.kind in ("num", "date", "dt", "ident") and t.kind != "eof":
+            text = unquote(t.text)
+            if ftype in schema.ID_TYPES:
+                # Id filters must hold real ids; 15-character ids match their 18-character form.
+                if len(text) not in (15, 18) or not text.isalnum():
+                    raise SoqlError(
+                        "INVALID_QUERY_FILTER_OPERATOR",
+                        caret_message(self.soql, t.pos) + f"invalid ID field: {text}",
+                    )
+                return id18(text) if len(text) == 15 else text
+            return text
+        if t.kind in ("num", "date", "dt", "ident"):
             raise self._bad_value(fdef, t, "string")
         raise self.unexpected(t)
 

@@ -151,6 +151,34 @@ def patch_one(
             raise ApiError(400, exc.code, exc.message, exc.fields) from exc
 
 
+def create_one(store: Store, obj: str, body: Any, *, via: str) -> str:
+    """POST /sobjects/{obj}: the new id (201), or the REST error of the insert."""
+    if not isinstance(body, dict):
+        raise ApiError(400, "JSON_PARSER_ERROR", "The request body must be a JSON object")
+    values = deserialize(store, obj, body)
+    defs = store.fields[obj]
+    blocked = [n for n in values if not defs[n].createable]
+    if blocked:
+        raise ApiError(400, "INVALID_FIELD_FOR_INSERT_UPDATE",
+                       f"Unable to create/update fields: {', '.join(blocked)}. Please check the"
+                       " security settings of this field and verify that it is read/write for"
+                       " your profile or permission set.", blocked)
+    required = [n for n, f in defs.items()
+                if f.createable and not f.nillable and f.type != "boolean"
+                and n != "OwnerId" and values.get(n) is None]
+    if required:
+        raise ApiError(400, "REQUIRED_FIELD_MISSING",
+                       f"Required fields are missing: [{', '.join(required)}]", required)
+    with store.lock:
+        rid = store.load(obj, [{}])[0]
+        try:
+            save(store, obj, rid, values, via=via, locked=lambda: False)
+        except SaveError as exc:
+            store.discard(obj, rid)
+            raise ApiError(400, exc.code, exc.message, exc.fields) from exc
+    return rid
+
+
 def delete_one(store: Store, obj: str, rid: str, *, via: str) -> None:
     with store.lock:
         rec = store.tables[obj].get(rid)

@@ -98,7 +98,7 @@ def test_tie_safe_cursor_reads_3000_rows_sharing_one_systemmodstamp(
 ) -> None:
     ids = load_accounts(3000)  # frozen clock: one SystemModstamp for all
     seen: list[str] = []
-    stamp, last_id = "2024-01-01T00:00:00Z", "000000000000000"
+    stamp, last_id = "2024-01-01T00:00:00Z", "000000000000000AAA"
 
     for _ in range(10):
         soql = (
@@ -135,6 +135,7 @@ def test_late_commit_appears_behind_the_cursor(
     ("where", "expected"),
     [
         ("Name = 'account 00001'", [1]),
+        ("Id = '{id1_15}'", [1]),
         ("Name IN ('Account 00001', 'Account 00003')", [1, 3]),
         ("Name NOT IN ('Account 00001')", [0, 2, 3]),
         ("NOT (Name = 'Account 00001')", [0, 2, 3]),
@@ -157,6 +158,7 @@ def test_where_clause_semantics(
     ids = load_accounts(4)
     sf_sandbox.update("Account", ids[2], {"Ecosystem_Overlap_Count__c": 2})
 
+    where = where.replace("{id1_15}", ids[1][:15])
     rows = sf.query(f"SELECT Id FROM Account WHERE {where} ORDER BY Name")["records"]
 
     assert [r["Id"] for r in rows] == [ids[i] for i in expected]
@@ -210,6 +212,8 @@ def test_opportunity_dates_and_parent_relationship(sf: Any, sf_sandbox: Salesfor
         ("SELECT Id, Id FROM Account", "MALFORMED_QUERY", "duplicate field selected"),
         ("SELECT Id FROM Account WHERE", "MALFORMED_QUERY", "unexpected token: <EOF>"),
         ("SELECT CurrencyIsoCode FROM Account", "INVALID_FIELD", "No such column"),
+        ("SELECT Id FROM Account WHERE Id > ''", "INVALID_QUERY_FILTER_OPERATOR",
+         "invalid ID field: "),
     ],
 )
 def test_bad_soql_fails_as_salesforce_does(sf: Any, soql: str, code: str, fragment: str) -> None:

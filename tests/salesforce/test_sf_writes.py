@@ -279,3 +279,16 @@ def test_datetime_values_lose_their_milliseconds_as_in_salesforce(
 
     row = sf.query(f"SELECT Ecosystem_Overlap_Changed_At__c FROM Account WHERE Id = '{rid}'")
     assert row["records"][0]["Ecosystem_Overlap_Changed_At__c"] == "2024-03-01T11:00:07.000+0000"
+
+
+def test_create_requires_the_required_fields(sf: Any, sf_sandbox: SalesforceSandbox) -> None:
+    created = sf.Account.create({"Name": "Initech", "Website": "initech.example"})
+
+    with pytest.raises(SalesforceMalformedRequest) as missing:
+        sf.Opportunity.create({"Name": "No stage"})
+
+    rec = sf_sandbox.get("Account", created["id"])
+    assert rec is not None
+    assert (rec["Name"], rec["IsDeleted"]) == ("Initech", False)
+    assert missing.value.content[0]["errorCode"] == "REQUIRED_FIELD_MISSING"
+    assert len(sf_sandbox.records("Opportunity")) == 0
