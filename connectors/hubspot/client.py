@@ -122,8 +122,11 @@ class HubSpotClient:
             if verdict.action in (Action.RETRY, Action.RATE_LIMITED):
                 raise TransientError(f"{cfg.name}: HubSpot token endpoint: {verdict.message}") \
                     from exc
+            # The OAuth v1 endpoint puts its error code in `status` (e.g. BAD_REFRESH_TOKEN).
+            code = verdict.body.get("status")
+            code = code if code and code != "error" else verdict.category
             raise AuthFailed(
-                f"{cfg.name}: HubSpot refused the OAuth refresh ({verdict.status}: "
+                f"{cfg.name}: HubSpot refused the OAuth refresh ({verdict.status} {code}: "
                 f"{verdict.message}); check crm.hubspot.client_id, crm.hubspot.client_secret "
                 f"and crm.hubspot.refresh_token"
             ) from exc

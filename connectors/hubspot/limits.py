@@ -20,6 +20,9 @@ from connectors.base import ApiUsage, BudgetExhausted
 # Until the first response tells us, assume the smallest tier (Free/Starter: 100 / 10 s).
 ASSUMED_BURST_MAX = 100
 ASSUMED_INTERVAL_S = 10.0
+# Search spacing is measured at send time but HubSpot counts arrivals, which jitter by tens of
+# milliseconds (a TLS handshake, a slow hop); 10% extra spacing keeps that jitter in budget.
+SEARCH_SPACING_MARGIN = 1.1
 # When the portal (all apps together) is this close to its burst limit, let the window roll.
 LOW_REMAINING_SHARE = 0.1
 
@@ -68,7 +71,7 @@ class Pacer:
             wait = max(wait, self.interval_s / 10)
             self.remaining = None
         if search and self.search_per_s > 0 and self._last_search is not None:
-            wait = max(wait, self._last_search + 1.0 / self.search_per_s - now)
+            wait = max(wait, self._last_search + SEARCH_SPACING_MARGIN / self.search_per_s - now)
         if wait > 0:
             self.sleep(wait)
             self.slept_s += wait
