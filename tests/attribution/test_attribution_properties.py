@@ -13,6 +13,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from schema.models import AttributionStamp, Opportunity, Overlap, Partner
+from sync.attribution.metrics import Deal, DealPartner, by_partner, network
 from sync.attribution.rules import OppFacts, OverlapSpan, allocate, attribute
 from sync.config import AttributionConfig
 
@@ -144,3 +145,33 @@ def test_stamping_repeatedly_or_after_crashes_makes_one_stamp_per_close(
 def _partners(world: World) -> set[str]:
     with Session(world.engine) as s:
         return set(s.scalars(select(Partner.id)))
+
+
+@st.composite
+def deals(draw: st.DrawFn) -> list[Deal]:
+    out = []
+    for i in range(draw(st.integers(0, 12))):
+        keys = draw(st.lists(st.sampled_from(sorted(PARTNERS)), max_size=4, unique=True))
+        amount = draw(st.none() | st.decimals(min_value=0, max_value=10**7, places=2))
+        parts = allocate(amount or Decimal(0), [Decimal(1)] * len(keys))
+        out.append(Deal(i, draw(st.booleans()), date(2026, 1, 1) + timedelta(draw(
+            st.integers(0, 80))), None, amount, "s", tuple(
+            DealPartner(k, k, "influenced", p) for k, p in zip(keys, parts, strict=True))))
+    # The same deal listed twice (e.g. read from two pages) must still count once.
+    return out + draw(st.lists(st.sampled_from(out), max_size=3)) if out else out
+
+
+@given(deals())
+def test_network_figure_counts_each_deal_once_and_never_exceeds_partner_sum(
+    deal_list: list[Deal],
+) -> None:
+    net = network(deal_list)
+    rows = by_partner(deal_list)
+    unique = {d.opportunity_id: d for d in deal_list}
+    influenced = [d for d in unique.values() if d.won and d.partners]
+    assert net.influenced_deals == len(influenced)
+    assert net.influenced_revenue == sum((d.amount or 0 for d in influenced), Decimal(0))
+    assert net.influenced_revenue <= sum((r.influenced_revenue for r in rows), Decimal(0))
+    assert net.influenced_revenue <= net.won_revenue
+    # Under the amount model, per-partner shares add back up to the network figure.
+    assert sum((r.attributed_revenue for r in rows), Decimal(0)) == net.influenced_revenue
