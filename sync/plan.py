@@ -22,14 +22,12 @@ from schema.models import (
     AttributionCredit,
     AttributionStamp,
     Opportunity,
-    Overlap,
     Partner,
-    PartnerAccount,
     WritebackError,
 )
 from schema.owned_fields import owned_fields
 from schema.records import Stream
-from sync.sharing import OverlapView, visibility
+from sync.sharing import EMPTY, SharedOverlap, Visibility, account_visibility, visibility
 from sync.writeback import RecordChange, last_written, plan_changes
 
 CHUNK = 2_000
@@ -50,57 +48,33 @@ def _due_dead_letters(session: Session, source: str, stream: Stream, now: dateti
     ))
 
 
-def _overlap_views(session: Session, account_ids: Sequence[int]) -> dict[int, list[OverlapView]]:
-    """Active overlaps of these accounts, and ended ones (for overlap_changed_at)."""
-    out: dict[int, list[OverlapView]] = defaultdict(list)
-    rows = session.execute(
-        select(Overlap.account_id, Overlap.partner_id, Partner.name, Partner.share,
-               Overlap.population, PartnerAccount.owner_name, PartnerAccount.owner_email,
-               Overlap.first_seen_at, Overlap.ended_at)
-        .join(Partner, Partner.id == Overlap.partner_id)
-        .outerjoin(PartnerAccount, PartnerAccount.id == Overlap.partner_account_id)
-        .where(Overlap.account_id.in_(account_ids))
-    )
-    for r in rows:
-        out[r.account_id].append(OverlapView(
-            partner_id=r.partner_id, partner_name=r.name, share=r.share or {},
-            population=r.population, owner_name=r.owner_name, owner_email=r.owner_email,
-            first_seen_at=r.first_seen_at, ended_at=r.ended_at))
-    return out
-
-
-def account_values(overlaps: Sequence[OverlapView]) -> dict[str, object]:
-    """Desired account fields (DESIGN.md 5) from an account's overlaps, as shared."""
-    vis = visibility(overlaps)
+def account_values(vis: Visibility) -> dict[str, object]:
+    """Desired account fields (DESIGN.md 5) from what the account's sharing lets us show."""
     return {
         "overlap_count": vis.overlap_count,
-        "overlap_partners": vis.partners_text or None,
-        "overlap_contacts": vis.contacts_text or None,
+        "overlap_partners": vis.partners_field() or None,
+        "overlap_contacts": vis.contacts_field() or None,
         "overlap_changed_at": vis.changed_at,
     }
 
 
-def opportunity_values(
-    overlaps: Sequence[OverlapView], stamp: Any | None, credited: Sequence[OverlapView]
-) -> dict[str, object]:
-    """Open: live influence from the account's active overlaps. Closed and stamped: the stamp."""
+def opportunity_values(live: Visibility, stamp: Any | None,
+                       credited: Sequence[SharedOverlap]) -> dict[str, object]:
+    """Open: live influence from the account's active overlaps. Closed and stamped: the
+    stamp, which later overlap changes never alter."""
     if stamp is None:
-        vis = visibility([o for o in overlaps if o.ended_at is None])
         return {
-            "partner_influenced": vis.overlap_count > 0,
-            "influencing_partners": vis.partners_text or None,
+            "partner_influenced": live.overlap_count > 0,
+            "influencing_partners": live.partners_field() or None,
             "sourcing_partner": None,
             "attribution_stamped_at": None,
         }
     vis = visibility(credited)
-    sourcing = None
-    if stamp.sourcing_partner_id:
-        named = {n.partner_id: n.partner_name for n in vis.named}
-        sourcing = named.get(stamp.sourcing_partner_id)
+    named = {n.partner_id: n.partner_name for n in vis.named}
     return {
         "partner_influenced": vis.overlap_count > 0,
-        "influencing_partners": vis.partners_text or None,
-        "sourcing_partner": sourcing,
+        "influencing_partners": vis.partners_field() or None,
+        "sourcing_partner": named.get(stamp.sourcing_partner_id or ""),
         "attribution_stamped_at": stamp.stamped_at,
     }
 
@@ -125,11 +99,11 @@ def plan_accounts(
     while rows := _keyset(session, Account, source, retry, after):
         after = rows[-1].id
         live = [a for a in rows if not a.is_deleted]
-        views = _overlap_views(session, [a.id for a in live])
+        shown = account_visibility(session, [a.id for a in live])
         written = last_written(session, source, Stream.ACCOUNTS, [a.external_id for a in live])
         changes = []
         for acc in live:
-            desired = account_values(views.get(acc.id, []))
+            desired = account_values(shown.get(acc.id, EMPTY))
             change = plan_changes(
                 source, Stream.ACCOUNTS, acc.external_id, desired,
                 connector.stored_form(Stream.ACCOUNTS, desired),
@@ -170,16 +144,16 @@ def plan_opportunities(
                 Account.external_id.in_({o.account_external_id for o in live
                                          if o.account_external_id}))
         ).all())
-        views = _overlap_views(session, list(acc_ids.values()))
+        shown = account_visibility(session, list(acc_ids.values()))
         stamps = _stamps(session, [o.id for o in live])
         written = last_written(session, source, Stream.OPPORTUNITIES,
                                [o.external_id for o in live])
         changes = []
         for opp in live:
-            account_views = views.get(acc_ids.get(opp.account_external_id or "", -1), [])
+            live_vis = shown.get(acc_ids.get(opp.account_external_id or "", -1), EMPTY)
             stamp, credited_ids = stamps.get(opp.id, (None, []))
-            credited = _credited_views(stamp, credited_ids, partners)
-            desired = opportunity_values(account_views, stamp, credited)
+            credited = _credited_overlaps(stamp, credited_ids, partners)
+            desired = opportunity_values(live_vis, stamp, credited)
             change = plan_changes(
                 source, Stream.OPPORTUNITIES, opp.external_id, desired,
                 connector.stored_form(Stream.OPPORTUNITIES, desired),
@@ -193,8 +167,8 @@ def _partners(session: Session) -> dict[str, tuple[str, dict[str, Any]]]:
     return {p.id: (p.name, p.share or {}) for p in session.scalars(select(Partner))}
 
 
-def _credited_views(stamp: Any | None, partner_ids: Sequence[str],
-                    partners: dict[str, tuple[str, dict[str, Any]]]) -> list[OverlapView]:
+def _credited_overlaps(stamp: Any | None, partner_ids: Sequence[str],
+                       partners: dict[str, tuple[str, dict[str, Any]]]) -> list[SharedOverlap]:
     """The stamp's partners, with the population its evidence recorded at close, shown
     under each partner's current sharing policy (a policy change applies retroactively)."""
     if stamp is None:
@@ -205,10 +179,8 @@ def _credited_views(stamp: Any | None, partner_ids: Sequence[str],
         if pid not in partners:
             continue
         name, share = partners[pid]
-        out.append(OverlapView(
-            partner_id=pid, partner_name=name, share=share,
-            population=recorded.get(pid, {}).get("population", "prospect"),
-            owner_name=None, owner_email=None, first_seen_at=None, ended_at=None))
+        out.append(SharedOverlap(pid, name, share,
+                                 recorded.get(pid, {}).get("population", "prospect")))
     return out
 
 

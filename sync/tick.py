@@ -82,6 +82,8 @@ def run_tick(
         if not opts.stopping():
             _sync_partners_and_match(engine, config, started, report, log)
             heartbeat(engine, run_id, utcnow(), report.counts)
+        if not opts.stopping() and not opts.dry_run:
+            _stamp(engine, config, opts, started, report, log)
         for connector in connectors:
             if not opts.stopping():
                 _plan_and_push(engine, connector, opts, started, report, bar, log)
@@ -218,6 +220,22 @@ def _import_watched_partner_files(
         if not result.file_unchanged:
             report.counts["partner_files_imported"] += 1
             log.info("partner file imported", partner=partner.id, summary=result.summary())
+
+
+def _stamp(engine: Engine, config: Config, opts: TickOptions, now: datetime,
+           report: TickReport, log: Any) -> None:
+    from sync.attribution.stamp import stamp_closed
+
+    # Idempotent per close (unique close key), so a crash here and a re-run stamp once.
+    with Session(engine) as session, session.begin():
+        stats = stamp_closed(session, config.attribution, now=now, run_id=report.run_id,
+                             late=opts.backfill)
+    report.counts["stamped"] += stats.stamped
+    report.counts["stamps_superseded"] += stats.superseded
+    report.counts["reopened"] += stats.reopened
+    if stats.stamped or stats.reopened:
+        log.info("stamped", stamped=stats.stamped, superseded=stats.superseded,
+                 reopened=stats.reopened, late=stats.late)
 
 
 def _mark_partner_accounts_dirty(session: Session, partner_ids: Sequence[str]) -> None:
