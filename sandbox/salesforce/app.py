@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sandbox.common import Request, Response, json_response
-from sandbox.salesforce import evaluate, soql, writes
+from sandbox.salesforce import evaluate, metadata, soql, writes
 from sandbox.salesforce.composite import run_composite
 from sandbox.salesforce.errors import INVALID_SESSION, ApiError, not_found
 from sandbox.salesforce.schema import normalize_datetime
@@ -60,8 +60,6 @@ class SalesforceApp:
         if m and req.method == "POST":
             return self.sb.tokens.soap_login(req, m.group(1))
         if _METADATA.match(path) and req.method == "POST":
-            from sandbox.salesforce import metadata
-
             return metadata.handle(self.sb, req)
         if path.rstrip("/") == "/services/data":
             return json_response(200, [

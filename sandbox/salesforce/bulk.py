@@ -159,9 +159,7 @@ class Bulk:
 
     def poll(self, job: Job) -> dict[str, Any]:
         with self.lock:
-            if job.state in ("UploadComplete", "InProgress") and (
-                job.kind == "query" or job.upload or job.successes or job.failures
-            ):
+            if job.state in ("UploadComplete", "InProgress"):
                 if job.polls_left > 0:
                     job.polls_left -= 1
                     job.state = "InProgress"
@@ -225,8 +223,11 @@ class Bulk:
         return Response(201)
 
     def _process(self, job: Job) -> None:
-        rows = [r for chunk in job.upload for r in _rows(chunk)[1:]] if job.upload else []
-        header = _rows(job.upload[0])[0] if job.upload else []
+        if not job.upload:
+            job.error_message = "InvalidBatch : No data was uploaded for this job"
+            return
+        rows = [r for chunk in job.upload for r in _rows(chunk)[1:]]
+        header = _rows(job.upload[0])[0]
         job.columns = header
         store = self.sb.store
         unknown = [c for c in header if store.field(job.object, c) is None]

@@ -50,7 +50,7 @@ class WriteLogEntry:
     old: Any
     new: Any
     time: datetime
-    via: str  # "rest", "collections", "composite", "bulk" or "sandbox" (test helpers)
+    via: str  # "rest" (one record), "collections", "bulk" or "sandbox" (the test helpers)
 
 
 class SaveError(Exception):
