@@ -12,6 +12,7 @@ from rich.table import Table
 
 import migrations
 from sync import warehouse
+from sync.commands.attribution import attribution
 from sync.commands.doctor import doctor_command
 from sync.commands.engine import ALL as ENGINE_COMMANDS
 from sync.commands.match import match
@@ -144,6 +145,7 @@ cli.add_command(partners)
 cli.add_command(doctor_command)
 cli.add_command(match)
 cli.add_command(report)
+cli.add_command(attribution)
 
 
 for _command in [*ENGINE_COMMANDS, *SANDBOX_COMMANDS]:

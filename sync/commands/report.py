@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from schema.db import transaction
+from sync.commands.reports_attribution import attribution_command, working_set_command
 from sync.context import AppContext
 from sync.errors import UserError
 from sync.partners.registry import sync_partners_from_config
@@ -59,3 +60,7 @@ def accounts_command(fmt: str, limit: int, min_density: int) -> None:
             accounts_report.accounts_report(session, limit=limit, min_density=min_density))
     click.echo(render(rows, accounts_report.COLUMNS, fmt, title="Accounts by overlap density"),
                nl=False)
+
+
+report.add_command(attribution_command)
+report.add_command(working_set_command)

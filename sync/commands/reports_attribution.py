@@ -1,0 +1,94 @@
+"""`ecosync report attribution|working-set`: commands added to the `report` group."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import click
+
+from schema.db import transaction
+from sync.attribution.periods import Quarter
+from sync.context import AppContext
+from sync.errors import UserError
+from sync.partners.registry import sync_partners_from_config
+from sync.reports.attribution import MIN_SAMPLE, Section, attribution_report
+from sync.reports.formats import FORMATS, Column, render
+from sync.reports.working_set import COLUMNS as WORKING_SET_COLUMNS
+from sync.reports.working_set import working_set_report
+from sync.warehouse import require_head
+
+SECTIONS = ("revenue", "partners", "comparison", "cohorts", "impact", "health")
+
+
+def _app() -> AppContext:
+    obj = click.get_current_context().find_object(AppContext)
+    if obj is None:
+        raise UserError("no ecosync context; run this as `ecosync report …`")
+    return obj
+
+
+def _quarter(text: str | None) -> Quarter:
+    return Quarter.parse(text) if text else Quarter.of(datetime.now(UTC).date())
+
+
+_format_opt = click.option("--format", "fmt", type=click.Choice(FORMATS), default="table",
+                           show_default=True)
+_quarter_opt = click.option("--quarter", help="Quarter, e.g. 2026Q3 (default: the current one).")
+
+
+def render_sections(sections: list[Section], fmt: str) -> str:
+    """Tables one after another; JSON as one object keyed by section; CSV as blocks separated
+    by a blank line, each with its own header and a leading `section` column."""
+    if fmt == "json":
+        return json.dumps({s.name: json.loads(render(s.rows, s.columns, "json"))
+                           for s in sections}, indent=2, ensure_ascii=False) + "\n"
+    if fmt == "csv":
+        blocks = [render([{"section": s.name, **r} for r in s.rows],
+                         (Column("section", "Section"), *s.columns), "csv") for s in sections]
+        return "\n".join(blocks)
+    return "".join(render(s.rows, s.columns, "table", title=s.title) for s in sections)
+
+
+@click.command("attribution")
+@_format_opt
+@_quarter_opt
+@click.option("--section", type=click.Choice([*SECTIONS, "all"]), default="all",
+              show_default=True)
+@click.option("--min-sample", type=click.IntRange(min=1), default=MIN_SAMPLE,
+              show_default=True, help="Closed deals a partner needs for an impact rating.")
+def attribution_command(fmt: str, quarter: str | None, section: str, min_sample: int) -> None:
+    """Ecosystem-influenced revenue, partner revenue, win-rate lift (raw and in matched
+    cohorts), partner impact and ecosystem health, for the four quarters to --quarter."""
+    app = _app()
+    anchor = _quarter(quarter)
+    engine = app.engine()
+    require_head(engine)
+    with transaction(engine) as session:
+        sync_partners_from_config(session, app.config)
+        sections = attribution_report(
+            session, anchor=anchor, today=datetime.now(UTC).date(),
+            corporate_currency=app.config.attribution.corporate_currency.upper(),
+            min_sample=min_sample)
+    chosen = [s for s in sections if section in ("all", s.name)]
+    click.echo(render_sections(chosen, fmt), nl=False)
+
+
+@click.command("working-set")
+@_format_opt
+@_quarter_opt
+def working_set_command(fmt: str, quarter: str | None) -> None:
+    """Per partner: named accounts in joint pursuit this quarter; 8-15 is a working set,
+    fewer a rolodex, more over-extended; with the influenced revenue each brought."""
+    app = _app()
+    anchor = _quarter(quarter)
+    engine = app.engine()
+    require_head(engine)
+    with transaction(engine) as session:
+        sync_partners_from_config(session, app.config)
+        rows = working_set_report(session, anchor)
+    click.echo(render(rows, WORKING_SET_COLUMNS, fmt,
+                      title=f"Working-set test, {anchor.label}"), nl=False)
+
+
+ALL = (attribution_command, working_set_command)
