@@ -168,6 +168,15 @@ class SalesforceSandbox:
     def fail_next_logins(self, n: int = 1) -> None:
         self.tokens.fail_logins = n
 
+    @property
+    def bulk_polls_until_complete(self) -> int:
+        """How many polls a Bulk job answers InProgress before JobComplete (0: at once)."""
+        return self.bulk.polls_until_complete
+
+    @bulk_polls_until_complete.setter
+    def bulk_polls_until_complete(self, value: int) -> None:
+        self.bulk.polls_until_complete = value
+
     def fail_next_bulk_query(self, message: str = "InternalServerError: retry later") -> None:
         """The next Bulk 2.0 query job ends in state Failed with this errorMessage."""
         self.bulk.fail_next_query = message

@@ -110,3 +110,15 @@ def test_bulk_ingest_with_unknown_column_fails_the_job(
         sf.bulk2.Account.update(records=[{"Id": ids[0], "Bogus__c": "1"}], wait=0)
 
     assert sf_sandbox.api_writes() == []
+
+
+def test_bulk_job_can_complete_on_the_first_poll(
+    sf: Any, sf_sandbox: SalesforceSandbox, load_accounts: Callable[[int], list[str]]
+) -> None:
+    load_accounts(5)
+    sf_sandbox.bulk_polls_until_complete = 0
+
+    pages = list(sf.bulk2.Account.query("SELECT Id FROM Account", wait=0))
+
+    assert len(_rows(pages[0])) == 5
+    assert sf_sandbox.traffic.calls["bulk2.query.get"] == 1
