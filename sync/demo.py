@@ -10,7 +10,7 @@ libraries over HTTPS on localhost.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from schema.records import Stream
 from sync import warehouse
 from sync.config import Config
 from sync.logs import MASKER
+from sync.matching.keys import registrable_domain
 from sync.tick import TickOptions, TickReport, run_tick
 
 
@@ -73,6 +74,9 @@ def run_demo(
         result.changes = make_changes(world, engine)
         for line in result.changes:
             out.print(f"[cyan]change in the CRM:[/cyan] {line}")
+        # Salesforce timestamps have whole seconds and a tick reads up to its own start:
+        # let the second of the change pass so the next tick sees it.
+        time.sleep(1.1)
         step(out, "tick 1 (after changes)", result, run_tick(engine, config, connectors))
         step(out, "tick 2 (no changes)", result, run_tick(engine, config, connectors))
         show_records(out, world, engine, config)
@@ -120,42 +124,71 @@ def make_changes(world: World, engine: Engine) -> list[str]:
                 Account.source == "salesforce", Account.is_deleted.is_(False),
                 ~Account.id.in_(select(Overlap.account_id))).order_by(Account.external_id)
         ).first()
+        taken = set(session.scalars(select(Account.domain_key).where(
+            Account.domain_key.is_not(None))))
     sf = world.salesforce
-    if sf is not None:
-        opp = next((o for o in sf.records("Opportunity")
-                    if not o.get("IsClosed") and o.get("AccountId") in overlapping), None)
-        if opp is not None:
-            sf.close_opportunity(opp["Id"], won=True)
-            lines.append(f"Salesforce opportunity {opp['Id']} ({opp.get('Name')}) closed won")
-        partner_row = next(iter(world.seed.partner_rows.values()))[0]
-        domain = partner_row.get("domain") or partner_row.get("website")
-        if unmatched and domain:
-            sf.update("Account", unmatched, {"Website": f"https://www.{domain}"})
-            lines.append(f"Salesforce account {unmatched} website changed to www.{domain}")
+    if sf is None:
+        return lines
+    opp = next((o for o in sf.records("Opportunity")
+                if not o.get("IsClosed") and o.get("AccountId") in overlapping), None)
+    if opp is not None:
+        sf.close_opportunity(opp["Id"], won=True)
+        lines.append(f"Salesforce opportunity {opp['Id']} ({opp.get('Name')}) closed won")
+    # A partner's customer that is not yet one of our accounts' domains: after the change,
+    # the account overlaps that partner.
+    for partner_id, rows in world.seed.partner_rows.items():
+        for row in rows:
+            key = registrable_domain(row.get("domain") or row.get("website"))
+            if key and key not in taken and unmatched:
+                sf.update("Account", unmatched, {"Website": f"https://www.{key}/"})
+                lines.append(f"Salesforce account {unmatched} website changed to www.{key} "
+                             f"(a {row.get('population') or 'listed'} account of {partner_id})")
+                world.extra["changed_account"] = unmatched
+                world.extra["closed_opportunity"] = opp["Id"] if opp else None
+                return lines
     return lines
+
+
+def _show(value: object) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return "" if value is None else str(value)
 
 
 def show_records(out: Console, world: World, engine: Engine, config: Config) -> None:
     with Session(engine) as session:
-        ids = session.execute(
+        ids = list(session.execute(
             select(Account.source, Account.external_id)
             .join(Overlap, Overlap.account_id == Account.id)
             .where(Overlap.ended_at.is_(None))
             .group_by(Account.source, Account.external_id)
-            .order_by(func.count().desc(), Account.external_id).limit(6)
-        ).all()
-    getters: dict[str, Callable[[str], dict[str, Any] | None]] = {}
-    if world.salesforce is not None:
-        getters[config.crm.salesforce.name] = lambda i: world.salesforce.get("Account", i)  # type: ignore[union-attr]
-    if world.hubspot is not None:
-        getters[config.crm.hubspot.name] = lambda i: world.hubspot.get("companies", i)  # type: ignore[union-attr]
-    table = Table("CRM", "record", "name", *[f.logical for f in OWNED_FIELDS
-                                            if f.stream is Stream.ACCOUNTS],
-                  title="accounts as a rep sees them (fields written by ecosync)")
+            .order_by(func.count().desc(), Account.external_id).limit(3)
+        ).all())
+    changed = world.extra.get("changed_account")
+    if changed:
+        ids.insert(0, (config.crm.salesforce.name, changed))
+    out.rule("accounts as a rep sees them (fields written by ecosync)")
     for source, ext in ids:
-        rec = getters[source](ext) or {}
-        names = [f.salesforce if source == config.crm.salesforce.name else f.hubspot
-                 for f in OWNED_FIELDS if f.stream is Stream.ACCOUNTS]
-        label = rec.get("Name") or rec.get("name") or ""
-        table.add_row(source, ext, str(label), *[str(rec.get(n) or "") for n in names])
-    out.print(table)
+        sf_side = source == config.crm.salesforce.name
+        if sf_side and world.salesforce is not None:
+            rec: dict[str, Any] = world.salesforce.get("Account", ext) or {}
+        elif world.hubspot is not None:
+            rec = dict(world.hubspot.get("companies", ext))
+        else:
+            continue
+        table = Table(show_header=False, title=f"{source} {ext}: "
+                      f"{rec.get('Name') or rec.get('name') or ''}", title_justify="left")
+        for f in OWNED_FIELDS:
+            if f.stream is Stream.ACCOUNTS:
+                table.add_row(f.label, _show(rec.get(f.salesforce if sf_side else f.hubspot)))
+        out.print(table)
+    opp_id = world.extra.get("closed_opportunity")
+    if opp_id and world.salesforce is not None:
+        rec = world.salesforce.get("Opportunity", opp_id) or {}
+        table = Table(show_header=False, title_justify="left",
+                      title=f"salesforce opportunity {opp_id}: {rec.get('Name')} "
+                            f"({rec.get('StageName')})")
+        for f in OWNED_FIELDS:
+            if f.stream is Stream.OPPORTUNITIES:
+                table.add_row(f.label, _show(rec.get(f.salesforce)))
+        out.print(table)

@@ -22,7 +22,10 @@ def demo_command(directory: Path | None, accounts: int, opportunities: int, part
                  seed: int) -> None:
     """The whole loop on SQLite and sandbox CRMs; needs no configuration and no network."""
     from sync.demo import run_demo
+    from sync.logs import configure_logging
 
+    # The demo prints its own story; log lines would drown it. Warnings still show.
+    configure_logging("console", "warning")
     run_demo(directory, accounts=accounts, opportunities=opportunities, partners=partners,
              seed=seed)
 
