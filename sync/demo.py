@@ -157,13 +157,12 @@ def _show(value: object) -> str:
 
 def show_records(out: Console, world: World, engine: Engine, config: Config) -> None:
     with Session(engine) as session:
-        ids = list(session.execute(
+        ids: list[tuple[str, str]] = [(r[0], r[1]) for r in session.execute(
             select(Account.source, Account.external_id)
             .join(Overlap, Overlap.account_id == Account.id)
             .where(Overlap.ended_at.is_(None))
             .group_by(Account.source, Account.external_id)
-            .order_by(func.count().desc(), Account.external_id).limit(3)
-        ).all())
+            .order_by(func.count().desc(), Account.external_id).limit(3))]
     changed = world.extra.get("changed_account")
     if changed:
         ids.insert(0, (config.crm.salesforce.name, changed))
