@@ -129,6 +129,7 @@ class SalesforceConnector:
         until = floor_second(min(until, self._now()))
         start = _window_start(since, timedelta(minutes=self.config.lookback_minutes))
         to_record = normalizer(stream, self.name, fields)
+        total: int | None = None
         if since is None:
             total = count(self.api, fields.sobject, where(None, until), deleted=deleted)
             log.info("salesforce backfill", sobject=fields.sobject, rows=total,
@@ -144,7 +145,7 @@ class SalesforceConnector:
                     log.warning("bulk query failed; pulling the window over REST",
                                 sobject=fields.sobject, error=str(exc))
         yield from rest_pages(self.api, stream, fields, start, until, deleted=deleted,
-                              to_record=to_record)
+                              to_record=to_record, expected=total)
 
     def count(self, stream: Stream) -> int:
         """Live records of the stream's object (COUNT(), deleted rows excluded)."""

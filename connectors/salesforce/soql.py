@@ -39,6 +39,13 @@ def after(modstamp: datetime, last_id: str = "") -> str:
             f"{id_literal(last_id)}))")
 
 
+def upto(modstamp: datetime, last_id: str) -> str:
+    """Rows at or before the cursor (modstamp, last_id): the end of a page's key range."""
+    ts = literal(modstamp)
+    return (f"(SystemModstamp < {ts} OR (SystemModstamp = {ts} AND Id <= "
+            f"{id_literal(last_id)}))")
+
+
 def before(until: datetime) -> str:
     return f"SystemModstamp < {literal(until)}"
 

@@ -38,13 +38,13 @@ def test_given_5000_accounts_when_backfilled_then_all_land_over_rest_pages(
     with Session(warehouse) as session:
         assert live_count(session, connector.name, Stream.ACCOUNTS) == 5000
     calls = sandbox.traffic.calls
-    assert "bulk2.query.create" not in calls
-    # Two long text owned fields cap REST pages at 200 rows (a documented platform rule).
-    page_size = len(pages[0].records)
-    assert page_size in (200, 2000)
-    assert calls["queryAll"] == 2  # COUNT() + the query itself
-    assert calls["queryMore"] == -(-5000 // page_size) - 1
-    assert calls["describe"] == 1
+    assert "bulk2.query.create" not in calls and calls["describe"] == 1
+    # Two long text owned fields would cap pages at 200 rows (a platform rule): the pull reads
+    # the second one over each 2000-row page's key range instead, 2 calls per page.
+    assert [len(p.records) for p in pages] == [2000, 2000, 1000]
+    assert sum(calls.values()) == 1 + 1 + 2 * 3  # describe, COUNT(), pages + their long text
+    assert all(set(r.owned) == {"overlap_count", "overlap_partners", "overlap_contacts",
+                                "overlap_changed_at"} for p in pages for r in p.records)
     mark = watermark(warehouse, connector.name, Stream.ACCOUNTS)
     assert mark == Watermark(T0, max(ids))
     first = rows(warehouse, Account)[ids[0]]
@@ -175,7 +175,7 @@ def test_given_a_failed_bulk_job_when_backfilling_then_rest_pulls_the_window(
         == 1500
     calls = sandbox.traffic.calls
     assert calls["bulk2.query.create"] == 1 and "bulk2.query.results" not in calls
-    assert calls["queryAll"] == 2
+    assert calls["queryAll"] == 3  # COUNT(), the page, its second long text field
 
 
 def test_given_a_configured_field_that_does_not_exist_then_pull_names_it_before_pulling(
@@ -254,3 +254,37 @@ def test_given_since_and_lookback_then_window_starts_lookback_before_watermark(
            for r in p.records]
     assert got == [acc[1]]
     assert timedelta(minutes=connector.config.lookback_minutes) == timedelta(minutes=10)
+
+
+def test_given_long_text_fields_then_split_pages_carry_their_values(
+    sandbox: SalesforceSandbox, connector: SalesforceConnector, warehouse: Engine
+) -> None:
+    ids = load_accounts(sandbox, 2500, Ecosystem_Partners__c="A (customer)",
+                        Ecosystem_Partner_Contacts__c="ann@a.example")
+    sandbox.clock.advance(5)
+    pages = connector.pull(Stream.ACCOUNTS, None, later(5))
+    first = next(pages)
+    # A row of the second page changes after the main query snapshot but before its page's
+    # long text query: it is left out now and pulled whole by the next tick.
+    sandbox.update("Account", ids[2100], {"Ecosystem_Partner_Contacts__c": "bob@b.example"})
+    rest = list(pages)
+
+    got = {r.external_id: r for p in [first, *rest] for r in p.records}
+    assert len(got) == 2499 and ids[2100] not in got
+    assert got[ids[0]].owned["overlap_contacts"] == "ann@a.example"
+    assert got[ids[2499]].owned["overlap_partners"] == "A (customer)"
+    land(warehouse, connector.name, [first, *rest])
+    tick(connector, warehouse, Stream.ACCOUNTS, later(6))
+    assert rows(warehouse, Account)[ids[2100]].owned_values["overlap_contacts"] == "bob@b.example"
+
+
+def test_given_a_large_incremental_window_then_it_switches_to_split_pages(
+    sandbox: SalesforceSandbox, connector: SalesforceConnector
+) -> None:
+    load_accounts(sandbox, 1500)
+    mark = Watermark(T0 - timedelta(hours=1), "")
+
+    pages = list(connector.pull(Stream.ACCOUNTS, mark, later(1)))
+
+    assert [len(p.records) for p in pages] == [200, 1300]
+    assert sum(len(p.records) for p in pages) == 1500

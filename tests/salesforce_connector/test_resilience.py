@@ -25,7 +25,7 @@ def test_given_a_token_expiring_mid_run_then_the_pull_reauthenticates_and_comple
 ) -> None:
     load_accounts(sandbox, 1200)
     connector = make_connector(auth)
-    sandbox.expire_token_after(2)  # every token, current and future, lasts two calls
+    sandbox.expire_token_after(1)  # every token, current and future, lasts one call
 
     assert land(warehouse, connector.name, connector.pull(Stream.ACCOUNTS, None, later(1))) \
         == 1200
@@ -108,7 +108,7 @@ def test_given_a_budget_cap_then_the_run_stops_before_exceeding_it(
     sandbox: SalesforceSandbox, make_connector: type[SalesforceConnector], warehouse: Engine
 ) -> None:
     sandbox.daily_limit = 1000
-    sandbox.api_usage = 480
+    sandbox.api_usage = 495
     load_accounts(sandbox, 8000)
     connector = make_connector(max_api_share=0.5)
 
