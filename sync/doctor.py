@@ -249,8 +249,9 @@ def _field_fix(kind: str, source: str, obj: str, api_name: str, logical: str,
     if not exists:
         how = ("create it in Setup → Object Manager with the type in the guide"
                if kind == "salesforce" else "create it in the 'ecosync' property group")
-        return (f"run `ecosync fields ensure --source {source}`, or {how} "
-                f"({SF_GUIDE if kind == 'salesforce' else HS_GUIDE}, 'Owned fields')")
+        where = f"{SF_GUIDE}, 'Owned fields'" if kind == "salesforce" else \
+            f"{HS_GUIDE}, 'Owned properties'"
+        return f"run `ecosync fields ensure --source {source}`, or {how} ({where})"
     if kind == "salesforce":
         return (f"give the integration user Edit access to {obj}.{api_name}: field-level "
                 f"security in its permission set ({SF_GUIDE}, 'Permission set')")
@@ -374,7 +375,8 @@ def check_connector(connector: Connector, config: Config,
             statuses = connector.ensure_fields(check_only=True)
         except ConnectorError as exc:
             out.append(Check(source, "owned fields", "fail", _first_line(exc),
-                             f"see {guide}, 'Owned fields'"))
+                             f"see {guide}, 'Owned fields'" if kind == "salesforce" else
+                             f"see {guide}, 'Owned properties'"))
         except Exception as exc:  # e.g. describe refused: still one line
             out.append(Check(source, "owned fields", "fail", _first_line(exc), conn_fix))
         for st in statuses:
@@ -529,9 +531,9 @@ def check_sharing(config: Config, engine: Engine | None) -> list[Check]:
                      for p in orphans]
     if problems:
         return [Check("sharing", "policies", "fail", "; ".join(problems),
-                      "fix the partner's share in the config, or re-add it with "
-                      f"`ecosync partners add ... --share POPULATION=LEVEL` ({PARTNER_GUIDE}, "
-                      "'Sharing levels')")]
+                      "until fixed, ecosync treats an unknown level as hidden; correct the "
+                      "partner's share in the config (a partner added from the CLI: in the "
+                      f"warehouse's partners table) ({PARTNER_GUIDE}, 'Sharing levels')")]
     checked = f"{len(config.partners)} in config" + (f", {stored} in the warehouse"
                                                       if engine is not None else "")
     return [Check("sharing", "policies", "ok", f"valid ({checked})")]
