@@ -31,7 +31,9 @@ _DATA = re.compile(r"^/services/data/v(\d+\.\d)(?:/(.*))?$")
 _SOAP = re.compile(r"^/services/Soap/u/(\d+\.\d)/?.*$")
 _METADATA = re.compile(r"^/services/Soap/m/(\d+\.\d)/?.*$")
 DEFAULT_BATCH = 2000
-MAX_CURSORS = 200
+# Salesforce keeps at most 10 open query cursors per user and releases the oldest when an
+# 11th opens; resuming a released one fails with INVALID_QUERY_LOCATOR.
+MAX_CURSORS = 10
 
 
 @dataclass(slots=True)

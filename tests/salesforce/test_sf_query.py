@@ -309,3 +309,18 @@ def test_get_record_and_replication_endpoints(
     assert record["attributes"]["url"].endswith(ids[0])
     assert updated["ids"] == [ids[0]]
     assert [d["id"] for d in deleted["deletedRecords"]] == [ids[1]]
+
+
+def test_an_eleventh_open_cursor_releases_the_oldest(
+    sf: Any, load_accounts: Callable[[int], list[str]]
+) -> None:
+    load_accounts(400)
+    options = {"Sforce-Query-Options": "batchSize=200"}
+    first = sf.query("SELECT Id FROM Account", headers=options)
+    for _ in range(10):
+        sf.query("SELECT Id FROM Account", headers=options)
+
+    with pytest.raises(SalesforceMalformedRequest) as info:
+        sf.query_more(first["nextRecordsUrl"], identifier_is_url=True)
+
+    assert info.value.content[0]["errorCode"] == "INVALID_QUERY_LOCATOR"
