@@ -16,7 +16,7 @@ is absent everywhere, as if it did not exist; counts-only partners are pooled un
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -219,9 +219,18 @@ COHORT_COLUMNS = (
     Column("days_to_close_diff", "Days diff", numeric=True),
 )
 
-_WIN: Callable[[m.GroupStats], Decimal | None] = lambda s: s.win_rate  # noqa: E731
-_SIZE: Callable[[m.GroupStats], Decimal | None] = lambda s: s.avg_deal_size  # noqa: E731
-_DAYS: Callable[[m.GroupStats], Decimal | None] = lambda s: s.avg_days_to_close  # noqa: E731
+
+
+def _win(s: m.GroupStats) -> Decimal | None:
+    return s.win_rate
+
+
+def _size(s: m.GroupStats) -> Decimal | None:
+    return s.avg_deal_size
+
+
+def _days(s: m.GroupStats) -> Decimal | None:
+    return s.avg_days_to_close
 
 
 def cohort_rows(deals: Sequence[m.Deal]) -> list[dict[str, Any]]:
@@ -244,9 +253,9 @@ def cohort_rows(deals: Sequence[m.Deal]) -> list[dict[str, Any]]:
     out.append({"segment": "all, matched cohorts (weighted)",
                 "with_closed": sum(c.with_partner.closed for c in matched),
                 "without_closed": sum(c.without.closed for c in matched),
-                "win_rate_lift_pp": m.matched_lift(groups, _WIN),
-                "deal_size_diff": m.matched_lift(groups, _SIZE),
-                "days_to_close_diff": m.matched_lift(groups, _DAYS)})
+                "win_rate_lift_pp": m.matched_lift(groups, _win),
+                "deal_size_diff": m.matched_lift(groups, _size),
+                "days_to_close_diff": m.matched_lift(groups, _days)})
     return out
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from schema.models import AttributionStamp
+from sync.attribution.validate import attribution_problems
 from sync.config import AttributionConfig
 
 
@@ -136,3 +137,13 @@ def test_unique_close_key_and_version_rejects_a_second_insert(world: World) -> N
             stamped_at=day(40)))
         with pytest.raises(IntegrityError):
             s.commit()
+
+
+def test_rule_validation_names_the_key_and_the_fix() -> None:
+    assert attribution_problems(AttributionConfig()) == []
+    problems = attribution_problems(AttributionConfig(
+        corporate_currency="dollars", static_rates={"EUR": 0.0, "euro": 1.0},
+        sourced_lead_sources=[" "], amount_model="population_weighted",
+        population_weights={"customer": 0.0}))
+    assert len(problems) == 5
+    assert any("attribution.static_rates.EUR must be a positive rate" in p for p in problems)
