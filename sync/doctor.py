@@ -391,11 +391,12 @@ def check_connector(connector: Connector, config: Config,
                              _field_fix(kind, source, obj, st.api_name, st.logical_name,
                                         st.exists)))
 
-        # The connector's problems that no field line covers (e.g. a configured referring
-        # partner or DUNS field that does not exist).
-        owned_names = {st.api_name for st in statuses}
+        # The connector's problems that no failing field line already says (e.g. a
+        # configured referring-partner or DUNS field that does not exist, or an owned
+        # property of the wrong type, which exists and is updateable yet cannot hold it).
+        failing_names = {st.api_name for st in statuses if not (st.exists and st.updateable)}
         for problem in problems:
-            if not any(api_name in problem for api_name in owned_names):
+            if not any(api_name in problem for api_name in failing_names):
                 out.append(Check(source, "readiness", "fail", problem, f"see {guide}"))
 
         # The API budget left today, as the platform reported it on the calls above.

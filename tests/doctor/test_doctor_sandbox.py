@@ -234,3 +234,27 @@ def test_a_busy_health_port_fails_and_a_running_daemon_only_warns(provisioned: S
         server.server_close()
     assert result.exit_code == 0, json.dumps(report, indent=1)
     assert find(report, "daemon", "health port")["status"] == "warn"
+
+
+def test_an_owned_property_of_the_wrong_type_is_a_readiness_failure(provisioned: Setup) -> None:
+    hubspot = provisioned.world.hubspot
+    assert hubspot is not None
+    hubspot.remove_property("companies", "ecosystem_overlap_count")
+    hubspot.define_property("companies", "ecosystem_overlap_count", type="string")
+    result, report = provisioned.doctor()
+    assert result.exit_code == 1
+    assert failing(report) == [("hubspot", "readiness")]
+    line = find(report, "hubspot", "readiness")
+    assert "'ecosystem_overlap_count'" in line["detail"]
+    assert "has type 'string', ecosync writes 'number'" in line["detail"]
+
+
+def test_a_missing_referring_partner_field_is_a_readiness_failure(provisioned: Setup) -> None:
+    assert provisioned.world.salesforce is not None
+    provisioned.world.salesforce.remove_field("Opportunity", "Referring_Partner__c")
+    result, report = provisioned.doctor()
+    assert result.exit_code == 1
+    line = find(report, "salesforce", "readiness")
+    assert "Opportunity.Referring_Partner__c does not exist " \
+           "(crm.salesforce.referring_partner_field)" in line["detail"]
+    assert find(report, "salesforce", "read Opportunity")["status"] == "skip"
