@@ -315,6 +315,11 @@ class Parser:
             if op in ("=", "!="):
                 return f"(r.get({field_}) {'==' if op == '=' else '!='} {const})", bound
             return f"((_v := r.get({field_})) is not None and _v {op} {const})", bound
+        if "." not in path and value is not None and op in ("=", "!="):
+            # Text equality, case-insensitive; a null never equals and always differs.
+            const, field_ = self.bind(key_of(fdef, value)), repr(path)
+            test = f"(type(_v := r.get({field_})) is str and _v.lower() == {const})"
+            return (test if op == "=" else f"(not {test})"), bound
         return f"{self.bind(compare(fdef, path, get, op, value))}(r)", bound
 
     def literal(self, fdef: FieldDef) -> Any:
