@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import structlog
 from hubspot import HubSpot
 from urllib3.util.retry import Retry
 
@@ -33,6 +34,7 @@ from connectors.hubspot.errors import (
 from connectors.hubspot.limits import Budget, Pacer
 from sync.config import HubSpotConfig
 
+log = structlog.get_logger("ecosync.connectors.hubspot")
 # urllib3 inside hubspot-api-client re-sends GETs answered 429/413/503 with a Retry-After on
 # its own (3 times by default), invisibly. `total=False` disables every kind of retry and
 # redirect-following; errors surface at once to our single policy.
@@ -168,6 +170,9 @@ class HubSpotClient:
 
         def on_retry(verdict: Verdict, wait_s: float) -> None:
             nonlocal refreshed
+            log.warning("hubspot.retry", endpoint=endpoint, action=verdict.action.value,
+                        status=verdict.status, policy=verdict.policy,
+                        wait_s=round(wait_s, 2), message=verdict.message[:200])
             if verdict.action is Action.REFRESH_AUTH:
                 refreshed = True
                 self.refresh_token()

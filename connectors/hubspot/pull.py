@@ -11,8 +11,11 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from connectors.base import Page, Record, Watermark
+import structlog
+
+from connectors.base import AuthFailed, Page, Record, Watermark
 from connectors.hubspot.client import HubSpotClient
+from connectors.hubspot.errors import HubSpotApiError
 from connectors.hubspot.normalize import (
     StageInfo,
     company_record,
@@ -25,6 +28,7 @@ from connectors.hubspot.properties import StreamProperties, stream_properties
 from schema.records import Stream
 from sync.config import HubSpotConfig
 
+log = structlog.get_logger("ecosync.connectors.hubspot")
 LIST_LIMIT = 100  # the list endpoint's maximum page size
 SEARCH_LIMIT = 200  # the search endpoint's maximum page size
 SEARCH_CEILING = 10_000  # search serves at most this many results per query
@@ -178,6 +182,9 @@ class Puller:
                 if offset >= SEARCH_CEILING or shrunk:
                     break
             assert last_ms is not None
+            log.info("hubspot.search.rewindow", object_type=names.object_type,
+                     reason="ceiling" if offset >= SEARCH_CEILING else "shrunk",
+                     lower_ms=lower, last_ms=last_ms)
             if last_ms == lower and op == "GTE" and offset >= SEARCH_CEILING:
                 # 10,000 records share one timestamp (a bulk import): walk that instant by id,
                 # then carry on strictly after it.
@@ -251,8 +258,14 @@ class Puller:
         return self._stages
 
     def _load_stages(self) -> dict[str, StageInfo]:
-        resp = self.client.call("GET /crm/v3/pipelines/deals", "crm.pipelines.pipelines_api",
-                                "get_all", "deals")
+        try:
+            resp = self.client.call("GET /crm/v3/pipelines/deals",
+                                    "crm.pipelines.pipelines_api", "get_all", "deals")
+        except (AuthFailed, HubSpotApiError) as exc:
+            # Without the pipelines (e.g. a token lacking the scope) hs_is_closed and
+            # hs_is_closed_won still say open / won / lost; a bad token fails the next call.
+            log.warning("hubspot.pipelines.unavailable", error=str(exc))
+            return {}
         return stage_map(resp.body.get("results") or ())
 
 

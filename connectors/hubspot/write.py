@@ -15,13 +15,23 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.base import FieldUpdate, MissingFields, WriteResult
+import structlog
+
+from connectors.base import (
+    BudgetExhausted,
+    FieldUpdate,
+    MissingFields,
+    RateLimited,
+    TransientError,
+    WriteResult,
+)
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.errors import HubSpotApiError
 from connectors.hubspot.properties import StreamProperties, stream_properties, wire_value
 from schema.records import Stream
 from sync.config import HubSpotConfig
 
+log = structlog.get_logger("ecosync.connectors.hubspot")
 BATCH_LIMIT = 100
 FIELD_PROBLEMS = {"PROPERTY_DOESNT_EXIST", "READ_ONLY_VALUE"}
 
@@ -80,7 +90,21 @@ class Writer:
                     results[index] = WriteResult(entry.external_id, True)
         for start in range(0, len(pending), BATCH_LIMIT):
             batch = pending[start : start + BATCH_LIMIT]
-            outcome = self._send(names, batch)
+            try:
+                outcome = self._send(names, batch)
+            except (RateLimited, TransientError, BudgetExhausted) as exc:
+                if start == 0:
+                    raise  # nothing written: the run stops as for any other call
+                # Earlier batches did land: report them, and the rest as retryable failures
+                # for the next tick, instead of losing what was written.
+                log.warning("hubspot.write.interrupted", error=str(exc),
+                            unsent=len(pending) - start)
+                for entry in pending[start:]:
+                    for index in entry.indices:
+                        results[index] = WriteResult(entry.external_id, False,
+                                                     type(exc).__name__, str(exc),
+                                                     retryable=True)
+                break
             for entry in batch:
                 for index in entry.indices:
                     results[index] = outcome[entry.external_id]

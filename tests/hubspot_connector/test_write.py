@@ -157,3 +157,23 @@ def test_given_renamed_properties_in_config_when_writing_then_the_configured_nam
     assert connector.write(D, [FieldUpdate(D, did, {"sourcing_partner": "Acme"})])[0].ok
     assert sandbox.get("deals", did)["eco_sourced_by"] == "Acme"
     assert json.dumps(sandbox.get("deals", did)).count("Acme") == 1
+
+
+def test_given_the_budget_runs_out_mid_write_then_written_batches_report_ok_the_rest_retry(
+) -> None:
+    with HubSpotSandbox(daily_max=40) as sb:
+        sb.clock.freeze(T0)
+        connector = connector_for(sb, max_api_share=0.5)  # ecosync may use 20 calls today
+        connector.ensure_fields(check_only=False)  # 12 calls
+        for _ in range(6):  # another app of the portal: 18 used
+            sb.limits.admit(search=False, day=sb.clock.now_ms() // 86_400_000, with_daily=True)
+        ids = sb.load("companies", companies(250))
+
+        results = connector.write(A, [FieldUpdate(A, i, {"overlap_count": 1}) for i in ids])
+
+        assert [r.ok for r in results] == [True] * 200 + [False] * 50
+        assert {(r.error_code, r.retryable) for r in results[200:]} == {
+            ("BudgetExhausted", True)}
+        assert sb.get("companies", ids[199])["ecosystem_overlap_count"] == "1"
+        assert sb.get("companies", ids[200]).get("ecosystem_overlap_count") is None
+        assert sb.limits.daily_used == 20
