@@ -212,6 +212,13 @@ class SalesforceSandbox:
             raise KeyError(record_id)
         self.store.soft_delete(found[0], found[1]["Id"], via="sandbox")
 
+    def undelete(self, record_id: str) -> None:
+        """Restore a soft-deleted record from the Recycle Bin (SystemModstamp moves on)."""
+        found = self.store.find(record_id)
+        if found is None:
+            raise KeyError(record_id)
+        self.store.soft_delete(found[0], found[1]["Id"], via="sandbox", deleted=False)
+
     def close_opportunity(self, record_id: str, won: bool = True) -> Record:
         stage = "Closed Won" if won else "Closed Lost"
         today = self.clock.now().date().isoformat()

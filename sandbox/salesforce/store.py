@@ -305,19 +305,23 @@ class Store:
             self._restamp(obj, rid, old.get("SystemModstamp"), new.get("SystemModstamp"))
             return new
 
-    def soft_delete(self, obj: str, rid: str, *, via: str) -> None:
+    def soft_delete(self, obj: str, rid: str, *, via: str, deleted: bool = True) -> None:
+        """Move a record to the Recycle Bin (or, with deleted=False, restore it)."""
         with self.lock:
             old = self.tables[obj][rid]
             stamp = self.now_str()
             self._remember(obj, rid, old)
             self.tables[obj][rid] = {
-                **old, "IsDeleted": True, "SystemModstamp": stamp, "LastModifiedDate": stamp,
+                **old, "IsDeleted": deleted, "SystemModstamp": stamp, "LastModifiedDate": stamp,
             }
-            self.deleted_at[rid] = stamp
+            if deleted:
+                self.deleted_at[rid] = stamp
+            else:
+                self.deleted_at.pop(rid, None)
             self._restamp(obj, rid, old.get("SystemModstamp"), stamp)
-            self.write_log.append(
-                WriteLogEntry(obj, rid, "IsDeleted", False, True, self.clock.now(), via)
-            )
+            self.write_log.append(WriteLogEntry(
+                obj, rid, "IsDeleted", bool(old.get("IsDeleted")), deleted, self.clock.now(), via
+            ))
 
     # ------------------------------------------------------------------ transactions
     def _remember(self, obj: str, rid: str, old: Record | None) -> None:

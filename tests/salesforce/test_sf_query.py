@@ -324,3 +324,17 @@ def test_an_eleventh_open_cursor_releases_the_oldest(
         sf.query_more(first["nextRecordsUrl"], identifier_is_url=True)
 
     assert info.value.content[0]["errorCode"] == "INVALID_QUERY_LOCATOR"
+
+
+def test_undelete_brings_a_row_back_with_a_new_systemmodstamp(
+    sf: Any, sf_sandbox: SalesforceSandbox, load_accounts: Callable[[int], list[str]]
+) -> None:
+    (rid,) = load_accounts(1)
+    sf_sandbox.delete(rid)
+    sf_sandbox.clock.advance(10)
+
+    sf_sandbox.undelete(rid)
+
+    rows = sf.query("SELECT Id, IsDeleted, SystemModstamp FROM Account")["records"]
+    assert [(r["Id"], r["IsDeleted"], r["SystemModstamp"]) for r in rows] == [
+        (rid, False, "2024-03-01T12:00:10.000+0000")]
