@@ -147,3 +147,30 @@ def test_rule_validation_names_the_key_and_the_fix() -> None:
         population_weights={"customer": 0.0}))
     assert len(problems) == 5
     assert any("attribution.static_rates.EUR must be a positive rate" in p for p in problems)
+
+
+def test_reopen_and_reclose_to_the_same_outcome_and_date_keeps_the_stamp(world: World) -> None:
+    # Nothing knowable at close differs, so it is the same close; restamp forces a version.
+    given_two_partner_account(world)
+    world.opportunity("O1", "A1")
+    world.stamp()
+    world.update_opp("O1", status="open")
+    world.stamp(now=day(40))
+    world.update_opp("O1", status="won")
+    stats = world.stamp(now=day(41))
+    assert (stats.stamped, stats.recovered) == (0, 1)
+    assert len(world.stamps("O1")) == 1
+
+
+def test_won_then_lost_then_won_again_on_the_first_date_is_a_third_close(world: World) -> None:
+    given_two_partner_account(world)
+    world.opportunity("O1", "A1")
+    world.stamp()
+    world.update_opp("O1", status="lost")
+    world.stamp(now=day(40))
+    world.update_opp("O1", status="won")
+    world.stamp(now=day(41))
+    keys = [(s.version, s.close_key, s.superseded_at is None) for s in world.stamps("O1")]
+    assert keys == [(1, "salesforce:O1:won:2026-02-04", False),
+                    (2, "salesforce:O1:lost:2026-02-04", False),
+                    (3, "salesforce:O1:won:2026-02-04#2", True)]
