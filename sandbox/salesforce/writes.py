@@ -36,7 +36,8 @@ def deserialize(store: Store, obj: str, body: Mapping[str, Any]) -> dict[str, An
                 400, "INVALID_FIELD", f"No such column '{key}' on sobject of type {obj}"
             )
         if value is not None and not _json_type_ok(fdef.type, value):
-            kind = "double" if fdef.type in schema.NUMBER_TYPES else fdef.type
+            kind = {"datetime": "datetime", "date": "date", "boolean": "boolean"}.get(
+                fdef.type, "double" if fdef.type in schema.NUMBER_TYPES else "string")
             raise ApiError(
                 400,
                 "JSON_PARSER_ERROR",
@@ -60,6 +61,10 @@ def _json_type_ok(ftype: str, value: Any) -> bool:
         except (TypeError, ValueError):
             return False
         return True
+    if ftype == "datetime":
+        return isinstance(value, str) and schema.parse_datetime(value) is not None
+    if ftype == "date":
+        return schema.normalize_date(value) is not None
     return isinstance(value, str | int | float) and not isinstance(value, bool)
 
 

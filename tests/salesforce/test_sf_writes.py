@@ -292,3 +292,17 @@ def test_create_requires_the_required_fields(sf: Any, sf_sandbox: SalesforceSand
     assert (rec["Name"], rec["IsDeleted"]) == ("Initech", False)
     assert missing.value.content[0]["errorCode"] == "REQUIRED_FIELD_MISSING"
     assert len(sf_sandbox.records("Opportunity")) == 0
+
+
+def test_a_value_of_the_wrong_json_type_fails_the_request(
+    sf: Any, load_accounts: Callable[[int], list[str]]
+) -> None:
+    (rid,) = load_accounts(1)
+
+    with pytest.raises(SalesforceMalformedRequest) as number:
+        sf.Account.update(rid, {"Ecosystem_Overlap_Count__c": "three"})
+    with pytest.raises(SalesforceMalformedRequest) as stamp:
+        sf.Account.update(rid, {"Ecosystem_Overlap_Changed_At__c": "yesterday"})
+
+    assert number.value.content[0]["errorCode"] == "JSON_PARSER_ERROR"
+    assert "Cannot deserialize instance of datetime" in stamp.value.content[0]["message"]
