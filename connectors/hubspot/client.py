@@ -11,7 +11,6 @@ models' deserialisation is several times faster).
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -77,7 +76,6 @@ class HubSpotClient:
         self._token: str | None = None if self.oauth else config.access_token
         self._token_expires_at: datetime | None = None
         self._apis: dict[str, Any] = {}
-        self._lock = threading.Lock()
 
     # ---- the generated client ----------------------------------------------------------------
 

@@ -150,7 +150,7 @@ class Puller:
         the last modification time seen (GTE) and the ids already read at exactly that time
         are skipped. A window also re-opens when ``total`` shrinks between pages: a record
         modified again during the walk leaves the window and shifts later records to lower
-        offsets, which plain offset paging would skip.
+        offsets, so the shrunk page may start past a record never read; it is dropped.
         """
         lower, op = start_ms, "GTE"
         boundary: set[str] = set()  # ids already yielded whose modified time == lower
@@ -162,6 +162,13 @@ class Puller:
             at_last: set[str] = set()
             while True:
                 body = self._search_call(names, filters, MODIFIED, offset)
+                page_total = int(body.get("total") or 0)
+                if total is not None and page_total < total:
+                    # Records left the window since the previous page, so this page may
+                    # start past records never read: drop it and re-open the window.
+                    reason = "shrunk"
+                    break
+                total = page_total
                 page: list[Raw] = []
                 for raw in body.get("results") or ():
                     ms, rid = _modified_ms(raw), str(raw["id"])
@@ -176,16 +183,14 @@ class Puller:
                 after = ((body.get("paging") or {}).get("next") or {}).get("after")
                 if after is None:
                     return
-                shrunk = total is not None and int(body.get("total") or 0) < total
-                total = int(body.get("total") or 0)
                 offset = int(after)
-                if offset >= SEARCH_CEILING or shrunk:
+                if offset >= SEARCH_CEILING:
+                    reason = "ceiling"
                     break
             assert last_ms is not None
-            log.info("hubspot.search.rewindow", object_type=names.object_type,
-                     reason="ceiling" if offset >= SEARCH_CEILING else "shrunk",
+            log.info("hubspot.search.rewindow", object_type=names.object_type, reason=reason,
                      lower_ms=lower, last_ms=last_ms)
-            if last_ms == lower and op == "GTE" and offset >= SEARCH_CEILING:
+            if last_ms == lower and op == "GTE" and reason == "ceiling":
                 # 10,000 records share one timestamp (a bulk import): walk that instant by id,
                 # then carry on strictly after it.
                 yield from self._search_instant(names, lower, boundary | at_last)

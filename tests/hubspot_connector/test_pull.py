@@ -245,3 +245,48 @@ def test_count_is_one_search_call(sandbox: HubSpotSandbox, connector: HubSpotCon
     sandbox.load("companies", companies(321))
     assert connector.count(Stream.ACCOUNTS) == 321
     assert sandbox.traffic.calls[SEARCH_COMPANIES] == 1
+
+
+def test_given_a_record_modified_mid_walk_when_paging_then_no_later_record_is_skipped(
+    sandbox: HubSpotSandbox, connector: HubSpotConnector
+) -> None:
+    rows = [{**row, "hs_lastmodifieddate": T0 + timedelta(seconds=i)}
+            for i, row in enumerate(companies(600))]
+    ids = sandbox.load("companies", rows)
+    until = T0 + timedelta(hours=1)
+    sandbox.clock.advance(7200)  # users keep working while the tick runs
+
+    pulled: list[str] = []
+    for n, page in enumerate(connector.pull(Stream.ACCOUNTS, Watermark(T0), until,
+                                            deleted=False)):
+        pulled += [r.external_id for r in page.records]
+        if n == 0:
+            # An already-read record changes: it leaves the window and every later record
+            # moves one offset down; the offset of page two would skip ids[200].
+            sandbox.update("companies", ids[3], {"name": "Renamed"})
+
+    assert ids[200] in pulled
+    assert set(pulled) == set(ids) and len(pulled) == len(set(pulled))
+
+
+def test_given_search_index_lag_when_the_next_tick_runs_then_the_lookback_catches_up(
+    sandbox: HubSpotSandbox, connector: HubSpotConnector
+) -> None:
+    first = sandbox.load("companies", [{"name": "early",
+                                        "hs_lastmodifieddate": T0 - timedelta(minutes=1)}])
+    late = sandbox.load("companies", [{"name": "old",
+                                       "hs_lastmodifieddate": T0 - timedelta(days=1)}])[0]
+    sandbox.search_index_lag_s = 20
+    sandbox.update("companies", late, {"name": "changed at T0"})  # searchable at T0 + 20 s
+    sandbox.clock.advance(1)
+
+    tick1 = list(connector.pull(Stream.ACCOUNTS, Watermark(T0 - timedelta(hours=1)),
+                                sandbox.clock.now(), deleted=False))
+    assert [r.external_id for p in tick1 for r in p.records] == first  # not indexed yet
+    mark = tick1[-1].watermark
+    assert mark is not None
+
+    sandbox.clock.advance(60)
+    tick2 = list(connector.pull(Stream.ACCOUNTS, mark, sandbox.clock.now(), deleted=False))
+
+    assert late in [r.external_id for p in tick2 for r in p.records]
