@@ -1,7 +1,8 @@
 """The stamp stage of the tick: one immutable attribution stamp per close (DESIGN.md 6).
 
 Idempotency rests on a deterministic close key, `source:external_id:outcome:close_date`
-(with `#n` when the same outcome and date come back after a different close), and on
+(`no-close-date` when the CRM has none; `#n` appended when the same outcome and date come
+back after a different close), and on
 UNIQUE(close_key, version) in the ledger. Before inserting, the stage looks for a stamp of the
 same close: if a process died after inserting the stamp but before recording
 `closed_seen_at`, the retry finds the stamp and only records the sighting. Two replicas that
@@ -123,8 +124,9 @@ def _stamp_if_new_close(
     session: Session, opp: Opportunity, config: AttributionConfig, partners: dict[str, str],
     rates: RateProvider, now: datetime, run_id: int | None, late: bool, stats: StampStats,
 ) -> None:
-    close_day = opp.close_date or (opp.closed_seen_at or now).date()
-    base = close_base(opp, close_day.isoformat())
+    # Without a CRM close date the key must not depend on the day we look: a retry after
+    # midnight would otherwise see a different close.
+    base = close_base(opp, opp.close_date.isoformat() if opp.close_date else "no-close-date")
     active = _active(session, opp.id)
     if active is not None and _base_of(active.close_key) == base:
         if opp.closed_seen_at is None:

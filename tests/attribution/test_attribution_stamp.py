@@ -174,3 +174,19 @@ def test_won_then_lost_then_won_again_on_the_first_date_is_a_third_close(world: 
     assert keys == [(1, "salesforce:O1:won:2026-02-04", False),
                     (2, "salesforce:O1:lost:2026-02-04", False),
                     (3, "salesforce:O1:won:2026-02-04#2", True)]
+
+
+def test_missing_close_date_is_the_day_first_seen_and_a_retry_next_day_is_the_same_close(
+    world: World,
+) -> None:
+    given_two_partner_account(world)
+    world.opportunity("O1", "A1")
+    world.update_opp("O1", close_date=None)
+    world.stamp(now=day(31))
+    world.update_opp("O1", closed_seen_at=None)  # crashed; retried the next day
+    stats = world.stamp(now=day(32))
+    assert (stats.stamped, stats.recovered) == (0, 1)
+    [stamp] = world.stamps("O1")
+    assert stamp.close_date == day(31).date()
+    assert stamp.close_key == "salesforce:O1:won:no-close-date"
+    assert "close_date_note" in stamp.evidence
