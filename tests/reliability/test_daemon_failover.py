@@ -1,0 +1,82 @@
+"""Two `ecosync run` replicas on one warehouse: only the leader ticks; killing it hands
+over to the standby within two intervals."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from connectors.factory import build_connectors
+from sandbox.world import running_world
+from schema.models import SyncRun
+
+pytestmark = pytest.mark.slow
+INTERVAL = 2
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def tick_pids(engine: Engine) -> list[int]:
+    with Session(engine) as s:
+        return [r.pid for r in s.scalars(select(SyncRun).where(SyncRun.kind == "tick")
+                                         .order_by(SyncRun.id)) if r.pid]
+
+
+def test_one_leader_and_failover(tmp_path: Path, new_database: Callable[..., Engine]) -> None:
+    engine = new_database()
+    with running_world(tmp_path / "w", seed=5, accounts=200, opportunities=300) as world:
+        url = engine.url.render_as_string(hide_password=False)
+        for connector in build_connectors(world.config(url)):
+            connector.ensure_fields(check_only=False)
+        procs = []
+        for name in ("a", "b"):
+            config = tmp_path / f"{name}.toml"
+            config.write_text(world.config_toml(url) + (
+                f"\n[daemon]\ninterval_seconds = {INTERVAL}\njitter_seconds = 0\n"
+                f"health_port = {free_port()}\nlock_file = \"{tmp_path / 'ecosync.lock'}\"\n"))
+            env = {**os.environ, **world.env(), "ECOSYNC_CONFIG": str(config)}
+            procs.append(subprocess.Popen(
+                [sys.executable, "-c", "from sync.cli import main; main()",
+                 "--log-format", "json", "run"],
+                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            time.sleep(0.5)
+        try:
+            deadline = time.monotonic() + 60
+            while len(tick_pids(engine)) < 3 and time.monotonic() < deadline:
+                time.sleep(0.5)
+            pids = tick_pids(engine)
+            assert len(pids) >= 3, "the leader should have ticked by now"
+            assert len(set(pids)) == 1, f"two replicas ticked: {pids}"
+            leader = pids[0]
+            standby = next(p for p in procs if p.pid != leader)
+            os.kill(leader, signal.SIGKILL)
+            killed_at = time.monotonic()
+            while time.monotonic() - killed_at < 2 * INTERVAL + 6:
+                if standby.pid in tick_pids(engine):
+                    break
+                time.sleep(0.2)
+            took = time.monotonic() - killed_at
+            assert standby.pid in tick_pids(engine), "the standby never took over"
+            # Two intervals, plus the time of one tick on this small world.
+            assert took <= 2 * INTERVAL + 6
+            standby.send_signal(signal.SIGTERM)
+            assert standby.wait(timeout=30) == 0
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
