@@ -2,11 +2,11 @@
 
 Idempotency rests on a deterministic close key, `source:external_id:outcome:close_date`
 (`no-close-date` when the CRM has none; `#n` appended when the same outcome and date come
-back after a different close), and on
-UNIQUE(close_key, version) in the ledger. Before inserting, the stage looks for a stamp of the
-same close: if a process died after inserting the stamp but before recording
-`closed_seen_at`, the retry finds the stamp and only records the sighting. Two replicas that
-race insert the same (close_key, version); the loser's savepoint rolls back.
+back after a different close), and on UNIQUE(close_key, version) in the ledger. Before
+inserting, the stage looks for a stamp of the same close: if a process died after inserting
+the stamp but before recording `closed_seen_at`, the retry finds the stamp and only records
+the sighting. Two replicas that race insert the same (close_key, version); the loser's
+savepoint rolls back.
 
 A reopened opportunity keeps its stamp active (its fields keep showing it) until it closes
 again; the new close makes version + 1, which supersedes the old. A close whose outcome or
