@@ -31,10 +31,12 @@ from connectors.base import (
 )
 from connectors.salesforce import bulk, provision
 from connectors.salesforce.fields import ENSURE_HINT, SOBJECT, Catalog
-from connectors.salesforce.pull import count, floor_second, normalizer, rest_pages, where
+from connectors.salesforce.pull import backfill_start, floor_second, normalizer, rest_pages
 from connectors.salesforce.pull import window_start as _window_start
+from connectors.salesforce.queries import count
 from connectors.salesforce.session import Api
-from connectors.salesforce.soql import select
+from connectors.salesforce.soql import count as count_query
+from connectors.salesforce.soql import select, where
 from connectors.salesforce.write import Writer, stored_value
 from schema.records import Stream
 from sync.config import SalesforceConfig
@@ -129,12 +131,13 @@ class SalesforceConnector:
         until = floor_second(min(until, self._now()))
         start = _window_start(since, timedelta(minutes=self.config.lookback_minutes))
         to_record = normalizer(stream, self.name, fields)
-        total: int | None = None
+        first = None
         if since is None:
-            total = count(self.api, fields.sobject, where(None, until), deleted=deleted)
+            total, first = backfill_start(self.api, fields, until, deleted=deleted)
             log.info("salesforce backfill", sobject=fields.sobject, rows=total,
                      bulk=total > self.config.bulk_threshold)
             if total > self.config.bulk_threshold:
+                first = None  # the REST page fetched with the count is not needed
                 text = select(fields.select, fields.sobject, where(None, until), ordered=False)
                 try:
                     yield from bulk.query_pages(
@@ -145,11 +148,11 @@ class SalesforceConnector:
                     log.warning("bulk query failed; pulling the window over REST",
                                 sobject=fields.sobject, error=str(exc))
         yield from rest_pages(self.api, stream, fields, start, until, deleted=deleted,
-                              to_record=to_record, expected=total)
+                              to_record=to_record, first=first, large=since is None)
 
     def count(self, stream: Stream) -> int:
         """Live records of the stream's object (COUNT(), deleted rows excluded)."""
-        return count(self.api, SOBJECT[stream], [], deleted=False)
+        return count(self.api, count_query(SOBJECT[stream], []), deleted=False)
 
     def audit(self, session: Session) -> list[AuditResult]:
         """Completeness: COUNT() per object against the warehouse's live rows."""

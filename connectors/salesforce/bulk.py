@@ -27,7 +27,6 @@ import structlog
 
 from connectors.base import Page, Watermark
 from connectors.salesforce import normalize
-from connectors.salesforce.pull import Normalizer
 from connectors.salesforce.session import Api
 from schema.records import Stream
 
@@ -83,7 +82,7 @@ def _abort(api: Api, kind: str, job_id: str) -> None:
 
 def query_pages(
     api: Api, stream: Stream, soql_text: str, until: datetime, *, deleted: bool,
-    to_record: Normalizer, sleep: Callable[[float], None], timeout_s: float,
+    to_record: normalize.Normalizer, sleep: Callable[[float], None], timeout_s: float,
 ) -> Iterator[Page]:
     """Run a (queryAll) job and yield its rows as Pages; only the final Page has a watermark."""
     body = {"operation": "queryAll" if deleted else "query", "query": soql_text,

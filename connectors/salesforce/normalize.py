@@ -7,7 +7,7 @@ null) and datetimes as `2024-01-01T00:00:00.000+0000`; Bulk CSV sends every valu
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
@@ -17,6 +17,7 @@ from schema.records import AccountRecord, OpportunityRecord, OpportunityStatus
 from schema.values import canonical_bool, canonical_datetime, canonical_number
 
 Raw = Mapping[str, object]
+Normalizer = Callable[[Raw], AccountRecord | OpportunityRecord]
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,30 +12,28 @@ old position and its new one may not have been delivered yet.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime, timedelta
-from functools import partial
 from typing import Any
 
 import structlog
 from simple_salesforce.exceptions import SalesforceError
 
-from connectors.base import Page, Record, Watermark
-from connectors.salesforce import normalize, soql
+from connectors.base import Page, Watermark
+from connectors.salesforce import normalize, queries, soql
 from connectors.salesforce.errors import error_code
 from connectors.salesforce.fields import StreamFields
+from connectors.salesforce.longtext import extra_long_text, page_queries, split_pages
 from connectors.salesforce.session import Api
 from schema.records import Stream
 
 log = structlog.get_logger("ecosync.salesforce")
-Key = tuple[datetime, str]
-LONG_TEXT_MIN = 256  # a textarea this long is a "long text area"
-# Single-query paging at 200 rows costs ceil(n/200) calls; split mode about 2·ceil(n/2000)+1.
+Key = soql.Key
+# Paging at 200 rows (2+ long text fields) costs n/200 calls, split pages about n/2000.
 SPLIT_AFTER_ROWS = 600
-Normalizer = Callable[[normalize.Raw], Record]
 
 
-def normalizer(stream: Stream, source: str, fields: StreamFields) -> Normalizer:
+def normalizer(stream: Stream, source: str, fields: StreamFields) -> normalize.Normalizer:
     names = fields.names
     if stream is Stream.ACCOUNTS:
         return lambda raw: normalize.account(raw, source, names)
@@ -58,116 +56,67 @@ def window_start(since: Watermark | None, lookback: timedelta) -> Key | None:
     return since.modified_at, since.last_id
 
 
-def where(start: Key | None, until: datetime) -> list[str]:
-    clauses = [soql.before(until)]
-    if start is not None:
-        clauses.insert(0, soql.after(*start))
-    return clauses
+def backfill_start(api: Api, fields: StreamFields, until: datetime, *, deleted: bool
+                   ) -> tuple[int, Any]:
+    """COUNT() of the whole window and its first REST page, in one Composite call.
 
-
-def count(api: Api, sobject: str, clauses: list[str], *, deleted: bool) -> int:
-    body: Any = api.call(lambda sf: sf.query(soql.count(sobject, clauses),
-                                             include_deleted=deleted))
-    return int(body["totalSize"])
-
-
-def _query(text: str, deleted: bool, sf: Any) -> Any:
-    return sf.query(text, include_deleted=deleted)
-
-
-def _more(url: str, sf: Any) -> Any:
-    return sf.query_more(url, identifier_is_url=True)
-
-
-def long_text(fields: StreamFields) -> list[str]:
-    return [n for n in fields.select
-            if (i := fields.info.get(n)) is not None and i.type == "textarea"
-            and i.length >= LONG_TEXT_MIN]
+    The count decides between REST and Bulk; when Bulk wins, the page is simply dropped.
+    """
+    extra = extra_long_text(fields)
+    page = (page_queries(fields, extra, None, until) if extra else
+            [("main", soql.select(fields.select, fields.sobject, soql.where(None, until)))])
+    bodies = queries.composite(
+        api, [("count", soql.count(fields.sobject, soql.where(None, until))), *page],
+        deleted=deleted)
+    return int(bodies.pop("count")["totalSize"]), bodies
 
 
 def rest_pages(
     api: Api, stream: Stream, fields: StreamFields, start: Key | None, until: datetime, *,
-    deleted: bool, to_record: Normalizer, expected: int | None = None,
+    deleted: bool, to_record: normalize.Normalizer, first: dict[str, Any] | None = None,
+    large: bool = False,
 ) -> Iterator[Page]:
     """REST query / queryAll pages of up to 2000 rows, following nextRecordsUrl.
 
-    If the server forgets the cursor (INVALID_QUERY_LOCATOR: cursors expire after ~15 idle
-    minutes, ~10 open per user), the query is re-issued from the last delivered row with the
-    tie-safe predicate, so nothing is skipped or repeated.
-
-    Selecting two or more long text areas caps pages at 200 rows (a platform rule). When the
-    window holds more than a few such pages, the pull switches to *split* mode: the main query
-    keeps one long text field (pages of 2000) and each other one is read by a narrow query over
-    the same key range as the page, i.e. 2 calls per 2000 rows instead of 10. A backfill knows
-    its size (`expected`, from COUNT()) and starts split; an incremental pull decides on the
-    totalSize of its first page.
+    `first` is a first page already fetched (a backfill's, from backfill_start); `large` says
+    the window is known to hold many rows (a backfill falling back from Bulk). If the server
+    forgets the cursor (INVALID_QUERY_LOCATOR: cursors expire after ~15 idle minutes, ~10 open
+    per user), the query is re-issued from the last delivered row with the tie-safe predicate,
+    so nothing is skipped or repeated. With two or more long text fields, a window of more
+    than a few 200-row pages continues as split pages (longtext.py).
     """
-    extra = tuple(long_text(fields)[1:])
-    split = bool(extra) and expected is not None and expected > SPLIT_AFTER_ROWS
+    extra = extra_long_text(fields)
+    if extra and (first is not None or large):  # a backfill's first page is a split page
+        yield from split_pages(api, stream, fields, extra, start, until, deleted=deleted,
+                               to_record=to_record, first=first)
+        return
     position = start
     mark: Watermark | None = None
 
-    def first(from_key: Key | None) -> Any:
-        names = [n for n in fields.select if not (split and n in extra)]
-        text = soql.select(names, fields.sobject, where(from_key, until))
-        return api.call(partial(_query, text, deleted))
+    def again(from_key: Key | None) -> Any:
+        text = soql.select(fields.select, fields.sobject, soql.where(from_key, until))
+        return queries.query(api, text, deleted=deleted)
 
-    body = first(position)
+    body = first["main"] if first is not None else again(position)
     while True:
         rows: list[Any] = body.get("records", [])
-        page_start = position
         for raw in rows:
             key = normalize.sort_key(raw)
             if key[0] < until:
                 position, mark = key, Watermark(*key)
-        if split and rows and position is not None and position != page_start:
-            rows = _attach(api, fields, extra, page_start, position, until, rows,
-                           deleted=deleted)
-        records = [to_record(raw) for raw in rows]
         if rows:
-            yield Page(stream, records, mark)
+            yield Page(stream, [to_record(raw) for raw in rows], mark)
         if body.get("done", True):
             return
-        if extra and not split and int(body.get("totalSize", 0)) > SPLIT_AFTER_ROWS:
-            split = True
-            body = first(position)
-            continue
-        next_url = str(body["nextRecordsUrl"])
+        if extra and int(body.get("totalSize", 0)) > SPLIT_AFTER_ROWS:
+            yield from split_pages(api, stream, fields, extra, position, until,
+                                   deleted=deleted, to_record=to_record)
+            return
         try:
-            body = api.call(partial(_more, next_url))
+            body = queries.more(api, str(body["nextRecordsUrl"]))
         except SalesforceError as exc:
             if error_code(exc)[0] != "INVALID_QUERY_LOCATOR":
                 raise
             log.warning("salesforce query cursor expired; re-querying from the last row",
                         sobject=fields.sobject, position=str(position))
-            body = first(position)
-
-
-def _attach(api: Api, fields: StreamFields, extra: tuple[str, ...], lo: Key | None, hi: Key,
-            until: datetime, rows: list[Any], *, deleted: bool) -> list[Any]:
-    """Add the extra long text fields to a page's rows, read over the page's key range.
-
-    A row missing from the narrow query was modified (or deleted) between the two queries: its
-    new SystemModstamp is past `until`, so the next tick pulls it whole. It is left out here
-    rather than landed with an unknown owned value.
-    """
-    values: dict[str, dict[str, Any]] = {}
-    clauses = [soql.upto(*hi), soql.before(until)]
-    if lo is not None:
-        clauses.insert(0, soql.after(*lo))
-    for name in extra:
-        text = soql.select(["Id", name], fields.sobject, clauses)
-        body: Any = api.call(partial(_query, text, deleted))
-        got = {str(r["Id"]): r.get(name) for r in body.get("records", [])}
-        while not body.get("done", True):
-            body = api.call(partial(_more, str(body["nextRecordsUrl"])))
-            got.update({str(r["Id"]): r.get(name) for r in body.get("records", [])})
-        values[name] = got
-    out = []
-    for raw in rows:
-        rid = str(raw["Id"])
-        if all(rid in got for got in values.values()):
-            out.append({**raw, **{name: values[name][rid] for name in extra}})
-        else:
-            log.info("salesforce row changed while paging; the next tick pulls it", id=rid)
-    return out
+            body = again(position)

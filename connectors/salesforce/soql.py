@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 _ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
+Key = tuple[datetime, str]  # a (SystemModstamp, Id) cursor position
 
 
 def literal(moment: datetime) -> str:
@@ -67,3 +68,16 @@ def count(sobject: str, where: Sequence[str]) -> str:
     if where:
         text += " WHERE " + " AND ".join(where)
     return text
+
+
+def where(start: Key | None, until: datetime) -> list[str]:
+    """Rows after `start` (None: from the beginning) and before `until`."""
+    clauses = [before(until)]
+    if start is not None:
+        clauses.insert(0, after(*start))
+    return clauses
+
+
+def key_range(lo: Key | None, hi: Key, until: datetime) -> list[str]:
+    """Rows in (lo, hi] and before `until`: exactly the rows of one ordered page."""
+    return [*([after(*lo)] if lo is not None else []), upto(*hi), before(until)]

@@ -39,10 +39,10 @@ def test_given_5000_accounts_when_backfilled_then_all_land_over_rest_pages(
         assert live_count(session, connector.name, Stream.ACCOUNTS) == 5000
     calls = sandbox.traffic.calls
     assert "bulk2.query.create" not in calls and calls["describe"] == 1
-    # Two long text owned fields would cap pages at 200 rows (a platform rule): the pull reads
-    # the second one over each 2000-row page's key range instead, 2 calls per page.
+    # Two long text owned fields would cap pages at 200 rows (a platform rule): each 2000-row
+    # page is one Composite call reading the second one alongside; COUNT() rides in the first.
     assert [len(p.records) for p in pages] == [2000, 2000, 1000]
-    assert sum(calls.values()) == 1 + 1 + 2 * 3  # describe, COUNT(), pages + their long text
+    assert calls == {"describe": 1, "composite": 3}
     assert all(set(r.owned) == {"overlap_count", "overlap_partners", "overlap_contacts",
                                 "overlap_changed_at"} for p in pages for r in p.records)
     mark = watermark(warehouse, connector.name, Stream.ACCOUNTS)
@@ -175,7 +175,7 @@ def test_given_a_failed_bulk_job_when_backfilling_then_rest_pulls_the_window(
         == 1500
     calls = sandbox.traffic.calls
     assert calls["bulk2.query.create"] == 1 and "bulk2.query.results" not in calls
-    assert calls["queryAll"] == 3  # COUNT(), the page, its second long text field
+    assert calls["composite"] == 2  # COUNT() with a first page, then the REST window
 
 
 def test_given_a_configured_field_that_does_not_exist_then_pull_names_it_before_pulling(
@@ -288,3 +288,42 @@ def test_given_a_large_incremental_window_then_it_switches_to_split_pages(
 
     assert [len(p.records) for p in pages] == [200, 1300]
     assert sum(len(p.records) for p in pages) == 1500
+
+
+def test_given_a_row_committed_between_subrequests_then_the_page_range_is_reread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from datetime import UTC, datetime
+
+    from connectors.salesforce import longtext, queries
+    from connectors.salesforce.fields import FieldInfo, StreamFields
+    from connectors.salesforce.normalize import FieldNames
+
+    lt = FieldInfo("Notes__c", "textarea", 32768, 0, True)
+    fields = StreamFields("Account", ("Id", "SystemModstamp", "A__c", "B__c"), FieldNames(),
+                          {"A__c": lt, "B__c": lt})
+    stamp = "2024-03-01T12:00:00.000+0000"
+
+    def row(i: str, **extra: object) -> dict[str, object]:
+        return {"Id": f"001{i * 15}", "SystemModstamp": stamp, **extra}
+
+    calls: list[list[tuple[str, str]]] = []
+
+    def fake(_api: object, subs: list[tuple[str, str]], *, deleted: bool) -> dict[str, object]:
+        calls.append(subs)
+        if len(calls) == 1:  # main rows a, b, c; the narrow read saw a late row x before c
+            return {"main": {"records": [row("a", A__c="1"), row("b", A__c="2"),
+                                         row("c", A__c="3")]},
+                    "long0": {"records": [row("a", B__c="x1"), row("x", B__c="late"),
+                                          row("b", B__c="x2")]}}
+        return {"long0": {"records": [row("a", B__c="x1"), row("b", B__c="x2"),
+                                      row("c", B__c="x3")], "done": True}}
+
+    monkeypatch.setattr(queries, "composite", fake)
+    pages = list(longtext.split_pages(
+        None, Stream.ACCOUNTS, fields, ("B__c",), None,  # type: ignore[arg-type]
+        datetime(2024, 3, 2, tzinfo=UTC), deleted=True, to_record=lambda raw: raw))  # type: ignore[arg-type,return-value]
+
+    (page,) = pages
+    assert [r["B__c"] for r in page.records] == ["x1", "x2", "x3"]  # type: ignore[index]
+    assert "Id <= '001" + "c" * 15 + "'" in calls[1][0][1]  # the page's exact key range

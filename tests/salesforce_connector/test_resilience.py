@@ -23,13 +23,14 @@ def test_given_a_token_expiring_mid_run_then_the_pull_reauthenticates_and_comple
     sandbox: SalesforceSandbox, make_connector: type[SalesforceConnector], warehouse: Engine,
     auth: str,
 ) -> None:
-    load_accounts(sandbox, 1200)
+    load_accounts(sandbox, 5000)
     connector = make_connector(auth)
     sandbox.expire_token_after(1)  # every token, current and future, lasts one call
 
     assert land(warehouse, connector.name, connector.pull(Stream.ACCOUNTS, None, later(1))) \
-        == 1200
-    assert sum(sandbox.tokens.logins.values()) >= 3
+        == 5000
+    # describe + 3 composite pages, each on a fresh token after one refresh
+    assert sum(sandbox.tokens.logins.values()) == 4
     assert connector.usage().by_endpoint["login"] == sum(sandbox.tokens.logins.values())
 
 
@@ -75,11 +76,11 @@ def test_given_a_503_storm_then_calls_are_retried_with_backoff(
     sandbox: SalesforceSandbox, connector: SalesforceConnector, warehouse: Engine,
     sleeps: Sleeps,
 ) -> None:
-    load_accounts(sandbox, 3000)
-    sandbox.faults.configure(unavailable=0.4, drop=0.1)
+    load_accounts(sandbox, 9000)
+    sandbox.faults.configure(unavailable=0.5, drop=0.1)
 
     assert land(warehouse, connector.name, connector.pull(Stream.ACCOUNTS, None, later(1))) \
-        == 3000
+        == 9000
     assert sandbox.faults.fired["unavailable"] > 0
     assert len(sleeps) >= sandbox.faults.fired["unavailable"]
     assert all(0 <= s <= 30 for s in sleeps)
@@ -133,8 +134,8 @@ def test_usage_counts_calls_by_endpoint(
     load_accounts(sandbox, 10)
     list(connector.pull(Stream.ACCOUNTS, None, later(1)))
     usage = connector.usage()
-    assert usage.by_endpoint == {"describe": 1, "queryAll": 2}
-    assert usage.calls == 3 and usage.daily_used == sandbox.api_usage
+    assert usage.by_endpoint == {"describe": 1, "composite": 1}
+    assert usage.calls == 2 and usage.daily_used == sandbox.api_usage
 
 
 # ---------------------------------------------------------------- narrow cases via responses
@@ -186,3 +187,28 @@ def test_a_malformed_query_is_not_retried(sleeps: Sleeps) -> None:
     with pytest.raises(SalesforceMalformedRequest):
         _offline_connector(sleeps).count(Stream.ACCOUNTS)
     assert not sleeps
+
+
+@responses.activate
+def test_a_failed_composite_subrequest_is_classified_like_a_direct_call(sleeps: Sleeps) -> None:
+    from simple_salesforce.exceptions import SalesforceMalformedRequest
+
+    from connectors.salesforce import queries
+
+    def reply(status: int, body: object) -> dict[str, object]:
+        return {"compositeResponse": [{"referenceId": "n", "httpStatusCode": status,
+                                       "body": body}]}
+
+    url = f"{BASE}/composite"
+    responses.post(url, json=reply(503, [{"errorCode": "SERVER_UNAVAILABLE", "message": "x"}]))
+    responses.post(url, json=reply(200, {"totalSize": 3, "done": True, "records": []}))
+    responses.post(url, json=reply(400, [{"errorCode": "INVALID_FIELD", "message": "no"}]))
+    api = _offline_connector(sleeps).api
+
+    bodies = queries.composite(api, [("n", "SELECT COUNT() FROM Account")], deleted=True)
+    assert bodies["n"]["totalSize"] == 3 and len(sleeps) == 1
+    sent = responses.calls[0].request.body
+    assert isinstance(sent, bytes) and b"/services/data/v59.0/queryAll/?q=SELECT+COUNT" in sent
+    with pytest.raises(SalesforceMalformedRequest):
+        queries.composite(api, [("n", "SELECT Nope FROM Account")], deleted=True)
+    assert len(sleeps) == 1
