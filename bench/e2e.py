@@ -1,0 +1,153 @@
+"""End-to-end: backfill, idle tick and a 1%-change tick, through both CRM emulators.
+
+The emulators live in this process; every ecosync step runs as a child process
+(`ecosync backfill`, `ecosync sync --once`), so the peak RSS printed is ecosync's own.
+API calls come from the emulators' counters and are printed against the minimum the APIs
+allow for the same work.
+
+    python bench/e2e.py [--scale 1.0] [--latency-ms 150]
+
+Scale 1.0: 100,000 accounts and 200,000 opportunities per CRM, 5 partners x 20,000 accounts.
+Targets (issue 7): backfill peak RSS < 400 MB; idle tick <= 2 read calls per object and no
+write; the 1%-change tick with 150 ms per request under 60 s end to end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sandbox.seed import generate
+from sandbox.world import World, running_world
+
+CLI = [sys.executable, "-c", "from sync.cli import main; main()", "--log-format", "json"]
+SF_WRITES = ("PATCH", "composite", "jobs/ingest")
+
+
+def child(args: list[str], world: World, config: Path) -> tuple[float, float, int]:
+    """Run an ecosync command; returns (wall s, CPU s, peak RSS MB of the children so far)."""
+    env = {**os.environ, **world.env(), "ECOSYNC_CONFIG": str(config)}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    proc = subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        sys.exit(f"ecosync {' '.join(args)} failed:\n{proc.stderr[-3000:]}")
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return wall, cpu, after.ru_maxrss // 1024
+
+
+def traffic(world: World) -> tuple[Counter[str], Counter[str]]:
+    assert world.salesforce is not None and world.hubspot is not None
+    return Counter(world.salesforce.traffic.calls), Counter(world.hubspot.traffic.calls)
+
+
+def split(calls: Counter[str], crm: str) -> tuple[int, int]:
+    if crm == "sf":
+        writes = sum(v for k, v in calls.items() if any(m in k for m in SF_WRITES))
+    else:
+        writes = sum(v for k, v in calls.items() if "batch/update" in k)
+    return sum(calls.values()) - writes, writes
+
+
+def diff(a: Counter[str], b: Counter[str]) -> Counter[str]:
+    return Counter({k: a[k] - b.get(k, 0) for k in a if a[k] - b.get(k, 0)})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--latency-ms", type=float, default=150.0)
+    args = parser.parse_args()
+    accounts = int(200_000 * args.scale)  # both CRMs together
+    opportunities = int(400_000 * args.scale)
+    partner_rows = int(20_000 * args.scale)
+    tmp = Path(tempfile.mkdtemp(prefix="ecosync-bench-"))
+    t0 = time.perf_counter()
+    data = generate(seed=1, accounts=accounts, opportunities=opportunities, partners=5,
+                    partner_accounts=partner_rows)
+    print(f"seeded {len(data.sf_accounts):,} SF accounts, {len(data.sf_opportunities):,} SF "
+          f"opportunities, {len(data.hs_companies):,} HS companies, {len(data.hs_deals):,} "
+          f"HS deals, 5 partners x {partner_rows:,} rows in {time.perf_counter() - t0:.1f} s")
+    with running_world(tmp / "world", data=data, partners=5) as world:
+        url = f"sqlite:///{tmp / 'warehouse.db'}"
+        config = tmp / "ecosync.toml"
+        # No lookback: the idle tick measures what a quiet period costs, not the re-read of
+        # the backfill's own writes (which a real lookback window would absorb once).
+        text = world.config_toml(url).replace('referring_partner_field = "Referring_Partner__c"',
+                            'referring_partner_field = "Referring_Partner__c"\n'
+                            "lookback_minutes = 0")
+        text = text.replace('referring_partner_property = "referring_partner"',
+                            'referring_partner_property = "referring_partner"\n'
+                            "lookback_minutes = 0")
+        config.write_text(text)
+        child(["db", "upgrade"], world, config)
+        child(["fields", "ensure"], world, config)
+        sf0, hs0 = traffic(world)
+        wall, cpu, rss = child(["backfill", "--no-progress"], world, config)
+        sf1, hs1 = traffic(world)
+        sf_r, sf_w = split(diff(sf1, sf0), "sf")
+        hs_r, hs_w = split(diff(hs1, hs0), "hs")
+        n_sf = len(data.sf_accounts) + len(data.sf_opportunities)
+        n_hs = len(data.hs_companies) + len(data.hs_deals)
+        print(f"backfill: {wall:.1f} s wall, {cpu:.1f} s CPU, peak RSS {rss} MB "
+              f"(target < 400 MB: {'met' if rss < 400 else 'NOT met'}); "
+              f"{(n_sf + n_hs) / wall:,.0f} records/s")
+        hs_min_reads = (math.ceil(len(data.hs_companies) / 100)
+                        + math.ceil(len(data.hs_deals) / 100)
+                        + math.ceil(len(data.hs_deals) / 1000))
+        sf_min_reads = (math.ceil(len(data.sf_accounts) / 2000)
+                        + math.ceil(len(data.sf_opportunities) / 2000))
+        print(f"  Salesforce API calls: {sf_r} reads, {sf_w} writes "
+              f"(REST minimum reads {sf_min_reads})")
+        print(f"  HubSpot API calls: {hs_r} reads (minimum {hs_min_reads}), {hs_w} writes")
+
+        time.sleep(1.1)
+        child(["sync", "--once"], world, config)  # absorbs the echo of the backfill's writes
+        time.sleep(1.1)
+        sf2, hs2 = traffic(world)
+        wall, cpu, _ = child(["sync", "--once"], world, config)
+        sf3, hs3 = traffic(world)
+        sf_r, sf_w = split(diff(sf3, sf2), "sf")
+        hs_r, hs_w = split(diff(hs3, hs2), "hs")
+        print(f"idle tick: {wall:.2f} s wall, {cpu:.2f} s CPU; Salesforce {sf_r} reads / "
+              f"{sf_w} writes, HubSpot {hs_r} reads / {hs_w} writes (target <= 2 reads per "
+              f"object = 4 per CRM, 0 writes: "
+              f"{'met' if sf_r <= 4 and hs_r <= 4 and not sf_w and not hs_w else 'NOT met'})")
+
+        assert world.salesforce is not None and world.hubspot is not None
+        domains = [r["domain"] for rows in data.partner_rows.values() for r in rows
+                   if r.get("domain")]
+        sf_ids = [r["Id"] for r in data.sf_accounts][: len(data.sf_accounts) // 100]
+        hs_ids = [c["id"] for c in data.hs_companies][: len(data.hs_companies) // 100]
+        for i, rid in enumerate(sf_ids):
+            domain = domains[i % len(domains)]
+            world.salesforce.update("Account", rid, {"Website": f"https://{domain}"})
+        for i, rid in enumerate(hs_ids):
+            world.hubspot.update("companies", rid, {"domain": domains[-1 - i % len(domains)]})
+        time.sleep(1.1)
+        world.salesforce.latency_s = world.hubspot.latency_s = args.latency_ms / 1000
+        sf4, hs4 = traffic(world)
+        wall, cpu, _ = child(["sync", "--once"], world, config)
+        sf5, hs5 = traffic(world)
+        sf_r, sf_w = split(diff(sf5, sf4), "sf")
+        hs_r, hs_w = split(diff(hs5, hs4), "hs")
+        print(f"1% change tick ({len(sf_ids)} SF + {len(hs_ids)} HS accounts changed, "
+              f"{args.latency_ms:.0f} ms per request): {wall:.1f} s wall "
+              f"(target < 60 s: {'met' if wall < 60 else 'NOT met'}), {cpu:.1f} s CPU; "
+              f"Salesforce {sf_r} reads / {sf_w} writes, HubSpot {hs_r} reads / {hs_w} writes")
+
+
+if __name__ == "__main__":
+    main()
