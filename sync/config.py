@@ -354,6 +354,11 @@ def _validate(config: Config, where: str) -> None:
                  f"is not a population; use {', '.join(POPULATIONS)}")
         if weight < 0:
             fail(f"attribution.population_weights.{pop}", "must be zero or more")
+    from sync.attribution.validate import attribution_problems
+
+    problems = attribution_problems(att)
+    if problems:
+        raise ConfigError(f"{where}: {problems[0]}; fix it under [attribution]")
     seen: set[str] = set()
     for i, partner in enumerate(config.partners):
         key = f"partners[{i}]"
