@@ -216,8 +216,8 @@ def main() -> None:
     for r in reads:
         print(f"  {r.path:5} {r.stream:14} {r.records:>8,} {r.calls:>6} {r.minimum:>5}"
               f" {r.target:>7} {r.records / r.seconds:>9,.0f}  {verdict(r.calls <= r.target)}")
-    print("  (REST accounts: selecting 2 long text areas caps pages at 200 rows; the connector"
-          " reads the 2nd one per 2000-row page, so 2 calls per page)")
+    print("  (REST accounts select 2 long text areas, which caps plain pages at 200 rows; each"
+          " 2000-row page is one Composite call that reads the 2nd alongside)")
     print("\nWrites (opportunities, 4 owned fields each):")
     print(f"  {'M':>7} {'path':9} {'calls':>6} {'min':>5} {'target':>7} {'rec/s':>9} {'failed':>6}")
     for w in writes:

@@ -34,13 +34,17 @@ def test_given_a_token_expiring_mid_run_then_the_pull_reauthenticates_and_comple
     assert connector.usage().by_endpoint["login"] == sum(sandbox.tokens.logins.values())
 
 
-def test_given_soap_login_with_security_token_then_pull_works(
-    sandbox: SalesforceSandbox, make_connector: type[SalesforceConnector], warehouse: Engine
+@pytest.mark.parametrize("oauth", [False, True], ids=["soap", "oauth-password"])
+def test_given_password_auth_then_soap_or_oauth_login_works(
+    sandbox: SalesforceSandbox, make_connector: type[SalesforceConnector], warehouse: Engine,
+    oauth: bool,
 ) -> None:
     load_accounts(sandbox, 3)
-    connector = make_connector("password")
+    extra = {"client_id": sandbox.client_id, "client_secret": sandbox.client_secret} \
+        if oauth else {}
+    connector = make_connector("password", **extra)
     assert land(warehouse, connector.name, connector.pull(Stream.ACCOUNTS, None, later(1))) == 3
-    assert sandbox.tokens.logins["soap"] == 1
+    assert sandbox.tokens.logins["password" if oauth else "soap"] == 1
 
 
 def test_given_a_persistent_401_then_one_relogin_and_a_clear_auth_error(
