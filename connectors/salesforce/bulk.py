@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import Any
 
 import structlog
+from simple_salesforce.exceptions import SalesforceError
 
 from connectors.base import Page, Watermark
 from connectors.salesforce import normalize
@@ -97,8 +98,11 @@ def query_pages(
         params: dict[str, Any] = {"maxRecords": RESULT_PAGE}
         if locator:
             params["locator"] = locator
-        response = api.raw("GET", f"jobs/query/{job_id}/results", params=params,
-                           headers={"Accept": "text/csv"})
+        try:
+            response = api.raw("GET", f"jobs/query/{job_id}/results", params=params,
+                               headers={"Accept": "text/csv"})
+        except SalesforceError as exc:  # e.g. results expired (404) or version mismatch (409)
+            raise BulkUnavailable(f"Bulk 2.0 results of job {job_id}: {exc}") from exc
         # Decode explicitly: text/csv without a charset would be read as ISO-8859-1.
         text = response.content.decode("utf-8").replace("\0", "")
         locator = response.headers.get("Sforce-Locator")

@@ -37,6 +37,14 @@ def text(raw: object) -> str | None:
     return value if value != "" else None
 
 
+def identifier(raw: object) -> str | None:
+    """An id-like value kept as text; a number field (DUNS as Number(9,0)) comes back 123.0."""
+    if isinstance(raw, Decimal | float | int) and not isinstance(raw, bool):
+        number = Decimal(str(raw))
+        return str(int(number)) if number == number.to_integral_value() else str(number)
+    return text(raw)
+
+
 def flag(raw: object) -> bool:
     return canonical_bool(raw) == "true"
 
@@ -103,7 +111,7 @@ def account(raw: Raw, source: str, names: FieldNames) -> AccountRecord:
         website=text(raw.get("Website")),
         owner_id=text(raw.get("OwnerId")),
         account_type=text(raw.get("Type")),
-        duns=text(raw.get(names.duns)) if names.duns else None,
+        duns=identifier(raw.get(names.duns)) if names.duns else None,
         created_at=parse_datetime(raw.get("CreatedDate")),
         is_deleted=flag(raw.get("IsDeleted")),
         owned=owned_values(raw, names),

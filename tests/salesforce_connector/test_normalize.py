@@ -186,3 +186,10 @@ def test_login_target_rewrites_only_non_salesforce_hosts(
 ) -> None:
     config = SalesforceConfig(auth=auth, login_url=login_url, instance_url=instance_url)
     assert login_target(config) == (domain, rewrite)
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    (Decimal("123456789.0"), "123456789"), (123456789, "123456789"), ("12-345-6789", "12-345-6789"),
+    ("", None), (None, None)])
+def test_duns_kept_as_text_whatever_the_field_type(raw: object, expected: str | None) -> None:
+    assert normalize.identifier(raw) == expected

@@ -327,3 +327,24 @@ def test_given_a_row_committed_between_subrequests_then_the_page_range_is_reread
     (page,) = pages
     assert [r["B__c"] for r in page.records] == ["x1", "x2", "x3"]  # type: ignore[index]
     assert "Id <= '001" + "c" * 15 + "'" in calls[1][0][1]  # the page's exact key range
+
+
+def test_given_bulk_results_that_vanish_then_rest_pulls_the_window(
+    sandbox: SalesforceSandbox, make_connector: type[SalesforceConnector], warehouse: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from connectors.salesforce import bulk
+
+    load_accounts(sandbox, 1200)
+    connector = make_connector(bulk_threshold=1000)
+    wait = bulk._wait
+
+    def wait_then_expire(*args: object, **kwargs: object) -> dict[str, object]:
+        info = wait(*args, **kwargs)  # type: ignore[arg-type]
+        sandbox.bulk.jobs.clear()  # results purged: the results call answers 404
+        return info
+
+    monkeypatch.setattr(bulk, "_wait", wait_then_expire)
+    assert land(warehouse, connector.name, connector.pull(Stream.ACCOUNTS, None, later(1))) \
+        == 1200
+    assert sandbox.traffic.calls["bulk2.query.create"] == 1
