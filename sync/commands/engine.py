@@ -61,14 +61,15 @@ def _runner(bars: Progress | None) -> Progress_:
 
 
 def print_planned(report: TickReport, console: Console) -> None:
-    table = Table("source", "object", "record", "field", "old", "", "new",
-                  title=f"dry run: {len(report.planned)} records would change")
+    """One line per field, so the output can be read, grepped and diffed."""
+    console.print(f"dry run: {len(report.planned)} records would change, nothing written")
     for change in report.planned:
         for ch in change.changes:
-            table.add_row(change.source, change.stream.value, change.external_id, ch.field,
-                          repr(ch.crm) if ch.crm is not None else "—", "→",
-                          repr(ch.new) if ch.new is not None else "—")
-    console.print(table)
+            old = "—" if ch.crm is None else repr(ch.crm)
+            new = "—" if ch.new is None else repr(ch.new)
+            console.print(f"{change.source} {change.stream.value} {change.external_id} "
+                          f"{ch.field}: {old} → {new}", markup=False, highlight=False,
+                          soft_wrap=True)
 
 
 def print_report(report: TickReport, console: Console) -> None:
@@ -174,13 +175,22 @@ def deadletter_group() -> None:
 
 @deadletter_group.command("list")
 @click.option("--all", "show_all", is_flag=True, help="Include skipped records.")
-def deadletter_list(show_all: bool) -> None:
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+def deadletter_list(show_all: bool, fmt: str) -> None:
     app = _app()
     with Session(app.engine()) as session:
         query = select(WritebackError).order_by(WritebackError.id)
         if not show_all:
             query = query.where(WritebackError.status == "pending")
         rows = session.scalars(query).all()
+    if fmt == "json":
+        click.echo(json.dumps([
+            {"id": r.id, "source": r.source, "object": r.stream, "record": r.external_id,
+             "status": r.status, "attempts": r.attempts, "error_code": r.error_code,
+             "message": r.message, "fields": r.payload,
+             "next_retry_at": r.next_retry_at.isoformat() if r.next_retry_at else None}
+            for r in rows], indent=2))
+        return
     table = Table("id", "source", "object", "record", "status", "attempts", "error", "next retry")
     for r in rows:
         table.add_row(str(r.id), r.source, r.stream, r.external_id, r.status, str(r.attempts),
