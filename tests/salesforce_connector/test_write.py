@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 from sf_support import load_accounts, load_opportunities
+from sqlalchemy import Engine
 
 from connectors.base import FieldUpdate
 from connectors.salesforce import SalesforceConnector
@@ -154,3 +155,36 @@ def test_a_field_ecosync_does_not_own_is_refused(
                                                               {"Name": "x"})])
     assert not result.ok and result.error_code == "INVALID_VALUE"
     assert "composite" not in sandbox.traffic.calls
+
+
+def test_given_a_partial_failure_through_the_engine_then_it_is_dead_lettered_and_the_rest_lands(
+    sandbox: SalesforceSandbox, connector: SalesforceConnector, warehouse: Engine
+) -> None:
+    from sf_support import T0, land, later
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from schema.models import WritebackError, WritebackState
+    from sync.writeback import plan_changes, push
+
+    ids = load_accounts(sandbox, 300)
+    land(warehouse, connector.name, connector.pull(Stream.ACCOUNTS, None, later(1)))
+    sandbox.delete(ids[42])
+    changes = []
+    for n, record_id in enumerate(ids):
+        desired = {"overlap_count": 1 + n % 3, "overlap_partners": "Acme (customer)"}
+        change = plan_changes(connector.name, Stream.ACCOUNTS, record_id, desired,
+                              connector.stored_form(Stream.ACCOUNTS, desired), {}, None)
+        assert change is not None
+        changes.append(change)
+
+    stats = push(warehouse, connector, changes, now=T0, run_id=None)
+
+    assert (stats.records_written, stats.records_failed) == (299, 1)
+    with Session(warehouse) as session:
+        (dead,) = session.scalars(select(WritebackError)).all()
+        written = session.scalars(select(WritebackState)).all()
+    assert dead.external_id == ids[42] and dead.error_code == "ENTITY_IS_DELETED"
+    assert dead.payload == {"overlap_count": "1", "overlap_partners": "Acme (customer)"}
+    assert len({w.external_id for w in written}) == 299
+    assert sandbox.traffic.calls["composite"] == 2  # the pull's first page, then one write
