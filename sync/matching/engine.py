@@ -170,12 +170,16 @@ class _Run:
         self.lap("duns")
         self._insert_candidates(Method.DOMAIN, PA.c.domain_key == A.c.domain_key, compatible)
         self.lap("domain")
-        self._insert_candidates(
-            Method.NAME, PA.c.name_key == A.c.name_key, compatible,
-            or_(A.c.domain_key.is_(None), PA.c.domain_key.is_(None)))
+        # Two joins, each driven by the side without a domain (the minority), rather than one
+        # join of every equal name filtered afterwards.
+        same_name = PA.c.name_key == A.c.name_key
+        self._insert_candidates(Method.NAME, same_name, compatible, A.c.domain_key.is_(None))
+        self._insert_candidates(Method.NAME, same_name, compatible, A.c.domain_key.is_not(None),
+                                PA.c.domain_key.is_(None))
         self.lap("name")
         if self.config.fuzzy:
-            pairs = fuzzy.fuzzy_pairs(self.conn, self.accounts, self.config.name_threshold)
+            pairs = fuzzy.fuzzy_pairs(self.conn, self.accounts, self.config.name_threshold,
+                                      full=self.full)
             self.stats.fuzzy_pairs = len(pairs)
             rank = METHOD_RANK[Method.FUZZY]
             for start in range(0, len(pairs), 5_000):
@@ -296,15 +300,17 @@ class _Run:
     # -- stage 5: flags ---------------------------------------------------------------------
     def flags(self) -> None:
         changed = select(CHANGED.c.account_id)
-        self.execute(update(A).where(A.c.id.in_(changed)).values(fields_dirty=true()))
+        dirty = select(DIRTY_ACCOUNTS.c.id)
+        # One pass over each account row: clear match_dirty, raise fields_dirty if changed.
+        self.execute(update(A).where(or_(A.c.id.in_(dirty), A.c.id.in_(changed))).values(
+            match_dirty=case((A.c.id.in_(dirty), false()), else_=A.c.match_dirty),
+            fields_dirty=case((A.c.id.in_(changed), true()), else_=A.c.fields_dirty)))
         # Open opportunities show their account's partners live (DESIGN.md 5).
         self.execute(update(OPP).where(
             OPP.c.status == "open", OPP.c.is_deleted == false(),
             tuple_(OPP.c.source, OPP.c.account_external_id).in_(
                 select(A.c.source, A.c.external_id).where(A.c.id.in_(changed))),
         ).values(fields_dirty=true()))
-        self.execute(update(A).where(A.c.id.in_(select(DIRTY_ACCOUNTS.c.id)))
-                     .values(match_dirty=false()))
         self.execute(update(PA).where(PA.c.id.in_(select(DIRTY_PARTNER_ACCOUNTS.c.id)))
                      .values(match_dirty=false()))
         self.lap("flags")

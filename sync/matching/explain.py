@@ -10,13 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from schema.models import Account, MatchOverride, Overlap, Partner, PartnerAccount
 from sync.config import MatchingConfig
 from sync.errors import UserError
-from sync.matching.keys import BLOCK_PREFIX, blocking_key
+from sync.matching.fuzzy import code_point_order
+from sync.matching.keys import block_upper, blocking_key
 from sync.matching.overrides import BLOCK, PIN, active_overrides, describe
 from sync.matching.rules import (
     METHOD_RANK,
@@ -89,8 +90,11 @@ def explain(session: Session, source: str, account_external_id: str,
     if ours.duns:
         near.append(PartnerAccount.duns == ours.duns)
     if ours.name_key:
-        near.append(func.substr(PartnerAccount.name_key, 1, BLOCK_PREFIX)
-                    == blocking_key(ours.name_key))
+        block = blocking_key(ours.name_key)
+        name = PartnerAccount.name_key
+        if not code_point_order(session.connection()):
+            name = name.collate("C")  # type: ignore[assignment]
+        near.append(and_(name >= block, name < block_upper(block)))
     rows = list(session.scalars(select(PartnerAccount).where(or_(*near)))) if near else []
     overlaps = {o.partner_id: o for o in session.scalars(
         select(Overlap).where(Overlap.account_id == account.id, Overlap.ended_at.is_(None)))}

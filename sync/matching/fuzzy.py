@@ -1,26 +1,32 @@
 """Fuzzy name matching: rapidfuzz token_sort_ratio within a blocking key, streamed.
 
 Names are compared only when at least one side lacks a usable domain (DESIGN.md 4). That side
-is the minority, so it is indexed in memory by blocking key, and the other side is streamed
-from the warehouse restricted (in SQL) to the blocks the index holds. Memory stays bounded by
-the no-domain minority; the streamed side is never held.
+is the minority, so it is indexed in memory by blocking key; the other side is streamed from the
+warehouse, restricted in SQL to the blocks the index holds and ordered by name, so rows of one
+block arrive together and are scored as one batch: per block, each row of the smaller side is
+compared with `process.extract` against the whole other side (one C call per row of the smaller
+side, not per pair). Memory stays bounded by the no-domain minority.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import groupby
 from typing import Any
 
 from rapidfuzz import fuzz, process
-from sqlalchemy import Connection, FromClause, Select, delete, false, func, insert, select
+from sqlalchemy import Connection, FromClause, Select, and_, delete, false, insert, select
 
 from schema.models import Account, PartnerAccount
-from sync.matching.keys import BLOCK_PREFIX, blocking_key, sorted_tokens
+from sync.matching.keys import block_upper, blocking_key, sorted_tokens
 from sync.matching.rules import duns_compatible, population_rank
 from sync.matching.worktables import BLOCKS, DIRTY_PARTNER_ACCOUNTS, table_of
 
 STREAM_ROWS = 5_000
+# Collations whose order is code point order: there, a block is one contiguous range of the
+# name_key index.
+BINARY_COLLATIONS = frozenset({"C", "POSIX", "C.UTF-8", "C.utf8", "ucs_basic"})
 
 ACCOUNTS = table_of(Account)
 PARTNER_ACCOUNTS = table_of(PartnerAccount)
@@ -37,6 +43,10 @@ class Side:
     partner_id: str = ""
     pop_rank: int = 0
 
+    @property
+    def block(self) -> str:
+        return blocking_key(self.name_key)
+
 
 # (account id, partner id, partner account id, population rank, score)
 FuzzyPair = tuple[int, str, int, int, float]
@@ -48,46 +58,91 @@ class _Block:
     rows: list[Side] = field(default_factory=list)
 
 
+def _allowed(a: Side, b: Side) -> bool:
+    # Exact names are the SQL name rule's; names are compared only when a domain is missing;
+    # different DUNS numbers never match.
+    return (a.name_key != b.name_key and not (a.has_domain and b.has_domain)
+            and duns_compatible(a.duns, b.duns))
+
+
 class BlockIndex:
-    """The rows of one side grouped by blocking key, ready for `process.extract`."""
+    """The rows of one side grouped by blocking key."""
 
     def __init__(self, rows: Iterable[Side]) -> None:
         self.blocks: dict[str, _Block] = {}
         for row in rows:
-            block = self.blocks.setdefault(blocking_key(row.name_key), _Block())
+            block = self.blocks.setdefault(row.block, _Block())
             block.names.append(sorted_tokens(row.name_key))
             block.rows.append(row)
 
     def __len__(self) -> int:
         return len(self.blocks)
 
-    def probe(self, other: Side, threshold: int) -> Iterator[tuple[Side, float]]:
-        """Rows of this index whose name scores >= threshold against `other`, rules applied."""
-        block = self.blocks.get(blocking_key(other.name_key))
-        if block is None:
-            return
-        hits = process.extract(sorted_tokens(other.name_key), block.names, scorer=fuzz.ratio,
-                               score_cutoff=threshold, limit=None)
-        for _choice, score, i in hits:
-            row = block.rows[i]
-            if row.name_key == other.name_key:
-                continue  # the exact name rule (in SQL) covers it
-            if row.has_domain and other.has_domain:
-                continue  # names are compared only when one side lacks a domain
-            if not duns_compatible(row.duns, other.duns):
+    def scan(self, stream: Iterable[Side], threshold: int) -> Iterator[tuple[Side, Side, float]]:
+        """(indexed row, streamed row, score) for every pair scoring >= threshold."""
+        for key, group in groupby(stream, key=lambda s: s.block):
+            block = self.blocks.get(key)
+            if block is None:
                 continue
-            yield row, round(float(score), 2)
+            batch = list(group)
+            names = [sorted_tokens(s.name_key) for s in batch]
+            if len(block.rows) <= len(batch):
+                for row, name in zip(block.rows, block.names, strict=True):
+                    for _, score, j in process.extract(name, names, scorer=fuzz.ratio,
+                                                       score_cutoff=threshold, limit=None):
+                        if _allowed(row, batch[j]):
+                            yield row, batch[j], round(float(score), 2)
+            else:
+                for other, name in zip(batch, names, strict=True):
+                    for _, score, j in process.extract(name, block.names, scorer=fuzz.ratio,
+                                                       score_cutoff=threshold, limit=None):
+                        if _allowed(block.rows[j], other):
+                            yield block.rows[j], other, round(float(score), 2)
 
 
-def _block_of(column: Any) -> Any:
-    return func.substr(column, 1, BLOCK_PREFIX)
+def code_point_order(conn: Connection) -> bool:
+    """Whether text comparisons on this connection follow code points (binary collation)."""
+    if conn.dialect.name == "sqlite":
+        return True  # BINARY collation
+    if conn.dialect.name == "postgresql":
+        collation = conn.exec_driver_sql(
+            "SELECT datcollate FROM pg_database WHERE datname = current_database()").scalar()
+        return collation in BINARY_COLLATIONS
+    return False
 
 
-def _fill_blocks(conn: Connection, blocks: Iterable[str]) -> None:
-    conn.execute(delete(BLOCKS))
-    rows = [{"block": b} for b in blocks]
-    if rows:
-        conn.execute(insert(BLOCKS), rows)
+class _Blocks:
+    """Fills the BLOCKS work table and restricts a table's rows to those blocks.
+
+    Every name of a block lies in [block, block_upper(block)) in code point order, so a block
+    is a range lookup on the name_key index. Under a linguistic collation (PostgreSQL with
+    e.g. en_US) ranges compare with COLLATE "C": correct, at the price of a scan.
+    """
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.binary = code_point_order(conn)
+
+    def fill(self, blocks: Iterable[str]) -> None:
+        self.conn.execute(delete(BLOCKS))
+        rows = [{"block": b, "hi": block_upper(b)} for b in blocks]
+        if rows:
+            self.conn.execute(insert(BLOCKS), rows)
+
+    def restrict(self, stmt: Select[Any], name_key: Any) -> Select[Any]:
+        """Rows whose name falls in a block's range, with that block as `range_block`.
+
+        Ranges nest ("acme" holds "acmec…"), so a row can come once per enclosing range:
+        `rows_in_blocks` keeps it only under its own block.
+        """
+        key = name_key if self.binary else name_key.collate("C")
+        on = and_(key >= BLOCKS.c.block, key < BLOCKS.c.hi)
+        return (stmt.add_columns(BLOCKS.c.block.label("range_block")).join(BLOCKS, on)
+                .order_by(BLOCKS.c.block, name_key))
+
+
+def rows_in_blocks(rows: Iterable[Any]) -> Iterator[Any]:
+    return (r for r in rows if blocking_key(r.name_key) == r.range_block)
 
 
 def _stream(conn: Connection, stmt: Select[Any]) -> Iterator[Any]:
@@ -113,11 +168,13 @@ def _partner_columns(pa: FromClause) -> Sequence[Any]:
             pa.c.population)
 
 
-def fuzzy_pairs(conn: Connection, accounts: FromClause, threshold: int) -> list[FuzzyPair]:
+def fuzzy_pairs(conn: Connection, accounts: FromClause, threshold: int, *,
+                full: bool) -> list[FuzzyPair]:
     """All fuzzy pairs for the accounts of `accounts` (the accounts table, or it joined to
     the run's scope), against every partner account."""
     a, pa = ACCOUNTS, PARTNER_ACCOUNTS
     live = (a.c.is_deleted == false(), a.c.name_key.is_not(None))
+    blocks = _Blocks(conn)
     pairs: list[FuzzyPair] = []
 
     # Pass 1: our accounts without a domain, against every partner account in their blocks.
@@ -125,32 +182,31 @@ def fuzzy_pairs(conn: Connection, accounts: FromClause, threshold: int) -> list[
         select(*_account_columns(a)).select_from(accounts)
         .where(*live, a.c.domain_key.is_(None))))
     if ours:
-        _fill_blocks(conn, ours.blocks)
-        stmt = (select(*_partner_columns(pa))
-                .join(BLOCKS, _block_of(pa.c.name_key) == BLOCKS.c.block))
-        for row in _stream(conn, stmt):
-            theirs = _partner_side(row)
-            for acc, score in ours.probe(theirs, threshold):
-                pairs.append((acc.id, theirs.partner_id, theirs.id, theirs.pop_rank, score))
+        blocks.fill(ours.blocks)
+        stream = (_partner_side(r) for r in rows_in_blocks(_stream(conn, blocks.restrict(
+            select(*_partner_columns(pa)), pa.c.name_key))))
+        pairs.extend((acc.id, theirs.partner_id, theirs.id, theirs.pop_rank, score)
+                     for acc, theirs, score in ours.scan(stream, threshold))
 
     # Pass 2: partner accounts without a domain, against our accounts that have one (pairs
-    # where both lack a domain were found in pass 1). Only blocks our accounts use are loaded.
-    _fill_blocks(conn, (r.block for r in conn.execute(
-        select(_block_of(a.c.name_key).label("block")).select_from(accounts)
-        .where(*live, a.c.domain_key.is_not(None)).distinct())))
-    index = BlockIndex(_partner_side(r) for r in conn.execute(
-        select(*_partner_columns(pa))
-        .join(BLOCKS, _block_of(pa.c.name_key) == BLOCKS.c.block)
-        .where(pa.c.domain_key.is_(None))))
-    if index:
-        _fill_blocks(conn, index.blocks)
-        stmt = (select(*_account_columns(a)).select_from(accounts)
-                .join(BLOCKS, _block_of(a.c.name_key) == BLOCKS.c.block)
-                .where(*live, a.c.domain_key.is_not(None)))
-        for row in _stream(conn, stmt):
-            acc = _account_side(row)
-            for theirs, score in index.probe(acc, threshold):
-                pairs.append((acc.id, theirs.partner_id, theirs.id, theirs.pop_rank, score))
+    # where both lack a domain were found in pass 1). An incremental run loads only the
+    # blocks its accounts use.
+    no_domain = select(*_partner_columns(pa)).where(pa.c.domain_key.is_(None),
+                                                    pa.c.name_key.is_not(None))
+    if not full:
+        blocks.fill({blocking_key(r.name_key) for r in conn.execute(
+            select(a.c.name_key).select_from(accounts)
+            .where(*live, a.c.domain_key.is_not(None)))})
+        no_domain = blocks.restrict(no_domain, pa.c.name_key)
+    found = conn.execute(no_domain)
+    theirs_index = BlockIndex(_partner_side(r) for r in (found if full else rows_in_blocks(found)))
+    if theirs_index:
+        blocks.fill(theirs_index.blocks)
+        stream = (_account_side(r) for r in rows_in_blocks(_stream(conn, blocks.restrict(
+            select(*_account_columns(a)).select_from(accounts)
+            .where(*live, a.c.domain_key.is_not(None)), a.c.name_key))))
+        pairs.extend((acc.id, theirs.partner_id, theirs.id, theirs.pop_rank, score)
+                     for theirs, acc, score in theirs_index.scan(stream, threshold))
     return pairs
 
 
@@ -163,15 +219,12 @@ def accounts_near_dirty_partner_accounts(conn: Connection, threshold: int) -> se
         .where(pa.c.name_key.is_not(None))))
     if not dirty:
         return set()
-    _fill_blocks(conn, dirty.blocks)
-    stmt = (select(*_account_columns(a))
-            .join(BLOCKS, _block_of(a.c.name_key) == BLOCKS.c.block)
-            .where(a.c.is_deleted == false()))
+    blocks = _Blocks(conn)
+    blocks.fill(dirty.blocks)
+    stmt = select(*_account_columns(a)).where(a.c.is_deleted == false(),
+                                              a.c.name_key.is_not(None))
     if all(row.has_domain for block in dirty.blocks.values() for row in block.rows):
         stmt = stmt.where(a.c.domain_key.is_(None))
-    found: set[int] = set()
-    for row in _stream(conn, stmt):
-        acc = _account_side(row)
-        if any(True for _ in dirty.probe(acc, threshold)):
-            found.add(acc.id)
-    return found
+    stream = (_account_side(r)
+              for r in rows_in_blocks(_stream(conn, blocks.restrict(stmt, a.c.name_key))))
+    return {acc.id for _, acc, _ in dirty.scan(stream, threshold)}

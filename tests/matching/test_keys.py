@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from sync.matching import keys
 from sync.matching.keys import (
     GENERIC_DOMAINS,
+    block_upper,
     blocking_key,
     generic_domains,
     normalize_duns,
@@ -135,10 +136,20 @@ def test_normalize_duns(value: object, expected: str | None) -> None:
     assert normalize_duns(value) == expected
 
 
-def test_blocking_key_is_the_leading_characters() -> None:
-    assert blocking_key("acme software") == blocking_key("acme sofware") == "acm"
-    assert blocking_key("ab inbev") == "ab "
+def test_blocking_key_is_the_start_of_the_first_word() -> None:
+    assert blocking_key("acme software") == blocking_key("acme sofware") == "acme"
+    assert blocking_key("northwind traders") == blocking_key("northwnd traders") == "north"
+    assert blocking_key("ab inbev") == "ab"
     assert blocking_key("x") == "x"
+
+
+@given(st.text(alphabet="ab z\u00e9\U0001f600", min_size=1, max_size=8))
+def test_block_upper_bounds_every_extension(block: str) -> None:
+    block = block.strip() or "a"
+    hi = block_upper(block)
+    assert block < hi
+    for tail in ("", " ", "zzz", "\U0010fffe"):
+        assert block + tail < hi
 
 
 def test_sorted_tokens_ratio_is_token_sort_ratio() -> None:
@@ -191,6 +202,7 @@ def test_blocking_key_never_raises(value: str) -> None:
     if name is not None:
         assert 0 < len(blocking_key(name)) <= keys.BLOCK_PREFIX
         assert name.startswith(blocking_key(name))
+        assert blocking_key(name) <= name < block_upper(blocking_key(name))
 
 
 @settings(max_examples=300)

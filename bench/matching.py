@@ -1,0 +1,244 @@
+"""Matching benchmark: 1,000,000 accounts and 10 partners x 100,000 partner accounts.
+
+    python bench/matching.py                     # full size, SQLite then PostgreSQL
+    python bench/matching.py --scale 0.1         # a tenth of it
+    python bench/matching.py --engines sqlite
+
+Data is generated straight into the warehouse (executemany, keys already normalized): the
+benchmark measures matching, not ingest. For each engine it prints the full match time, the
+time of a bare indexed equi-join of the same keys on the same engine (materialized, as the
+match materializes its result) and their ratio (target <= 2), an incremental re-match after
+1% of the accounts changed (target < 1 s), and the peak memory of this process (target < 1 GB;
+for PostgreSQL that excludes the server). PostgreSQL runs only when reachable, in a schema of
+its own that is dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import random
+import resource
+import string
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, insert, text, update
+from sqlalchemy.exc import OperationalError
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from schema.db import make_engine  # noqa: E402
+from schema.models import Account, Base, Partner, PartnerAccount  # noqa: E402
+from sync.config import MatchingConfig  # noqa: E402
+from sync.matching.engine import MatchStats, rematch  # noqa: E402
+
+PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+CHUNK = 20_000
+POPULATIONS = ("customer", "open_opportunity", "prospect")
+
+
+def _words(rng: random.Random, n: int) -> list[str]:
+    out: set[str] = set()
+    while len(out) < n:
+        out.add("".join(rng.choice(string.ascii_lowercase) for _ in range(rng.randint(4, 9))))
+    return sorted(out)
+
+
+class Companies:
+    """Deterministic company i: name key, domain key (90%), DUNS (5%)."""
+
+    def __init__(self, seed: int = 0) -> None:
+        rng = random.Random(seed)
+        self.words = _words(rng, 3000)
+
+    def name(self, i: int) -> str:
+        # Three words of a 3,000-word vocabulary, mixed per company: names are distinct
+        # enough that fuzzy matching finds typos, not neighbours.
+        w, n = self.words, len(self.words)
+        return f"{w[(i * 7) % n]} {w[(i * 7919 + 13) % n]} {w[(i * 104729 + i // n) % n]}"
+
+    @staticmethod
+    def domain(i: int) -> str | None:
+        return None if i % 10 == 3 else f"co{i}.example.com"
+
+    @staticmethod
+    def duns(i: int) -> str | None:
+        return f"{100_000_000 + i}" if i % 20 == 7 else None
+
+
+def _chunks(rows: Iterator[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    chunk: list[dict[str, Any]] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _accounts(c: Companies, n: int) -> Iterator[dict[str, Any]]:
+    for i in range(n):
+        yield {"source": "salesforce", "external_id": f"001{i:012d}", "name": c.name(i),
+               "website": None, "domain_key": c.domain(i), "name_key": c.name(i),
+               "duns": c.duns(i), "match_dirty": True, "fields_dirty": False,
+               "is_deleted": False, "modified_at": NOW, "ingested_at": NOW}
+
+
+def _typo(name: str, rng: random.Random) -> str:
+    first, _, rest = name.partition(" ")
+    if len(rest) < 4:
+        return name
+    k = rng.randrange(1, len(rest) - 1)
+    return f"{first} {rest[:k]}{rest[k + 1]}{rest[k]}{rest[k + 2:]}"  # swap two letters
+
+
+def _partner_rows(c: Companies, pid: str, seed: int, ours: int,
+                  per_partner: int) -> Iterator[dict[str, Any]]:
+    rng = random.Random(seed)
+    shared = rng.sample(range(ours), int(per_partner * 0.8))
+    others = range(ours + seed * per_partner, ours + seed * per_partner
+                   + per_partner - len(shared))
+    for n, i in enumerate([*shared, *others]):
+        domain = c.domain(i) if rng.random() < 0.9 else None
+        name = c.name(i)
+        if domain is None and rng.random() < 0.1:
+            name = _typo(name, rng)
+        yield {"partner_id": pid, "row_key": f"{pid}-{n}", "external_id": None, "name": name,
+               "domain": domain, "website": None, "domain_key": domain, "name_key": name,
+               "duns": c.duns(i) if rng.random() < 0.5 else None,
+               "population": rng.choice(POPULATIONS), "owner_name": None, "owner_email": None,
+               "match_dirty": True, "imported_at": NOW, "updated_at": NOW}
+
+
+def build(engine: Engine, accounts: int, partners: int, per_partner: int) -> float:
+    start = time.perf_counter()
+    Base.metadata.create_all(engine)
+    c = Companies()
+    with engine.begin() as conn:
+        for chunk in _chunks(_accounts(c, accounts)):
+            conn.execute(insert(Account), chunk)
+        conn.execute(insert(Partner), [
+            {"id": f"p{k}", "name": f"Partner {k}", "kind": "technology", "source_kind": "csv",
+             "share": {}, "created_at": NOW, "updated_at": NOW} for k in range(partners)])
+        for k in range(partners):
+            for chunk in _chunks(_partner_rows(c, f"p{k}", k + 1, accounts, per_partner)):
+                conn.execute(insert(PartnerAccount), chunk)
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("ANALYZE"))
+        else:
+            conn.execute(text("ANALYZE"))
+    return time.perf_counter() - start
+
+
+def bare_join(engine: Engine) -> float:
+    """The floor: the same equi-join (domain keys), indexed, materialized, nothing else."""
+    with engine.begin() as conn:
+        start = time.perf_counter()
+        conn.execute(text(
+            "CREATE TEMPORARY TABLE bench_bare AS SELECT a.id AS account_id, pa.partner_id, "
+            "pa.id AS partner_account_id FROM accounts a JOIN partner_accounts pa "
+            "ON pa.domain_key = a.domain_key"))
+        elapsed = time.perf_counter() - start
+        conn.execute(text("DROP TABLE bench_bare"))
+    return elapsed
+
+
+def timed_match(engine: Engine, *, full: bool, now: datetime) -> tuple[float, MatchStats]:
+    with engine.begin() as conn:
+        start = time.perf_counter()
+        stats = rematch(conn, MatchingConfig(), now=now, full=full)
+        return time.perf_counter() - start, stats
+
+
+def change_accounts(engine: Engine, accounts: int, share: float) -> int:
+    """Change `share` of the accounts as an ingest would: new domain, lost domain, new name."""
+    rng = random.Random(99)
+    picked = rng.sample(range(1, accounts + 1), max(1, int(accounts * share)))
+    c = Companies()
+    with engine.begin() as conn:
+        for n, account_id in enumerate(picked):
+            i = account_id - 1
+            if n % 3 == 0:
+                values: dict[str, Any] = {"domain_key": c.domain((i * 31 + 5) % accounts)}
+            elif n % 3 == 1:
+                values = {"domain_key": None}
+            else:
+                values = {"name_key": c.name((i * 17 + 3) % accounts)}
+            conn.execute(update(Account).where(Account.id == account_id)
+                         .values(match_dirty=True, **values))
+    return len(picked)
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run(name: str, engine: Engine, accounts: int, partners: int, per_partner: int) -> None:
+    print(f"\n== {name}: {accounts:,} accounts, {partners} partners x {per_partner:,} rows")
+    print(f"build (not timed as matching): {build(engine, accounts, partners, per_partner):.1f} s")
+    gc.collect()
+    base = bare_join(engine)
+    full, stats = timed_match(engine, full=True, now=NOW)
+    print(f"full match: {full:.2f} s  ({stats.overlaps:,} overlaps, {stats.fuzzy_pairs:,} fuzzy)")
+    print("  stages: " + ", ".join(f"{k} {v:.2f}" for k, v in stats.seconds.items()))
+    print(f"bare indexed equi-join (materialized): {base:.2f} s  ratio {full / base:.2f}"
+          f"  (target <= 2)")
+    again, stats2 = timed_match(engine, full=True, now=NOW + timedelta(hours=1))
+    print(f"full re-match, nothing changed: {again:.2f} s  ratio {again / base:.2f}  "
+          f"({stats2.inserted} new, {stats2.ended} ended)")
+    changed = change_accounts(engine, accounts, 0.01)
+    inc, stats3 = timed_match(engine, full=False, now=NOW + timedelta(hours=2))
+    print(f"incremental after {changed:,} accounts changed (1%): {inc:.3f} s  (target < 1 s; "
+          f"scope {stats3.scope_accounts:,}, {stats3.inserted} new, {stats3.ended} ended)")
+    print("  stages: " + ", ".join(f"{k} {v:.3f}" for k, v in stats3.seconds.items()))
+    print(f"peak memory of this process so far: {peak_mb():.0f} MB  (target < 1024 MB)")
+
+
+def main(argv: list[str] | None = None) -> None:
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--scale", type=float, default=1.0,
+                        help="fraction of the full size (1.0 = 1M accounts, 10 x 100k rows)")
+    parser.add_argument("--engines", default="sqlite,postgres")
+    parser.add_argument("--pg-url", default=PG_URL)
+    args = parser.parse_args(argv)
+    accounts = max(100, int(1_000_000 * args.scale))
+    per_partner = max(10, int(100_000 * args.scale))
+    partners = 10
+    engines = {e.strip() for e in args.engines.split(",")}
+    if "sqlite" in engines:
+        with tempfile.TemporaryDirectory() as tmp:
+            engine = make_engine(f"sqlite:///{Path(tmp) / 'bench.db'}")
+            run("SQLite", engine, accounts, partners, per_partner)
+            engine.dispose()
+    if "postgres" in engines:
+        admin = make_engine(args.pg_url)
+        try:
+            with admin.begin() as conn:
+                schema = f"bench_{uuid.uuid4().hex[:8]}"
+                conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        except OperationalError as exc:
+            print(f"\n== PostgreSQL: skipped, {args.pg_url} is not reachable ({exc.orig})")
+            return
+        engine = make_engine(f"{args.pg_url}?options=-csearch_path%3D{schema}")
+        try:
+            run("PostgreSQL", engine, accounts, partners, per_partner)
+        finally:
+            engine.dispose()
+            with admin.begin() as conn:
+                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+            admin.dispose()
+
+
+if __name__ == "__main__":
+    main()
