@@ -10,7 +10,6 @@ refresh: one re-login, one repeat, then AuthFailed.
 from __future__ import annotations
 
 import re
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -52,6 +51,10 @@ class _Adapter(HTTPAdapter):
              proxies: Any = None) -> requests.Response:
         if self._rewrite and request.url and request.url.startswith(self._rewrite[0]):
             request.url = self._rewrite[1] + request.url[len(self._rewrite[0]):]
+        if self._verify and not proxies and request.url:
+            # trust_env is off (see configure_http): take proxies from the environment here,
+            # honouring no_proxy, so a corporate proxy still works with a custom CA bundle.
+            proxies = requests.utils.get_environ_proxies(request.url)
         return super().send(
             request, stream=stream, timeout=timeout if timeout is not None else self._timeout,
             verify=self._verify or verify, cert=cert, proxies=proxies,
@@ -107,13 +110,12 @@ def configure_http(http: requests.Session, config: SalesforceConfig) -> None:
     """Make any requests.Session fit for this org: CA bundle, timeout, login rewrite.
 
     With a ca_bundle, trust_env is switched off because REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE
-    would otherwise override Session.verify (§0.2); proxies from the environment are kept.
+    would otherwise override Session.verify (§0.2); the adapter still applies the
+    environment's proxies (and no_proxy) per request.
     """
     _domain, rewrite = login_target(config)
     verify = config.ca_bundle or None
     if verify:
-        http.proxies.update({k: v for k, v in urllib.request.getproxies().items()
-                             if k in ("http", "https")})
         http.trust_env = False
         http.verify = verify
     http.mount("https://", _Adapter(config.timeout_seconds, verify, rewrite))

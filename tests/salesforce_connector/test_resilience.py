@@ -216,3 +216,18 @@ def test_a_failed_composite_subrequest_is_classified_like_a_direct_call(sleeps: 
     with pytest.raises(SalesforceMalformedRequest):
         queries.composite(api, [("n", "SELECT Nope FROM Account")], deleted=True)
     assert len(sleeps) == 1
+
+
+def test_ca_bundle_wins_over_requests_ca_bundle_and_proxies_honour_no_proxy(
+    sandbox: SalesforceSandbox, make_connector: type[SalesforceConnector],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    load_accounts(sandbox, 2)
+    assert make_connector().count(Stream.ACCOUNTS) == 2
+
+    monkeypatch.delenv("NO_PROXY")
+    with pytest.raises(TransientError, match="unreachable"):
+        make_connector().count(Stream.ACCOUNTS)
