@@ -157,6 +157,14 @@ def test_promtool_checks_the_rules_and_the_scrape_config(tmp_path: Path) -> None
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed")
+def test_promtool_unit_tests_of_the_alert_rules_pass() -> None:
+    done = subprocess.run(["promtool", "test", "rules", "alerts_test.yml"],
+                          cwd=ALERTS.parent, capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def _exported_metric_names(tmp_path: Path, engine: Engine) -> set[str]:
     """What one leader tick against the sandbox exports on /metrics."""
     url = engine.url.render_as_string(hide_password=False)
