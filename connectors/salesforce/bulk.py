@@ -24,10 +24,10 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from simple_salesforce.exceptions import SalesforceError
 
 from connectors.base import Page, Watermark
 from connectors.salesforce import normalize
+from connectors.salesforce.errors import SalesforceApiError
 from connectors.salesforce.session import Api
 from schema.records import Stream
 
@@ -101,7 +101,7 @@ def query_pages(
         try:
             response = api.raw("GET", f"jobs/query/{job_id}/results", params=params,
                                headers={"Accept": "text/csv"})
-        except SalesforceError as exc:  # e.g. results expired (404) or version mismatch (409)
+        except SalesforceApiError as exc:  # results expired (404), version mismatch (409)
             raise BulkUnavailable(f"Bulk 2.0 results of job {job_id}: {exc}") from exc
         # Decode explicitly: text/csv without a charset would be read as ISO-8859-1.
         text = response.content.decode("utf-8").replace("\0", "")

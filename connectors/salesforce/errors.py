@@ -22,6 +22,8 @@ from simple_salesforce.exceptions import (
 )
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
+from connectors.base import ConnectorError
+
 # Codes that mean "the same request may succeed if repeated shortly".
 RETRYABLE_CODES = frozenset({
     "UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE", "UNKNOWN_EXCEPTION", "REQUEST_RUNNING_TOO_LONG",
@@ -33,6 +35,19 @@ WAIT_INITIAL_S = 0.5
 WAIT_MAX_S = 30.0
 # A Retry-After longer than this is not worth blocking a tick for: stop and report instead.
 RETRY_AFTER_CAP_S = 120.0
+
+
+class SalesforceApiError(ConnectorError):
+    """A request Salesforce refused for good: not transient, not auth, not a limit.
+
+    Raised instead of simple-salesforce's exceptions so the engine sees a ConnectorError with
+    a readable message (e.g. INSUFFICIENT_ACCESS, API_DISABLED_FOR_ORG, INVALID_FIELD).
+    """
+
+    def __init__(self, code: str | None, message: str, status: int | None = None) -> None:
+        super().__init__(f"Salesforce refused the request ({code or status}: {message})")
+        self.code = code
+        self.status = status
 
 
 class Action(Enum):
@@ -55,6 +70,8 @@ def error_code(exc: BaseException) -> tuple[str | None, str]:
     """(errorCode, message) of a simple-salesforce error whose body is the usual JSON array."""
     if isinstance(exc, SalesforceAuthenticationFailed):
         return (str(exc.code) if exc.code is not None else None), str(exc.auth_message)
+    if isinstance(exc, SalesforceApiError):
+        return exc.code, str(exc)
     content = getattr(exc, "content", None)
     if isinstance(content, list) and content and isinstance(content[0], dict):
         first = content[0]

@@ -17,11 +17,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from simple_salesforce.exceptions import SalesforceError
 
 from connectors.base import Page, Watermark
 from connectors.salesforce import normalize, queries, soql
-from connectors.salesforce.errors import error_code
+from connectors.salesforce.errors import SalesforceApiError
 from connectors.salesforce.fields import StreamFields
 from connectors.salesforce.longtext import extra_long_text, page_queries, split_pages
 from connectors.salesforce.session import Api
@@ -114,8 +113,8 @@ def rest_pages(
             return
         try:
             body = queries.more(api, str(body["nextRecordsUrl"]))
-        except SalesforceError as exc:
-            if error_code(exc)[0] != "INVALID_QUERY_LOCATOR":
+        except SalesforceApiError as exc:
+            if exc.code != "INVALID_QUERY_LOCATOR":
                 raise
             log.warning("salesforce query cursor expired; re-querying from the last row",
                         sobject=fields.sobject, position=str(position))

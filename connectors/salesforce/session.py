@@ -22,7 +22,7 @@ from simple_salesforce.exceptions import SalesforceAuthenticationFailed, Salesfo
 from simple_salesforce.login import SalesforceLogin
 
 from connectors.base import ApiUsage, AuthFailed, BudgetExhausted, RateLimited, TransientError
-from connectors.salesforce.errors import Action, classify, policy
+from connectors.salesforce.errors import Action, SalesforceApiError, classify, policy
 from sync.config import SalesforceConfig
 
 T = TypeVar("T")
@@ -261,7 +261,8 @@ class Api:
                     raise TransientError(
                         f"Salesforce kept failing after retries: {decision.code}: "
                         f"{decision.message}") from exc
-                raise
+                raise SalesforceApiError(decision.code, decision.message,
+                                         int(exc.status or 0) or None) from exc
             except requests.RequestException as exc:
                 raise TransientError(
                     f"Salesforce unreachable after retries ({exc.__class__.__name__}: {exc})"

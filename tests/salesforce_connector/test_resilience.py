@@ -183,21 +183,22 @@ def test_lock_errors_on_a_whole_request_are_retried(sleeps: Sleeps) -> None:
 
 
 @responses.activate
-def test_a_malformed_query_is_not_retried(sleeps: Sleeps) -> None:
-    from simple_salesforce.exceptions import SalesforceMalformedRequest
+def test_a_refused_request_is_not_retried_and_reads_clearly(sleeps: Sleeps) -> None:
+    from connectors.salesforce.errors import SalesforceApiError
 
-    responses.get(f"{BASE}/query/", status=400,
-                  json=[{"errorCode": "MALFORMED_QUERY", "message": "unexpected token"}])
-    with pytest.raises(SalesforceMalformedRequest):
+    responses.get(f"{BASE}/query/", status=403,
+                  json=[{"errorCode": "API_DISABLED_FOR_ORG", "message": "API is not enabled"}])
+    with pytest.raises(SalesforceApiError) as err:
         _offline_connector(sleeps).count(Stream.ACCOUNTS)
-    assert not sleeps
+    assert str(err.value) == ("Salesforce refused the request (API_DISABLED_FOR_ORG: API is "
+                              "not enabled)")
+    assert err.value.status == 403 and not sleeps
 
 
 @responses.activate
 def test_a_failed_composite_subrequest_is_classified_like_a_direct_call(sleeps: Sleeps) -> None:
-    from simple_salesforce.exceptions import SalesforceMalformedRequest
-
     from connectors.salesforce import queries
+    from connectors.salesforce.errors import SalesforceApiError
 
     def reply(status: int, body: object) -> dict[str, object]:
         return {"compositeResponse": [{"referenceId": "n", "httpStatusCode": status,
@@ -213,7 +214,7 @@ def test_a_failed_composite_subrequest_is_classified_like_a_direct_call(sleeps: 
     assert bodies["n"]["totalSize"] == 3 and len(sleeps) == 1
     sent = responses.calls[0].request.body
     assert isinstance(sent, bytes) and b"/services/data/v59.0/queryAll/?q=SELECT+COUNT" in sent
-    with pytest.raises(SalesforceMalformedRequest):
+    with pytest.raises(SalesforceApiError, match="INVALID_FIELD"):
         queries.composite(api, [("n", "SELECT Nope FROM Account")], deleted=True)
     assert len(sleeps) == 1
 
