@@ -36,11 +36,11 @@ from connectors.salesforce.pull import window_start as _window_start
 from connectors.salesforce.queries import count
 from connectors.salesforce.session import Api
 from connectors.salesforce.soql import count as count_query
-from connectors.salesforce.soql import select, where
+from connectors.salesforce.soql import literal, select, where
 from connectors.salesforce.write import Writer, stored_value
 from schema.records import Stream
 from sync.config import SalesforceConfig
-from sync.ingest import live_count
+from sync.ingest import live_count, read_watermark
 
 __all__ = ["AuditResult", "SalesforceConnector"]
 log = structlog.get_logger("ecosync.salesforce")
@@ -58,6 +58,7 @@ class AuditResult:
     stream: Stream
     crm: int
     warehouse: int
+    as_of: datetime | None = None  # Salesforce counted up to this CreatedDate
 
     @property
     def difference(self) -> int:
@@ -155,14 +156,23 @@ class SalesforceConnector:
         return count(self.api, count_query(SOBJECT[stream], []), deleted=False)
 
     def audit(self, session: Session) -> list[AuditResult]:
-        """Completeness: COUNT() per object against the warehouse's live rows."""
+        """Completeness: COUNT() per object against the warehouse's live rows.
+
+        Salesforce is counted as of the stream's watermark (records created up to it), so rows
+        created since the last pull are not a false alarm; what remains is rows missing from
+        the warehouse, or deleted since the last pull (which the next tick fixes).
+        """
         out = []
         for stream in (Stream.ACCOUNTS, Stream.OPPORTUNITIES):
-            result = AuditResult(stream, self.count(stream), live_count(session, self.name,
-                                                                        stream))
+            mark = read_watermark(session, self.name, stream)
+            clauses = [f"CreatedDate <= {literal(mark.modified_at)}"] if mark else []
+            crm = count(self.api, count_query(SOBJECT[stream], clauses), deleted=False)
+            result = AuditResult(stream, crm, live_count(session, self.name, stream),
+                                 mark.modified_at if mark else None)
             if not result.ok:
                 log.warning("salesforce completeness audit: counts differ", stream=stream.value,
-                            crm=result.crm, warehouse=result.warehouse)
+                            crm=result.crm, warehouse=result.warehouse,
+                            as_of=str(result.as_of))
             out.append(result)
         return out
 
