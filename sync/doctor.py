@@ -107,7 +107,7 @@ AUTH_FIX: dict[str, dict[str, str]] = {
 class Check:
     """One line of the checklist."""
 
-    area: str  # config, warehouse, a CRM source name, partner:<id>, sharing, daemon
+    area: str  # config, warehouse, a CRM source name, "partner <id>", sharing, daemon
     name: str
     status: Status
     detail: str
