@@ -182,3 +182,19 @@ def test_the_report_is_ok_only_when_nothing_fails_or_is_skipped() -> None:
     assert not DoctorReport([ok, Check("a", "c", "skip", "")]).ok
     assert not DoctorReport([ok, Check("a", "c", "fail", "")]).ok
     assert DoctorReport([ok]).as_dict()["counts"] == {"ok": 1, "warn": 0, "fail": 0, "skip": 0}
+
+
+def test_an_invalid_config_stops_doctor_with_the_key_and_exit_code_2(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from sync.cli import cli
+
+    config = tmp_path / "ecosync.toml"
+    config.write_text('[crm.hubspot]\nenabled = true\naccess_token = "${NOT_SET_TOKEN}"\n',
+                      encoding="utf-8")
+    result = CliRunner().invoke(cli, ["--config", str(config), "doctor", "--format", "json"],
+                                env={"NOT_SET_TOKEN": None})
+    assert result.exit_code == 2
+    assert "key 'crm.hubspot.access_token' refers to environment variable ${NOT_SET_TOKEN}" \
+        in result.output
+    assert "Traceback" not in result.output
