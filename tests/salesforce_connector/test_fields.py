@@ -158,3 +158,12 @@ def test_given_an_org_refusing_the_metadata_api_then_ensure_prints_the_fields_to
     assert "Metadata API refused" in spec and "INSUFFICIENT_ACCESS" in spec
     assert re.search(r"Account\.Ecosystem_Overlap_Changed_At__c\s+Date/Time", spec)
     assert re.search(r"Opportunity\.Sourcing_Partner__c\s+Text\(255\)", spec)
+
+
+def test_given_an_unreadable_jwt_key_then_check_names_the_key_file(
+    make_connector: type[SalesforceConnector], tmp_path: object,
+) -> None:
+    problems = make_connector("jwt", private_key_file="/nonexistent/server.key").check()
+    assert problems == ["cannot read crm.salesforce.private_key_file '/nonexistent/server.key' "
+                        "(No such file or directory); point it at the connected app's PEM "
+                        "private key"]
