@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import requests
@@ -199,23 +199,21 @@ class SalesforceConnector:
 
     # ------------------------------------------------------------------ fields
     def ensure_fields(self, *, check_only: bool) -> list[FieldStatus]:
-        statuses = [s for stream in (Stream.ACCOUNTS, Stream.OPPORTUNITIES)
-                    for s in self.catalog.owned_status(stream)]
-        missing = [s for s in statuses if not s.exists]
-        if check_only or not missing:
-            if any(not s.updateable for s in statuses):
+        statuses = self._field_statuses()
+        todo = [s for s in statuses if not (s.exists and s.updateable)]
+        if check_only or not todo:
+            if todo:
                 self._echo(provision.spec(statuses))
             return statuses
-        result = provision.create(self.api, missing)
-        self.catalog.forget()
+        missing = [s for s in todo if not s.exists]
+        result = provision.create(self.api, missing, [s for s in todo if s.exists])
         created = {s.api_name for s in missing} - set(result.failed)
-        statuses = [
-            FieldStatus(s.stream, s.logical_name, s.api_name,
-                        exists=s.exists or s.api_name in created,
-                        updateable=s.updateable or s.api_name in created,
-                        created=s.api_name in created)
-            for s in statuses
-        ]
-        if result.failed or result.message:
-            self._echo(provision.spec(statuses, reason=result.message))
+        # Describe again rather than assume: what the org shows now is the truth.
+        self.catalog.forget()
+        statuses = [replace(s, created=s.api_name in created) for s in self._field_statuses()]
+        self._echo(provision.spec(statuses, reason=result.message))
         return statuses
+
+    def _field_statuses(self) -> list[FieldStatus]:
+        return [s for stream in (Stream.ACCOUNTS, Stream.OPPORTUNITIES)
+                for s in self.catalog.owned_status(stream)]

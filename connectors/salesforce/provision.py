@@ -50,8 +50,10 @@ def full_name(status: FieldStatus) -> str:
     return f"{SOBJECT[status.stream]}.{status.api_name}"
 
 
-def create(api: Api, missing: Sequence[FieldStatus]) -> Outcome:
-    """createMetadata for the missing fields, then upsert the permission set granting them."""
+def create(api: Api, missing: Sequence[FieldStatus],
+           read_only: Sequence[FieldStatus] = ()) -> Outcome:
+    """createMetadata for the missing fields, then upsert the permission set granting edit on
+    them and on the existing fields the integration user cannot edit (field-level security)."""
     outcome = Outcome()
     created: set[str] = set()
     try:
@@ -63,7 +65,8 @@ def create(api: Api, missing: Sequence[FieldStatus]) -> Outcome:
             created.update(s.api_name for s in batch)
             log.info("created salesforce fields", fields=[full_name(s) for s in batch])
         grants = [mdapi.PermissionSetFieldPermissions(field=full_name(s), editable=True,
-                                                      readable=True) for s in missing]
+                                                      readable=True)
+                  for s in (*missing, *read_only)]
         api.call(lambda _sf: mdapi.PermissionSet.upsert([mdapi.PermissionSet(
             fullName=PERMISSION_SET, label="ecosync owned fields",
             description="Edit access to the fields ecosync writes", fieldPermissions=grants,

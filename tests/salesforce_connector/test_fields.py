@@ -83,6 +83,20 @@ def test_given_missing_fields_then_ensure_creates_them_with_field_level_security
     assert connector.check() == []
 
 
+def test_given_a_read_only_owned_field_then_ensure_grants_edit_and_reports_what_remains(
+    sandbox: SalesforceSandbox, connector: SalesforceConnector, sleeps: Sleeps
+) -> None:
+    sandbox.set_field_updateable("Opportunity", "Sourcing_Partner__c", False)
+
+    statuses = connector.ensure_fields(check_only=False)
+
+    assert "metadata.createMetadata" not in sandbox.traffic.calls
+    assert sandbox.traffic.calls["metadata.upsertMetadata"] == 1  # the permission set
+    (still,) = [s for s in statuses if not s.updateable]
+    assert still.api_name == "Sourcing_Partner__c" and still.exists and not still.created
+    assert re.search(r"Opportunity\.Sourcing_Partner__c .* READ-ONLY", sleeps.echoed[0])
+
+
 _REFUSED = """<?xml version="1.0" encoding="UTF-8"?>
 <soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"
  xmlns:sf="http://soap.sforce.com/2006/04/metadata"><soapenv:Body><soapenv:Fault>
