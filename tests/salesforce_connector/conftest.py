@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
 import pytest
-from sf_support import T0, Sleeps, config_for
+from sf_support import T0, ConnectorFactory, Sleeps, config_for
 
 from connectors.salesforce import SalesforceConnector
 from sandbox.salesforce import SalesforceSandbox
@@ -23,9 +23,6 @@ def sandbox() -> Iterator[SalesforceSandbox]:
 @pytest.fixture
 def sleeps() -> Sleeps:
     return Sleeps()
-
-
-ConnectorFactory = Callable[..., SalesforceConnector]
 
 
 @pytest.fixture

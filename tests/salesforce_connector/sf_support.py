@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from sync.config import SalesforceConfig
 from sync.ingest import land_page, read_watermark
 
 T0 = datetime(2024, 3, 1, 12, 0, 0, tzinfo=UTC)
+ConnectorFactory = Callable[..., SalesforceConnector]
 
 
 class Sleeps(list[float]):
@@ -90,7 +91,8 @@ def watermark(engine: Engine, source: str, stream: Stream) -> Watermark | None:
 
 def rows(engine: Engine, model: type[Account] | type[Opportunity]) -> dict[str, Any]:
     with Session(engine) as session:
-        return {r.external_id: r for r in session.scalars(select(model))}
+        found: list[Any] = list(session.scalars(select(model)))
+        return {r.external_id: r for r in found}
 
 
 def tick(connector: SalesforceConnector, engine: Engine, stream: Stream, until: datetime,

@@ -6,7 +6,7 @@ import re
 
 import pytest
 import responses
-from sf_support import Sleeps
+from sf_support import ConnectorFactory, Sleeps
 
 from connectors.base import FieldStatus
 from connectors.salesforce import SalesforceConnector
@@ -34,7 +34,7 @@ def test_given_missing_and_read_only_owned_fields_then_check_says_to_run_fields_
 
 
 def test_given_a_misnamed_duns_field_then_check_names_the_config_key(
-    make_connector: type[SalesforceConnector],
+    make_connector: ConnectorFactory,
 ) -> None:
     problems = make_connector(duns_field="DUNS__c").check()
     assert problems == [
@@ -175,7 +175,7 @@ def test_given_an_org_refusing_the_metadata_api_then_ensure_prints_the_fields_to
 
 
 def test_given_an_unreadable_jwt_key_then_check_names_the_key_file(
-    make_connector: type[SalesforceConnector], tmp_path: object,
+    make_connector: ConnectorFactory, tmp_path: object,
 ) -> None:
     problems = make_connector("jwt", private_key_file="/nonexistent/server.key").check()
     assert problems == ["cannot read crm.salesforce.private_key_file '/nonexistent/server.key' "

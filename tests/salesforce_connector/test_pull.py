@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from sf_support import (
     T0,
+    ConnectorFactory,
     land,
     later,
     load_accounts,
@@ -53,7 +54,7 @@ def test_given_5000_accounts_when_backfilled_then_all_land_over_rest_pages(
 
 @pytest.mark.parametrize("lookback", [0, 10])
 def test_given_3000_accounts_sharing_one_modstamp_when_pulled_then_none_is_lost(
-    sandbox: SalesforceSandbox, make_connector: type[SalesforceConnector], warehouse: Engine,
+    sandbox: SalesforceSandbox, make_connector: ConnectorFactory, warehouse: Engine,
     lookback: int,
 ) -> None:
     ids = load_accounts(sandbox, 3000)  # frozen clock: one SystemModstamp for all
@@ -173,7 +174,7 @@ def test_given_20000_accounts_when_backfilled_then_bulk_api_2_streams_them(
 
 
 def test_given_a_failed_bulk_job_when_backfilling_then_rest_pulls_the_window(
-    sandbox: SalesforceSandbox, make_connector: type[SalesforceConnector], warehouse: Engine
+    sandbox: SalesforceSandbox, make_connector: ConnectorFactory, warehouse: Engine
 ) -> None:
     load_accounts(sandbox, 1500)
     sandbox.fail_next_bulk_query()
@@ -187,7 +188,7 @@ def test_given_a_failed_bulk_job_when_backfilling_then_rest_pulls_the_window(
 
 
 def test_given_a_configured_field_that_does_not_exist_then_pull_names_it_before_pulling(
-    sandbox: SalesforceSandbox, make_connector: type[SalesforceConnector]
+    sandbox: SalesforceSandbox, make_connector: ConnectorFactory
 ) -> None:
     load_accounts(sandbox, 5)
     connector = make_connector(referring_partner_field="Referrer__c")
@@ -343,7 +344,7 @@ def test_given_a_row_committed_between_subrequests_then_the_page_range_is_reread
 
 
 def test_given_bulk_results_that_vanish_then_rest_pulls_the_window(
-    sandbox: SalesforceSandbox, make_connector: type[SalesforceConnector], warehouse: Engine,
+    sandbox: SalesforceSandbox, make_connector: ConnectorFactory, warehouse: Engine,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from connectors.salesforce import bulk

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import responses
-from sf_support import Sleeps, land, later, load_accounts, rows, watermark
+from sf_support import ConnectorFactory, Sleeps, land, later, load_accounts, rows, watermark
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
@@ -20,7 +20,7 @@ from sync.ingest import live_count
 
 @pytest.mark.parametrize("auth", ["password", "client_credentials", "jwt"])
 def test_given_a_token_expiring_mid_run_then_the_pull_reauthenticates_and_completes(
-    sandbox: SalesforceSandbox, make_connector: type[SalesforceConnector], warehouse: Engine,
+    sandbox: SalesforceSandbox, make_connector: ConnectorFactory, warehouse: Engine,
     auth: str,
 ) -> None:
     load_accounts(sandbox, 5000)
@@ -36,7 +36,7 @@ def test_given_a_token_expiring_mid_run_then_the_pull_reauthenticates_and_comple
 
 @pytest.mark.parametrize("oauth", [False, True], ids=["soap", "oauth-password"])
 def test_given_password_auth_then_soap_or_oauth_login_works(
-    sandbox: SalesforceSandbox, make_connector: type[SalesforceConnector], warehouse: Engine,
+    sandbox: SalesforceSandbox, make_connector: ConnectorFactory, warehouse: Engine,
     oauth: bool,
 ) -> None:
     load_accounts(sandbox, 3)
@@ -48,7 +48,7 @@ def test_given_password_auth_then_soap_or_oauth_login_works(
 
 
 def test_given_a_persistent_401_then_one_relogin_and_a_clear_auth_error(
-    sandbox: SalesforceSandbox, make_connector: type[SalesforceConnector]
+    sandbox: SalesforceSandbox, make_connector: ConnectorFactory
 ) -> None:
     load_accounts(sandbox, 3)
     connector = make_connector("client_credentials")
@@ -68,7 +68,7 @@ def test_given_an_expired_session_id_then_auth_failed_names_the_key(
 
 
 def test_given_wrong_credentials_then_check_names_the_keys_to_fix(
-    sandbox: SalesforceSandbox, make_connector: type[SalesforceConnector]
+    sandbox: SalesforceSandbox, make_connector: ConnectorFactory
 ) -> None:
     connector = make_connector("client_credentials", client_secret="wrong")
     problems = connector.check()
@@ -110,7 +110,7 @@ def test_given_the_daily_limit_is_hit_then_the_run_stops_cleanly(
 
 
 def test_given_a_budget_cap_then_the_run_stops_before_exceeding_it(
-    sandbox: SalesforceSandbox, make_connector: type[SalesforceConnector], warehouse: Engine
+    sandbox: SalesforceSandbox, make_connector: ConnectorFactory, warehouse: Engine
 ) -> None:
     sandbox.daily_limit = 1000
     sandbox.api_usage = 495
@@ -220,7 +220,7 @@ def test_a_failed_composite_subrequest_is_classified_like_a_direct_call(sleeps: 
 
 
 def test_ca_bundle_wins_over_requests_ca_bundle_and_proxies_honour_no_proxy(
-    sandbox: SalesforceSandbox, make_connector: type[SalesforceConnector],
+    sandbox: SalesforceSandbox, make_connector: ConnectorFactory,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")

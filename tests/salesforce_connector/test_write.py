@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from sf_support import load_accounts, load_opportunities
+from sf_support import ConnectorFactory, load_accounts, load_opportunities
 from sqlalchemy import Engine
 
 from connectors.base import FieldUpdate
@@ -85,7 +85,7 @@ def test_given_rows_locked_for_good_then_they_report_a_retryable_failure(
 
 
 def test_given_more_than_the_bulk_threshold_then_one_bulk_job_writes_and_na_clears(
-    sandbox: SalesforceSandbox, make_connector: type[SalesforceConnector]
+    sandbox: SalesforceSandbox, make_connector: ConnectorFactory
 ) -> None:
     ids = load_accounts(sandbox, 60, Ecosystem_Partners__c="old value")
     sandbox.delete(ids[5])
