@@ -199,6 +199,11 @@ class Api:
                     f"({exc.strerror}); point it at the connected app's PEM private key"
                 ) from None
             kwargs.update(username=c.username, consumer_key=c.client_id, privatekey=key)
+            if self._domain not in ("login", "test"):
+                # A My Domain login host: the token is requested there, but the assertion's
+                # audience must be login.salesforce.com (test. for sandboxes).
+                kwargs.update(instance_url=self._domain,
+                              domain="test" if ".sandbox." in f".{self._domain}." else "login")
         elif c.client_id and c.client_secret:  # OAuth username-password flow
             kwargs.update(username=c.username, password=c.password + c.security_token,
                           consumer_key=c.client_id, consumer_secret=c.client_secret)

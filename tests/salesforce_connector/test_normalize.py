@@ -193,3 +193,41 @@ def test_login_target_rewrites_only_non_salesforce_hosts(
     ("", None), (None, None)])
 def test_duns_kept_as_text_whatever_the_field_type(raw: object, expected: str | None) -> None:
     assert normalize.identifier(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("login_url", "token_host", "audience"),
+    [("https://acme.my.salesforce.com", "https://acme.my.salesforce.com",
+      "https://login.salesforce.com"),
+     ("https://acme--uat.sandbox.my.salesforce.com",
+      "https://acme--uat.sandbox.my.salesforce.com", "https://test.salesforce.com"),
+     ("https://test.salesforce.com", "https://test.salesforce.com",
+      "https://test.salesforce.com")],
+)
+def test_jwt_audience_is_login_or_test_whatever_the_token_host(
+    login_url: str, token_host: str, audience: str, tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import jwt as pyjwt
+    import requests
+
+    from connectors.base import TransientError
+    from connectors.salesforce.session import Api
+    from sandbox.salesforce.client import _private_key_pem
+
+    key = tmp_path / "k.pem"
+    key.write_text(_private_key_pem())
+    seen: dict[str, str] = {}
+
+    def fake_post(self: requests.Session, url: str, data: Any = None, **_: Any) -> Any:
+        seen["url"] = url
+        seen["aud"] = pyjwt.decode(data["assertion"], options={"verify_signature": False})["aud"]
+        raise requests.ConnectionError("stop here")
+
+    monkeypatch.setattr(requests.Session, "post", fake_post)
+    config = SalesforceConfig(auth="jwt", login_url=login_url, client_id="ck",
+                              username="u@x.example", private_key_file=str(key))
+    with pytest.raises(TransientError, match="login failed"):
+        _ = Api(config, requests.Session(), lambda _s: None).sf
+    assert seen["url"] == f"{token_host}/services/oauth2/token"
+    assert seen["aud"] == audience
