@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     FromClause,
+    Table,
     and_,
     case,
     exists,
@@ -31,6 +32,7 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    text,
     true,
     tuple_,
     union,
@@ -113,6 +115,15 @@ class _Run:
             return A
         return A.join(SCOPE, SCOPE.c.account_id == A.c.id)
 
+    def analyze(self, *tables: Table) -> None:
+        """Give the planner the work tables' sizes (temporary tables have no statistics, and
+        PostgreSQL's autovacuum never analyzes them): in an incremental run the small scope
+        must drive the joins into the large tables, not the other way round."""
+        if self.full:
+            return  # everything is large: the default plans are the right ones
+        for table in tables:
+            self.conn.execute(text(f"ANALYZE {table.name}"))
+
     def execute(self, stmt: Any, *args: Any) -> int:
         return int(self.conn.execute(stmt, *args).rowcount or 0)
 
@@ -124,6 +135,7 @@ class _Run:
             ["id"], select(PA.c.id).where(PA.c.match_dirty)))
         self.stats.dirty_accounts = _count(c, DIRTY_ACCOUNTS)
         self.stats.dirty_partner_accounts = _count(c, DIRTY_PARTNER_ACCOUNTS)
+        self.analyze(DIRTY_ACCOUNTS, DIRTY_PARTNER_ACCOUNTS)
         self.lap("dirty")
 
     def build_scope(self) -> None:
@@ -150,6 +162,7 @@ class _Run:
             if extra:
                 self.conn.execute(insert(SCOPE), extra)
         self.stats.scope_accounts = _count(self.conn, SCOPE)
+        self.analyze(SCOPE)
         self.lap("scope")
 
     # -- stage 2: candidates ---------------------------------------------------------------
@@ -243,6 +256,7 @@ class _Run:
             select(ranked.c.account_id, ranked.c.partner_id, ranked.c.partner_account_id,
                    method, population, ranked.c.score).where(ranked.c.rn == 1)))
         self.stats.overlaps = _count(self.conn, BEST)
+        self.analyze(BEST)
         self.lap("best")
 
     # -- stage 4: reconcile with the active overlaps ---------------------------------------

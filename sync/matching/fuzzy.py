@@ -10,18 +10,18 @@ side, not per pair). Memory stays bounded by the no-domain minority.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import groupby
 from typing import Any
 
 from rapidfuzz import fuzz, process
-from sqlalchemy import Connection, FromClause, Select, and_, delete, false, insert, select
+from sqlalchemy import Connection, FromClause, Select, and_, false, or_, select
 
 from schema.models import Account, PartnerAccount
 from sync.matching.keys import block_upper, blocking_key, sorted_tokens
 from sync.matching.rules import duns_compatible, population_rank
-from sync.matching.worktables import BLOCKS, DIRTY_PARTNER_ACCOUNTS, table_of
+from sync.matching.worktables import DIRTY_PARTNER_ACCOUNTS, table_of
 
 STREAM_ROWS = 5_000
 # Collations whose order is code point order: there, a block is one contiguous range of the
@@ -111,38 +111,41 @@ def code_point_order(conn: Connection) -> bool:
     return False
 
 
-class _Blocks:
-    """Fills the BLOCKS work table and restricts a table's rows to those blocks.
+RANGES_PER_QUERY = 200
 
-    Every name of a block lies in [block, block_upper(block)) in code point order, so a block
-    is a range lookup on the name_key index. Under a linguistic collation (PostgreSQL with
-    e.g. en_US) ranges compare with COLLATE "C": correct, at the price of a scan.
+
+def in_blocks(conn: Connection, stmt: Select[Any], name_key: Any, blocks: Collection[str], *,
+              how: str) -> Iterator[Any]:
+    """The rows of `stmt` whose name is in one of `blocks`, in name order (blocks together).
+
+    `how` is "ranges" (a big table, few blocks: an incremental run), "scan" (a big table,
+    most blocks: a full run) or "small" (`stmt` itself selects few rows: the run's scope).
+
+    Every name of a block lies in [block, block_upper(block)) in code point order, so under a
+    binary collation a block is one range of the name_key index, and "ranges" reads only the
+    rows of its blocks, in batches of OR'ed ranges. Under a linguistic collation it falls back
+    to "scan". Ranges nest ("acme" holds "acmec…"), so each row is kept only for its own block.
     """
-
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-        self.binary = code_point_order(conn)
-
-    def fill(self, blocks: Iterable[str]) -> None:
-        self.conn.execute(delete(BLOCKS))
-        rows = [{"block": b, "hi": block_upper(b)} for b in blocks]
-        if rows:
-            self.conn.execute(insert(BLOCKS), rows)
-
-    def restrict(self, stmt: Select[Any], name_key: Any) -> Select[Any]:
-        """Rows whose name falls in a block's range, with that block as `range_block`.
-
-        Ranges nest ("acme" holds "acmec…"), so a row can come once per enclosing range:
-        `rows_in_blocks` keeps it only under its own block.
-        """
-        key = name_key if self.binary else name_key.collate("C")
-        on = and_(key >= BLOCKS.c.block, key < BLOCKS.c.hi)
-        return (stmt.add_columns(BLOCKS.c.block.label("range_block")).join(BLOCKS, on)
-                .order_by(BLOCKS.c.block, name_key))
-
-
-def rows_in_blocks(rows: Iterable[Any]) -> Iterator[Any]:
-    return (r for r in rows if blocking_key(r.name_key) == r.range_block)
+    wanted = set(blocks)
+    if how == "ranges" and not code_point_order(conn):
+        how = "scan"
+    if how == "scan":
+        for row in _stream(conn, stmt.where(name_key.is_not(None)).order_by(name_key)):
+            if blocking_key(row.name_key) in wanted:
+                yield row
+        return
+    ordered = sorted(wanted) if how == "ranges" else [""]
+    for start in range(0, len(ordered), RANGES_PER_QUERY):
+        chunk = ordered[start:start + RANGES_PER_QUERY]
+        query = stmt.where(name_key.is_not(None))
+        if how == "ranges":
+            query = query.where(or_(*(and_(name_key >= b, name_key < block_upper(b))
+                                      for b in chunk)))
+        # Sorted here, not by ORDER BY: with one, SQLite prefers walking the whole name index
+        # in order over range lookups (or over the small scope). Few rows per chunk.
+        found = [r for r in conn.execute(query) if blocking_key(r.name_key) in wanted]
+        found.sort(key=lambda r: r.name_key)
+        yield from found
 
 
 def _stream(conn: Connection, stmt: Select[Any]) -> Iterator[Any]:
@@ -174,7 +177,6 @@ def fuzzy_pairs(conn: Connection, accounts: FromClause, threshold: int, *,
     the run's scope), against every partner account."""
     a, pa = ACCOUNTS, PARTNER_ACCOUNTS
     live = (a.c.is_deleted == false(), a.c.name_key.is_not(None))
-    blocks = _Blocks(conn)
     pairs: list[FuzzyPair] = []
 
     # Pass 1: our accounts without a domain, against every partner account in their blocks.
@@ -182,29 +184,32 @@ def fuzzy_pairs(conn: Connection, accounts: FromClause, threshold: int, *,
         select(*_account_columns(a)).select_from(accounts)
         .where(*live, a.c.domain_key.is_(None))))
     if ours:
-        blocks.fill(ours.blocks)
-        stream = (_partner_side(r) for r in rows_in_blocks(_stream(conn, blocks.restrict(
-            select(*_partner_columns(pa)), pa.c.name_key))))
+        stream = (_partner_side(r) for r in in_blocks(
+            conn, select(*_partner_columns(pa)), pa.c.name_key, ours.blocks,
+            how="scan" if full else "ranges"))
         pairs.extend((acc.id, theirs.partner_id, theirs.id, theirs.pop_rank, score)
                      for acc, theirs, score in ours.scan(stream, threshold))
 
     # Pass 2: partner accounts without a domain, against our accounts that have one (pairs
     # where both lack a domain were found in pass 1). An incremental run loads only the
     # blocks its accounts use.
-    no_domain = select(*_partner_columns(pa)).where(pa.c.domain_key.is_(None),
-                                                    pa.c.name_key.is_not(None))
-    if not full:
-        blocks.fill({blocking_key(r.name_key) for r in conn.execute(
+    if full:
+        found: Iterable[Any] = conn.execute(select(*_partner_columns(pa)).where(
+            pa.c.domain_key.is_(None), pa.c.name_key.is_not(None)))
+    else:
+        needed = {blocking_key(r.name_key) for r in conn.execute(
             select(a.c.name_key).select_from(accounts)
-            .where(*live, a.c.domain_key.is_not(None)))})
-        no_domain = blocks.restrict(no_domain, pa.c.name_key)
-    found = conn.execute(no_domain)
-    theirs_index = BlockIndex(_partner_side(r) for r in (found if full else rows_in_blocks(found)))
+            .where(*live, a.c.domain_key.is_not(None)))}
+        # "No domain" is tested here, not in SQL: there it would tempt the planner into the
+        # domain_key index (NULL looks selective) instead of the name ranges.
+        found = (r for r in in_blocks(conn, select(*_partner_columns(pa)), pa.c.name_key,
+                                      needed, how="ranges") if r.domain_key is None)
+    theirs_index = BlockIndex(_partner_side(r) for r in found)
     if theirs_index:
-        blocks.fill(theirs_index.blocks)
-        stream = (_account_side(r) for r in rows_in_blocks(_stream(conn, blocks.restrict(
-            select(*_account_columns(a)).select_from(accounts)
-            .where(*live, a.c.domain_key.is_not(None)), a.c.name_key))))
+        stream = (_account_side(r) for r in in_blocks(
+            conn, select(*_account_columns(a)).select_from(accounts)
+            .where(*live, a.c.domain_key.is_not(None)), a.c.name_key, theirs_index.blocks,
+            how="scan" if full else "small"))
         pairs.extend((acc.id, theirs.partner_id, theirs.id, theirs.pop_rank, score)
                      for theirs, acc, score in theirs_index.scan(stream, threshold))
     return pairs
@@ -219,12 +224,10 @@ def accounts_near_dirty_partner_accounts(conn: Connection, threshold: int) -> se
         .where(pa.c.name_key.is_not(None))))
     if not dirty:
         return set()
-    blocks = _Blocks(conn)
-    blocks.fill(dirty.blocks)
     stmt = select(*_account_columns(a)).where(a.c.is_deleted == false(),
                                               a.c.name_key.is_not(None))
     if all(row.has_domain for block in dirty.blocks.values() for row in block.rows):
         stmt = stmt.where(a.c.domain_key.is_(None))
     stream = (_account_side(r)
-              for r in rows_in_blocks(_stream(conn, blocks.restrict(stmt, a.c.name_key))))
+              for r in in_blocks(conn, stmt, a.c.name_key, dirty.blocks, how="ranges"))
     return {acc.id for _, acc, _ in dirty.scan(stream, threshold)}

@@ -77,10 +77,6 @@ BEST = _temp(
 )
 # Accounts whose visible overlap set changed: their owned fields must be recomputed.
 CHANGED = _temp("ecosync_match_changed", _id("account_id", primary_key=True))
-# Fuzzy blocks (first characters of name keys) a pass needs from the other side.
-# `hi` bounds the block's range in code point order (see sync.matching.fuzzy).
-BLOCKS = _temp("ecosync_match_blocks", Column("block", String(16), primary_key=True),
-               Column("hi", String(16), nullable=False))
 
 
 @contextmanager
