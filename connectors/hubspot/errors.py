@@ -114,6 +114,12 @@ def classify(exc: BaseException, *, can_refresh: bool,
     ``interval_s`` is the burst window last learned from the headers, used when a 429
     arrives without them (as HubSpot's edge sometimes answers).
     """
+    inner = exc.__context__
+    if isinstance(exc, AttributeError) and inner is not None and is_api_exception(inner):
+        # A TLS failure raises ApiException(status=0) with no body, and the generated
+        # ApiClient then calls `e.body.decode()` on it: what escapes is an AttributeError
+        # whose context is the real error.
+        exc = inner
     if is_api_exception(exc):
         status = int(exc.status)  # type: ignore[attr-defined]
         headers = exception_headers(exc)

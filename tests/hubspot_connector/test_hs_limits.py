@@ -217,3 +217,14 @@ def test_given_a_revoked_refresh_token_when_checking_then_the_oauth_keys_are_nam
     problems = connector.check()
     assert len(problems) == 1
     assert "crm.hubspot.refresh_token" in problems[0] and "BAD_REFRESH_TOKEN" in problems[0]
+
+
+def test_given_an_untrusted_certificate_when_checking_then_ca_bundle_is_named_at_once(
+    sandbox: HubSpotSandbox,
+) -> None:
+    connector = connector_for(sandbox, ca_bundle="")  # the sandbox CA is not in the system store
+
+    problems = connector.check()
+
+    assert len(problems) == 1 and "crm.hubspot.ca_bundle" in problems[0]
+    assert connector.usage().calls == 1  # a certificate does not get better with retries

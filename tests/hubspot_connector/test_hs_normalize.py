@@ -330,3 +330,17 @@ def test_budget_stops_at_the_share_of_the_daily_limit() -> None:
         budget.check("hs")
     usage = budget.usage()
     assert (usage.calls, usage.daily_used, usage.daily_limit) == (1, 500, 1000)
+
+
+def test_classify_unwraps_the_attribute_error_the_client_raises_on_tls_failures() -> None:
+    # hubspot-api-client's ApiClient runs `e.body.decode()` on the body-less status-0
+    # ApiException of a TLS failure; the AttributeError carries the real error as context.
+    failure = FakeApiException(0, reason="SSLError(certificate verify failed)")
+    try:
+        try:
+            raise failure
+        except FakeApiException as exc:
+            exc.body.decode()  # type: ignore[union-attr]
+    except AttributeError as exc:
+        verdict = classify(exc, can_refresh=False)
+    assert verdict.action is Action.FAIL_CONFIG
