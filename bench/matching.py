@@ -34,10 +34,10 @@ from sqlalchemy.exc import OperationalError
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from schema.db import make_engine  # noqa: E402
-from schema.models import Account, Base, Partner, PartnerAccount  # noqa: E402
-from sync.config import MatchingConfig  # noqa: E402
-from sync.matching.engine import MatchStats, rematch  # noqa: E402
+from schema.db import make_engine
+from schema.models import Account, Base, Partner, PartnerAccount
+from sync.config import MatchingConfig
+from sync.matching.engine import MatchStats, rematch
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 NOW = datetime(2026, 6, 1, tzinfo=UTC)

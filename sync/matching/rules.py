@@ -96,8 +96,9 @@ def judge(ours: Keys, theirs: Keys, *, fuzzy: bool = True, threshold: int = 92) 
     if blocking_key(ours.name_key) != blocking_key(theirs.name_key):
         return Verdict(None, None, f"names differ ({ours.name_key!r}, {theirs.name_key!r}) "
                                    "and start differently, so they are never compared")
-    score = round(name_score(ours.name_key, theirs.name_key), 2)
-    if score >= threshold:
+    raw = name_score(ours.name_key, theirs.name_key)
+    score = round(raw, 2)  # shown rounded, compared raw (as the engine's score_cutoff does)
+    if raw >= threshold:
         return Verdict(Method.FUZZY, score, f"similar names {ours.name_key!r} ~ "
                                             f"{theirs.name_key!r} (score {score:g})")
     return Verdict(None, score, f"names too different ({ours.name_key!r} ~ {theirs.name_key!r}: "
