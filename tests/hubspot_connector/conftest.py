@@ -13,8 +13,9 @@ from sandbox.hubspot import HubSpotSandbox
 
 @pytest.fixture
 def sandbox() -> Iterator[HubSpotSandbox]:
-    """A portal at a frozen instant, with HubSpot's limits on but a roomy burst window."""
-    with HubSpotSandbox(burst_max=1000, burst_interval_s=10.0, search_per_s=50) as sb:
+    """A portal at a frozen instant, 2 ms a call, HubSpot's limits on with a roomy window."""
+    with HubSpotSandbox(latency_s=0.002, burst_max=1000, burst_interval_s=10.0,
+                        search_per_s=50) as sb:
         sb.clock.freeze(T0)
         yield sb
 
