@@ -16,6 +16,7 @@ import contextlib
 import errno
 import io
 import math
+import os
 import socket
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
@@ -385,8 +386,9 @@ def check_connector(connector: Connector, config: Config,
             if st.exists and st.updateable:
                 out.append(Check(source, name, "ok", f"{st.logical_name}: exists, updateable"))
                 continue
+            who = "the integration user" if kind == "salesforce" else "apps (HubSpot)"
             detail = (f"{st.logical_name}: does not exist" if not st.exists else
-                      f"{st.logical_name}: exists but is read-only for the integration user")
+                      f"{st.logical_name}: exists but is read-only for {who}")
             out.append(Check(source, name, "fail", detail,
                              _field_fix(kind, source, obj, st.api_name, st.logical_name,
                                         st.exists)))
@@ -583,6 +585,28 @@ def check_health_port(config: Config) -> Check:
     return Check("daemon", "health port", "ok", f"{where} is free")
 
 
+def check_lock_file(config: Config) -> Check | None:
+    """On SQLite, leader election is a file lock the daemon creates next to its state; a
+    directory it cannot write stops `ecosync run` at start. PostgreSQL needs no file."""
+    try:
+        backend = make_url(config.warehouse.url).get_backend_name()
+    except ArgumentError:
+        return None  # the warehouse line already says what is wrong with the URL
+    if backend != "sqlite":
+        return None
+    path = Path(config.daemon.lock_file)
+    folder = next((p for p in (path.parent, *path.parent.parents) if p.exists()), Path("."))
+    if path.exists() and not os.access(path, os.W_OK):
+        return Check("daemon", "lock file", "fail", f"{path} is not writable",
+                     "give the ecosync user write access to it, or set daemon.lock_file "
+                     "under a directory it owns (/var/lib/ecosync)")
+    if not path.exists() and not (folder.is_dir() and os.access(folder, os.W_OK | os.X_OK)):
+        return Check("daemon", "lock file", "fail", f"cannot create {path} (no write access "
+                     f"to {folder})", "set daemon.lock_file under a directory the ecosync "
+                     "user owns (/var/lib/ecosync)")
+    return Check("daemon", "lock file", "ok", f"{path} can be created and locked")
+
+
 # ---- all of it --------------------------------------------------------------------------------
 
 
@@ -600,6 +624,9 @@ def run_doctor(config: Config, *, engine: Engine | None = None,
         report.checks += [check_partner(config, p) for p in config.partners]
         report.checks += check_sharing(config, usable)
         report.checks.append(check_health_port(config))
+        lock = check_lock_file(config)
+        if lock is not None:
+            report.checks.append(lock)
     finally:
         if usable is not None and usable is not engine:
             usable.dispose()

@@ -198,3 +198,22 @@ def test_an_invalid_config_stops_doctor_with_the_key_and_exit_code_2(tmp_path: P
     assert "key 'crm.hubspot.access_token' refers to environment variable ${NOT_SET_TOKEN}" \
         in result.output
     assert "Traceback" not in result.output
+
+
+def test_on_sqlite_the_lock_file_must_be_creatable(tmp_path: Path) -> None:
+    from sync.doctor import check_lock_file
+
+    def config(url: str, lock: Path) -> Config:
+        return parse_config({"warehouse": {"url": url}, "daemon": {"lock_file": str(lock)}},
+                            "<test>", {})
+
+    sqlite = f"sqlite:///{tmp_path / 'wh.db'}"
+    ok = check_lock_file(config(sqlite, tmp_path / "state" / "ecosync.lock"))
+    assert ok is not None and ok.status == "ok"
+    blocker = tmp_path / "a-file"
+    blocker.write_text("", encoding="utf-8")
+    bad = check_lock_file(config(sqlite, blocker / "ecosync.lock"))
+    assert bad is not None and bad.status == "fail"
+    assert "daemon.lock_file" in bad.fix
+    # PostgreSQL elects the leader with an advisory lock: no file, no line.
+    assert check_lock_file(config("postgresql+psycopg://u@h/db", blocker / "x.lock")) is None
