@@ -32,6 +32,7 @@ log = structlog.get_logger("ecosync.connectors.hubspot")
 LIST_LIMIT = 100  # the list endpoint's maximum page size
 SEARCH_LIMIT = 200  # the search endpoint's maximum page size
 SEARCH_CEILING = 10_000  # search serves at most this many results per query
+DELETED_SWEEP_INTERVAL = timedelta(minutes=15)
 MODIFIED = "hs_lastmodifieddate"
 
 Raw = dict[str, Any]
@@ -55,6 +56,11 @@ class Puller:
         self.config = config
         self._stages: dict[str, StageInfo] | None = None
         self._stages_refreshed = False
+        # Archived records can only be listed in full (no time filter exists), so incremental
+        # pulls sweep them at most every `sweep_interval`; `_swept` keeps, per stream, the
+        # `until` of this process's last complete sweep (or deleted backfill).
+        self.sweep_interval = DELETED_SWEEP_INTERVAL
+        self._swept: dict[Stream, datetime] = {}
 
     # ---- public entry points -------------------------------------------------------------
 
@@ -72,8 +78,23 @@ class Puller:
                              str(last["id"]))
             yield Page(stream, self._records(names, raws), mark)
         if deleted:
-            for raws in self._list(names, archived=True, archived_since_ms=_ms(start)):
-                yield Page(stream, self._records(names, raws), None)
+            yield from self._sweep_archived(names, until)
+
+    def _sweep_archived(self, names: StreamProperties, until: datetime) -> Iterator[Page]:
+        """Records archived since this process's last sweep; every one on its first sweep.
+
+        The first sweep of a process cannot know what an earlier process saw, so it emits
+        every archived record (re-landing a deletion keeps its first deleted_at). Each call
+        costs ceil(archived / 100) whatever the filter, hence the interval.
+        """
+        last = self._swept.get(names.stream)
+        if last is not None and until - last < self.sweep_interval:
+            return
+        lookback = timedelta(minutes=self.config.lookback_minutes)
+        since_ms = None if last is None else _ms(last - lookback)
+        for raws in self._list(names, archived=True, archived_since_ms=since_ms):
+            yield Page(names.stream, self._records(names, raws), None)
+        self._swept[names.stream] = until
 
     def count(self, stream: Stream) -> int:
         """Live records of a stream (one search call), for progress bars."""
@@ -107,6 +128,8 @@ class Puller:
                 pending = Page(names.stream, self._records(names, raws), None)
         yield Page(names.stream, [], final) if pending is None else replace(pending,
                                                                            watermark=final)
+        if deleted:
+            self._swept[names.stream] = until
 
     def _list(self, names: StreamProperties, *, archived: bool,
               archived_since_ms: int | None = None) -> Iterator[list[Raw]]:

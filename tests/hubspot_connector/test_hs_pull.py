@@ -290,3 +290,28 @@ def test_given_search_index_lag_when_the_next_tick_runs_then_the_lookback_catche
     tick2 = list(connector.pull(Stream.ACCOUNTS, mark, sandbox.clock.now(), deleted=False))
 
     assert late in [r.external_id for p in tick2 for r in p.records]
+
+
+def test_given_incremental_ticks_when_sweeping_archived_then_at_most_every_15_minutes(
+    sandbox: HubSpotSandbox, connector: HubSpotConnector
+) -> None:
+    ids = sandbox.load("companies", companies(50))
+    for company_id in ids[:2]:
+        sandbox.archive("companies", company_id)
+    sandbox.clock.advance(3600)
+    t1 = sandbox.clock.now()
+    since = Watermark(t1 - timedelta(minutes=30))
+
+    def deleted_at(until_minutes: int) -> list[str]:
+        until = t1 + timedelta(minutes=until_minutes)
+        return sorted(r.external_id for p in connector.pull(Stream.ACCOUNTS, since, until)
+                      for r in p.records if r.is_deleted)
+
+    # A new process cannot know what was swept before it: the first sweep emits them all.
+    assert deleted_at(0) == sorted(ids[:2])
+    assert deleted_at(2) == []  # within 15 minutes of the last sweep: no archived listing
+    assert sandbox.traffic.calls[LIST_COMPANIES] == 1
+    sandbox.clock.advance(180)
+    sandbox.archive("companies", ids[7])
+    assert deleted_at(20) == [ids[7]]  # only what was archived since the last sweep
+    assert sandbox.traffic.calls[LIST_COMPANIES] == 2
