@@ -126,7 +126,9 @@ class Writer:
     def _bulk(self, pending: dict[str, dict[str, object]]) -> dict[str, WriteResult]:
         rows = bulk.update(self.api, self.sobject, list(pending.items()), sleep=self.sleep,
                            timeout_s=self.bulk_timeout_s)
-        out = {i: WriteResult(i, r.ok, r.code, r.message) for i, r in rows.items()}
+        out = {i: WriteResult(i, r.ok, r.code, r.message,
+                              retryable=record_retryable(r.code) or r.code == "BULK_JOB_FAILED")
+               for i, r in rows.items()}
         # Locked rows get the small-batch treatment (with its own lock retries).
         locked = {i: pending[i] for i, r in rows.items() if not r.ok
                   and (record_retryable(r.code) or r.code == "BULK_UNPROCESSED")}

@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 
 from connectors.base import FieldUpdate
 from connectors.salesforce import SalesforceConnector
+from connectors.salesforce.fields import FieldInfo
 from sandbox.salesforce import SalesforceSandbox
 from schema.records import Stream
 
@@ -188,3 +189,24 @@ def test_given_a_partial_failure_through_the_engine_then_it_is_dead_lettered_and
     assert dead.payload == {"overlap_count": "1", "overlap_partners": "Acme (customer)"}
     assert len({w.external_id for w in written}) == 299
     assert sandbox.traffic.calls["composite"] == 2  # the pull's first page, then one write
+
+
+def test_given_a_bulk_job_that_fails_then_every_record_is_a_retryable_failure(
+    sandbox: SalesforceSandbox, make_connector: ConnectorFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ids = load_accounts(sandbox, 30)
+    connector = make_connector(bulk_write_threshold=10)
+    # An unknown column fails the whole job (InvalidBatch), as on the platform.
+    writable = connector.catalog.writable
+
+    def renamed(stream: Stream) -> dict[str, FieldInfo]:
+        return {**writable(stream),
+                "overlap_count": FieldInfo("No_Such_Field__c", "double", 0, 0, True)}
+
+    monkeypatch.setattr(connector.catalog, "writable", renamed)
+
+    results = connector.write(Stream.ACCOUNTS, _updates(ids))
+
+    assert all(not r.ok and r.retryable and r.error_code == "BULK_JOB_FAILED" for r in results)
+    assert "Field name not found" in (results[0].message or "")
