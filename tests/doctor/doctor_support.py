@@ -32,6 +32,8 @@ class Setup:
     health_port: int = field(default_factory=free_port)
     env: dict[str, str] = field(default_factory=dict)
     extra_toml: str = ""
+    # (old, new) text replacements applied to the generated config, e.g. another auth mode.
+    edits: list[tuple[str, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.env = {**self.world.env(), **self.env}
@@ -39,11 +41,13 @@ class Setup:
     @property
     def config_path(self) -> Path:
         path = self.directory / "ecosync.toml"
+        text = self.world.config_toml(self.warehouse_url)
+        for old, new in self.edits:
+            assert old in text, old
+            text = text.replace(old, new)
         path.write_text(
-            self.world.config_toml(self.warehouse_url)
-            + f'\n[daemon]\nhealth_port = {self.health_port}\n'
-            + f'lock_file = "{self.directory / "ecosync.lock"}"\n'
-            + self.extra_toml,
+            text + f'\n[daemon]\nhealth_port = {self.health_port}\n'
+            + f'lock_file = "{self.directory / "ecosync.lock"}"\n' + self.extra_toml,
             encoding="utf-8",
         )
         return path

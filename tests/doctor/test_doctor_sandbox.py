@@ -258,3 +258,23 @@ def test_a_missing_referring_partner_field_is_a_readiness_failure(provisioned: S
     assert "Opportunity.Referring_Partner__c does not exist " \
            "(crm.salesforce.referring_partner_field)" in line["detail"]
     assert find(report, "salesforce", "read Opportunity")["status"] == "skip"
+
+
+def test_hubspot_oauth_passes_and_a_revoked_refresh_token_fails_with_the_oauth_fix(
+        provisioned: Setup) -> None:
+    hubspot = provisioned.world.hubspot
+    assert hubspot is not None
+    oauth = (f'client_id = "{hubspot.client_id}"\nclient_secret = "${{HS_CLIENT_SECRET}}"\n'
+             'refresh_token = "${HS_REFRESH_TOKEN}"\n')
+    provisioned.edits.append(('auth = "private_app"', f'auth = "oauth"\n{oauth}'))
+    provisioned.env.update({"HS_CLIENT_SECRET": hubspot.client_secret,
+                            "HS_REFRESH_TOKEN": hubspot.refresh_token})
+    result, report = provisioned.doctor()
+    assert result.exit_code == 0, json.dumps(report, indent=1)
+    assert find(report, "hubspot", "authentication")["detail"] == "oauth auth accepted"
+
+    provisioned.env["HS_REFRESH_TOKEN"] = "rt-revoked-0000000000000000"
+    result, report = provisioned.doctor()
+    assert failing(report) == [("hubspot", "authentication")]
+    assert "re-authorize" in find(report, "hubspot", "authentication")["fix"]
+    assert "rt-revoked-0000000000000000" not in result.output
