@@ -36,15 +36,17 @@ def after(modstamp: datetime, last_id: str = "") -> str:
     ts = literal(modstamp)
     if not last_id:
         return f"SystemModstamp >= {ts}"
-    return (f"(SystemModstamp > {ts} OR (SystemModstamp = {ts} AND Id > "
-            f"{id_literal(last_id)}))")
+    # The leading range term is implied by the OR; it is there so the query optimizer can use
+    # the SystemModstamp index instead of scanning (an OR alone may defeat it on big tables).
+    return (f"SystemModstamp >= {ts} AND (SystemModstamp > {ts} OR (SystemModstamp = {ts} "
+            f"AND Id > {id_literal(last_id)}))")
 
 
 def upto(modstamp: datetime, last_id: str) -> str:
     """Rows at or before the cursor (modstamp, last_id): the end of a page's key range."""
     ts = literal(modstamp)
-    return (f"(SystemModstamp < {ts} OR (SystemModstamp = {ts} AND Id <= "
-            f"{id_literal(last_id)}))")
+    return (f"SystemModstamp <= {ts} AND (SystemModstamp < {ts} OR (SystemModstamp = {ts} "
+            f"AND Id <= {id_literal(last_id)}))")
 
 
 def before(until: datetime) -> str:

@@ -107,8 +107,8 @@ def test_datetimes_in_every_wire_form(raw: object, expected: datetime | None) ->
 def test_tie_safe_cursor_and_window_text() -> None:
     moment = datetime(2024, 3, 1, 12, tzinfo=UTC)
     assert soql.after(moment, "001000000000001AAA") == (
-        "(SystemModstamp > 2024-03-01T12:00:00Z OR (SystemModstamp = 2024-03-01T12:00:00Z "
-        "AND Id > '001000000000001AAA'))")
+        "SystemModstamp >= 2024-03-01T12:00:00Z AND (SystemModstamp > 2024-03-01T12:00:00Z OR "
+        "(SystemModstamp = 2024-03-01T12:00:00Z AND Id > '001000000000001AAA'))")
     assert soql.after(moment) == "SystemModstamp >= 2024-03-01T12:00:00Z"
     text = soql.select(["Id", "Name"], "Account", [soql.before(moment)])
     assert text == ("SELECT Id, Name FROM Account WHERE SystemModstamp < 2024-03-01T12:00:00Z "
