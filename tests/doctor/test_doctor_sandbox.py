@@ -278,3 +278,26 @@ def test_hubspot_oauth_passes_and_a_revoked_refresh_token_fails_with_the_oauth_f
     assert failing(report) == [("hubspot", "authentication")]
     assert "re-authorize" in find(report, "hubspot", "authentication")["fix"]
     assert "rt-revoked-0000000000000000" not in result.output
+
+
+def test_salesforce_jwt_passes_and_a_missing_key_file_fails_with_the_jwt_fix(
+        provisioned: Setup, tmp_path: Path) -> None:
+    from sandbox.salesforce.client import private_key_pem
+
+    salesforce = provisioned.world.salesforce
+    assert salesforce is not None
+    key = tmp_path / "ecosync-sf.key"
+    key.write_text(private_key_pem(), encoding="utf-8")
+    jwt = (f'auth = "jwt"\nusername = "{salesforce.username}"\n'
+           f'private_key_file = "{key}"\n')
+    provisioned.edits.append(('auth = "client_credentials"', jwt))
+    result, report = provisioned.doctor()
+    assert result.exit_code == 0, json.dumps(report, indent=1)
+    assert find(report, "salesforce", "authentication")["detail"] == "jwt auth accepted"
+
+    key.unlink()
+    result, report = provisioned.doctor()
+    assert failing(report) == [("salesforce", "authentication")]
+    line = find(report, "salesforce", "authentication")
+    assert f"cannot read crm.salesforce.private_key_file '{key}'" in line["detail"]
+    assert "private_key_file (the key of the certificate uploaded to the app)" in line["fix"]
