@@ -362,3 +362,31 @@ def test_given_bulk_results_that_vanish_then_rest_pulls_the_window(
     assert land(warehouse, connector.name, connector.pull(Stream.ACCOUNTS, None, later(1))) \
         == 1200
     assert sandbox.traffic.calls["bulk2.query.create"] == 1
+
+
+def test_given_an_expired_query_cursor_then_the_pull_requeries_from_the_last_row(
+    sandbox: SalesforceSandbox, connector: SalesforceConnector, warehouse: Engine
+) -> None:
+    acc = load_accounts(sandbox, 1)
+    opp = load_opportunities(sandbox, acc * 4500)
+    pages = connector.pull(Stream.OPPORTUNITIES, None, later(1))
+    first = next(pages)
+    sandbox.app.cursors.clear()  # the server forgot the cursor (idle expiry, too many open)
+    rest = list(pages)
+
+    got = [r.external_id for p in [first, *rest] for r in p.records]
+    assert sorted(got) == sorted(opp) and len(got) == len(set(got))
+    assert sandbox.traffic.calls["queryAll"] == 1  # the re-query after INVALID_QUERY_LOCATOR
+    land(warehouse, connector.name, [first, *rest])
+    assert watermark(warehouse, connector.name, Stream.OPPORTUNITIES) == Watermark(T0, max(opp))
+
+
+def test_given_deleted_false_then_query_not_query_all(
+    sandbox: SalesforceSandbox, connector: SalesforceConnector
+) -> None:
+    acc = load_accounts(sandbox, 3)
+    sandbox.delete(acc[0])
+    got = [r.external_id for p in connector.pull(Stream.ACCOUNTS, Watermark(T0, ""), later(1),
+                                                 deleted=False) for r in p.records]
+    assert sorted(got) == sorted(acc[1:])
+    assert "queryAll" not in sandbox.traffic.calls and sandbox.traffic.calls["query"] == 1
