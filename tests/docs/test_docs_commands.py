@@ -150,3 +150,28 @@ def test_doctor_fixes_name_real_commands_and_guide_sections() -> None:
     for text in commands:
         for tokens in parse_command(CommandLine("doctor", text)):
             assert check_tokens(tokens)[1] == [], text
+
+
+_KEY = re.compile(r"\b(warehouse|daemon|logging|matching|attribution|crm\.salesforce|"
+                  r"crm\.hubspot)\.([a-z_]+)")
+
+
+def test_every_config_key_the_docs_name_exists() -> None:
+    from dataclasses import fields
+
+    from sync.config import Config
+
+    config = Config()
+    sections = {"warehouse": config.warehouse, "daemon": config.daemon,
+                "logging": config.logging, "matching": config.matching,
+                "attribution": config.attribution, "crm.salesforce": config.crm.salesforce,
+                "crm.hubspot": config.crm.hubspot}
+    known = {name: {f.name for f in fields(section)} for name, section in sections.items()}
+    problems = []
+    for path in [*markdown_files(), *Path(ROOT / "deploy").rglob("*")]:
+        if path.is_dir() or path.suffix in (".csv",):
+            continue
+        for section, key in _KEY.findall(path.read_text(encoding="utf-8")):
+            if key not in known[section] and key != "md":  # attribution.md is a file
+                problems.append(f"{path.relative_to(ROOT)}: {section}.{key}")
+    assert problems == []
