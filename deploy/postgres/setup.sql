@@ -9,9 +9,9 @@
 \set ON_ERROR_STOP on
 
 CREATE ROLE ecosync LOGIN PASSWORD :ecosync_password;
--- Leader election uses a session-level advisory lock held by one connection per leader;
--- two replicas with a pool of 5 each stay far below this.
-ALTER ROLE ecosync CONNECTION LIMIT 40;
+-- Per replica: a pool of 5 (15 under load) plus the connection holding the leader's
+-- advisory lock; two replicas and a few admin commands stay below this.
+ALTER ROLE ecosync CONNECTION LIMIT 50;
 
 CREATE DATABASE ecosync OWNER ecosync ENCODING 'UTF8' TEMPLATE template0;
 
