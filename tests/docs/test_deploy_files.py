@@ -326,3 +326,53 @@ def test_the_partner_data_walkthrough_runs(tmp_path: Path, monkeypatch: pytest.M
         assert result.exit_code == expected, f"ecosync {' '.join(step)}: {result.output}"
     listed = runner.invoke(cli, ["partners", "list", "--format", "json"])
     assert '"rows": 8' in listed.output
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _section_block(doc: Path, heading: str) -> list[str]:
+    """The command lines of the first shell block under `heading`."""
+    lines = doc.read_text(encoding="utf-8").splitlines()
+    start = lines.index(heading)
+    fence = next(i for i in range(start, len(lines)) if lines[i].startswith("```sh"))
+    end = next(i for i in range(fence + 1, len(lines)) if lines[i].startswith("```"))
+    return [line for line in lines[fence + 1:end] if line.strip()]
+
+
+def test_the_operations_first_run_block_runs_against_the_sandbox(
+        tmp_path: Path, new_database: Callable[..., Engine],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/operations.md 'First run', command by command, on both emulators (owned fields
+    provisioned first, as the admin guides have the admins do)."""
+    import shlex
+
+    monkeypatch.chdir(tmp_path)
+    block = _section_block(ROOT / "docs" / "operations.md", "## First run")
+    assert len(block) == 5
+    engine = new_database(migrate=False)
+    url = engine.url.render_as_string(hide_password=False)
+    with running_world(tmp_path / "world", accounts=30, opportunities=30, partners=2) as world:
+        config = tmp_path / "ecosync.toml"
+        port = _free_port()  # doctor checks the health port is free
+        config.write_text(world.config_toml(url) + f"\n[daemon]\nhealth_port = {port}\n"
+                          f'lock_file = "{tmp_path / "ecosync.lock"}"\n', encoding="utf-8")
+        runner = CliRunner()
+
+        def run(args: list[str]) -> Any:
+            return runner.invoke(cli, ["--config", str(config), "--log-format", "json", *args],
+                                 env=world.env())
+
+        for line in block:
+            args = shlex.split(line, comments=True)
+            assert args[0] == "ecosync-admin"
+            if args[1:3] == ["fields", "ensure"]:
+                assert run(["fields", "ensure"]).exit_code == 0  # the admin guides' step
+            result = run(args[1:])
+            assert result.exit_code == 0, f"{line}: {result.output}"
