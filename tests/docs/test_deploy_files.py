@@ -346,16 +346,21 @@ def _section_block(doc: Path, heading: str) -> list[str]:
     return [line for line in lines[fence + 1:end] if line.strip()]
 
 
-def test_the_operations_first_run_block_runs_against_the_sandbox(
-        tmp_path: Path, new_database: Callable[..., Engine],
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    """docs/operations.md 'First run', command by command, on both emulators (owned fields
+@pytest.mark.parametrize(("doc", "heading", "count"), [
+    ("operations.md", "## First run", 5),
+    ("salesforce-admin.md", "## Check the setup", 5),
+    ("hubspot-admin.md", "## Check the setup", 5),
+])
+def test_a_documented_setup_sequence_runs_against_the_sandbox(
+        doc: str, heading: str, count: int, tmp_path: Path,
+        new_database: Callable[..., Engine], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The guides' setup sequences, command by command, on both emulators (owned fields
     provisioned first, as the admin guides have the admins do)."""
     import shlex
 
     monkeypatch.chdir(tmp_path)
-    block = _section_block(ROOT / "docs" / "operations.md", "## First run")
-    assert len(block) == 5
+    block = _section_block(ROOT / "docs" / doc, heading)
+    assert len(block) == count
     engine = new_database(migrate=False)
     url = engine.url.render_as_string(hide_password=False)
     with running_world(tmp_path / "world", accounts=30, opportunities=30, partners=2) as world:
@@ -371,7 +376,7 @@ def test_the_operations_first_run_block_runs_against_the_sandbox(
 
         for line in block:
             args = shlex.split(line, comments=True)
-            assert args[0] == "ecosync-admin"
+            assert args[0] in ("ecosync", "ecosync-admin")
             if args[1:3] == ["fields", "ensure"]:
                 assert run(["fields", "ensure"]).exit_code == 0  # the admin guides' step
             result = run(args[1:])
