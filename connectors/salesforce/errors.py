@@ -100,6 +100,9 @@ def retry_after(response: requests.Response | None) -> float | None:
 
 def classify(exc: BaseException, response: requests.Response | None = None) -> Decision:
     """What to do about a failed call. `response` is the last HTTP response seen, if any."""
+    if isinstance(exc, requests.exceptions.SSLError):
+        # Certificate trust is configuration, not weather: repeating cannot help.
+        return Decision(Action.FAIL, "TLS", str(exc))
     if isinstance(exc, requests.Timeout | requests.ConnectionError
                   | requests.exceptions.ChunkedEncodingError):
         return Decision(Action.RETRY, None, f"{exc.__class__.__name__}: {exc}")

@@ -21,7 +21,14 @@ from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import SalesforceAuthenticationFailed, SalesforceError
 from simple_salesforce.login import SalesforceLogin
 
-from connectors.base import ApiUsage, AuthFailed, BudgetExhausted, RateLimited, TransientError
+from connectors.base import (
+    ApiUsage,
+    AuthFailed,
+    BudgetExhausted,
+    ConnectorError,
+    RateLimited,
+    TransientError,
+)
 from connectors.salesforce.errors import Action, SalesforceApiError, classify, policy
 from sync.config import SalesforceConfig
 
@@ -215,6 +222,8 @@ class Api:
                 SalesforceLogin, **kwargs)
         except SalesforceAuthenticationFailed as exc:
             raise AuthFailed(self.auth_hint(f"{exc.code}: {exc.auth_message}")) from None
+        except requests.exceptions.SSLError as exc:
+            raise tls_error(exc) from None
         except (requests.RequestException, SalesforceError) as exc:
             raise TransientError(f"Salesforce login failed: {exc}") from exc
         return self._client(str(session_id), str(instance))
@@ -268,6 +277,8 @@ class Api:
                         f"{decision.message}") from exc
                 raise SalesforceApiError(decision.code, decision.message,
                                          int(exc.status or 0) or None) from exc
+            except requests.exceptions.SSLError as exc:
+                raise tls_error(exc) from None
             except requests.RequestException as exc:
                 raise TransientError(
                     f"Salesforce unreachable after retries ({exc.__class__.__name__}: {exc})"
@@ -292,6 +303,12 @@ class Api:
             return response
 
         return self.call(send)
+
+
+def tls_error(exc: BaseException) -> ConnectorError:
+    return ConnectorError(
+        f"TLS verification with Salesforce failed ({exc.__class__.__name__}); if a corporate "
+        "proxy re-signs TLS, set crm.salesforce.ca_bundle to its CA bundle (PEM)")
 
 
 def _decimal(text: str) -> Any:

@@ -232,3 +232,11 @@ def test_ca_bundle_wins_over_requests_ca_bundle_and_proxies_honour_no_proxy(
     monkeypatch.delenv("NO_PROXY")
     with pytest.raises(TransientError, match="unreachable"):
         make_connector().count(Stream.ACCOUNTS)
+
+
+def test_given_an_untrusted_certificate_then_check_names_ca_bundle(
+    sandbox: SalesforceSandbox, make_connector: ConnectorFactory, sleeps: Sleeps
+) -> None:
+    problems = make_connector(ca_bundle="/etc/ssl/certs/ca-certificates.crt").check()
+    assert len(problems) == 1 and "crm.salesforce.ca_bundle" in problems[0]
+    assert not sleeps  # not retried
