@@ -381,3 +381,60 @@ def test_a_documented_setup_sequence_runs_against_the_sandbox(
                 assert run(["fields", "ensure"]).exit_code == 0  # the admin guides' step
             result = run(args[1:])
             assert result.exit_code == 0, f"{line}: {result.output}"
+
+
+def test_the_day_to_day_commands_run_after_a_backfill(
+        tmp_path: Path, new_database: Callable[..., Engine],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/operations.md 'Day-to-day commands' on a warehouse the sandbox filled, with the
+    placeholders (record id, partner, file) replaced by real ones; plus the overrides and
+    attribution commands of the guides."""
+    import shlex
+
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from schema.models import Account, ChangeLog, Opportunity
+
+    monkeypatch.chdir(tmp_path)
+    block = _section_block(ROOT / "docs" / "operations.md", "## Day-to-day commands")
+    engine = new_database()
+    url = engine.url.render_as_string(hide_password=False)
+    with running_world(tmp_path / "world", accounts=40, opportunities=60, partners=2) as world:
+        config = tmp_path / "ecosync.toml"
+        config.write_text(world.config_toml(url) + f"\n[daemon]\nhealth_port = {_free_port()}\n"
+                          f'lock_file = "{tmp_path / "ecosync.lock"}"\n', encoding="utf-8")
+        runner = CliRunner()
+
+        def run(*args: str) -> Any:
+            result = runner.invoke(cli, ["--config", str(config), "--log-format", "json",
+                                         *args], env={**world.env(), "ECOSYNC_USER": "ops"})
+            assert result.exit_code == 0, f"ecosync {' '.join(args)}: {result.output}"
+            return result
+
+        run("fields", "ensure")
+        run("backfill", "--no-progress")
+        with Session(engine) as session:
+            written = session.scalar(select(ChangeLog.external_id).where(
+                ChangeLog.source == "salesforce", ChangeLog.stream == "accounts").limit(1))
+            closed = session.scalar(select(Opportunity.external_id).where(
+                Opportunity.source == "salesforce", Opportunity.status == "won").limit(1))
+            other = session.scalar(select(Account.external_id).where(
+                Account.source == "salesforce", Account.external_id != written).limit(1))
+        assert written and closed and other
+        partner_id, partner_file = next(iter(world.partner_files.items()))
+        for line in block:
+            text = (line.replace("001XXXXXXXXXXXXXXX", written)
+                    .replace("/etc/ecosync/partners/northbeam.csv", str(partner_file))
+                    .replace("p-northbeam", partner_id))
+            run(*shlex.split(text, comments=True)[1:])
+        # docs/partner-data.md 'Overrides' and docs/attribution.md, on real records.
+        run("match", "pin", other, partner_id, "--reason", "confirmed with partner AM")
+        run("match", "block", written, partner_id, "--reason", "different company, same name")
+        run("match", "revoke", "1")
+        run("match", "explain", other, "--format", "json")
+        run("attribution", "explain", closed)
+        run("attribution", "explain", f"salesforce:{closed}", "--format", "json")
+        run("attribution", "restamp", closed, "--reason", "referral recorded late by the AE")
+        run("report", "attribution", "--section", "revenue")
+        run("report", "working-set")
