@@ -79,6 +79,9 @@ def test_given_other_apps_using_the_burst_when_pulling_then_429s_back_off_within
     assert arrivals.max_in_window(1.0) <= 20
     assert arrivals.max_in_window(1.0, search=False) <= 10 + len(refused)
     assert connector.usage().by_endpoint["GET /crm/v3/objects/companies"] == 25 + len(refused)
+    # The backoff waits out the whole learned window (1 s) before the next attempt.
+    first = next(i for i, (_, _, r) in enumerate(arrivals.seen) if r)
+    assert arrivals.seen[first + 1][0] - arrivals.seen[first][0] >= 1.0
     assert connector.client.budget.rate_limited["TEN_SECONDLY_ROLLING"] == len(refused)
 
 
