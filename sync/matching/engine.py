@@ -186,9 +186,9 @@ class _Run:
         # Two joins, each driven by the side without a domain (the minority), rather than one
         # join of every equal name filtered afterwards.
         same_name = PA.c.name_key == A.c.name_key
-        self._insert_candidates(Method.NAME, same_name, compatible, A.c.domain_key.is_(None))
+        self._insert_candidates(Method.NAME, same_name, compatible, fuzzy.lacks(A.c.domain_key))
         self._insert_candidates(Method.NAME, same_name, compatible, A.c.domain_key.is_not(None),
-                                PA.c.domain_key.is_(None))
+                                fuzzy.lacks(PA.c.domain_key))
         self.lap("name")
         if self.config.fuzzy:
             pairs = fuzzy.fuzzy_pairs(self.conn, self.accounts, self.config.name_threshold,
@@ -316,7 +316,7 @@ class _Run:
         changed = select(CHANGED.c.account_id)
         dirty = select(DIRTY_ACCOUNTS.c.id)
         # One pass over each account row: clear match_dirty, raise fields_dirty if changed.
-        self.execute(update(A).where(or_(A.c.id.in_(dirty), A.c.id.in_(changed))).values(
+        self.execute(update(A).where(A.c.id.in_(union(dirty, changed))).values(
             match_dirty=case((A.c.id.in_(dirty), false()), else_=A.c.match_dirty),
             fields_dirty=case((A.c.id.in_(changed), true()), else_=A.c.fields_dirty)))
         # Open opportunities show their account's partners live (DESIGN.md 5).

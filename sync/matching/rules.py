@@ -33,12 +33,12 @@ POPULATION_BY_RANK: dict[int, Population] = {rank: pop for pop, rank in POPULATI
 WEAKEST_POPULATION_RANK = max(POPULATION_RANK.values())
 
 
+_RANK_BY_NAME: dict[str, int] = {p.value: r for p, r in POPULATION_RANK.items()}
+
+
 def population_rank(value: str | None) -> int:
     """Rank of a population name; unknown values count as the weakest (prospect)."""
-    try:
-        return POPULATION_RANK[Population(value)] if value else WEAKEST_POPULATION_RANK
-    except ValueError:
-        return WEAKEST_POPULATION_RANK
+    return _RANK_BY_NAME.get(value or "", WEAKEST_POPULATION_RANK)
 
 
 @dataclass(frozen=True, slots=True)
