@@ -43,7 +43,8 @@ def render_table(report: DoctorReport) -> str:
 def doctor_command(fmt: str) -> None:
     """Check what a production run needs: config, warehouse, CRM access and owned fields,
     API budget, partner files, sharing policies, the health port. Exit 0 only when all pass."""
-    app = click.get_current_context().find_object(AppContext)
+    ctx = click.get_current_context()
+    app = ctx.find_object(AppContext)
     if app is None:
         raise UserError("no ecosync context; run this as `ecosync doctor`")
     report = run_doctor(app.config)
@@ -52,4 +53,4 @@ def doctor_command(fmt: str) -> None:
     else:
         click.echo(render_table(report))
     if not report.ok:
-        raise SystemExit(1)
+        ctx.exit(1)
