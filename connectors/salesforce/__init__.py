@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import requests
 import structlog
@@ -31,7 +32,7 @@ from connectors.base import (
 )
 from connectors.salesforce import bulk, provision
 from connectors.salesforce.fields import ENSURE_HINT, SOBJECT, Catalog
-from connectors.salesforce.pull import backfill_start, floor_second, normalizer, rest_pages
+from connectors.salesforce.pull import floor_second, normalizer, open_window, rest_pages
 from connectors.salesforce.pull import window_start as _window_start
 from connectors.salesforce.queries import count
 from connectors.salesforce.session import Api
@@ -132,24 +133,23 @@ class SalesforceConnector:
         until = floor_second(min(until, self._now()))
         start = _window_start(since, timedelta(minutes=self.config.lookback_minutes))
         to_record = normalizer(stream, self.name, fields)
-        first = None
-        if since is None:
-            total, first = backfill_start(self.api, fields, until, deleted=deleted)
-            log.info("salesforce backfill", sobject=fields.sobject, rows=total,
-                     bulk=total > self.config.bulk_threshold)
-            if total > self.config.bulk_threshold:
-                first = None  # the REST page fetched with the count is not needed
-                text = select(fields.select, fields.sobject, where(None, until), ordered=False)
-                try:
-                    yield from bulk.query_pages(
-                        self.api, stream, text, until, deleted=deleted, to_record=to_record,
-                        sleep=self._sleep, timeout_s=self._bulk_timeout_s)
-                    return
-                except bulk.BulkUnavailable as exc:
-                    log.warning("bulk query failed; pulling the window over REST",
-                                sobject=fields.sobject, error=str(exc))
+        first: dict[str, Any] | None
+        total, first = open_window(self.api, fields, start, until, deleted=deleted)
+        log.info("salesforce pull", sobject=fields.sobject, rows=total, backfill=since is None,
+                 bulk=total > self.config.bulk_threshold)
+        if total > self.config.bulk_threshold:
+            text = select(fields.select, fields.sobject, where(start, until), ordered=False)
+            try:
+                yield from bulk.query_pages(
+                    self.api, stream, text, until, deleted=deleted, to_record=to_record,
+                    sleep=self._sleep, timeout_s=self._bulk_timeout_s)
+                return
+            except bulk.BulkUnavailable as exc:
+                log.warning("bulk query failed; pulling the window over REST",
+                            sobject=fields.sobject, error=str(exc))
+            first = None  # start over on REST; the page fetched with the count is stale
         yield from rest_pages(self.api, stream, fields, start, until, deleted=deleted,
-                              to_record=to_record, first=first, large=since is None)
+                              to_record=to_record, first=first)
 
     def count(self, stream: Stream) -> int:
         """Live records of the stream's object (COUNT(), deleted rows excluded)."""

@@ -28,8 +28,6 @@ from schema.records import Stream
 
 log = structlog.get_logger("ecosync.salesforce")
 Key = soql.Key
-# Paging at 200 rows (2+ long text fields) costs n/200 calls, split pages about n/2000.
-SPLIT_AFTER_ROWS = 600
 
 
 def normalizer(stream: Stream, source: str, fields: StreamFields) -> normalize.Normalizer:
@@ -55,37 +53,37 @@ def window_start(since: Watermark | None, lookback: timedelta) -> Key | None:
     return since.modified_at, since.last_id
 
 
-def backfill_start(api: Api, fields: StreamFields, until: datetime, *, deleted: bool
-                   ) -> tuple[int, Any]:
-    """COUNT() of the whole window and its first REST page, in one Composite call.
+def open_window(api: Api, fields: StreamFields, start: Key | None, until: datetime, *,
+                deleted: bool) -> tuple[int, dict[str, Any]]:
+    """COUNT() of the window and its first REST page, in one Composite call (one API call,
+    like the plain query it replaces).
 
-    The count decides between REST and Bulk; when Bulk wins, the page is simply dropped.
+    The count decides between REST and Bulk for any window: a backfill, `backfill --since`, a
+    resumed backfill or a daemon back from a long outage. When Bulk wins, the page is dropped.
     """
     extra = extra_long_text(fields)
-    page = (page_queries(fields, extra, None, until) if extra else
-            [("main", soql.select(fields.select, fields.sobject, soql.where(None, until)))])
+    clauses = soql.where(start, until)
+    page = (page_queries(fields, extra, start, until) if extra else
+            [("main", soql.select(fields.select, fields.sobject, clauses))])
     bodies = queries.composite(
-        api, [("count", soql.count(fields.sobject, soql.where(None, until))), *page],
-        deleted=deleted)
+        api, [("count", soql.count(fields.sobject, clauses)), *page], deleted=deleted)
     return int(bodies.pop("count")["totalSize"]), bodies
 
 
 def rest_pages(
     api: Api, stream: Stream, fields: StreamFields, start: Key | None, until: datetime, *,
     deleted: bool, to_record: normalize.Normalizer, first: dict[str, Any] | None = None,
-    large: bool = False,
 ) -> Iterator[Page]:
     """REST query / queryAll pages of up to 2000 rows, following nextRecordsUrl.
 
-    `first` is a first page already fetched (a backfill's, from backfill_start); `large` says
-    the window is known to hold many rows (a backfill falling back from Bulk). If the server
-    forgets the cursor (INVALID_QUERY_LOCATOR: cursors expire after ~15 idle minutes, ~10 open
-    per user), the query is re-issued from the last delivered row with the tie-safe predicate,
-    so nothing is skipped or repeated. With two or more long text fields, a window of more
-    than a few 200-row pages continues as split pages (longtext.py).
+    `first` holds the first page already fetched by open_window. If the server forgets the
+    cursor (INVALID_QUERY_LOCATOR: cursors expire after ~15 idle minutes, ~10 open per user),
+    the query is re-issued from the last delivered row with the tie-safe predicate, so nothing
+    is skipped or repeated. With two or more long text fields, pages are split pages
+    (longtext.py).
     """
     extra = extra_long_text(fields)
-    if extra and (first is not None or large):  # a backfill's first page is a split page
+    if extra:
         yield from split_pages(api, stream, fields, extra, start, until, deleted=deleted,
                                to_record=to_record, first=first)
         return
@@ -106,10 +104,6 @@ def rest_pages(
         if rows:
             yield Page(stream, [to_record(raw) for raw in rows], mark)
         if body.get("done", True):
-            return
-        if extra and int(body.get("totalSize", 0)) > SPLIT_AFTER_ROWS:
-            yield from split_pages(api, stream, fields, extra, position, until,
-                                   deleted=deleted, to_record=to_record)
             return
         try:
             body = queries.more(api, str(body["nextRecordsUrl"]))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sf_support import (
@@ -110,8 +111,9 @@ def test_given_incremental_window_when_records_change_and_are_deleted_then_wareh
     assert opps[opp[2]].is_deleted
     with Session(warehouse) as session:
         assert live_count(session, connector.name, Stream.ACCOUNTS) == 29
-    # Incremental: one queryAll per stream, no COUNT(); each object described once per tick.
-    assert sandbox.traffic.calls == {"queryAll": 2, "describe": 2}
+    # Incremental: one call per stream (the window's COUNT() rides with its first page in a
+    # Composite call); each object described once per tick.
+    assert sandbox.traffic.calls == {"composite": 2, "describe": 2}
     assert watermark(warehouse, connector.name, Stream.ACCOUNTS) == Watermark(later(3600), acc[4])
 
 
@@ -292,7 +294,7 @@ def test_given_long_text_fields_then_split_pages_carry_their_values(
     assert rows(warehouse, Account)[ids[2100]].owned_values["overlap_contacts"] == "bob@b.example"
 
 
-def test_given_a_large_incremental_window_then_it_switches_to_split_pages(
+def test_given_a_large_incremental_window_then_it_is_read_in_full_pages(
     sandbox: SalesforceSandbox, connector: SalesforceConnector
 ) -> None:
     load_accounts(sandbox, 1500)
@@ -300,8 +302,24 @@ def test_given_a_large_incremental_window_then_it_switches_to_split_pages(
 
     pages = list(connector.pull(Stream.ACCOUNTS, mark, later(1)))
 
-    assert [len(p.records) for p in pages] == [200, 1300]
-    assert sum(len(p.records) for p in pages) == 1500
+    assert [len(p.records) for p in pages] == [1500]
+    assert sandbox.traffic.calls == {"describe": 1, "composite": 1}
+
+
+def test_given_a_window_above_the_bulk_threshold_then_even_an_incremental_pull_uses_bulk(
+    sandbox: SalesforceSandbox, make_connector: ConnectorFactory, warehouse: Engine
+) -> None:
+    acc = load_accounts(sandbox, 50)
+    tick(make_connector(), warehouse, Stream.ACCOUNTS, later(1), backfill=True)
+    sandbox.clock.advance(3600)  # a daemon back from an outage finds 1,200 changes
+    for record_id in acc:
+        sandbox.update("Account", record_id, {"Type": "Customer - Direct"})
+    load_accounts(sandbox, 1150)
+    connector = make_connector(bulk_threshold=1000)
+
+    assert tick(connector, warehouse, Stream.ACCOUNTS, later(3601)) == 1200
+    assert sandbox.traffic.calls["bulk2.query.create"] == 1
+    assert rows(warehouse, Account)[acc[0]].account_type == "Customer - Direct"
 
 
 def test_given_a_row_committed_between_subrequests_then_the_page_range_is_reread(
@@ -382,11 +400,21 @@ def test_given_an_expired_query_cursor_then_the_pull_requeries_from_the_last_row
 
 
 def test_given_deleted_false_then_query_not_query_all(
-    sandbox: SalesforceSandbox, connector: SalesforceConnector
+    sandbox: SalesforceSandbox, connector: SalesforceConnector, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    from connectors.salesforce import queries
+
     acc = load_accounts(sandbox, 3)
     sandbox.delete(acc[0])
+    seen: list[bool] = []
+    composite = queries.composite
+
+    def spy(*args: Any, deleted: bool) -> Any:
+        seen.append(deleted)
+        return composite(*args, deleted=deleted)
+
+    monkeypatch.setattr(queries, "composite", spy)
     got = [r.external_id for p in connector.pull(Stream.ACCOUNTS, Watermark(T0, ""), later(1),
                                                  deleted=False) for r in p.records]
     assert sorted(got) == sorted(acc[1:])
-    assert "queryAll" not in sandbox.traffic.calls and sandbox.traffic.calls["query"] == 1
+    assert seen == [False]
