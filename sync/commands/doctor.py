@@ -9,6 +9,7 @@ import click
 from sync.context import AppContext
 from sync.doctor import DoctorReport, run_doctor
 from sync.errors import UserError
+from sync.logs import configure_logging
 
 MARKS = {"ok": ("ok", "green"), "warn": ("warn", "yellow"), "fail": ("FAIL", "red"),
          "skip": ("skip", "bright_black")}
@@ -47,6 +48,10 @@ def doctor_command(fmt: str) -> None:
     app = ctx.find_object(AppContext)
     if app is None:
         raise UserError("no ecosync context; run this as `ecosync doctor`")
+    if app.config.logging.level == "info":
+        # The checklist is the output: the connectors' info lines (each probe's pull) would
+        # only interleave with it. Warnings still show; level = "debug" still shows all.
+        configure_logging(app.log_format, "warning", secrets=app.config.secrets())
     report = run_doctor(app.config)
     if fmt == "json":
         click.echo(json.dumps(report.as_dict(), indent=2))
