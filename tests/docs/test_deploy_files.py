@@ -438,3 +438,38 @@ def test_the_day_to_day_commands_run_after_a_backfill(
         run("attribution", "restamp", closed, "--reason", "referral recorded late by the AE")
         run("report", "attribution", "--section", "revenue")
         run("report", "working-set")
+
+
+BACKUP = DEPLOY / "backup"
+
+
+def test_the_backup_units_dump_as_the_service_user_every_night() -> None:
+    service = configparser.ConfigParser(strict=False, interpolation=None)
+    service.optionxform = str  # type: ignore[assignment,method-assign]
+    service.read_string((BACKUP / "ecosync-backup.service").read_text(encoding="utf-8"))
+    section = service["Service"]
+    assert section["Type"] == "oneshot" and section["User"] == "ecosync"
+    assert section["EnvironmentFile"] == _unit()["Service"]["EnvironmentFile"]
+    assert "pg_dump -Fc" in section["ExecStart"]
+    # systemd turns $$ into $ and %% into %; what the shell then runs must be valid sh.
+    shell = section["ExecStart"].split(" -c ", 1)[1].strip("'")
+    shell = shell.replace("$$", "$").replace("%%", "%")
+    assert "$ECOSYNC_DB_PASSWORD" in shell and "$(date -u +%Y-%m-%dT%H%M)" in shell
+    subprocess.run(["sh", "-n", "-c", shell], check=True, timeout=30)
+    assert "ECOSYNC_DB_PASSWORD" in _env_example()
+    timer = configparser.ConfigParser(strict=True, interpolation=None)
+    timer.optionxform = str  # type: ignore[assignment,method-assign]
+    timer.read_string((BACKUP / "ecosync-backup.timer").read_text(encoding="utf-8"))
+    assert timer["Timer"]["Persistent"] == "true" and timer["Timer"]["OnCalendar"]
+    assert timer["Install"]["WantedBy"] == "timers.target"
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
+def test_systemd_analyze_verifies_the_backup_units(tmp_path: Path) -> None:
+    for name in ("ecosync-backup.service", "ecosync-backup.timer"):
+        shutil.copy(BACKUP / name, tmp_path / name)
+    done = subprocess.run(["systemd-analyze", "verify", str(tmp_path / "ecosync-backup.timer"),
+                           str(tmp_path / "ecosync-backup.service")], capture_output=True,
+                          text=True, timeout=60, check=False)
+    ours = [line for line in (done.stdout + done.stderr).splitlines() if "ecosync" in line]
+    assert done.returncode == 0 and ours == [], done.stdout + done.stderr
