@@ -32,7 +32,13 @@ from connectors.base import (
 )
 from connectors.salesforce import bulk, provision
 from connectors.salesforce.fields import ENSURE_HINT, SOBJECT, Catalog
-from connectors.salesforce.pull import floor_second, normalizer, open_window, rest_pages
+from connectors.salesforce.pull import (
+    floor_second,
+    normalizer,
+    open_window,
+    plain_window,
+    rest_pages,
+)
 from connectors.salesforce.pull import window_start as _window_start
 from connectors.salesforce.queries import count
 from connectors.salesforce.session import Api
@@ -134,7 +140,10 @@ class SalesforceConnector:
         start = _window_start(since, timedelta(minutes=self.config.lookback_minutes))
         to_record = normalizer(stream, self.name, fields)
         first: dict[str, Any] | None
-        total, first = open_window(self.api, fields, start, until, deleted=deleted)
+        if since is None:
+            total, first = open_window(self.api, fields, start, until, deleted=deleted)
+        else:
+            total, first = plain_window(self.api, fields, start, until, deleted=deleted)
         log.info("salesforce pull", sobject=fields.sobject, rows=total, backfill=since is None,
                  bulk=total > self.config.bulk_threshold)
         if total > self.config.bulk_threshold:

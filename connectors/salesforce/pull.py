@@ -28,6 +28,8 @@ from schema.records import Stream
 
 log = structlog.get_logger("ecosync.salesforce")
 Key = soql.Key
+# Paging at 200 rows (2+ long text fields) costs n/200 calls, split pages about n/2000.
+SPLIT_AFTER_ROWS = 600
 
 
 def normalizer(stream: Stream, source: str, fields: StreamFields) -> normalize.Normalizer:
@@ -55,11 +57,9 @@ def window_start(since: Watermark | None, lookback: timedelta) -> Key | None:
 
 def open_window(api: Api, fields: StreamFields, start: Key | None, until: datetime, *,
                 deleted: bool) -> tuple[int, dict[str, Any]]:
-    """COUNT() of the window and its first REST page, in one Composite call (one API call,
-    like the plain query it replaces).
+    """A backfill's COUNT() and its first REST page, in one Composite call (one API call).
 
-    The count decides between REST and Bulk for any window: a backfill, `backfill --since`, a
-    resumed backfill or a daemon back from a long outage. When Bulk wins, the page is dropped.
+    The count decides between REST and Bulk; when Bulk wins, the page is dropped.
     """
     extra = extra_long_text(fields)
     clauses = soql.where(start, until)
@@ -70,20 +70,32 @@ def open_window(api: Api, fields: StreamFields, start: Key | None, until: dateti
     return int(bodies.pop("count")["totalSize"]), bodies
 
 
+def plain_window(api: Api, fields: StreamFields, start: Key | None, until: datetime, *,
+                 deleted: bool) -> tuple[int, dict[str, Any]]:
+    """An incremental window's first page by a plain query; its totalSize sizes the window.
+
+    (Not a Composite call: a tick that finds nothing to do should make only reads that look
+    like reads.)
+    """
+    text = soql.select(fields.select, fields.sobject, soql.where(start, until))
+    body = queries.query(api, text, deleted=deleted)
+    return int(body.get("totalSize", 0)), {"main": body}
+
+
 def rest_pages(
     api: Api, stream: Stream, fields: StreamFields, start: Key | None, until: datetime, *,
     deleted: bool, to_record: normalize.Normalizer, first: dict[str, Any] | None = None,
 ) -> Iterator[Page]:
     """REST query / queryAll pages of up to 2000 rows, following nextRecordsUrl.
 
-    `first` holds the first page already fetched by open_window. If the server forgets the
-    cursor (INVALID_QUERY_LOCATOR: cursors expire after ~15 idle minutes, ~10 open per user),
-    the query is re-issued from the last delivered row with the tie-safe predicate, so nothing
-    is skipped or repeated. With two or more long text fields, pages are split pages
-    (longtext.py).
+    `first` holds the first page already fetched (open_window or plain_window). If the server
+    forgets the cursor (INVALID_QUERY_LOCATOR: cursors expire after ~15 idle minutes, ~10 open
+    per user), the query is re-issued from the last delivered row with the tie-safe predicate,
+    so nothing is skipped or repeated. With two or more long text fields, a window of more
+    than a few 200-row pages continues as split pages (longtext.py).
     """
     extra = extra_long_text(fields)
-    if extra:
+    if extra and (first is None or "long0" in first):  # fresh, or a split page already
         yield from split_pages(api, stream, fields, extra, start, until, deleted=deleted,
                                to_record=to_record, first=first)
         return
@@ -104,6 +116,10 @@ def rest_pages(
         if rows:
             yield Page(stream, [to_record(raw) for raw in rows], mark)
         if body.get("done", True):
+            return
+        if extra and int(body.get("totalSize", 0)) > SPLIT_AFTER_ROWS:
+            yield from split_pages(api, stream, fields, extra, position, until,
+                                   deleted=deleted, to_record=to_record)
             return
         try:
             body = queries.more(api, str(body["nextRecordsUrl"]))

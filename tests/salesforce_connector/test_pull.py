@@ -111,9 +111,9 @@ def test_given_incremental_window_when_records_change_and_are_deleted_then_wareh
     assert opps[opp[2]].is_deleted
     with Session(warehouse) as session:
         assert live_count(session, connector.name, Stream.ACCOUNTS) == 29
-    # Incremental: one call per stream (the window's COUNT() rides with its first page in a
-    # Composite call); each object described once per tick.
-    assert sandbox.traffic.calls == {"composite": 2, "describe": 2}
+    # Incremental: one queryAll per stream (its totalSize sizes the window, no COUNT() call);
+    # each object described once per tick.
+    assert sandbox.traffic.calls == {"queryAll": 2, "describe": 2}
     assert watermark(warehouse, connector.name, Stream.ACCOUNTS) == Watermark(later(3600), acc[4])
 
 
@@ -302,8 +302,9 @@ def test_given_a_large_incremental_window_then_it_is_read_in_full_pages(
 
     pages = list(connector.pull(Stream.ACCOUNTS, mark, later(1)))
 
-    assert [len(p.records) for p in pages] == [1500]
-    assert sandbox.traffic.calls == {"describe": 1, "composite": 1}
+    # 200 rows with both long text fields, then split pages from there on
+    assert [len(p.records) for p in pages] == [200, 1300]
+    assert sandbox.traffic.calls == {"describe": 1, "queryAll": 1, "composite": 1}
 
 
 def test_given_a_window_above_the_bulk_threshold_then_even_an_incremental_pull_uses_bulk(
@@ -414,7 +415,10 @@ def test_given_deleted_false_then_query_not_query_all(
         return composite(*args, deleted=deleted)
 
     monkeypatch.setattr(queries, "composite", spy)
-    got = [r.external_id for p in connector.pull(Stream.ACCOUNTS, Watermark(T0, ""), later(1),
+    got = [r.external_id for p in connector.pull(Stream.ACCOUNTS, None, later(1),
                                                  deleted=False) for r in p.records]
     assert sorted(got) == sorted(acc[1:])
     assert seen == [False]
+    got = [r.external_id for p in connector.pull(Stream.ACCOUNTS, Watermark(T0, ""), later(1),
+                                                 deleted=False) for r in p.records]
+    assert sorted(got) == sorted(acc[1:]) and sandbox.traffic.calls["query"] == 1
