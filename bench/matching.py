@@ -187,9 +187,23 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run(name: str, engine: Engine, accounts: int, partners: int, per_partner: int) -> None:
+def reset(engine: Engine) -> None:
+    """Back to "everything new" on a database built by an earlier --reuse run."""
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM overlaps"))
+        conn.execute(text("UPDATE accounts SET match_dirty = true, fields_dirty = false"))
+        conn.execute(text("UPDATE partner_accounts SET match_dirty = true"))
+
+
+def run(name: str, engine: Engine, accounts: int, partners: int, per_partner: int,
+        *, reuse: bool = False) -> None:
     print(f"\n== {name}: {accounts:,} accounts, {partners} partners x {per_partner:,} rows")
-    print(f"build (not timed as matching): {build(engine, accounts, partners, per_partner):.1f} s")
+    if reuse:
+        reset(engine)
+        print("build: reused")
+    else:
+        built = build(engine, accounts, partners, per_partner)
+        print(f"build (not timed as matching): {built:.1f} s")
     gc.collect()
     base = bare_join(engine)
     full, stats = timed_match(engine, full=True, now=NOW)
@@ -200,6 +214,7 @@ def run(name: str, engine: Engine, accounts: int, partners: int, per_partner: in
     again, stats2 = timed_match(engine, full=True, now=NOW + timedelta(hours=1))
     print(f"full re-match, nothing changed: {again:.2f} s  ratio {again / base:.2f}  "
           f"({stats2.inserted} new, {stats2.ended} ended)")
+    print("  stages: " + ", ".join(f"{k} {v:.2f}" for k, v in stats2.seconds.items()))
     changed = change_accounts(engine, accounts, 0.01)
     inc, stats3 = timed_match(engine, full=False, now=NOW + timedelta(hours=2))
     print(f"incremental after {changed:,} accounts changed (1%): {inc:.3f} s  (target < 1 s; "
@@ -215,12 +230,19 @@ def main(argv: list[str] | None = None) -> None:
                         help="fraction of the full size (1.0 = 1M accounts, 10 x 100k rows)")
     parser.add_argument("--engines", default="sqlite,postgres")
     parser.add_argument("--pg-url", default=PG_URL)
+    parser.add_argument("--reuse", metavar="PATH", default=None,
+                        help="SQLite file to build once and reuse on later runs (development)")
     args = parser.parse_args(argv)
     accounts = max(100, int(1_000_000 * args.scale))
     per_partner = max(10, int(100_000 * args.scale))
     partners = 10
     engines = {e.strip() for e in args.engines.split(",")}
-    if "sqlite" in engines:
+    if "sqlite" in engines and args.reuse:
+        existed = Path(args.reuse).exists()
+        engine = make_engine(f"sqlite:///{args.reuse}")
+        run("SQLite", engine, accounts, partners, per_partner, reuse=existed)
+        engine.dispose()
+    elif "sqlite" in engines:
         with tempfile.TemporaryDirectory() as tmp:
             engine = make_engine(f"sqlite:///{Path(tmp) / 'bench.db'}")
             run("SQLite", engine, accounts, partners, per_partner)

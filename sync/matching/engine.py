@@ -14,6 +14,7 @@ matched) partner accounts flagged `match_dirty`, are recomputed. `full=True` rec
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -93,6 +94,10 @@ def _duns_compatible(a: FromClause, pa: FromClause) -> Any:
     return or_(a.c.duns.is_(None), pa.c.duns.is_(None), a.c.duns == pa.c.duns)
 
 
+def _is_null(column: Any) -> Any:
+    return column.is_(None)
+
+
 def _count(conn: Connection, table: FromClause) -> int:
     return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
 
@@ -153,8 +158,10 @@ class _Run:
             .join(DIRTY_PARTNER_ACCOUNTS, DIRTY_PARTNER_ACCOUNTS.c.id == OV.c.partner_account_id)
             .where(OV.c.ended_at.is_(None))
         )
-        self.conn.execute(insert(SCOPE).from_select(
-            ["account_id"], union(select(DIRTY_ACCOUNTS.c.id), *via_pa, via_overlaps)))
+        sources = [select(DIRTY_ACCOUNTS.c.id)]
+        if self.stats.dirty_partner_accounts:  # the overlaps join reads every active overlap
+            sources += [*via_pa, via_overlaps]
+        self.conn.execute(insert(SCOPE).from_select(["account_id"], union(*sources)))
         if self.config.fuzzy and self.stats.dirty_partner_accounts:
             near = fuzzy.accounts_near_dirty_partner_accounts(self.conn, self.config.name_threshold)
             known = set(self.conn.execute(select(SCOPE.c.account_id)).scalars())
@@ -185,10 +192,13 @@ class _Run:
         self.lap("domain")
         # Two joins, each driven by the side without a domain (the minority), rather than one
         # join of every equal name filtered afterwards.
+        # A full run wants the domain index for "no domain" (it selects the 10% that drive the
+        # join); an incremental run must not use it (the scope drives): see fuzzy.lacks.
+        lacks: Callable[[Any], Any] = _is_null if self.full else fuzzy.lacks
         same_name = PA.c.name_key == A.c.name_key
-        self._insert_candidates(Method.NAME, same_name, compatible, fuzzy.lacks(A.c.domain_key))
+        self._insert_candidates(Method.NAME, same_name, compatible, lacks(A.c.domain_key))
         self._insert_candidates(Method.NAME, same_name, compatible, A.c.domain_key.is_not(None),
-                                fuzzy.lacks(PA.c.domain_key))
+                                lacks(PA.c.domain_key))
         self.lap("name")
         if self.config.fuzzy:
             pairs = fuzzy.fuzzy_pairs(self.conn, self.accounts, self.config.name_threshold,
@@ -281,8 +291,10 @@ class _Run:
         touched = (select(OV.c.account_id)
                    .join(dpa, dpa.c.id == OV.c.partner_account_id)
                    .where(OV.c.ended_at.is_(None)))
-        self.conn.execute(insert(CHANGED).from_select(
-            ["account_id"], union(new, vanished, altered, touched)))
+        sources = [new, vanished, altered]
+        if self.stats.dirty_partner_accounts:
+            sources.append(touched)
+        self.conn.execute(insert(CHANGED).from_select(["account_id"], union(*sources)))
         self.stats.changed_accounts = _count(self.conn, CHANGED)
         self.lap("changes")
 

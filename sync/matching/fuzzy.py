@@ -219,13 +219,12 @@ def fuzzy_pairs(conn: Connection, accounts: FromClause, threshold: int, *,
         needed = {blocking_key(r.name_key) for r in conn.execute(
             select(a.c.name_key).select_from(accounts)
             .where(*live, a.c.domain_key.is_not(None)))}
-        # "No domain" is tested here, not in SQL: there it would tempt the planner into the
-        # domain_key index (NULL looks selective) instead of the name ranges.
         theirs_index = BlockIndex(
             partner_side(r)
-            for group in in_blocks(conn, select(*_partner_columns(pa)), pa.c.name_key,
-                                   needed, ranges=True)
-            for rows in group.values() for r in rows if r.domain_key is None)
+            for group in in_blocks(conn, select(*_partner_columns(pa))
+                                   .where(lacks(pa.c.domain_key)), pa.c.name_key, needed,
+                                   ranges=True)
+            for rows in group.values() for r in rows)
     if theirs_index:
         # `accounts` is the whole table (full run) or the small scope: read it sequentially.
         groups = in_blocks(conn, select(*_account_columns(a)).select_from(accounts)
