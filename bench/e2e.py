@@ -31,7 +31,6 @@ from sandbox.seed import generate
 from sandbox.world import World, running_world
 
 CLI = [sys.executable, "-c", "from sync.cli import main; main()", "--log-format", "json"]
-SF_WRITES = ("PATCH", "composite", "jobs/ingest")
 
 
 def child(args: list[str], world: World, config: Path) -> tuple[float, float, int]:
@@ -49,15 +48,18 @@ def child(args: list[str], world: World, config: Path) -> tuple[float, float, in
 
 
 def traffic(world: World) -> tuple[Counter[str], Counter[str]]:
+    """All Salesforce calls, with the write calls under 'writes:' keys, and HubSpot calls."""
     assert world.salesforce is not None and world.hubspot is not None
-    return Counter(world.salesforce.traffic.calls), Counter(world.hubspot.traffic.calls)
+    sf = Counter(world.salesforce.traffic.calls)
+    sf.update({f"writes:{k}": v for k, v in world.salesforce.write_calls.calls.items()})
+    return sf, Counter(world.hubspot.traffic.calls)
 
 
 def split(calls: Counter[str], crm: str) -> tuple[int, int]:
     if crm == "sf":
-        writes = sum(v for k, v in calls.items() if any(m in k for m in SF_WRITES))
-    else:
-        writes = sum(v for k, v in calls.items() if "batch/update" in k)
+        writes = sum(v for k, v in calls.items() if k.startswith("writes:"))
+        return sum(calls.values()) - 2 * writes, writes
+    writes = sum(v for k, v in calls.items() if "batch/update" in k)
     return sum(calls.values()) - writes, writes
 
 

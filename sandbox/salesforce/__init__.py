@@ -54,6 +54,8 @@ class SalesforceSandbox:
     ) -> None:
         self.store = Store(multi_currency=multi_currency)
         self.traffic = Traffic(latency_s=latency_s)
+        # The subset of API calls that carried writes, by the same keys as `traffic`.
+        self.write_calls = Traffic()
         self.faults = Faults(seed=seed)
         self.tokens = Tokens(org_id=self.store.org_id, credentials=credentials or Credentials())
         self.daily_limit = daily_limit

@@ -98,6 +98,8 @@ class SalesforceApp:
             }]))
         key, response = self.dispatch(req, version, rest)
         self.sb.traffic.count(key)
+        if _is_write_call(req, rest):
+            self.sb.write_calls.count(key)
         return self._limited(response)
 
     def count_extra_call(self, key: str) -> bool:
@@ -340,3 +342,18 @@ def _object_summary(obj: str, version: str, fields: dict[str, Any]) -> dict[str,
             "rowTemplate": f"{base}/{{ID}}",
         },
     }
+
+
+def _is_write_call(req: Request, rest: str) -> bool:
+    """Whether an API call carried writes (tests and benchmarks count write calls apart;
+    a Composite call counts once whether it reads or writes)."""
+    if rest.startswith("jobs/ingest"):
+        return True
+    if req.method in ("PATCH", "DELETE") or (req.method == "POST" and rest.startswith("sobjects")):
+        return True
+    if req.method == "POST" and rest.rstrip("/") == "composite":
+        body = req.json() or {}
+        subs = body.get("compositeRequest", []) if isinstance(body, dict) else []
+        return any(isinstance(sub, dict) and str(sub.get("method", "GET")).upper() != "GET"
+                   for sub in subs)
+    return False
