@@ -31,6 +31,18 @@ requires_postgres = pytest.mark.skipif(
 )
 
 
+# Suites that never touch the warehouse: the PostgreSQL pass of CI skips them, having run
+# them once on the SQLite pass.
+_DATABASE_FREE = ("tests/hubspot/", "tests/salesforce/", "tests/seed/")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        path = str(item.path).replace("\\", "/")
+        if any(f"/{d}" in path for d in _DATABASE_FREE):
+            item.add_marker(pytest.mark.sqlite_only)
+
+
 class _Databases:
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
