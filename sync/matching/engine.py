@@ -123,9 +123,10 @@ class _Run:
     def analyze(self, *tables: Table) -> None:
         """Give the planner the work tables' sizes (temporary tables have no statistics, and
         PostgreSQL's autovacuum never analyzes them): in an incremental run the small scope
-        must drive the joins into the large tables, not the other way round."""
-        if self.full:
-            return  # everything is large: the default plans are the right ones
+        must drive the joins into the large tables, not the other way round, and in a full run
+        PostgreSQL must know the work tables are large (hash joins, not nested loops)."""
+        if self.full and self.conn.dialect.name == "sqlite":
+            return  # SQLite reads whole tables to analyze; its default plans suit full runs
         for table in tables:
             self.conn.execute(text(f"ANALYZE {table.name}"))
 
@@ -267,6 +268,12 @@ class _Run:
                    method, population, ranked.c.score).where(ranked.c.rn == 1)))
         self.stats.overlaps = _count(self.conn, BEST)
         self.analyze(BEST)
+        # Which desired overlaps are already active, decided once, before overlaps is
+        # written: an INSERT into overlaps guarded by NOT EXISTS on overlaps itself can
+        # degrade on PostgreSQL into rescanning the table it is growing (quadratic).
+        self.conn.execute(update(BEST).where(exists().where(
+            OV.c.account_id == BEST.c.account_id, OV.c.partner_id == BEST.c.partner_id,
+            OV.c.ended_at.is_(None))).values(present=true()))
         self.lap("best")
 
     # -- stage 4: reconcile with the active overlaps ---------------------------------------
@@ -279,7 +286,7 @@ class _Run:
     def reconcile(self) -> None:
         same_pair = and_(OV.c.account_id == BEST.c.account_id, OV.c.partner_id == BEST.c.partner_id,
                          OV.c.ended_at.is_(None))
-        new = select(BEST.c.account_id).where(~exists().where(same_pair))
+        new = select(BEST.c.account_id).where(BEST.c.present == false())
         vanished = select(OV.c.account_id).where(
             *self._active_in_scope(), ~exists().where(same_pair))
         altered = select(OV.c.account_id).where(same_pair, or_(
@@ -298,7 +305,7 @@ class _Run:
         self.stats.changed_accounts = _count(self.conn, CHANGED)
         self.lap("changes")
 
-        still_present = self.execute(update(OV).where(same_pair).values(
+        still_present = self.execute(update(OV).where(same_pair, BEST.c.present == true()).values(
             last_seen_at=self.now, method=BEST.c.method, population=BEST.c.population,
             score=BEST.c.score, partner_account_id=BEST.c.partner_account_id))
         self.lap("update")
@@ -318,9 +325,7 @@ class _Run:
                    BEST.c.method, BEST.c.score, BEST.c.population,
                    literal(self.now, OV.c.first_seen_at.type),
                    literal(self.now, OV.c.last_seen_at.type))
-            .where(~exists().where(OV.c.account_id == BEST.c.account_id,
-                                   OV.c.partner_id == BEST.c.partner_id,
-                                   OV.c.ended_at.is_(None)))))
+            .where(BEST.c.present == false())))
         self.lap("insert")
 
     # -- stage 5: flags ---------------------------------------------------------------------

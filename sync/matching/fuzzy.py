@@ -16,16 +16,26 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rapidfuzz import fuzz, process
-from sqlalchemy import Connection, FromClause, Select, and_, false, func, or_, select
+from sqlalchemy import (
+    Connection,
+    FromClause,
+    Select,
+    and_,
+    delete,
+    false,
+    func,
+    insert,
+    select,
+    text,
+)
 
 from schema.models import Account, PartnerAccount
 from sync.matching.keys import block_upper, blocking_key, sorted_tokens
 from sync.matching.rules import duns_compatible, population_rank
-from sync.matching.worktables import DIRTY_PARTNER_ACCOUNTS, table_of
+from sync.matching.worktables import BLOCKS, DIRTY_PARTNER_ACCOUNTS, table_of
 
 STREAM_ROWS = 5_000
 CHUNK_ROWS = 50_000
-RANGES_PER_QUERY = 200
 # Collations whose order is code point order: there, a block is one contiguous range of the
 # name_key index.
 BINARY_COLLATIONS = frozenset({"C", "POSIX", "C.UTF-8", "C.utf8", "ucs_basic"})
@@ -137,8 +147,8 @@ def in_blocks(conn: Connection, stmt: Select[Any], name_key: Any, blocks: Collec
 
     With `ranges` (an incremental run: a big table, few blocks) and a binary collation, only
     the rows of those blocks are read: every name of a block lies in
-    [block, block_upper(block)), one range of the name_key index, and ranges are sent in
-    batches OR'ed together. Otherwise (a full run needs nearly every block) the table is read
+    [block, block_upper(block)), one range of the name_key index, looked up from a work table
+    of blocks. Otherwise (a full run needs nearly every block) the table is read
     once, sequentially. Ranges nest ("acme" holds "acmec…"), so rows are kept by their own
     block only, never twice.
     """
@@ -147,14 +157,13 @@ def in_blocks(conn: Connection, stmt: Select[Any], name_key: Any, blocks: Collec
         return
     stmt = stmt.where(name_key.is_not(None))
     if ranges and code_point_order(conn):
-        ordered = sorted(wanted)
-        sources: Iterable[Any] = (
-            row
-            for start in range(0, len(ordered), RANGES_PER_QUERY)
-            for row in _stream(conn, stmt.where(or_(*(
-                and_(name_key >= b, name_key < block_upper(b))
-                for b in ordered[start:start + RANGES_PER_QUERY]))))
-        )
+        conn.execute(delete(BLOCKS))
+        conn.execute(insert(BLOCKS), [{"block": b, "hi": block_upper(b)} for b in wanted])
+        conn.execute(text(f"ANALYZE {BLOCKS.name}"))  # so the blocks drive the range lookups
+        ranged = stmt.add_columns(BLOCKS.c.block.label("range_block")).join(
+            BLOCKS, and_(name_key >= BLOCKS.c.block, name_key < BLOCKS.c.hi))
+        sources: Iterable[Any] = (r for r in _stream(conn, ranged)
+                                  if blocking_key(r.name_key) == r.range_block)
     else:
         sources = _stream(conn, stmt)
     group: dict[str, list[Any]] = {}

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Connection,
     Float,
@@ -20,6 +21,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    false,
 )
 
 from schema.models import Base, BigId
@@ -74,9 +76,14 @@ BEST = _temp(
     Column("method", String(16), nullable=False),
     Column("population", String(20), nullable=False),
     Column("score", Float),
+    # Already an active overlap (set before the overlaps table is written).
+    Column("present", Boolean, nullable=False, server_default=false()),
 )
 # Accounts whose visible overlap set changed: their owned fields must be recomputed.
 CHANGED = _temp("ecosync_match_changed", _id("account_id", primary_key=True))
+# Fuzzy blocks an incremental pass needs, with the upper bound of each block's name range.
+BLOCKS = _temp("ecosync_match_blocks", Column("block", String(64), primary_key=True),
+               Column("hi", String(64), nullable=False))
 
 
 @contextmanager
