@@ -24,6 +24,7 @@ from connectors.base import Connector, RateLimited
 from connectors.factory import build_connectors
 from schema.models import Watermark, WritebackError
 from sync.config import Config
+from sync.errors import UserError
 from sync.health import DaemonState, serve_health
 from sync.leader import LeaderLock
 from sync.logs import get_logger
@@ -110,8 +111,15 @@ def run_daemon(engine: Engine, config: Config, *, stop: threading.Event | None =
     require_head(engine)
     interval = float(config.daemon.interval_seconds)
     state = DaemonState(interval_s=interval)
-    server = serve_health(config.daemon.health_host, config.daemon.health_port, state) \
-        if health else None
+    server = None
+    if health:
+        try:
+            server = serve_health(config.daemon.health_host, config.daemon.health_port, state)
+        except OSError as exc:
+            raise UserError(
+                f"cannot serve /healthz and /metrics on {config.daemon.health_host}:"
+                f"{config.daemon.health_port} ({exc.strerror}); another process holds the "
+                "port: change daemon.health_port in the config") from None
     lock = LeaderLock(engine, config.daemon.lock_file)
     conns = list(connectors) if connectors is not None else build_connectors(config)
     alerts = Alerts()

@@ -71,6 +71,7 @@ def run_tick(
     opts = options or TickOptions()
     started = now or utcnow()
     run_id = start_run(engine, opts.kind, started, dry_run=opts.dry_run)
+    calls_before = {c.name: c.usage().calls for c in connectors}
     report = TickReport(run_id)
     log = get_logger("ecosync.tick", run_id=run_id, kind=opts.kind)
     bar: Progress = progress or (lambda _stage, _label, _n: None)
@@ -101,7 +102,9 @@ def run_tick(
         report.errors.append(f"{exc.__class__.__name__}: {exc}")
         raise
     finally:
-        report.api_calls = {c.name: c.usage().calls for c in connectors}
+        # This run's calls only: connectors live across ticks in the daemon.
+        report.api_calls = {c.name: c.usage().calls - calls_before.get(c.name, 0)
+                            for c in connectors}
         finish_run(engine, run_id, utcnow(), status=report.status, counts=report.counts,
                    api_calls=report.api_calls, error="; ".join(report.errors) or None)
         log.info("tick summary", status=report.status, **dict(report.counts),

@@ -90,7 +90,8 @@ class SalesforceConnector:
         self._now = now
         self._sleep = sleep
         self._bulk_timeout_s = bulk_timeout_s
-        self._echo = echo or (lambda text: print(text))
+        # The field spec goes to the log (stderr), never stdout: stdout may be a JSON report.
+        self._echo = echo or (lambda text: log.warning("salesforce owned fields", spec=text))
         self.api = Api(config, session or requests.Session(), sleep)
         self.catalog = Catalog(self.api, config)
         self._run_until: datetime | None = None

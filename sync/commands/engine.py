@@ -267,12 +267,7 @@ def run_command(max_ticks: int | None) -> None:
     app = _app()
     stop = threading.Event()
     install_signal_handlers(stop)
-    try:
-        run_daemon(app.engine(), app.config, stop=stop, max_ticks=max_ticks)
-    except OSError as exc:
-        raise UserError(f"cannot serve health on {app.config.daemon.health_host}:"
-                        f"{app.config.daemon.health_port} ({exc.strerror}); change "
-                        "daemon.health_port in the config") from None
+    run_daemon(app.engine(), app.config, stop=stop, max_ticks=max_ticks)
 
 
 ALL.append(run_command)
