@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Engine, and_, exists, select, update
 from sqlalchemy.orm import Session
 
-from connectors.base import Connector, ConnectorError, Watermark
+from connectors.base import BudgetExhausted, Connector, ConnectorError, Watermark
 from schema.models import Account, Opportunity, Overlap, Partner
 from schema.models import Watermark as WatermarkRow
 from schema.records import Stream
@@ -118,24 +118,56 @@ def _pull(
 ) -> None:
     generic = generic_domains(config.matching.generic_domains)
     for stream in STREAMS:
-        since = _start_cursor(engine, connector.name, stream, opts)
         label = f"{connector.name}/{stream.value}"
+        if budget_short(config, connector):
+            _defer_reads(report, connector, stream, log)
+            return
+        since = _start_cursor(engine, connector.name, stream, opts)
         pulled = 0
-        for page in connector.pull(stream, since, until):
-            with Session(engine) as session, session.begin():
-                landed = land_page(session, connector.name, page, now=until,
-                                   run_id=report.run_id, generic=generic)
-            pulled += landed.records
-            report.counts[f"pulled.{label}"] += landed.records
-            report.counts[f"deleted.{label}"] += landed.deleted
-            bar("pull", label, landed.records)
-            if opts.stopping():
-                report.status = "interrupted"
-                return
+        try:
+            for page in connector.pull(stream, since, until):
+                with Session(engine) as session, session.begin():
+                    landed = land_page(session, connector.name, page, now=until,
+                                       run_id=report.run_id, generic=generic)
+                pulled += landed.records
+                report.counts[f"pulled.{label}"] += landed.records
+                report.counts[f"deleted.{label}"] += landed.deleted
+                bar("pull", label, landed.records)
+                if opts.stopping():
+                    report.status = "interrupted"
+                    return
+                if budget_short(config, connector):
+                    _defer_reads(report, connector, stream, log)
+                    return
+        except BudgetExhausted:
+            _defer_reads(report, connector, stream, log)
+            return
         if opts.backfill:
             _finish_backfill(engine, connector.name, stream, until)
         log.info("pulled", source=connector.name, stream=stream.value, records=pulled,
                  since=since.modified_at.isoformat() if since else None)
+
+
+# Reads stop this far below ecosync's share of the daily API allocation, so that the calls
+# left go to write-back (closed opportunities and changed overlaps) rather than to reading.
+WRITE_RESERVE = 0.1
+
+
+def budget_short(config: Config, connector: Connector) -> bool:
+    usage = connector.usage()
+    if not usage.daily_limit or usage.daily_used is None:
+        return False
+    share = {config.crm.salesforce.name: config.crm.salesforce.max_api_share,
+             config.crm.hubspot.name: config.crm.hubspot.max_api_share}.get(connector.name, 1.0)
+    return usage.daily_used >= share * (1 - WRITE_RESERVE) * usage.daily_limit
+
+
+def _defer_reads(report: TickReport, connector: Connector, stream: Stream, log: Any) -> None:
+    """Committed pages stay; the rest of the window is read on a later tick."""
+    report.counts[f"reads_deferred.{connector.name}/{stream.value}"] += 1
+    report.errors.append(f"{connector.name}: API budget short; reads deferred, writes first")
+    log.warning("API budget short: reads deferred so write-back goes first",
+                source=connector.name, stream=stream.value)
 
 
 def _start_cursor(engine: Engine, source: str, stream: Stream,
@@ -266,7 +298,9 @@ def _plan_and_push(
     report: TickReport, bar: Progress, log: Any,
 ) -> None:
     planners = {Stream.ACCOUNTS: plan_accounts, Stream.OPPORTUNITIES: plan_opportunities}
-    for stream in STREAMS:
+    # Opportunities first: a just-closed deal's stamp is what reps and reports wait for, and
+    # it must not lose the API budget to account fields.
+    for stream in (Stream.OPPORTUNITIES, Stream.ACCOUNTS):
         label = f"{connector.name}/{stream.value}"
         pending: list[PlannedChunk] = []
         with Session(engine) as session:
@@ -305,7 +339,11 @@ def _push_chunks(
     model: type[Account] | type[Opportunity] = (
         Account if stream is Stream.ACCOUNTS else Opportunity)
     ids = [i for chunk in chunks for i in chunk.record_ids]
+    report.counts[f"deferred.{label}"] += len(stats.deferred)
     with Session(engine) as session, session.begin():
         for start in range(0, len(ids), 900):
-            session.execute(update(model).where(model.id.in_(ids[start:start + 900]))
-                            .values(fields_dirty=False))
+            stmt = update(model).where(model.id.in_(ids[start:start + 900]))
+            if stats.deferred:
+                # Deferred records stay dirty: the next tick plans and writes them again.
+                stmt = stmt.where(model.external_id.not_in(list(stats.deferred)))
+            session.execute(stmt.values(fields_dirty=False))

@@ -111,6 +111,9 @@ class PushStats:
     records_failed: int = 0
     manual_edits: int = 0
     failures: list[WriteResult] = field(default_factory=list)
+    # Not written for a reason of the moment (budget, rate limit): retried on the next tick,
+    # not dead-lettered.
+    deferred: set[str] = field(default_factory=set)
 
 
 def push(
@@ -127,13 +130,17 @@ def push(
     results = connector.write(stream, updates)
     by_id = {r.external_id: r for r in results}
     ok = [c for c in changes if (r := by_id.get(c.external_id)) is not None and r.ok]
-    failed = [(c, by_id.get(c.external_id)) for c in changes if c not in ok]
+    deferred = {c.external_id for c in changes
+                if (r := by_id.get(c.external_id)) is not None and not r.ok and r.retryable}
+    failed = [(c, by_id.get(c.external_id)) for c in changes
+              if c not in ok and c.external_id not in deferred]
     with Session(engine) as session, session.begin():
         _record_success(session, source, stream, ok, now, run_id)
         _record_failures(session, source, stream, failed, now, run_id)
     stats.records_written = len(ok)
     stats.fields_written = sum(len(c.changes) for c in ok)
     stats.records_failed = len(failed)
+    stats.deferred = deferred
     stats.manual_edits = sum(ch.manual_edit for c in ok for ch in c.changes)
     stats.failures = [r for _, r in failed if r is not None]
     for change in ok:
