@@ -31,6 +31,10 @@ log = get_logger("ecosync.writeback")
 _BLANK_EQUIVALENT = {FieldKind.NUMBER: "0", FieldKind.BOOLEAN: "false"}
 
 RETRY_BASE = timedelta(minutes=2)
+# Failures of the moment rather than of the record (the whole API said "not now"): the record
+# stays dirty for the next tick instead of entering the dead letter with backoff.
+DEFERRABLE = frozenset({"RateLimited", "BudgetExhausted", "TransientError",
+                        "REQUEST_LIMIT_EXCEEDED"})
 RETRY_MAX = timedelta(hours=6)
 
 
@@ -131,7 +135,8 @@ def push(
     by_id = {r.external_id: r for r in results}
     ok = [c for c in changes if (r := by_id.get(c.external_id)) is not None and r.ok]
     deferred = {c.external_id for c in changes
-                if (r := by_id.get(c.external_id)) is not None and not r.ok and r.retryable}
+                if (r := by_id.get(c.external_id)) is not None and not r.ok and r.retryable
+                and r.error_code in DEFERRABLE}
     failed = [(c, by_id.get(c.external_id)) for c in changes
               if c not in ok and c.external_id not in deferred]
     with Session(engine) as session, session.begin():
