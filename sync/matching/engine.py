@@ -14,7 +14,6 @@ matched) partner accounts flagged `match_dirty`, are recomputed. `full=True` rec
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -58,6 +57,8 @@ from sync.matching.worktables import (
     work_tables,
 )
 
+ANALYZE_AFTER_ROWS = 10_000
+
 A = table_of(Account)
 PA = table_of(PartnerAccount)
 OV = table_of(Overlap)
@@ -92,10 +93,6 @@ def _pop_rank(column: Any, *, else_: Any = None) -> Any:
 
 def _duns_compatible(a: FromClause, pa: FromClause) -> Any:
     return or_(a.c.duns.is_(None), pa.c.duns.is_(None), a.c.duns == pa.c.duns)
-
-
-def _is_null(column: Any) -> Any:
-    return column.is_(None)
 
 
 def _count(conn: Connection, table: FromClause) -> int:
@@ -193,13 +190,13 @@ class _Run:
         self.lap("domain")
         # Two joins, each driven by the side without a domain (the minority), rather than one
         # join of every equal name filtered afterwards.
-        # A full run wants the domain index for "no domain" (it selects the 10% that drive the
-        # join); an incremental run must not use it (the scope drives): see fuzzy.lacks.
-        lacks: Callable[[Any], Any] = _is_null if self.full else fuzzy.lacks
+        # "No domain" is phrased per engine and mode so the right side drives: fuzzy.lacks.
         same_name = PA.c.name_key == A.c.name_key
-        self._insert_candidates(Method.NAME, same_name, compatible, lacks(A.c.domain_key))
+        a_lacks = fuzzy.lacks(self.conn, A.c.domain_key, full=self.full)
+        pa_lacks = fuzzy.lacks(self.conn, PA.c.domain_key, full=self.full)
+        self._insert_candidates(Method.NAME, same_name, compatible, a_lacks)
         self._insert_candidates(Method.NAME, same_name, compatible, A.c.domain_key.is_not(None),
-                                lacks(PA.c.domain_key))
+                                pa_lacks)
         self.lap("name")
         if self.config.fuzzy:
             pairs = fuzzy.fuzzy_pairs(self.conn, self.accounts, self.config.name_threshold,
@@ -326,6 +323,11 @@ class _Run:
                    literal(self.now, OV.c.first_seen_at.type),
                    literal(self.now, OV.c.last_seen_at.type))
             .where(BEST.c.present == false())))
+        if (self.conn.dialect.name == "postgresql"
+                and self.stats.inserted + self.stats.ended > ANALYZE_AFTER_ROWS):
+            # A first or large run changes overlaps' size by orders of magnitude before
+            # autovacuum notices; the next incremental run would be planned for an empty table.
+            self.conn.execute(text("ANALYZE overlaps"))
         self.lap("insert")
 
     # -- stage 5: flags ---------------------------------------------------------------------

@@ -20,11 +20,8 @@ from sqlalchemy import (
     Connection,
     FromClause,
     Select,
-    and_,
-    delete,
     false,
     func,
-    insert,
     select,
     text,
 )
@@ -32,7 +29,7 @@ from sqlalchemy import (
 from schema.models import Account, PartnerAccount
 from sync.matching.keys import block_upper, blocking_key, sorted_tokens
 from sync.matching.rules import duns_compatible, population_rank
-from sync.matching.worktables import BLOCKS, DIRTY_PARTNER_ACCOUNTS, table_of
+from sync.matching.worktables import DIRTY_PARTNER_ACCOUNTS, table_of
 
 STREAM_ROWS = 5_000
 CHUNK_ROWS = 50_000
@@ -141,29 +138,52 @@ def _stream(conn: Connection, stmt: Select[Any]) -> Iterator[Any]:
     yield from conn.execute(stmt.execution_options(yield_per=STREAM_ROWS))
 
 
+RANGES_PER_QUERY = 500
+
+
+def _ranges(conn: Connection, stmt: Select[Any], name_key: Any,
+            blocks: Sequence[str]) -> Iterator[Any]:
+    """Rows of `stmt` whose name is in one of `blocks`, each row once.
+
+    The ranges are OR'ed literals (bound parameters) rather than a join with a table of
+    blocks: both planners then see every range's bounds (SQLite: one index search per range;
+    PostgreSQL: a bitmap OR with per-range estimates), where a join's range condition is
+    estimated blindly and PostgreSQL may drive it from the big table. Built as text, since
+    SQLAlchemy expression objects for thousands of ranges cost more than the queries.
+    """
+    column = f"{name_key.table.name}.{name_key.name}"
+    for start in range(0, len(blocks), RANGES_PER_QUERY):
+        chunk = blocks[start:start + RANGES_PER_QUERY]
+        params: dict[str, str] = {}
+        terms = []
+        for i, block in enumerate(chunk):
+            params[f"lo{i}"], params[f"hi{i}"] = block, block_upper(block)
+            terms.append(f"({column} >= :lo{i} AND {column} < :hi{i})")
+        # Not streamed: the rows of a few blocks are few, and a PostgreSQL cursor would be
+        # planned for its first rows (cursor_tuple_fraction), not for all of them.
+        # Ranges nest ("acme" holds "acmec…", perhaps sent in another chunk): each row is
+        # kept only with the chunk of its own block, so never twice.
+        mine = set(chunk)
+        for row in conn.execute(stmt.where(text(" OR ".join(terms)).bindparams(**params))):
+            if blocking_key(row.name_key) in mine:
+                yield row
+
+
 def in_blocks(conn: Connection, stmt: Select[Any], name_key: Any, blocks: Collection[str], *,
               ranges: bool) -> Iterator[dict[str, list[Any]]]:
     """The rows of `stmt` whose name is in one of `blocks`, as chunks grouped by block.
 
     With `ranges` (an incremental run: a big table, few blocks) and a binary collation, only
     the rows of those blocks are read: every name of a block lies in
-    [block, block_upper(block)), one range of the name_key index, looked up from a work table
-    of blocks. Otherwise (a full run needs nearly every block) the table is read
-    once, sequentially. Ranges nest ("acme" holds "acmec…"), so rows are kept by their own
-    block only, never twice.
+    [block, block_upper(block)), one range of the name_key index (see `_ranges`). Otherwise
+    (a full run needs nearly every block) the table is read once, sequentially.
     """
     wanted = set(blocks)
     if not wanted:
         return
     stmt = stmt.where(name_key.is_not(None))
     if ranges and code_point_order(conn):
-        conn.execute(delete(BLOCKS))
-        conn.execute(insert(BLOCKS), [{"block": b, "hi": block_upper(b)} for b in wanted])
-        conn.execute(text(f"ANALYZE {BLOCKS.name}"))  # so the blocks drive the range lookups
-        ranged = stmt.add_columns(BLOCKS.c.block.label("range_block")).join(
-            BLOCKS, and_(name_key >= BLOCKS.c.block, name_key < BLOCKS.c.hi))
-        sources: Iterable[Any] = (r for r in _stream(conn, ranged)
-                                  if blocking_key(r.name_key) == r.range_block)
+        sources: Iterable[Any] = _ranges(conn, stmt, name_key, sorted(wanted))
     else:
         sources = _stream(conn, stmt)
     group: dict[str, list[Any]] = {}
@@ -180,13 +200,17 @@ def in_blocks(conn: Connection, stmt: Select[Any], name_key: Any, blocks: Collec
         yield group
 
 
-def lacks(column: Any) -> Any:
-    """`column IS NULL`, written so that no planner uses the column's index for it.
+def lacks(conn: Connection, column: Any, *, full: bool = False) -> Any:
+    """`column IS NULL` ("no usable domain"), phrased for the planner of this run.
 
-    Statistics make NULL look as rare as any one domain (one value among a million) when it
-    is a tenth of the rows; SQLite would then drive a join from that index rather than from
-    the run's small scope, or from the name index.
+    SQLite's statistics make NULL look as rare as any one domain (one value among a million)
+    when it is a tenth of the rows, so in an incremental run it would drive the join from the
+    domain index instead of from the small scope: there the test is hidden in an expression.
+    PostgreSQL knows the NULL fraction and needs the plain test to estimate it; a full run
+    wants the index (the no-domain tenth is what drives the join).
     """
+    if full or conn.dialect.name != "sqlite":
+        return column.is_(None)
     return func.coalesce(column, "") == ""
 
 
@@ -210,7 +234,7 @@ def fuzzy_pairs(conn: Connection, accounts: FromClause, threshold: int, *,
     # Pass 1: our accounts without a domain, against every partner account in their blocks.
     ours = BlockIndex(account_side(r) for r in conn.execute(
         select(*_account_columns(a)).select_from(accounts)
-        .where(*live, lacks(a.c.domain_key) if not full else a.c.domain_key.is_(None))))
+        .where(*live, lacks(conn, a.c.domain_key, full=full))))
     if ours:
         groups = in_blocks(conn, select(*_partner_columns(pa)), pa.c.name_key, ours.blocks,
                            ranges=not full)
@@ -231,7 +255,7 @@ def fuzzy_pairs(conn: Connection, accounts: FromClause, threshold: int, *,
         theirs_index = BlockIndex(
             partner_side(r)
             for group in in_blocks(conn, select(*_partner_columns(pa))
-                                   .where(lacks(pa.c.domain_key)), pa.c.name_key, needed,
+                                   .where(lacks(conn, pa.c.domain_key)), pa.c.name_key, needed,
                                    ranges=True)
             for rows in group.values() for r in rows)
     if theirs_index:
