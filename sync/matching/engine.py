@@ -1,11 +1,14 @@
 """The matching engine: computes the desired overlap set and reconciles the overlaps table.
 
-Set-based inside the warehouse (DESIGN.md 3, 4): DUNS, domain and exact-name candidates are
-each ONE `INSERT … SELECT` join (identical SQL on SQLite and PostgreSQL) into a work table;
-fuzzy candidates come from `sync.matching.fuzzy`; overrides are applied; a window function
-keeps the strongest row per (account, partner); and four statements reconcile that set with
-the active overlaps: still present (same row, `last_seen_at` moves), new (inserted), vanished
-(`ended_at` set). Nothing is deleted: history is kept.
+Set-based inside the warehouse (DESIGN.md 3, 4): the DUNS and domain candidates are each ONE
+`INSERT … SELECT` join, the same statement on SQLite and PostgreSQL; exact names are two such
+joins (each driven by the side without a domain; only the phrasing of "no domain" differs per
+engine, for the planners' sake: `fuzzy.lacks`); fuzzy candidates come from
+`sync.matching.fuzzy`; overrides are applied; a window function keeps the strongest row per
+(account, partner) in a work table; and a few statements reconcile that set with the active
+overlaps: still present (same row, `last_seen_at` moves), new (inserted with first_seen_at),
+vanished (`ended_at` set). Nothing is deleted: history is kept. Accounts whose overlaps
+changed get `fields_dirty` (and so do their open opportunities) for the write-back stage.
 
 Incremental by default: only accounts flagged `match_dirty`, plus the accounts that match (or
 matched) partner accounts flagged `match_dirty`, are recomputed. `full=True` recomputes all.
