@@ -7,6 +7,7 @@ from matching_world import World
 from sqlalchemy import select
 
 from sync.matching import fuzzy
+from sync.matching.worktables import work_tables
 
 
 @pytest.mark.parametrize("ranges", [True, False])
@@ -18,7 +19,7 @@ def test_nested_blocks_yield_each_row_once(world: World, monkeypatch: pytest.Mon
                               "Ab", "Ab Inbev", "Zeta"]):
         world.partner_account("p1", name, None, row_key=f"r{i}")
     pa = fuzzy.PARTNER_ACCOUNTS
-    with world.engine.connect() as conn:
+    with world.engine.begin() as conn, work_tables(conn):
         groups = list(fuzzy.in_blocks(conn, select(pa.c.id, pa.c.name_key), pa.c.name_key,
                                       {"acme", "acmec", "ab"}, ranges=ranges))
     found = sorted(r.name_key for g in groups for rows in g.values() for r in rows)
