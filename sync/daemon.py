@@ -29,7 +29,7 @@ from sync.health import DaemonState, serve_health
 from sync.leader import LeaderLock
 from sync.logs import get_logger
 from sync.runs import fail_stale_runs
-from sync.tick import TickOptions, TickReport, run_tick
+from sync.tick import TickOptions, TickReport, failed_run_id, run_tick
 from sync.warehouse import require_head
 
 log = get_logger("ecosync.daemon")
@@ -162,10 +162,15 @@ def run_daemon(engine: Engine, config: Config, *, stop: threading.Event | None =
             except RateLimited as exc:
                 state.tick_failures += 1
                 wait = max(wait, exc.retry_after_s or interval)
-                log.error("rate limited; pausing", retry_after_s=wait, error=str(exc))
+                run_id = failed_run_id(exc)
+                if run_id is None:
+                    log.error("rate limited; pausing", retry_after_s=wait, error=str(exc))
+                else:  # the tick logged the failure itself; this line says what happens next
+                    log.info("rate limited; pausing", retry_after_s=wait, run_id=run_id)
             except Exception as exc:  # a failing tick must never crash-loop the daemon
                 state.tick_failures += 1
-                log.exception("tick failed", error=str(exc))
+                if failed_run_id(exc) is None:  # else the tick logged it, with its run id
+                    log.exception("tick failed", error=str(exc))
             ticks += 1
             if max_ticks is not None and ticks >= max_ticks:
                 break

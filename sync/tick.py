@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import structlog
 from sqlalchemy import Engine, and_, exists, select, update
 from sqlalchemy.orm import Session
 
@@ -63,6 +64,15 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+_LOGGED_RUN = "ecosync_run_id"
+
+
+def failed_run_id(exc: BaseException) -> int | None:
+    """The run whose failure `run_tick` already logged (each failure is logged once)."""
+    value = getattr(exc, _LOGGED_RUN, None)
+    return value if isinstance(value, int) else None
+
+
 def run_tick(
     engine: Engine, config: Config, connectors: Sequence[Connector], *,
     options: TickOptions | None = None, now: datetime | None = None,
@@ -75,6 +85,19 @@ def run_tick(
     report = TickReport(run_id)
     log = get_logger("ecosync.tick", run_id=run_id, kind=opts.kind)
     bar: Progress = progress or (lambda _stage, _label, _n: None)
+    # Every line logged during the tick, connectors' retries included, names the run.
+    with structlog.contextvars.bound_contextvars(run_id=run_id):
+        _run_stages(engine, config, connectors, opts, started, report, bar, log,
+                    calls_before)
+    return report
+
+
+def _run_stages(
+    engine: Engine, config: Config, connectors: Sequence[Connector], opts: TickOptions,
+    started: datetime, report: TickReport, bar: Progress, log: Any,
+    calls_before: dict[str, int],
+) -> None:
+    run_id = report.run_id
     try:
         for connector in connectors:
             if not opts.stopping():
@@ -96,6 +119,13 @@ def run_tick(
         report.status = "failed"
         report.errors.append(f"{exc.__class__.__name__}: {exc}")
         log.error("tick stopped", error=str(exc), error_type=exc.__class__.__name__)
+        setattr(exc, _LOGGED_RUN, run_id)
+        raise
+    except Exception as exc:
+        report.status = "failed"
+        report.errors.append(f"{exc.__class__.__name__}: {exc}")
+        log.exception("tick failed", error=str(exc), error_type=exc.__class__.__name__)
+        setattr(exc, _LOGGED_RUN, run_id)
         raise
     except BaseException as exc:
         report.status = "failed"
@@ -109,7 +139,6 @@ def run_tick(
                    api_calls=report.api_calls, error="; ".join(report.errors) or None)
         log.info("tick summary", status=report.status, **dict(report.counts),
                  api_calls=report.api_calls)
-    return report
 
 
 def _pull(

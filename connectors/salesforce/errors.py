@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 import requests
+import structlog
 from simple_salesforce.exceptions import (
     SalesforceAuthenticationFailed,
     SalesforceError,
@@ -35,6 +36,8 @@ WAIT_INITIAL_S = 0.5
 WAIT_MAX_S = 30.0
 # A Retry-After longer than this is not worth blocking a tick for: stop and report instead.
 RETRY_AFTER_CAP_S = 120.0
+
+log = structlog.get_logger("ecosync.salesforce")
 
 
 class SalesforceApiError(ConnectorError):
@@ -154,11 +157,20 @@ def policy(
         hint = classify(exc, last_response()).retry_after_s if exc else None
         return backoff_s(state.attempt_number, hint)
 
+    def before_sleep(state: RetryCallState) -> None:
+        # Each transient failure is logged once, here; the last one, if retries run out,
+        # surfaces as the run's own failure instead.
+        exc = state.outcome.exception() if state.outcome else None
+        decision = classify(exc, last_response()) if exc else Decision(Action.RETRY)
+        log.warning("salesforce.retry", code=decision.code, attempt=state.attempt_number,
+                    wait_s=round(state.upcoming_sleep, 2), message=decision.message[:200])
+
     return Retrying(
         sleep=sleep,
         stop=stop_after_attempt(MAX_ATTEMPTS),
         wait=wait,
         retry=retry_if_exception(transient),
+        before_sleep=before_sleep,
         reraise=True,
     )
 

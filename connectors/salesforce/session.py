@@ -29,7 +29,7 @@ from connectors.base import (
     RateLimited,
     TransientError,
 )
-from connectors.salesforce.errors import Action, SalesforceApiError, classify, policy
+from connectors.salesforce.errors import Action, SalesforceApiError, classify, log, policy
 from sync.config import SalesforceConfig
 
 T = TypeVar("T")
@@ -259,6 +259,8 @@ class Api:
                 if decision.action is Action.REAUTH and not refreshed \
                         and self.config.auth != "session":
                     refreshed = True
+                    log.warning("salesforce.retry", code=decision.code, action="reauth",
+                                message="session expired; logging in again")
                     self._sf = self._connect()
                     continue
                 if decision.action in (Action.REAUTH, Action.AUTH_FAILED):

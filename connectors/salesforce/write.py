@@ -17,6 +17,8 @@ from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
+import structlog
+
 from connectors.base import FieldUpdate, WriteResult
 from connectors.salesforce import bulk
 from connectors.salesforce.errors import backoff_s, record_retryable
@@ -27,6 +29,7 @@ from schema.values import canonical, truncate
 COLLECTION_SIZE = 200
 COLLECTIONS_PER_COMPOSITE = 5
 LOCK_ROUNDS = 4
+log = structlog.get_logger("ecosync.salesforce")
 NUMBER_TYPES = frozenset({"double", "currency", "percent", "int", "long"})
 
 
@@ -141,6 +144,7 @@ class Writer:
         todo = pending
         for round_no in range(1, LOCK_ROUNDS + 2):
             retry: dict[str, dict[str, object]] = {}
+            codes: set[str] = set()
             ids = list(todo)
             step = COLLECTION_SIZE * COLLECTIONS_PER_COMPOSITE
             for start in range(0, len(ids), step):
@@ -148,11 +152,16 @@ class Writer:
                 for record_id, result in self._composite(chunk, todo).items():
                     if not result.ok and result.retryable and round_no <= LOCK_ROUNDS:
                         retry[record_id] = todo[record_id]
+                        codes.add(str(result.error_code))
                     else:
                         out[record_id] = result
             if not retry:
                 break
-            self.sleep(backoff_s(round_no))
+            wait = backoff_s(round_no)
+            log.warning("salesforce.write.retry", sobject=self.sobject, records=len(retry),
+                        codes=sorted(codes),
+                        round=round_no, wait_s=round(wait, 2))
+            self.sleep(wait)
             todo = retry
         return out
 
