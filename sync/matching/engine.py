@@ -128,7 +128,11 @@ class _Run:
         if self.full and self.conn.dialect.name == "sqlite":
             return  # SQLite reads whole tables to analyze; its default plans suit full runs
         for table in tables:
-            self.conn.execute(text(f"ANALYZE {table.name}"))
+            self.conn.execute(text(f"ANALYZE {self._quoted(table)}"))
+
+    def _quoted(self, table: Table) -> str:
+        # "overlaps" is a reserved word in PostgreSQL.
+        return str(self.conn.dialect.identifier_preparer.quote(table.name))
 
     def execute(self, stmt: Any, *args: Any) -> int:
         return int(self.conn.execute(stmt, *args).rowcount or 0)
@@ -330,7 +334,7 @@ class _Run:
                 and self.stats.inserted + self.stats.ended > ANALYZE_AFTER_ROWS):
             # A first or large run changes overlaps' size by orders of magnitude before
             # autovacuum notices; the next incremental run would be planned for an empty table.
-            self.conn.execute(text("ANALYZE overlaps"))
+            self.conn.execute(text(f"ANALYZE {self._quoted(OV)}"))
         self.lap("insert")
 
     # -- stage 5: flags ---------------------------------------------------------------------

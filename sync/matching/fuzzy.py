@@ -157,7 +157,7 @@ def _ranges(conn: Connection, stmt: Select[Any], name_key: Any,
     if conn.dialect.name == "sqlite":
         conn.execute(delete(BLOCKS))
         conn.execute(insert(BLOCKS), [{"block": b, "hi": block_upper(b)} for b in blocks])
-        conn.execute(text(f"ANALYZE {BLOCKS.name}"))  # so the blocks drive the lookups
+        conn.execute(text(f"ANALYZE {BLOCKS.name}"))  # so the blocks drive the lookups (SQLite)
         joined = stmt.add_columns(BLOCKS.c.block.label("range_block")).join(
             BLOCKS, and_(name_key >= BLOCKS.c.block, name_key < BLOCKS.c.hi))
         for row in conn.execute(joined):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 from matching_world import World
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from schema.models import Account, Opportunity
 from sync.config import MatchingConfig
+from sync.matching import engine as engine_module
 
 
 def test_domain_match_creates_one_overlap_with_history_fields(world: World) -> None:
@@ -217,3 +219,14 @@ def test_overlap_change_flags_open_opportunities(world: World) -> None:
         flags = dict(s.execute(select(Opportunity.external_id, Opportunity.fields_dirty)).all())
         assert flags == {"O1": True, "O2": False}
         assert s.scalar(select(Account.match_dirty)) is False
+
+
+def test_large_runs_refresh_planner_statistics(world: World,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engine_module, "ANALYZE_AFTER_ROWS", 0)
+    world.partner("p1")
+    world.account("A1", "Acme", "acme.com")
+    world.partner_account("p1", "Acme", "acme.com")
+    assert world.match(full=True).inserted == 1
+    world.account("A1", "Acme", "other.com")
+    assert world.match().ended == 1
