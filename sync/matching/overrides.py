@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from schema.models import Account, MatchOverride, Partner, PartnerAccount
 from schema.records import Population
 from sync.errors import UserError
+from sync.matching.keys import registrable_domain
 
 PIN = "pin"
 BLOCK = "block"
@@ -25,8 +26,6 @@ ACTIONS = (PIN, BLOCK)
 
 def resolve_account(session: Session, account: str, source: str | None = None) -> Account:
     """Find one of our accounts by external id (or by website/domain when no id matches)."""
-    from sync.matching.keys import registrable_domain
-
     stmt = select(Account).where(Account.external_id == account)
     if source:
         stmt = stmt.where(Account.source == source)
