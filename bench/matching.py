@@ -19,6 +19,7 @@ import argparse
 import gc
 import random
 import resource
+import signal
 import string
 import sys
 import tempfile
@@ -225,6 +226,8 @@ def run(name: str, engine: Engine, accounts: int, partners: int, per_partner: in
 
 def main(argv: list[str] | None = None) -> None:
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+    # A terminated run still drops its PostgreSQL schema (the `finally` below).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--scale", type=float, default=1.0,
                         help="fraction of the full size (1.0 = 1M accounts, 10 x 100k rows)")
