@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Protocol
 
 from schema.records import AccountRecord, OpportunityRecord, Stream
@@ -128,3 +129,13 @@ class BudgetExhausted(ConnectorError):
 
 class TransientError(ConnectorError):
     """5xx, timeouts, dropped connections that outlived the retry policy."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeRate:
+    """Corporate-currency units per one unit of `currency`, in force from `effective_from`
+    (None: since always) until the next rate of the same currency."""
+
+    currency: str
+    effective_from: date | None
+    corporate_per_unit: Decimal

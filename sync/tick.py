@@ -107,7 +107,7 @@ def _run_stages(
             _sync_partners_and_match(engine, config, started, report, log)
             heartbeat(engine, run_id, utcnow(), report.counts)
         if not opts.stopping() and not opts.dry_run:
-            _stamp(engine, config, opts, started, report, log)
+            _stamp(engine, config, connectors, opts, started, report, log)
         for connector in connectors:
             if not opts.stopping():
                 _plan_and_push(engine, connector, opts, started, report, bar, log)
@@ -286,14 +286,29 @@ def _import_watched_partner_files(
             log.info("partner file imported", partner=partner.id, summary=result.summary())
 
 
-def _stamp(engine: Engine, config: Config, opts: TickOptions, now: datetime,
-           report: TickReport, log: Any) -> None:
+def exchange_rates(config: Config, connectors: Sequence[Connector]) -> Any:
+    """Dated rates the CRMs keep first, the config's static rates last (DESIGN.md 6)."""
+    from sync.attribution.currency import ChainedRates, DatedRates, StaticRates
+
+    dated = DatedRates()
+    for connector in connectors:
+        reader = getattr(connector, "exchange_rates", None)
+        if reader is None:
+            continue
+        for rate in reader():
+            dated.add(rate.currency, rate.effective_from, rate.corporate_per_unit)
+    return ChainedRates((dated, StaticRates.from_config(config.attribution)))
+
+
+def _stamp(engine: Engine, config: Config, connectors: Sequence[Connector], opts: TickOptions,
+           now: datetime, report: TickReport, log: Any) -> None:
     from sync.attribution.stamp import stamp_closed
 
+    rates = exchange_rates(config, connectors)
     # Idempotent per close (unique close key), so a crash here and a re-run stamp once.
     with Session(engine) as session, session.begin():
         stats = stamp_closed(session, config.attribution, now=now, run_id=report.run_id,
-                             late=opts.backfill)
+                             late=opts.backfill, rates=rates)
     report.counts["stamped"] += stats.stamped
     report.counts["stamps_superseded"] += stats.superseded
     report.counts["reopened"] += stats.reopened

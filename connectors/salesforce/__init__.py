@@ -23,6 +23,7 @@ from connectors.base import (
     ApiUsage,
     AuthFailed,
     ConnectorError,
+    ExchangeRate,
     FieldStatus,
     FieldUpdate,
     MissingFields,
@@ -31,6 +32,7 @@ from connectors.base import (
     WriteResult,
 )
 from connectors.salesforce import bulk, provision
+from connectors.salesforce import rates as rates_query
 from connectors.salesforce.fields import ENSURE_HINT, SOBJECT, Catalog
 from connectors.salesforce.pull import (
     floor_second,
@@ -95,6 +97,7 @@ class SalesforceConnector:
         self.api = Api(config, session or requests.Session(), sleep)
         self.catalog = Catalog(self.api, config)
         self._run_until: datetime | None = None
+        self._rates: tuple[datetime, list[ExchangeRate]] | None = None
 
     # ------------------------------------------------------------------ run lifecycle
     def new_run(self) -> None:
@@ -103,6 +106,23 @@ class SalesforceConnector:
 
     def usage(self) -> ApiUsage:
         return self.api.usage
+
+    def exchange_rates(self) -> list[ExchangeRate]:
+        """The org's dated rates (else its static ones); none for a single-currency org.
+        Read at most once an hour: rates change rarely and each read is an API call."""
+        now = self._now()
+        if self._rates is not None and (now - self._rates[0]).total_seconds() < 3600:
+            return self._rates[1]
+        rates: list[ExchangeRate] = []
+        if self.catalog.field("Opportunity", "CurrencyIsoCode") is not None:
+            try:
+                rows = self.api.call(lambda sf: sf.query_all(rates_query.DATED))["records"]
+            except ConnectorError:
+                # Advanced currency management is off: only the static rates exist.
+                rows = self.api.call(lambda sf: sf.query_all(rates_query.STATIC))["records"]
+            rates = rates_query.parse_rates(rows)
+        self._rates = (now, rates)
+        return rates
 
     # ------------------------------------------------------------------ checks
     def check(self) -> list[str]:
