@@ -1,0 +1,194 @@
+"""No secret leaks and no unshared partner data leaks, across a whole operator session.
+
+One module-scoped session drives the real `ecosync` command in subprocesses (a fresh process
+masks only what the product itself knows): backfill, a dry run, ticks after CRM changes,
+every report in every format, status, history, explain, doctor, the daemon for a few ticks,
+and failures with wrong credentials. Every byte of output, every log line and both sandboxes'
+write logs are then scanned."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from reliability_support import all_secrets, mutate
+
+import migrations
+from sandbox.seed_world import POPULATION_FORMS
+from sandbox.world import World, running_world
+from schema.db import make_engine
+
+# The session runs on its own SQLite warehouse: CI's PostgreSQL pass would repeat it as is.
+pytestmark = [pytest.mark.slow, pytest.mark.sqlite_only]
+
+SEED = 8
+ACCOUNTS, OPPORTUNITIES, PARTNERS = 200, 320, 4
+FORMATS = ("table", "csv", "json")
+
+
+@dataclass
+class Transcript:
+    world: World
+    outputs: dict[str, str] = field(default_factory=dict)  # command -> stdout + stderr
+    exit_codes: dict[str, int] = field(default_factory=dict)
+    secrets: dict[str, str] = field(default_factory=dict)
+    write_values: list[str] = field(default_factory=list)  # every value sent to a CRM
+
+    def everything(self) -> Iterator[tuple[str, str]]:
+        yield from self.outputs.items()
+        for n, value in enumerate(self.write_values):
+            yield f"write #{n}", value
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _ecosync(config: Path, env: dict[str, str], *args: str,
+             timeout: float = 120) -> tuple[int, str]:
+    proc = subprocess.run(
+        [sys.executable, "-c", "from sync.cli import main; main()", "--config", str(config),
+         "--log-format", "json", *args],
+        env={**os.environ, **env}, capture_output=True, timeout=timeout, check=False)
+    return proc.returncode, proc.stdout.decode("utf-8", "replace") + \
+        proc.stderr.decode("utf-8", "replace")
+
+
+@pytest.fixture(scope="module")
+def transcript(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Transcript]:
+    tmp = tmp_path_factory.mktemp("security")
+    db = tmp / "wh.db"
+    engine = make_engine(f"sqlite:///{db}")
+    migrations.upgrade(engine)
+    engine.dispose()
+    with running_world(tmp / "world", seed=SEED, accounts=ACCOUNTS,
+                       opportunities=OPPORTUNITIES, partners=PARTNERS) as world:
+        assert world.salesforce is not None and world.hubspot is not None
+        t = Transcript(world)
+        config = tmp / "ecosync.toml"
+        config.write_text(world.config_toml(f"sqlite:///{db}") + (
+            f"\n[daemon]\ninterval_seconds = 1\njitter_seconds = 0\n"
+            f"health_port = {free_port()}\nlock_file = \"{tmp / 'ecosync.lock'}\"\n"))
+        env = world.env()
+
+        def run(name: str, *args: str) -> str:
+            code, out = _ecosync(config, env, *args)
+            t.outputs[name], t.exit_codes[name] = out, code
+            return out
+
+        run("fields ensure", "fields", "ensure")
+        run("config check", "config", "check")
+        run("dry run before backfill", "sync", "--once", "--dry-run")
+        run("backfill", "backfill", "--no-progress")
+        time.sleep(1.05)
+        mutate(world, 0)
+        time.sleep(1.05)
+        run("dry run", "sync", "--once", "--dry-run")
+        run("sync", "sync", "--once")
+        for report in ("overlaps", "accounts", "working-set", "attribution"):
+            for fmt in FORMATS:
+                run(f"report {report} {fmt}", "report", report, "--format", fmt)
+        for fmt in ("table", "json"):
+            run(f"status {fmt}", "status", "--format", fmt)
+            run(f"doctor {fmt}", "doctor", "--format", fmt)
+            run(f"partners list {fmt}", "partners", "list", "--format", fmt)
+            run(f"deadletter list {fmt}", "deadletter", "list", "--format", fmt)
+        account = next(e.id for e in world.salesforce.api_writes() if e.object == "Account")
+        opportunity = next(e.id for e in world.salesforce.api_writes()
+                           if e.object == "Opportunity")
+        run("history", "history", account, "--format", "json")
+        run("attribution explain", "attribution", "explain", opportunity, "--format", "json")
+
+        # The daemon, for a few ticks, then a clean stop.
+        proc = subprocess.Popen(
+            [sys.executable, "-c", "from sync.cli import main; main()", "--config", str(config),
+             "--log-format", "json", "run"],
+            env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        time.sleep(4)
+        proc.send_signal(signal.SIGTERM)
+        daemon_out, _ = proc.communicate(timeout=60)
+        t.outputs["run"] = daemon_out.decode("utf-8", "replace")
+        t.exit_codes["run"] = proc.returncode
+
+        # Wrong credentials: the errors must not echo them back.
+        wrong = {k: f"wrong-{v[::-1]}" for k, v in env.items()}
+        for name, args in (("sync with wrong credentials", ("sync", "--once")),
+                           ("doctor with wrong credentials", ("doctor",)),
+                           ("backfill with wrong credentials", ("backfill", "--no-progress"))):
+            code, out = _ecosync(config, wrong, *args)
+            t.outputs[name], t.exit_codes[name] = out, code
+
+        t.secrets = {**all_secrets(world),
+                     **{f"wrong {k}": v for k, v in wrong.items()},
+                     **{f"sf session {n}": tok
+                        for n, tok in enumerate(world.salesforce.tokens.live)}}
+        t.write_values = [str(e.new) for e in world.salesforce.api_writes()] + [
+            str(h.new) for h in world.hubspot.write_log if h.source == "api"]
+        yield t
+
+
+def test_the_session_ran_for_real(transcript: Transcript) -> None:
+    codes = transcript.exit_codes
+    assert all(codes[k] == 0 for k in codes if "wrong" not in k and k != "doctor table"
+               and k != "doctor json"), codes
+    assert all(codes[k] != 0 for k in codes if "wrong" in k), codes
+    assert transcript.write_values, "the session wrote nothing: the scan would prove nothing"
+    assert '"event": "tick summary"' in transcript.outputs["run"]
+
+
+def test_no_secret_in_any_output_or_log_line(transcript: Transcript) -> None:
+    leaks = [(where, name) for where, text in transcript.everything()
+             for name, secret in transcript.secrets.items() if secret in text]
+    assert leaks == []
+
+
+def _population(form: str) -> str:
+    """The seed's spellings of a population (sandbox.seed_world.POPULATION_FORMS)."""
+    for population, forms in POPULATION_FORMS.items():
+        if form in forms:
+            return population.value
+    raise AssertionError(f"unknown population form {form!r}")
+
+
+def _unshared(transcript: Transcript) -> tuple[set[str], set[str]]:
+    """(partner labels that must never be shown, contact emails that must never be shown)."""
+    seed = transcript.world.seed
+    labels: set[str] = set()
+    shown_emails: set[str] = set()
+    hidden_emails: set[str] = set()
+    for partner in seed.partners:
+        for population, level in partner.share.items():
+            if level in ("hidden", "counts"):
+                labels.add(f"{partner.name} ({population})")
+        for row in seed.partner_rows[partner.id]:
+            email = row.get("owner_email") or ""
+            if not email:
+                continue
+            level = partner.share.get(_population(row.get("population") or ""), "hidden")
+            (shown_emails if level == "full" else hidden_emails).add(email)
+    return labels, hidden_emails - shown_emails
+
+
+def test_unshared_populations_and_contacts_are_never_written_reported_or_logged(
+    transcript: Transcript,
+) -> None:
+    labels, emails = _unshared(transcript)
+    assert labels and emails, "the seed should exercise hidden, counts and names levels"
+    leaks = [(where, item, _context(text, item)) for where, text in transcript.everything()
+             for item in labels | emails if item in text]
+    assert leaks == []
+
+
+def _context(text: str, item: str) -> str:
+    at = text.index(item)
+    return text[max(0, at - 300): at + len(item) + 100]
