@@ -122,7 +122,8 @@ def status(fmt: str) -> None:
             table.add_row(str(r["id"]), r["kind"], r["status"], r["started_at"] or "",
                           r["ended_at"] or "", total("pulled."), total("written."),
                           total("failed."),
-                          ", ".join(f"{k} {v}" for k, v in r["api_calls"].items()))
+                          ", ".join(f"{k} {v}" for k, v in r["api_calls"].items()
+                                    if "." not in k))
         console.print(table)
     if st.watermarks:
         from datetime import UTC, datetime
@@ -139,6 +140,18 @@ def status(fmt: str) -> None:
                           w["backfill_completed_at"] or "")
         console.print(table)
     console.print(f"dead letters pending: {st.dead_letters}")
+    shares = {app.config.crm.salesforce.name: app.config.crm.salesforce.max_api_share,
+              app.config.crm.hubspot.name: app.config.crm.hubspot.max_api_share}
+    for run in st.last_runs:
+        calls = run["api_calls"]
+        for source, share in shares.items():
+            used, limit = calls.get(f"{source}.daily_used"), calls.get(f"{source}.daily_limit")
+            if limit:
+                console.print(
+                    f"API use {source}: {used:,} of {limit:,} calls today "
+                    f"({used / limit:.0%}; ecosync stops at {share:.0%}), as of run {run['id']}")
+        if any(k.endswith(".daily_limit") for k in calls):
+            break
 
 
 cli.add_command(partners)

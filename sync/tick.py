@@ -135,6 +135,12 @@ def _run_stages(
         # This run's calls only: connectors live across ticks in the daemon.
         report.api_calls = {c.name: c.usage().calls - calls_before.get(c.name, 0)
                             for c in connectors}
+        for c in connectors:
+            usage = c.usage()
+            if usage.daily_limit:
+                # The org/portal's whole use today, as the API last reported it.
+                report.api_calls[f"{c.name}.daily_used"] = usage.daily_used or 0
+                report.api_calls[f"{c.name}.daily_limit"] = usage.daily_limit
         finish_run(engine, run_id, utcnow(), status=report.status, counts=report.counts,
                    api_calls=report.api_calls, error="; ".join(report.errors) or None)
         log.info("tick summary", status=report.status, **dict(report.counts),

@@ -49,6 +49,7 @@ def test_history_shows_every_field_written(both: Env, tmp_path: Path) -> None:
     assert '"field": "overlap_count"' in history.output
     status = invoke(both, tmp_path, "status")
     assert status.exit_code == 0 and "backfill" in status.output
+    assert "API use salesforce" in status.output and "calls today" in status.output
     unknown = invoke(both, tmp_path, "history", "001NOPE")
     assert unknown.exit_code == 1
     assert "was ever written" in unknown.output
