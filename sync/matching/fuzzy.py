@@ -27,6 +27,7 @@ from sqlalchemy import (
     insert,
     select,
     text,
+    true,
 )
 
 from schema.models import Account, PartnerAccount
@@ -141,43 +142,35 @@ def _stream(conn: Connection, stmt: Select[Any]) -> Iterator[Any]:
     yield from conn.execute(stmt.execution_options(yield_per=STREAM_ROWS))
 
 
-RANGES_PER_QUERY = 500
-
-
 def _ranges(conn: Connection, stmt: Select[Any], name_key: Any,
             blocks: Sequence[str]) -> Iterator[Any]:
     """Rows of `stmt` whose name is in one of `blocks`, each row once.
 
-    Per engine, the form each planner does best with (both measured on a million rows):
-    SQLite joins a work table of blocks (one index search per block); PostgreSQL gets the
-    ranges as OR'ed bound parameters, so it estimates each range from its histogram (a
-    join's range condition is estimated blindly, and PostgreSQL then drives it from the big
-    table). Ranges nest ("acme" holds "acmec…"), so a row is kept only for its own block.
+    The blocks go to a work table and drive one index range search each: a plain join on
+    SQLite (which, with the table analyzed, loops over the blocks), a LATERAL join on
+    PostgreSQL (whose estimate of a range join is blind and which would otherwise drive it
+    from the big table). Not streamed: the rows of a few blocks are few, and a PostgreSQL
+    cursor is planned for its first rows. Ranges nest ("acme" holds "acmec…"), so a row is
+    kept only for its own block.
     """
-    if conn.dialect.name == "sqlite":
-        conn.execute(delete(BLOCKS))
-        conn.execute(insert(BLOCKS), [{"block": b, "hi": block_upper(b)} for b in blocks])
-        conn.execute(text(f"ANALYZE {BLOCKS.name}"))  # so the blocks drive the lookups (SQLite)
-        joined = stmt.add_columns(BLOCKS.c.block.label("range_block")).join(
-            BLOCKS, and_(name_key >= BLOCKS.c.block, name_key < BLOCKS.c.hi))
-        for row in conn.execute(joined):
-            if blocking_key(row.name_key) == row.range_block:
-                yield row
-        return
-    column = f"{name_key.table.name}.{name_key.name}"
-    for start in range(0, len(blocks), RANGES_PER_QUERY):
-        chunk = blocks[start:start + RANGES_PER_QUERY]
-        params: dict[str, str] = {}
-        terms = []
-        for i, block in enumerate(chunk):
-            params[f"lo{i}"], params[f"hi{i}"] = block, block_upper(block)
-            terms.append(f"({column} >= :lo{i} AND {column} < :hi{i})")
-        # Text, not expression objects: thousands of ranges cost more to build than to run.
-        # Not streamed: a PostgreSQL cursor is planned for its first rows, not for all.
-        mine = set(chunk)
-        for row in conn.execute(stmt.where(text(" OR ".join(terms)).bindparams(**params))):
-            if blocking_key(row.name_key) in mine:
-                yield row
+    conn.execute(delete(BLOCKS))
+    conn.execute(insert(BLOCKS), [{"block": b, "hi": block_upper(b)} for b in blocks])
+    conn.execute(text(f"ANALYZE {BLOCKS.name}"))
+    ranged = and_(name_key >= BLOCKS.c.block, name_key < BLOCKS.c.hi)
+    if conn.dialect.name == "postgresql":
+        # LATERAL with OFFSET 0 (so it is not flattened into a plain join): one index range
+        # scan per block, an order the planner cannot turn round. Its cost estimate is
+        # pessimistic enough to trigger JIT compilation, which costs more than the query:
+        # off for the rest of this transaction.
+        conn.execute(text("SET LOCAL jit = off"))
+        per_block = stmt.where(ranged).offset(0).lateral("per_block")
+        query: Select[Any] = (select(per_block, BLOCKS.c.block.label("range_block"))
+                              .select_from(BLOCKS).join(per_block, true()))
+    else:
+        query = stmt.add_columns(BLOCKS.c.block.label("range_block")).join(BLOCKS, ranged)
+    for row in conn.execute(query):
+        if blocking_key(row.name_key) == row.range_block:
+            yield row
 
 
 def in_blocks(conn: Connection, stmt: Select[Any], name_key: Any, blocks: Collection[str], *,
@@ -265,9 +258,10 @@ def fuzzy_pairs(conn: Connection, accounts: FromClause, threshold: int, *,
             .where(*live, a.c.domain_key.is_not(None)))}
         theirs_index = BlockIndex(
             partner_side(r)
+            # "No domain" as an expression: per block, the name range is the index to use.
             for group in in_blocks(conn, select(*_partner_columns(pa))
-                                   .where(lacks(conn, pa.c.domain_key)), pa.c.name_key, needed,
-                                   ranges=True)
+                                   .where(func.coalesce(pa.c.domain_key, "") == ""),
+                                   pa.c.name_key, needed, ranges=True)
             for rows in group.values() for r in rows)
     if theirs_index:
         # `accounts` is the whole table (full run) or the small scope: read it sequentially.

@@ -81,7 +81,7 @@ BEST = _temp(
 )
 # Accounts whose visible overlap set changed: their owned fields must be recomputed.
 CHANGED = _temp("ecosync_match_changed", _id("account_id", primary_key=True))
-# Fuzzy blocks an incremental pass needs on SQLite, with each block's range upper bound.
+# Fuzzy blocks an incremental pass needs, with each block's range upper bound.
 BLOCKS = _temp("ecosync_match_blocks", Column("block", String(64), primary_key=True),
                Column("hi", String(64), nullable=False))
 

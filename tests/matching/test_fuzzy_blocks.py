@@ -11,9 +11,7 @@ from sync.matching.worktables import work_tables
 
 
 @pytest.mark.parametrize("ranges", [True, False])
-def test_nested_blocks_yield_each_row_once(world: World, monkeypatch: pytest.MonkeyPatch,
-                                           ranges: bool) -> None:
-    monkeypatch.setattr(fuzzy, "RANGES_PER_QUERY", 1)  # "acme" and "acmec" in two queries
+def test_nested_blocks_yield_each_row_once(world: World, ranges: bool) -> None:
     world.partner("p1")
     for i, name in enumerate(["Acme", "Acme Labs", "Acmecorp", "Acmecorp Group", "Acne",
                               "Ab", "Ab Inbev", "Zeta"]):
