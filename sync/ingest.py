@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Table, case, or_, select
+from sqlalchemy import Numeric, String, Table, case, or_, select
 from sqlalchemy.orm import Session
 
 from connectors.base import Page
@@ -28,6 +29,43 @@ from sync.matching.keys import (
 )
 
 KEY = ["source", "external_id"]
+# Match keys too long for their column are no keys at all (no real host or name is that long);
+# other over-long text is cut to its column. NUL is dropped everywhere: PostgreSQL refuses it,
+# and one hostile CRM value must not stop every later page from landing.
+_KEY_COLUMNS = frozenset({"domain_key", "name_key"})
+
+
+def _limits(table: Table) -> dict[str, int]:
+    return {c.key: int(c.type.length) for c in table.columns
+            if isinstance(c.type, String) and c.type.length}
+
+
+def _max_amount(table: Table) -> Decimal:
+    kind = table.c.amount.type
+    assert isinstance(kind, Numeric) and kind.precision is not None
+    return Decimal(10) ** (kind.precision - (kind.scale or 0))
+
+
+def _no_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {k: _no_nul(v) for k, v in value.items()}
+    return value
+
+
+def storable(row: dict[str, Any], limits: Mapping[str, int],
+             max_amount: Decimal | None = None) -> dict[str, Any]:
+    """The row as every warehouse engine can store it (see _KEY_COLUMNS above)."""
+    out = {k: _no_nul(v) for k, v in row.items()}
+    for key, limit in limits.items():
+        value = out.get(key)
+        if isinstance(value, str) and len(value) > limit:
+            out[key] = None if key in _KEY_COLUMNS else value[:limit]
+    amount = out.get("amount")
+    if max_amount is not None and isinstance(amount, Decimal) and abs(amount) >= max_amount:
+        out["amount"] = None  # beyond the column's precision: unknown, not wrong
+    return out
 
 
 @dataclass(frozen=True)
@@ -110,17 +148,20 @@ def land_records(
     count = deleted = 0
     if stream is Stream.ACCOUNTS:
         rows = []
+        limits = _limits(Account.__table__)  # type: ignore[arg-type]
         for rec in records:
             assert isinstance(rec, AccountRecord)
-            rows.append(account_row(rec, now, generic))
+            rows.append(storable(account_row(rec, now, generic), limits))
             deleted += rec.is_deleted
         count = bulk_upsert(session, Account, rows, KEY, _ACCOUNT_UPDATES,
                             update_expressions=_account_flags)
     else:
         orows = []
+        table: Table = Opportunity.__table__  # type: ignore[assignment]
+        limits, max_amount = _limits(table), _max_amount(table)
         for rec in records:
             assert isinstance(rec, OpportunityRecord)
-            orows.append(opportunity_row(rec, now))
+            orows.append(storable(opportunity_row(rec, now), limits, max_amount))
             deleted += rec.is_deleted
         count = bulk_upsert(session, Opportunity, orows, KEY, _OPPORTUNITY_UPDATES,
                             update_expressions=_opportunity_flags)
