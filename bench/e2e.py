@@ -106,9 +106,9 @@ def main() -> None:
         print(f"backfill: {wall:.1f} s wall, {cpu:.1f} s CPU, peak RSS {rss} MB "
               f"(target < 400 MB: {'met' if rss < 400 else 'NOT met'}); "
               f"{(n_sf + n_hs) / wall:,.0f} records/s")
+        # List pages of 100, plus one v4 association batch per page of deals.
         hs_min_reads = (math.ceil(len(data.hs_companies) / 100)
-                        + math.ceil(len(data.hs_deals) / 100)
-                        + math.ceil(len(data.hs_deals) / 1000))
+                        + 2 * math.ceil(len(data.hs_deals) / 100))
         sf_min_reads = (math.ceil(len(data.sf_accounts) / 2000)
                         + math.ceil(len(data.sf_opportunities) / 2000))
         print(f"  Salesforce API calls: {sf_r} reads, {sf_w} writes "
@@ -125,7 +125,8 @@ def main() -> None:
         hs_r, hs_w = split(diff(hs3, hs2), "hs")
         print(f"idle tick: {wall:.2f} s wall, {cpu:.2f} s CPU; Salesforce {sf_r} reads / "
               f"{sf_w} writes, HubSpot {hs_r} reads / {hs_w} writes (target <= 2 reads per "
-              f"object = 4 per CRM, 0 writes: "
+              f"object = 4 per CRM, 0 writes; a new process also sweeps HubSpot's archive, "
+              f"which the daemon does every 15 minutes: "
               f"{'met' if sf_r <= 4 and hs_r <= 4 and not sf_w and not hs_w else 'NOT met'})")
 
         assert world.salesforce is not None and world.hubspot is not None
