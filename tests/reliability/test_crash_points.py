@@ -1,0 +1,210 @@
+"""SIGKILL at 20 seeded points of `ecosync backfill` and `ecosync run` (between and inside
+stages: the emulators are slowed so kills land in pulls, matching and writes), then restart to
+completion: the CRMs hold what an uninterrupted run leaves, each close has exactly one active
+stamp, and after every kill no watermark is ahead of the data the warehouse committed."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from reliability_support import (
+    CrmState,
+    active_stamps_per_close,
+    crm_state,
+    ledger,
+    mutate,
+)
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from connectors.factory import build_connectors
+from sandbox.world import World, running_world
+from schema.models import Account, Opportunity, SyncRun
+from schema.models import Watermark as WatermarkRow
+
+pytestmark = [pytest.mark.slow, pytest.mark.crash]
+
+SEED = 17
+ACCOUNTS, OPPORTUNITIES = 500, 800
+KILLS_PER_COMMAND = 10
+LATENCY_S = 0.02
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Operator:
+    """Runs `ecosync` commands against one world and warehouse, as a subprocess each."""
+
+    def __init__(self, world: World, engine: Engine, tmp: Path) -> None:
+        self.world, self.engine = world, engine
+        url = engine.url.render_as_string(hide_password=False)
+        self.config = tmp / "ecosync.toml"
+        self.config.write_text(world.config_toml(url) + (
+            f"\n[daemon]\ninterval_seconds = 1\njitter_seconds = 0\n"
+            f"health_port = {free_port()}\nlock_file = \"{tmp / 'ecosync.lock'}\"\n"))
+        self.env = {**os.environ, **world.env()}
+        for connector in build_connectors(world.config(url)):
+            connector.ensure_fields(check_only=False)
+
+    def start(self, *args: str) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-c", "from sync.cli import main; main()", "--config",
+             str(self.config), "--log-format", "json", *args],
+            env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def run(self, *args: str) -> None:
+        proc = self.start(*args)
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, (args, err.decode(errors="replace")[-2000:])
+
+    def ticks_until_quiet(self, limit: int = 8) -> None:
+        for _ in range(limit):
+            time.sleep(1.05)  # Salesforce keeps whole seconds: let our writes' second pass
+            before = self.written()
+            self.run("sync", "--once")
+            if self.written() == before:
+                return
+        raise AssertionError("the sync never went quiet")
+
+    def written(self) -> int:
+        assert self.world.salesforce is not None and self.world.hubspot is not None
+        return len(self.world.salesforce.api_writes()) + len(self.world.hubspot.write_log)
+
+
+def run_uninterrupted(op: Operator) -> float:
+    """The reference run; returns how long its backfill took (process start included)."""
+    started = time.monotonic()
+    op.run("backfill", "--no-progress")
+    took = time.monotonic() - started
+    op.ticks_until_quiet()
+    mutate(op.world, 0)
+    op.ticks_until_quiet()
+    return took
+
+
+def _modstamps(world: World) -> dict[tuple[str, str], list[tuple[datetime, str]]]:
+    """Per (source, stream): (last modified, id) of every record in the CRM."""
+    assert world.salesforce is not None and world.hubspot is not None
+    out: dict[tuple[str, str], list[tuple[datetime, str]]] = {}
+    for obj, stream in (("Account", "accounts"), ("Opportunity", "opportunities")):
+        out[("salesforce", stream)] = [
+            (_parse(r["SystemModstamp"]), r["Id"]) for r in world.salesforce.records(obj)]
+    for obj, stream in (("companies", "accounts"), ("deals", "opportunities")):
+        out[("hubspot", stream)] = [
+            (_parse(str(r.props["hs_lastmodifieddate"])), r.id)
+            for r in world.hubspot.records(obj)]
+    return out
+
+
+def _parse(stamp: str) -> datetime:
+    value = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def watermarks_behind_committed_data(world: World, engine: Engine) -> list[Any]:
+    """Records the CRM last changed before their stream's watermark, yet missing from the
+    warehouse: each would be lost, since the next incremental pull starts past it."""
+    stamps = _modstamps(world)
+    missing: list[Any] = []
+    with Session(engine) as s:
+        marks = {(w.source, w.stream): w for w in s.scalars(select(WatermarkRow))}
+        have = {("accounts", src, ext) for src, ext in s.execute(
+            select(Account.source, Account.external_id))} | {
+            ("opportunities", src, ext) for src, ext in s.execute(
+                select(Opportunity.source, Opportunity.external_id))}
+    for (source, stream), mark in marks.items():
+        if mark.modified_at is None:
+            continue
+        for modified, rid in stamps.get((source, stream), []):
+            if modified < mark.modified_at and (stream, source, rid) not in have:
+                missing.append((source, stream, rid, modified.isoformat(),
+                                mark.modified_at.isoformat()))
+    return missing
+
+
+def kill_at_points(op: Operator, rng: random.Random, args: tuple[str, ...],
+                   window: tuple[float, float]) -> list[str]:
+    """Start the command KILLS_PER_COMMAND times, each killed after a seeded delay."""
+    landed = []
+    for _ in range(KILLS_PER_COMMAND):
+        proc = op.start(*args)
+        delay = rng.uniform(*window)
+        time.sleep(delay)
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            landed.append(_stage_of_last_run(op.engine))
+        proc.wait(timeout=30)
+        behind = watermarks_behind_committed_data(op.world, op.engine)
+        assert behind == [], f"after a kill at {delay:.2f}s: {behind[:5]}"
+    return landed
+
+
+def _stage_of_last_run(engine: Engine) -> str:
+    with Session(engine) as s:
+        run = s.scalars(select(SyncRun).order_by(SyncRun.id.desc()).limit(1)).first()
+    if run is None:
+        return "start-up"
+    counts = run.counts or {}
+    if any(k.startswith("written.") and v for k, v in counts.items()):
+        return "push"
+    if any(k.startswith("match.") for k in counts):
+        return "match/stamp/plan/push"
+    if any(k.startswith("pulled.") and v for k, v in counts.items()):
+        return "pull"
+    return "pull" if run.status == "running" else "between ticks"
+
+
+def test_sigkill_at_twenty_seeded_points_then_restart_converges(
+    tmp_path: Path, new_database: Callable[..., Engine]
+) -> None:
+    clean_db, crash_db = new_database(), new_database()
+    with running_world(tmp_path / "clean", seed=SEED, accounts=ACCOUNTS,
+                       opportunities=OPPORTUNITIES, partners=3) as clean:
+        backfill_s = run_uninterrupted(Operator(clean, clean_db, tmp_path / "clean"))
+        expected_crm: CrmState = crm_state(clean)
+        expected_ledger = ledger(clean_db)
+
+    rng = random.Random(SEED)
+    with running_world(tmp_path / "crash", seed=SEED, accounts=ACCOUNTS,
+                       opportunities=OPPORTUNITIES, partners=3) as world:
+        assert world.salesforce is not None and world.hubspot is not None
+        op = Operator(world, crash_db, tmp_path / "crash")
+        world.salesforce.latency_s = world.hubspot.latency_s = LATENCY_S
+        # Seeded points across the backfill's own duration (start-up, pulls, matching, writes).
+        backfill_kills = kill_at_points(op, rng, ("backfill", "--no-progress"),
+                                        (0.3 * backfill_s, 1.0 * backfill_s))
+        world.salesforce.latency_s = world.hubspot.latency_s = 0.0
+        op.run("backfill", "--no-progress")
+        op.ticks_until_quiet()
+        mutate(world, 0)
+        time.sleep(1.05)
+        world.salesforce.latency_s = world.hubspot.latency_s = LATENCY_S
+        daemon_kills = kill_at_points(op, rng, ("run",), (1.0, 4.0))
+        world.salesforce.latency_s = world.hubspot.latency_s = 0.0
+        op.ticks_until_quiet()
+
+        assert len(backfill_kills) >= KILLS_PER_COMMAND - 2, backfill_kills
+        assert len(daemon_kills) >= KILLS_PER_COMMAND - 2, daemon_kills
+        assert len(set(backfill_kills + daemon_kills)) >= 2, "kills should land in several stages"
+        actual = crm_state(world)
+        assert watermarks_behind_committed_data(world, crash_db) == []
+    wrong = {k: (v, expected_crm.get(k)) for k, v in actual.items() if expected_crm.get(k) != v}
+    assert wrong == {}, f"{len(wrong)} records differ from the uninterrupted run"
+    stamps = active_stamps_per_close(crash_db)
+    assert stamps and all(n == 1 for n in stamps.values())
+    assert ledger(crash_db) == expected_ledger
