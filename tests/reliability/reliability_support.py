@@ -8,7 +8,7 @@ import io
 import json
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -141,7 +141,6 @@ def all_secrets(world: World) -> dict[str, str]:
 
 
 # ---------------------------------------------------------------------------- the scenario
-TickRunner = Callable[[TickOptions], TickReport | None]
 
 
 def tick(env: Env, options: TickOptions | None = None) -> TickReport | None:
@@ -192,9 +191,9 @@ def mutate(world: World, round_no: int) -> None:
         open_opps = [r["Id"] for r in sf.records("Opportunity") if not r.get("IsClosed")]
         for i, rid in enumerate(open_opps[:6]):
             sf.close_opportunity(rid, won=i % 3 != 2)
-        if round_no > 0:
-            closed = [r["Id"] for r in sf.records("Opportunity") if r.get("IsClosed")]
-            sf.reopen_opportunity(closed[0])
+        # A deal closed before the backfill (stamped there) is reopened.
+        closed = [r["Id"] for r in sf.records("Opportunity") if r.get("IsClosed")]
+        sf.reopen_opportunity(closed[round_no])
     if hs is not None:
         companies = [r.id for r in hs.records("companies")]
         for i, cid in enumerate(companies[round_no * 4: round_no * 4 + 4]):
@@ -205,7 +204,7 @@ def mutate(world: World, round_no: int) -> None:
             hs.close_deal(did, won=i % 3 != 1)
 
 
-def run_scenario(env: Env, *, rounds: int = 2, on_tick: Callable[[], None] | None = None) -> None:
+def run_scenario(env: Env, *, rounds: int = 1) -> None:
     """Backfill, then `rounds` rounds of CRM changes each followed by ticks to convergence."""
     converge(env, backfill=True)
     for round_no in range(rounds):

@@ -102,7 +102,9 @@ def arm(kind: str, env: Env) -> Callable[[], int]:
         sf.faults.configure(seed=SEED, **{kind: RATE})
         hs.faults.configure(seed=SEED, **{kind: RATE})
         if kind == "rate_limit":
-            hs.limits.configure(retry_after_s=0.2)  # 429s carry Retry-After
+            # The emulator's injected 429s carry no Retry-After: the connector then waits out
+            # the burst window the headers announce. A 1 s window keeps the test short.
+            hs.limits.configure(retry_after_s=0.2, burst_interval_s=1.0)
         return lambda: sf.faults.fired[kind] + hs.faults.fired[kind]
     if kind == "lock":
         sf.faults.configure(seed=SEED, lock=RATE)
