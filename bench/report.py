@@ -49,9 +49,17 @@ CAUSES: dict[tuple[str, str], str] = {
         "The portable figure is the ratio to a plain executemany insert measured in the same "
         "run; the issue set its targets for an idle machine."),
     ("matching", "bare equi-join"): (
-        "At small scales the bare equi-join takes a few milliseconds while matching pays fixed "
-        "per-stage costs (fuzzy blocking, flag updates, the overlap history), so the ratio "
-        "grows as the data shrinks; the target is for 1,000,000 accounts."),
+        "The bare equi-join has no counterpart for the fuzzy stage (rapidfuzz within name "
+        "blocks, for accounts without a usable domain) nor for the flag and overlap-history "
+        "updates; the slowest stages are named with the figure. At small scales the join "
+        "takes milliseconds, so the ratio grows further. An open gap."),
+    ("matching", "incremental"): (
+        "The fuzzy stage re-scores the changed accounts' name blocks and takes most of the "
+        "time (the slowest stages are named with the figure). An open gap."),
+    ("sandbox_", "full scan"): (
+        "The worst case: no SystemModstamp / hs_lastmodifieddate bound, so every one of the "
+        "records is evaluated for a new query. The page shapes ecosync and the benchmarks use "
+        "(bounded windows, next pages) are well under the target."),
     ("e2e", "idle tick"): (
         "Each `ecosync sync --once` is a new process, and a new process sweeps HubSpot's "
         "archive (deletions) once before the daemon's 15-minute cadence takes over: 2 more "
@@ -95,20 +103,37 @@ def parse_upsert(out: str) -> list[Target]:
 
 def parse_matching(out: str) -> list[Target]:
     targets: list[Target] = []
-    engine = ""
+    engine = size = full = ""
+    first_stages: str | None = None
+    last: int | None = None
     for line in out.splitlines():
         if line.startswith("== "):
             engine = line[3:].split(":")[0]
             size = line.split(":", 1)[1].strip() if ":" in line else ""
+            first_stages = None
             continue
         if m := re.search(r"^full match: ([\d.]+) s", line):
             full = m.group(1)
+        if m := re.search(r"^\s+stages: (.*)$", line):
+            stages = sorted(((_num(v), k) for k, v in re.findall(r"(\w+) ([\d.]+)",
+                                                                   m.group(1))), reverse=True)
+            slowest = ", ".join(f"{k} {v:g} s" for v, k in stages[:2])
+            if last is not None:
+                targets[last] = Target(targets[last].name,
+                                       f"{targets[last].measured}; slowest stages: {slowest}",
+                                       targets[last].met)
+                last = None
+            elif first_stages is None:
+                first_stages = slowest
         if m := re.search(r"^bare indexed equi-join.*ratio ([\d.]+)\s+\(target <= 2\)", line):
             targets.append(Target(f"{engine}: full match <= 2x a bare equi-join ({size})",
-                                  f"{full} s, ratio {m.group(1)}", _num(m.group(1)) <= 2))
+                                  f"{full} s, ratio {m.group(1)}; slowest stages: "
+                                  f"{first_stages}", _num(m.group(1)) <= 2))
+            first_stages = None
         if m := re.search(r"^incremental after (.*?): ([\d.]+) s", line):
             targets.append(Target(f"{engine}: incremental re-match after {m.group(1)} < 1 s",
                                   f"{m.group(2)} s", _num(m.group(2)) < 1))
+            last = len(targets) - 1
         if m := re.search(r"^peak memory.*: (\d+) MB", line):
             targets.append(Target(f"{engine}: matching peak memory < 1 GB",
                                   f"{m.group(1)} MB", _num(m.group(1)) < 1024))
@@ -199,7 +224,10 @@ BENCHES = [
     Bench("hubspot", "hubspot.py", 5,
           ("--companies", "1000", "--deals", "1000", "--changed", "500", "--writes", "200"), (),
           parse_hubspot),
-    Bench("e2e", "e2e.py", 7, ("--scale", "0.01"), (), parse_e2e),
+    Bench("e2e", "e2e.py", 7, ("--scale", "0.01"), (), parse_e2e,
+          "At the issue's size (scale 1.0: 100,000 accounts and 200,000 opportunities per CRM, "
+          "150 ms per request) this benchmark alone runs well past 20 minutes on a 2-core "
+          "machine; `python bench/report.py --only e2e` measures it."),
     Bench("sandbox_salesforce", "sandbox_salesforce.py", 3, ("--records", "50000", "--runs", "5"),
           (), parse_sandbox(100)),
     Bench("sandbox_hubspot", "sandbox_hubspot.py", 3, ("--records", "50000", "--pages", "10"),
@@ -310,7 +338,8 @@ def render(outcomes: list[Outcome], quick: set[str], started: datetime,
     for o, t in all_targets:
         if t.met is False:
             cause = next((c for (b, words), c in CAUSES.items()
-                          if b == o.bench.name and words in t.name), "no known cause: a gap")
+                          if o.bench.name.startswith(b) and words in t.name),
+                         "No known cause: an open gap.")
             causes.append(f"- **{o.bench.name}: {t.name}** ({t.measured}). {cause}")
     if causes:
         lines += ["", "### Targets not met, and why", "", *causes]
