@@ -91,7 +91,7 @@ def step(out: Console, title: str, result: DemoResult, report: TickReport) -> No
     pulled = sum(v for k, v in counts.items() if k.startswith("pulled."))
     written = sum(v for k, v in counts.items() if k.startswith("written."))
     fields = sum(v for k, v in counts.items() if k.startswith("fields_written."))
-    calls = ", ".join(f"{k} {v}" for k, v in report.api_calls.items())
+    calls = ", ".join(f"{k} {v}" for k, v in report.api_calls.items() if "." not in k)
     out.print(f"[bold]{title}[/bold]: pulled {pulled}, wrote {fields} fields on {written} "
               f"records; API calls: {calls}; status {report.status}")
 
