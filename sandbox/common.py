@@ -199,7 +199,9 @@ class HttpsServer:
 
     def __init__(self, app: App, traffic: Traffic, tls: Tls) -> None:
         self._server = _Server(app, traffic, tls)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # A short poll so stop() returns at once instead of after serve_forever's 0.5 s nap.
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        kwargs={"poll_interval": 0.02}, daemon=True)
 
     @property
     def port(self) -> int:

@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-import contextlib
 import shutil
-import socket
 import tempfile
-import threading
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from sandbox.common import HttpsServer, Traffic
+from sandbox.common import HttpsServer, Traffic, make_tls
 from sandbox.hubspot.app import HubSpotApp
 from sandbox.hubspot.auth import Auth, HubSpotFaults
 from sandbox.hubspot.clock import Clock, iso, to_ms
 from sandbox.hubspot.limits import RateLimits
 from sandbox.hubspot.schema import LOST_STAGE, OBJECT_ALIASES, WON_STAGE, PropertyDef
 from sandbox.hubspot.store import Portal, Rec, WriteLogEntry
-from sandbox.hubspot.tls import make_fast_tls
 
 
 def _object_type(name: str) -> str:
@@ -62,7 +58,7 @@ class HubSpotSandbox:
         self._own_dir = directory is None
         self._dir = Path(tempfile.mkdtemp(prefix="hubspot-sandbox-")) if directory is None \
             else directory
-        self._tls = make_fast_tls(self._dir)
+        self._tls = make_tls(self._dir)
         self.app = HubSpotApp(self.portal, self.auth, self.limits, self.faults, self.traffic)
         self._server: HttpsServer | None = None
 
@@ -76,14 +72,7 @@ class HubSpotSandbox:
     def stop(self) -> None:
         server, self._server = self._server, None
         if server is not None:
-            # HttpsServer.stop waits for serve_forever to notice the shutdown flag, which it
-            # checks only every 0.5 s unless a connection wakes it; poke it to stop at once.
-            stopper = threading.Thread(target=server.stop, daemon=True)
-            stopper.start()
-            while stopper.is_alive():
-                with contextlib.suppress(OSError):
-                    socket.create_connection(("127.0.0.1", server.port), timeout=0.1).close()
-                stopper.join(0.02)
+            server.stop()
         if self._own_dir:
             shutil.rmtree(self._dir, ignore_errors=True)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from sandbox.common import Faults, HttpsServer, Traffic
+from sandbox.common import Faults, HttpsServer, Traffic, make_tls
 from sandbox.salesforce import schema
 from sandbox.salesforce.app import SalesforceApp
 from sandbox.salesforce.auth import Credentials, Tokens
@@ -26,7 +26,6 @@ from sandbox.salesforce.bulk import Bulk
 from sandbox.salesforce.clock import Clock
 from sandbox.salesforce.schema import FieldDef
 from sandbox.salesforce.store import Record, Store, WriteLogEntry
-from sandbox.salesforce.tls import make_nodelay_tls, stop_promptly
 
 __all__ = ["FieldDef", "SalesforceSandbox", "WriteLogEntry"]
 
@@ -75,7 +74,7 @@ class SalesforceSandbox:
     def start(self) -> SalesforceSandbox:
         if self._tls_dir is None:
             self._own_dir = Path(tempfile.mkdtemp(prefix="sf-sandbox-"))
-        tls = make_nodelay_tls(self._tls_dir or self._own_dir or Path())
+        tls = make_tls(self._tls_dir or self._own_dir or Path())
         self.ca_file = tls.ca_file
         self._server = HttpsServer(self.app, self.traffic, tls).start()
         self.url = self._server.url
@@ -85,7 +84,7 @@ class SalesforceSandbox:
     def stop(self) -> None:
         server, self._server = self._server, None
         if server is not None:
-            stop_promptly(server)
+            server.stop()
         if self._own_dir is not None:
             shutil.rmtree(self._own_dir, ignore_errors=True)
             self._own_dir = None
