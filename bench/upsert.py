@@ -31,11 +31,14 @@ TARGETS = {"sqlite": 100_000, "postgresql": 40_000}
 
 
 def make_rows(start: int, n: int, name: str, at: datetime) -> list[dict[str, object]]:
+    # As a landing has them: every record its own created and modified time (whole seconds,
+    # as Salesforce keeps them), one ingest time for the batch.
     return [
         {"source": "salesforce", "external_id": f"001{i:015d}", "name": f"{name} {i}",
          "website": f"https://www.acme{i}.com", "domain_key": f"acme{i}.com",
          "name_key": f"{name.lower()} {i}", "owner_id": "005000000000001AAA",
-         "account_type": "Customer", "created_at": at, "modified_at": at, "ingested_at": at,
+         "account_type": "Customer", "created_at": T0 - timedelta(days=1, seconds=7 * i),
+         "modified_at": at - timedelta(seconds=i), "ingested_at": at,
          "is_deleted": False, "match_dirty": True}
         for i in range(start, start + n)
     ]

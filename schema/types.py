@@ -30,18 +30,29 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     def bind_processor(self, dialect: Dialect) -> Any:
         if dialect.name != "sqlite":
-            return super().bind_processor(dialect)
+            # The driver takes aware datetimes as they are; only other zones need converting.
+            def to_utc(value: datetime | None) -> datetime | None:
+                if value is None or value.tzinfo is UTC:
+                    return value
+                if value.tzinfo is None:
+                    raise ValueError(
+                        f"naive datetime {value!r} reached the warehouse; use UTC-aware")
+                return value.astimezone(UTC)
+
+            return to_utc
 
         # Bulk landings bind hundreds of thousands of timestamps; one flat function per value
         # (SQLAlchemy's own SQLite storage format) instead of three layered processors.
+        # isoformat of a UTC value ends in "+00:00"; slicing it off is cheaper than replace().
         def process(value: datetime | None) -> str | None:
             if value is None:
                 return None
-            if value.tzinfo is None:
-                raise ValueError(f"naive datetime {value!r} reached the warehouse; use UTC-aware")
             if value.tzinfo is not UTC:
+                if value.tzinfo is None:
+                    raise ValueError(
+                        f"naive datetime {value!r} reached the warehouse; use UTC-aware")
                 value = value.astimezone(UTC)
-            return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+            return value.isoformat(" ", "microseconds")[:-6]
 
         return process
 
