@@ -20,6 +20,7 @@ from schema.types import UTCDateTime
 
 # Hashable values that a batch tends to repeat: converted once per distinct value.
 _REPEATING = (Boolean, Date, DateTime, UTCDateTime)
+_SAMPLE = 64
 
 
 class Binder:
@@ -43,7 +44,9 @@ class Binder:
         columns: list[Sequence[Any]] = list(zip(*values, strict=True))
         for index, process, repeating in self.processors:
             column = columns[index]
-            if repeating:
+            # Memoize where a sample shows repeats (a batch's ingest time, its flags); a
+            # column of distinct values (modified times) would only pay for the hashing.
+            if repeating and len(set(column[:_SAMPLE])) * 2 <= min(len(column), _SAMPLE):
                 converted = {value: process(value) for value in set(column)}
                 columns[index] = list(map(converted.__getitem__, column))
             else:
