@@ -55,6 +55,17 @@ class Base(DeclarativeBase):
     }
 
 
+def _where(predicate: str) -> dict[str, Any]:
+    """A partial index's predicate, the same on both engines."""
+    return {"sqlite_where": text(predicate), "postgresql_where": text(predicate)}
+
+
+def _where_flag(flag: str) -> dict[str, Any]:
+    # Phrased as each engine phrases `WHERE flag` in a query, which is what lets the planner
+    # prove the index applies (SQLite matches the term literally).
+    return {"sqlite_where": text(f"{flag} = 1"), "postgresql_where": text(flag)}
+
+
 class Account(Base):
     """One of our accounts, per CRM source (Salesforce Account, HubSpot company)."""
 
@@ -63,9 +74,11 @@ class Account(Base):
         UniqueConstraint("source", "external_id"),
         Index("ix_accounts_domain_key", "domain_key"),
         Index("ix_accounts_name_key", "name_key"),
-        Index("ix_accounts_duns", "duns"),
-        Index("ix_accounts_match_dirty", "match_dirty"),
-        Index("ix_accounts_fields_dirty", "fields_dirty"),
+        Index("ix_accounts_duns", "duns", **_where("duns IS NOT NULL")),
+        # Flags index only the flagged rows: a landing or a clearing pass touches a small
+        # index instead of maintaining an entry per account.
+        Index("ix_accounts_match_dirty", "id", **_where_flag("match_dirty")),
+        Index("ix_accounts_fields_dirty", "source", "id", **_where_flag("fields_dirty")),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -99,7 +112,7 @@ class Opportunity(Base):
         UniqueConstraint("source", "external_id"),
         Index("ix_opportunities_account", "source", "account_external_id"),
         Index("ix_opportunities_status", "status"),
-        Index("ix_opportunities_fields_dirty", "fields_dirty"),
+        Index("ix_opportunities_fields_dirty", "source", "id", **_where_flag("fields_dirty")),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -149,8 +162,11 @@ class PartnerAccount(Base):
         UniqueConstraint("partner_id", "row_key"),
         Index("ix_partner_accounts_domain_key", "domain_key"),
         Index("ix_partner_accounts_name_key", "name_key"),
-        Index("ix_partner_accounts_duns", "duns"),
-        Index("ix_partner_accounts_match_dirty", "match_dirty"),
+        # Fuzzy matching looks up partner rows without a domain by name range.
+        Index("ix_partner_accounts_name_key_no_domain", "name_key",
+              **_where("coalesce(domain_key, '') = ''")),
+        Index("ix_partner_accounts_duns", "duns", **_where("duns IS NOT NULL")),
+        Index("ix_partner_accounts_match_dirty", "id", **_where_flag("match_dirty")),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

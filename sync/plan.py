@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, true
 from sqlalchemy.orm import Session
 
 from connectors.base import Connector
@@ -81,7 +81,7 @@ def opportunity_values(live: Visibility, stamp: Any | None,
 
 def _keyset(session: Session, model: Any, source: str, extra_ids: set[str],
             after: int) -> list[Any]:
-    cond = model.fields_dirty.is_(True)
+    cond = model.fields_dirty == true()  # as the partial index ix_*_fields_dirty reads
     if extra_ids:
         cond = or_(cond, model.external_id.in_(list(extra_ids)[:900]))
     return list(session.execute(

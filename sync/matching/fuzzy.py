@@ -11,7 +11,8 @@ minority plus one chunk.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator, Sequence
+import math
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,13 +26,15 @@ from sqlalchemy import (
     false,
     func,
     insert,
+    literal_column,
+    or_,
     select,
     text,
     true,
 )
 
 from schema.models import Account, PartnerAccount
-from sync.matching.keys import block_upper, blocking_key, sorted_tokens
+from sync.matching.keys import BLOCK_PREFIX, block_upper, blocking_key, sorted_tokens
 from sync.matching.rules import duns_compatible, population_rank
 from sync.matching.worktables import BLOCKS, DIRTY_PARTNER_ACCOUNTS, table_of
 
@@ -43,6 +46,9 @@ BINARY_COLLATIONS = frozenset({"C", "POSIX", "C.UTF-8", "C.utf8", "ucs_basic"})
 
 ACCOUNTS = table_of(Account)
 PARTNER_ACCOUNTS = table_of(PartnerAccount)
+# Literals, not parameters: a planner proves a partial index applies only from the same text.
+NO_DOMAIN = (func.coalesce(PARTNER_ACCOUNTS.c.domain_key, literal_column("''"))
+             == literal_column("''"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +74,41 @@ def partner_side(row: Any) -> Side:
 
 # (account id, partner id, partner account id, population rank, score)
 FuzzyPair = tuple[int, str, int, int, float]
+# Per block, the shortest and longest name worth reading (see `length_window`).
+Windows = Mapping[str, tuple[int, int]]
+
+
+def length_window(length: int, threshold: float) -> tuple[int, int]:
+    """The lengths of the names that can score >= `threshold` against one of `length`.
+
+    fuzz.ratio is 100 * (1 - indel / (a + b)) and an indel distance is at least |a - b|, so
+    a score >= t needs t / (200 - t) <= b / a <= (200 - t) / t: at 92, within about 15%.
+    One character of slack either side. Reading only these rows halves what a block costs.
+    """
+    if threshold <= 0:
+        return 0, 1 << 30
+    lo = math.ceil(length * threshold / (200 - threshold)) - 1
+    hi = math.floor(length * (200 - threshold) / threshold) + 1
+    return max(lo, 0), hi
+
+
+def windows(named_blocks: Iterable[tuple[str, str]],
+            threshold: float) -> dict[str, tuple[int, int]]:
+    """Per block, the union of the length windows of its (block, name) pairs."""
+    lengths: dict[str, tuple[int, int]] = {}
+    for block, name in named_blocks:
+        n = len(name)
+        if block in lengths:
+            shortest, longest = lengths[block]
+            if shortest <= n <= longest:
+                continue
+            n, m = min(n, shortest), max(n, longest)
+        else:
+            m = n
+        lengths[block] = (n, m)
+    # The window grows with the length: the shortest name bounds it below, the longest above.
+    return {block: (length_window(shortest, threshold)[0], length_window(longest, threshold)[1])
+            for block, (shortest, longest) in lengths.items()}
 
 
 @dataclass(slots=True)
@@ -96,34 +137,44 @@ class BlockIndex:
     def __len__(self) -> int:
         return len(self.blocks)
 
-    def scan(self, groups: Iterable[dict[str, list[Any]]], side: Any,
-             threshold: int) -> Iterator[tuple[Side, Side, float]]:
-        """(indexed row, other row, score) for every pair scoring >= threshold.
+    def windows(self, threshold: float) -> dict[str, tuple[int, int]]:
+        return windows(((key, name) for key, block in self.blocks.items()
+                        for name in block.names), threshold)
 
-        `groups` are raw rows of the other side by block; `side` turns one into a Side (only
-        rows that score are converted).
-        """
+    def candidates(self, groups: Iterable[dict[str, list[Any]]],
+                   threshold: int) -> Iterator[tuple[Side, Any, float]]:
+        """(indexed row, raw other row, score) for every pair of different names scoring >=
+        threshold (equal names are the SQL name rule's). `groups` are raw rows of the other
+        side by block, with at least `name_key`."""
         for group in groups:
             for key, raw in group.items():
                 block = self.blocks[key]
-                names = [sorted_tokens(r.name_key) for r in raw]
                 if len(block.rows) <= len(raw):
-                    for row, name in zip(block.rows, block.names, strict=True):
+                    # Each raw name is compared a few times at most: rapidfuzz sorts its
+                    # tokens (token_sort_ratio) faster than sorting them here first would.
+                    names = [r.name_key for r in raw]
+                    for row in block.rows:
                         for _, score, j in process.extract(
-                                name, names, scorer=fuzz.ratio, score_cutoff=threshold,
-                                limit=None):
-                            other = side(raw[j])
-                            if _allowed(row, other):
-                                yield row, other, round(float(score), 2)
+                                row.name_key, names, scorer=fuzz.token_sort_ratio,
+                                score_cutoff=threshold, limit=None):
+                            if raw[j].name_key != row.name_key:
+                                yield row, raw[j], round(float(score), 2)
                 else:
-                    for r, name in zip(raw, names, strict=True):
-                        other = None
+                    for r in raw:
                         for _, score, j in process.extract(
-                                name, block.names, scorer=fuzz.ratio, score_cutoff=threshold,
-                                limit=None):
-                            other = other or side(r)
-                            if _allowed(block.rows[j], other):
-                                yield block.rows[j], other, round(float(score), 2)
+                                sorted_tokens(r.name_key), block.names, scorer=fuzz.ratio,
+                                score_cutoff=threshold, limit=None):
+                            if block.rows[j].name_key != r.name_key:
+                                yield block.rows[j], r, round(float(score), 2)
+
+    def scan(self, groups: Iterable[dict[str, list[Any]]], side: Any,
+             threshold: int) -> Iterator[tuple[Side, Side, float]]:
+        """(indexed row, other row, score) for every allowed pair scoring >= threshold;
+        `side` turns a raw row into a Side (only rows that score are converted)."""
+        for row, raw, score in self.candidates(groups, threshold):
+            other = side(raw)
+            if _allowed(row, other):
+                yield row, other, score
 
 
 def code_point_order(conn: Connection) -> bool:
@@ -143,20 +194,29 @@ def _stream(conn: Connection, stmt: Select[Any]) -> Iterator[Any]:
 
 
 def _ranges(conn: Connection, stmt: Select[Any], name_key: Any,
-            blocks: Sequence[str]) -> Iterator[Any]:
-    """Rows of `stmt` whose name is in one of `blocks`, each row once.
+            blocks: Windows) -> Iterator[tuple[str, Any]]:
+    """(block, row) for the rows of `stmt` whose name is in one of `blocks` and its length
+    window, each row once.
 
     The blocks go to a work table and drive one index range search each: a plain join on
     SQLite (which, with the table analyzed, loops over the blocks), a LATERAL join on
     PostgreSQL (whose estimate of a range join is blind and which would otherwise drive it
     from the big table). Not streamed: the rows of a few blocks are few, and a PostgreSQL
-    cursor is planned for its first rows. Ranges nest ("acme" holds "acmec…"), so a row is
-    kept only for its own block.
+    cursor is planned for its first rows. Ranges nest ("ibm" holds "ibmx…"), so a block
+    shorter than the prefix keeps only the names whose first word it is.
     """
     conn.execute(delete(BLOCKS))
-    conn.execute(insert(BLOCKS), [{"block": b, "hi": block_upper(b)} for b in blocks])
+    conn.execute(insert(BLOCKS), [
+        {"block": b, "hi": block_upper(b), "shortest": lo, "longest": hi}
+        for b, (lo, hi) in sorted(blocks.items())])
     conn.execute(text(f"ANALYZE {BLOCKS.name}"))
-    ranged = and_(name_key >= BLOCKS.c.block, name_key < BLOCKS.c.hi)
+    block_length = func.length(BLOCKS.c.block)
+    ranged = and_(
+        name_key >= BLOCKS.c.block, name_key < BLOCKS.c.hi,
+        func.length(name_key).between(BLOCKS.c.shortest, BLOCKS.c.longest),
+        or_(block_length == BLOCK_PREFIX, name_key == BLOCKS.c.block,
+            func.substr(name_key, block_length + 1, 1) == " "),
+    )
     if conn.dialect.name == "postgresql":
         # LATERAL with OFFSET 0 (so it is not flattened into a plain join): one index range
         # scan per block, an order the planner cannot turn round. Its cost estimate is
@@ -169,37 +229,42 @@ def _ranges(conn: Connection, stmt: Select[Any], name_key: Any,
     else:
         query = stmt.add_columns(BLOCKS.c.block.label("range_block")).join(BLOCKS, ranged)
     for row in conn.execute(query):
-        if blocking_key(row.name_key) == row.range_block:
-            yield row
+        yield row.range_block, row
 
 
-def in_blocks(conn: Connection, stmt: Select[Any], name_key: Any, blocks: Collection[str], *,
+def _in_windows(rows: Iterable[Any], blocks: Windows) -> Iterator[tuple[str, Any]]:
+    for row in rows:
+        key = blocking_key(row.name_key)
+        window = blocks.get(key)
+        if window is not None and window[0] <= len(row.name_key) <= window[1]:
+            yield key, row
+
+
+def in_blocks(conn: Connection, stmt: Select[Any], name_key: Any, blocks: Windows, *,
               ranges: bool) -> Iterator[dict[str, list[Any]]]:
-    """The rows of `stmt` whose name is in one of `blocks`, as chunks grouped by block.
+    """The rows of `stmt` whose name is in one of `blocks` (and that block's length window),
+    as chunks grouped by block.
 
     With `ranges` (an incremental run: a big table, few blocks) and a binary collation, only
     the rows of those blocks are read: every name of a block lies in
     [block, block_upper(block)), one range of the name_key index (see `_ranges`). Otherwise
     (a full run needs nearly every block) the table is read once, sequentially.
     """
-    wanted = set(blocks)
-    if not wanted:
+    if not blocks:
         return
     stmt = stmt.where(name_key.is_not(None))
     if ranges and code_point_order(conn):
-        sources: Iterable[Any] = _ranges(conn, stmt, name_key, sorted(wanted))
+        sources: Iterable[tuple[str, Any]] = _ranges(conn, stmt, name_key, blocks)
     else:
-        sources = _stream(conn, stmt)
+        sources = _in_windows(_stream(conn, stmt), blocks)
     group: dict[str, list[Any]] = {}
     size = 0
-    for row in sources:
-        key = blocking_key(row.name_key)
-        if key in wanted:
-            group.setdefault(key, []).append(row)
-            size += 1
-            if size >= CHUNK_ROWS:
-                yield group
-                group, size = {}, 0
+    for key, row in sources:
+        group.setdefault(key, []).append(row)
+        size += 1
+        if size >= CHUNK_ROWS:
+            yield group
+            group, size = {}, 0
     if group:
         yield group
 
@@ -227,6 +292,15 @@ def _partner_columns(pa: FromClause) -> Sequence[Any]:
             pa.c.population)
 
 
+def _partner_sides(conn: Connection, ids: Iterable[int]) -> dict[int, Side]:
+    pa, ordered, out = PARTNER_ACCOUNTS, sorted(ids), {}
+    for start in range(0, len(ordered), 1_000):
+        for row in conn.execute(select(*_partner_columns(pa))
+                                .where(pa.c.id.in_(ordered[start:start + 1_000]))):
+            out[row.id] = partner_side(row)
+    return out
+
+
 def fuzzy_pairs(conn: Connection, accounts: FromClause, threshold: int, *,
                 full: bool) -> list[FuzzyPair]:
     """All fuzzy pairs for the accounts of `accounts` (the accounts table, or it joined to
@@ -240,10 +314,16 @@ def fuzzy_pairs(conn: Connection, accounts: FromClause, threshold: int, *,
         select(*_account_columns(a)).select_from(accounts)
         .where(*live, lacks(conn, a.c.domain_key, full=full))))
     if ours:
-        groups = in_blocks(conn, select(*_partner_columns(pa)), pa.c.name_key, ours.blocks,
-                           ranges=not full)
-        pairs.extend((acc.id, theirs.partner_id, theirs.id, theirs.pop_rank, score)
-                     for acc, theirs, score in ours.scan(groups, partner_side, threshold))
+        # Names only (an index-only read of name_key): the few rows that score are then
+        # fetched whole, by id.
+        groups = in_blocks(conn, select(pa.c.id, pa.c.name_key), pa.c.name_key,
+                           ours.windows(threshold), ranges=not full)
+        hits = list(ours.candidates(groups, threshold))
+        sides = _partner_sides(conn, {raw.id for _, raw, _ in hits})
+        for acc, raw, score in hits:
+            theirs = sides[raw.id]
+            if _allowed(acc, theirs):
+                pairs.append((acc.id, theirs.partner_id, theirs.id, theirs.pop_rank, score))
 
     # Pass 2: partner accounts without a domain, against our accounts that have one (pairs
     # where both lack a domain were found in pass 1). An incremental run loads only the
@@ -253,21 +333,22 @@ def fuzzy_pairs(conn: Connection, accounts: FromClause, threshold: int, *,
             select(*_partner_columns(pa)).where(pa.c.domain_key.is_(None),
                                                 pa.c.name_key.is_not(None))))
     else:
-        needed = {blocking_key(r.name_key) for r in conn.execute(
+        needed = windows(((blocking_key(r.name_key), r.name_key) for r in conn.execute(
             select(a.c.name_key).select_from(accounts)
-            .where(*live, a.c.domain_key.is_not(None)))}
+            .where(*live, a.c.domain_key.is_not(None)))), threshold)
         theirs_index = BlockIndex(
             partner_side(r)
-            # "No domain" as an expression: per block, the name range is the index to use.
-            for group in in_blocks(conn, select(*_partner_columns(pa))
-                                   .where(func.coalesce(pa.c.domain_key, "") == ""),
+            # "No domain" phrased as ix_partner_accounts_name_key_no_domain's predicate (a
+            # plain IS NULL would draw SQLite to the domain index): one range of that index
+            # per block.
+            for group in in_blocks(conn, select(*_partner_columns(pa)).where(NO_DOMAIN),
                                    pa.c.name_key, needed, ranges=True)
             for rows in group.values() for r in rows)
     if theirs_index:
         # `accounts` is the whole table (full run) or the small scope: read it sequentially.
         groups = in_blocks(conn, select(*_account_columns(a)).select_from(accounts)
                            .where(*live, a.c.domain_key.is_not(None)), a.c.name_key,
-                           theirs_index.blocks, ranges=False)
+                           theirs_index.windows(threshold), ranges=False)
         pairs.extend((acc.id, theirs.partner_id, theirs.id, theirs.pop_rank, score)
                      for theirs, acc, score in theirs_index.scan(groups, account_side,
                                                                  threshold))
@@ -284,5 +365,5 @@ def accounts_near_dirty_partner_accounts(conn: Connection, threshold: int) -> se
     if not dirty:
         return set()
     stmt = select(*_account_columns(a)).where(a.c.is_deleted == false())
-    groups = in_blocks(conn, stmt, a.c.name_key, dirty.blocks, ranges=True)
+    groups = in_blocks(conn, stmt, a.c.name_key, dirty.windows(threshold), ranges=True)
     return {acc.id for _, acc, _ in dirty.scan(groups, account_side, threshold)}

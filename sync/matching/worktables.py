@@ -81,9 +81,12 @@ BEST = _temp(
 )
 # Accounts whose visible overlap set changed: their owned fields must be recomputed.
 CHANGED = _temp("ecosync_match_changed", _id("account_id", primary_key=True))
-# Fuzzy blocks an incremental pass needs, with each block's range upper bound.
+# Fuzzy blocks an incremental pass needs, with each block's range upper bound and the
+# lengths of the names worth reading in it.
 BLOCKS = _temp("ecosync_match_blocks", Column("block", String(64), primary_key=True),
-               Column("hi", String(64), nullable=False))
+               Column("hi", String(64), nullable=False),
+               Column("shortest", Integer, nullable=False),
+               Column("longest", Integer, nullable=False))
 
 
 @contextmanager
