@@ -343,19 +343,33 @@ class _Run:
     def flags(self) -> None:
         changed = select(CHANGED.c.account_id)
         dirty = select(DIRTY_ACCOUNTS.c.id)
-        # Two plain semi-join updates. (One pass with `CASE WHEN id IN (subquery)` would
-        # save a write per account in both sets, but PostgreSQL evaluates such a subquery per
-        # row once it no longer fits work_mem: quadratic on a first full run.)
-        self.execute(update(A).where(A.c.id.in_(changed)).values(fields_dirty=true()))
-        self.execute(update(A).where(A.c.id.in_(dirty)).values(match_dirty=false()))
+        # One write per dirty account: its flag cleared and, if its overlaps changed,
+        # fields_dirty raised in the same pass. The test is a correlated EXISTS (a primary-key
+        # probe per row), not `id IN (subquery)`, which PostgreSQL evaluates per row by
+        # scanning the subquery once it no longer fits work_mem: quadratic on a full run.
+        in_changed = exists().where(CHANGED.c.account_id == A.c.id)
+        self.execute(update(A).where(A.c.id.in_(dirty)).values(
+            match_dirty=false(), fields_dirty=or_(A.c.fields_dirty, in_changed)))
+        # Changed accounts that were not dirty (reached through a partner account); rows
+        # already flagged are not written again.
+        self.execute(update(A).where(A.c.id.in_(changed), A.c.fields_dirty == false())
+                     .values(fields_dirty=true()))
         # Open opportunities show their account's partners live (DESIGN.md 5).
         self.execute(update(OPP).where(
-            OPP.c.status == "open", OPP.c.is_deleted == false(),
+            OPP.c.status == "open", OPP.c.is_deleted == false(), OPP.c.fields_dirty == false(),
             tuple_(OPP.c.source, OPP.c.account_external_id).in_(
                 select(A.c.source, A.c.external_id).where(A.c.id.in_(changed))),
         ).values(fields_dirty=true()))
         self.execute(update(PA).where(PA.c.id.in_(select(DIRTY_PARTNER_ACCOUNTS.c.id)))
                      .values(match_dirty=false()))
+        if self.conn.dialect.name == "postgresql":
+            # Clearing a large run's flags leaves PostgreSQL's statistics saying every row is
+            # dirty until autovacuum (if it runs at all) gets round to it: the next run would
+            # seq-scan for its few dirty rows instead of reading the partial flag index.
+            if self.stats.dirty_accounts + self.stats.changed_accounts > ANALYZE_AFTER_ROWS:
+                self.conn.execute(text(f"ANALYZE {self._quoted(A)}"))
+            if self.stats.dirty_partner_accounts > ANALYZE_AFTER_ROWS:
+                self.conn.execute(text(f"ANALYZE {self._quoted(PA)}"))
         self.lap("flags")
 
 

@@ -301,6 +301,20 @@ def _partner_sides(conn: Connection, ids: Iterable[int]) -> dict[int, Side]:
     return out
 
 
+def _against_partner_names(conn: Connection, ours: BlockIndex, names: Select[Any],
+                           threshold: int, *, ranges: bool) -> Iterator[FuzzyPair]:
+    """Pairs of our indexed accounts with the partner rows of `names` (id and name only: an
+    index-only read of name_key); the few rows that score are then fetched whole, by id."""
+    pa = PARTNER_ACCOUNTS
+    groups = in_blocks(conn, names, pa.c.name_key, ours.windows(threshold), ranges=ranges)
+    hits = list(ours.candidates(groups, threshold))
+    sides = _partner_sides(conn, {raw.id for _, raw, _ in hits})
+    for acc, raw, score in hits:
+        theirs = sides[raw.id]
+        if _allowed(acc, theirs):
+            yield acc.id, theirs.partner_id, theirs.id, theirs.pop_rank, score
+
+
 def fuzzy_pairs(conn: Connection, accounts: FromClause, threshold: int, *,
                 full: bool) -> list[FuzzyPair]:
     """All fuzzy pairs for the accounts of `accounts` (the accounts table, or it joined to
@@ -314,38 +328,29 @@ def fuzzy_pairs(conn: Connection, accounts: FromClause, threshold: int, *,
         select(*_account_columns(a)).select_from(accounts)
         .where(*live, lacks(conn, a.c.domain_key, full=full))))
     if ours:
-        # Names only (an index-only read of name_key): the few rows that score are then
-        # fetched whole, by id.
-        groups = in_blocks(conn, select(pa.c.id, pa.c.name_key), pa.c.name_key,
-                           ours.windows(threshold), ranges=not full)
-        hits = list(ours.candidates(groups, threshold))
-        sides = _partner_sides(conn, {raw.id for _, raw, _ in hits})
-        for acc, raw, score in hits:
-            theirs = sides[raw.id]
-            if _allowed(acc, theirs):
-                pairs.append((acc.id, theirs.partner_id, theirs.id, theirs.pop_rank, score))
+        pairs.extend(_against_partner_names(conn, ours, select(pa.c.id, pa.c.name_key),
+                                            threshold, ranges=not full))
 
     # Pass 2: partner accounts without a domain, against our accounts that have one (pairs
-    # where both lack a domain were found in pass 1). An incremental run loads only the
-    # blocks its accounts use.
-    if full:
-        theirs_index = BlockIndex(partner_side(r) for r in conn.execute(
-            select(*_partner_columns(pa)).where(pa.c.domain_key.is_(None),
-                                                pa.c.name_key.is_not(None))))
-    else:
-        needed = windows(((blocking_key(r.name_key), r.name_key) for r in conn.execute(
-            select(a.c.name_key).select_from(accounts)
-            .where(*live, a.c.domain_key.is_not(None)))), threshold)
-        theirs_index = BlockIndex(
-            partner_side(r)
-            # "No domain" phrased as ix_partner_accounts_name_key_no_domain's predicate (a
-            # plain IS NULL would draw SQLite to the domain index): one range of that index
-            # per block.
-            for group in in_blocks(conn, select(*_partner_columns(pa)).where(NO_DOMAIN),
-                                   pa.c.name_key, needed, ranges=True)
-            for rows in group.values() for r in rows)
+    # where both lack a domain were found in pass 1).
+    if not full:
+        # The run's few accounts index the blocks; the partner names without a domain in
+        # them are read as in pass 1. "No domain" is phrased as the predicate of the partial
+        # index ix_partner_accounts_name_key_no_domain (a plain IS NULL would draw SQLite to
+        # the domain index): one range of that index per block.
+        with_domain = BlockIndex(account_side(r) for r in conn.execute(
+            select(*_account_columns(a)).select_from(accounts)
+            .where(*live, a.c.domain_key.is_not(None))))
+        if with_domain:
+            pairs.extend(_against_partner_names(
+                conn, with_domain, select(pa.c.id, pa.c.name_key).where(NO_DOMAIN), threshold,
+                ranges=True))
+        return pairs
+    theirs_index = BlockIndex(partner_side(r) for r in conn.execute(
+        select(*_partner_columns(pa)).where(pa.c.domain_key.is_(None),
+                                            pa.c.name_key.is_not(None))))
     if theirs_index:
-        # `accounts` is the whole table (full run) or the small scope: read it sequentially.
+        # A full run: the no-domain partner rows are indexed, our accounts read once, in order.
         groups = in_blocks(conn, select(*_account_columns(a)).select_from(accounts)
                            .where(*live, a.c.domain_key.is_not(None)), a.c.name_key,
                            theirs_index.windows(threshold), ranges=False)
