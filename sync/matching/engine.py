@@ -374,15 +374,23 @@ class _Run:
         ).values(fields_dirty=true()))
         self.execute(update(PA).where(PA.c.id.in_(select(DIRTY_PARTNER_ACCOUNTS.c.id)))
                      .values(match_dirty=false()))
-        if self.conn.dialect.name == "postgresql":
-            # Clearing a large run's flags leaves PostgreSQL's statistics saying every row is
-            # dirty until autovacuum (if it runs at all) gets round to it: the next run would
-            # seq-scan for its few dirty rows instead of reading the partial flag index.
-            if self.stats.dirty_accounts + self.stats.changed_accounts > ANALYZE_AFTER_ROWS:
-                self.conn.execute(text(f"ANALYZE {self._quoted(A)}"))
-            if self.stats.dirty_partner_accounts > ANALYZE_AFTER_ROWS:
-                self.conn.execute(text(f"ANALYZE {self._quoted(PA)}"))
+        # Clearing a large run's flags leaves PostgreSQL's statistics saying every row is
+        # dirty until autovacuum (if it runs at all) gets round to it: the next run would
+        # seq-scan for its few dirty rows instead of reading the partial flag index.
+        self._analyze_if_large(A, self.stats.dirty_accounts + self.stats.changed_accounts)
+        self._analyze_if_large(PA, self.stats.dirty_partner_accounts)
         self.lap("flags")
+
+    def _analyze_if_large(self, table: Table, written: int) -> None:
+        """ANALYZE `table` on PostgreSQL once a run rewrote a tenth of it (autovacuum's own
+        default threshold); sampling a large table costs more than a small run itself."""
+        if self.conn.dialect.name != "postgresql" or written <= ANALYZE_AFTER_ROWS:
+            return
+        rows = self.conn.execute(text("SELECT reltuples FROM pg_class WHERE oid = "
+                                      "CAST(:name AS regclass)"),
+                                 {"name": self._quoted(table)}).scalar()
+        if rows is None or rows < 0 or written > 0.1 * rows:
+            self.conn.execute(text(f"ANALYZE {self._quoted(table)}"))
 
 
 def rematch(bind: Session | Connection, config: MatchingConfig, *, now: datetime,
@@ -401,6 +409,12 @@ def rematch(bind: Session | Connection, config: MatchingConfig, *, now: datetime
             if not run.stats.dirty_accounts and not run.stats.dirty_partner_accounts:
                 run.stats.scope_accounts = 0
                 return run.stats
+            if conn.dialect.name == "postgresql":
+                # A small scope drives index lookups into the big tables. At the default
+                # random_page_cost (4, spinning disks) PostgreSQL prefers to scan a million
+                # accounts to hash-join ten thousand; a warehouse's hot tables sit in memory.
+                # For the rest of this transaction only.
+                conn.execute(text("SET LOCAL random_page_cost = 1.1"))
             run.build_scope()
         run.candidates()
         run.best()
