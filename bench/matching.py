@@ -38,7 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from schema.db import make_engine
 from schema.models import Account, Base, Partner, PartnerAccount
 from sync.config import MatchingConfig
-from sync.matching.engine import MatchStats, rematch
+from sync.matching.engine import rematch
+from sync.matching.stats import MatchStats
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 NOW = datetime(2026, 6, 1, tzinfo=UTC)

@@ -17,7 +17,6 @@ matched) partner accounts flagged `match_dirty`, are recomputed. `full=True` rec
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -48,6 +47,7 @@ from schema.records import POPULATION_RANK
 from sync.config import MatchingConfig
 from sync.matching import fuzzy
 from sync.matching.rules import METHOD_BY_RANK, METHOD_RANK, Method
+from sync.matching.stats import MatchStats
 from sync.matching.worktables import (
     BEST,
     BLOCKED,
@@ -67,26 +67,6 @@ PA = table_of(PartnerAccount)
 OV = table_of(Overlap)
 MO = table_of(MatchOverride)
 OPP = table_of(Opportunity)
-
-
-@dataclass
-class MatchStats:
-    full: bool
-    dirty_accounts: int = 0
-    dirty_partner_accounts: int = 0
-    scope_accounts: int | None = None  # None on a full run: every account
-    candidates: int = 0
-    fuzzy_pairs: int = 0
-    overlaps: int = 0  # desired overlaps in scope
-    inserted: int = 0
-    still_present: int = 0
-    ended: int = 0
-    changed_accounts: int = 0
-    seconds: dict[str, float] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "seconds"} | {
-            "seconds": {k: round(v, 3) for k, v in self.seconds.items()}}
 
 
 def _pop_rank(column: Any, *, else_: Any = None) -> Any:

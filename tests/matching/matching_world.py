@@ -21,8 +21,9 @@ from sqlalchemy.orm import Session
 from schema.db import make_engine
 from schema.models import Account, Base, Opportunity, Overlap, Partner, PartnerAccount
 from sync.config import MatchingConfig
-from sync.matching.engine import MatchStats, rematch
+from sync.matching.engine import rematch
 from sync.matching.keys import normalize_duns, normalize_name, registrable_domain
+from sync.matching.stats import MatchStats
 
 PG_ENV = "ECOSYNC_TEST_DATABASE_URL"
 T0 = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
