@@ -87,8 +87,8 @@ def bulk_upsert(
                                     only_if_changed, update_expressions)
             writer = (_SqliteWriter(conn, table, columns, conflict) if dialect == "sqlite"
                       else _PostgresWriter(conn, table, columns, conflict_columns, conflict))
-        if any(len(row) != len(columns) for row in chunk):
-            bad = next(row for row in chunk if len(row) != len(columns))
+        bad = next((row for row in chunk if len(row) != len(columns)), None)
+        if bad is not None:
             raise ValueError(f"bulk_upsert rows must share keys {columns}, got {list(bad)}")
         writer.write(chunk)
         total += len(chunk)
@@ -197,6 +197,7 @@ class _PostgresWriter:
         self.stage: Table | None = None
         self.oids: list[int] = []
         self.merge: Any = None
+        self.copy_sql = self.truncate_sql = ""
 
     def _open_stage(self) -> Table:
         quote = self.conn.dialect.identifier_preparer.quote
@@ -214,6 +215,9 @@ class _PostgresWriter:
             "AND attnum > 0 AND NOT attisdropped ORDER BY attnum", {"stage": quote(name)})]
         self.merge = self.conflict(postgresql.insert(self.table).from_select(
             self.columns, select(*stage.c)))
+        self.copy_sql = (f"COPY {quote(name)} ({', '.join(quote(c) for c in self.columns)}) "
+                         "FROM STDIN (FORMAT BINARY)")
+        self.truncate_sql = f"TRUNCATE {quote(name)}"
         return stage
 
     def write(self, chunk: list[Mapping[str, Any]]) -> None:
@@ -224,20 +228,17 @@ class _PostgresWriter:
             self.stage = self._open_stage()
         # One INSERT … SELECT may not touch a row twice: keep each key's last row.
         rows = list({self.key(t): t for t in self.binder.tuples(chunk)}.values())
-        quote = self.conn.dialect.identifier_preparer.quote
-        copy_sql = (f"COPY {quote(self.stage.name)} "
-                    f"({', '.join(quote(c) for c in self.columns)}) FROM STDIN (FORMAT BINARY)")
         raw = self.conn.connection.driver_connection
         assert raw is not None
         try:
-            with raw.cursor() as cursor, cursor.copy(copy_sql) as copy:
+            with raw.cursor() as cursor, cursor.copy(self.copy_sql) as copy:
                 copy.set_types(self.oids)
                 for row in rows:
                     copy.write_row(row)
         except self.conn.dialect.loaded_dbapi.Error as exc:
-            self._raise(copy_sql, exc)
+            self._raise(self.copy_sql, exc)
         self.conn.execute(self.merge)
-        self.conn.exec_driver_sql(f"TRUNCATE {quote(self.stage.name)}")
+        self.conn.exec_driver_sql(self.truncate_sql)
 
     def _raise(self, sql: str, exc: Any) -> NoReturn:
         """Surface a COPY failure as SQLAlchemy would surface a failed statement."""

@@ -324,11 +324,9 @@ class _Run:
                    literal(self.now, OV.c.first_seen_at.type),
                    literal(self.now, OV.c.last_seen_at.type))
             .where(BEST.c.present == false())))
-        if (self.conn.dialect.name == "postgresql"
-                and self.stats.inserted + self.stats.ended > ANALYZE_AFTER_ROWS):
-            # A first or large run changes overlaps' size by orders of magnitude before
-            # autovacuum notices; the next incremental run would be planned for an empty table.
-            self.conn.execute(text(f"ANALYZE {self._quoted(OV)}"))
+        # A first or large run changes overlaps' size by orders of magnitude before
+        # autovacuum notices; the next incremental run would be planned for an empty table.
+        self._analyze_if_large(OV, self.stats.inserted + self.stats.ended)
         self.lap("insert")
 
     # -- stage 5: flags ---------------------------------------------------------------------

@@ -98,14 +98,8 @@ def windows(named_blocks: Iterable[tuple[str, str]],
     lengths: dict[str, tuple[int, int]] = {}
     for block, name in named_blocks:
         n = len(name)
-        if block in lengths:
-            shortest, longest = lengths[block]
-            if shortest <= n <= longest:
-                continue
-            n, m = min(n, shortest), max(n, longest)
-        else:
-            m = n
-        lengths[block] = (n, m)
+        shortest, longest = lengths.get(block, (n, n))
+        lengths[block] = (min(shortest, n), max(longest, n))
     # The window grows with the length: the shortest name bounds it below, the longest above.
     return {block: (length_window(shortest, threshold)[0], length_window(longest, threshold)[1])
             for block, (shortest, longest) in lengths.items()}
