@@ -137,6 +137,12 @@ class PartnerConfig:
         default_factory=lambda: {"customer": "full", "open_opportunity": "full",
                                  "prospect": "full"}
     )
+    # What WE share with this partner (DESIGN.md 10): nothing leaves without a decision, so
+    # every population this table does not name is `hidden`.
+    outbound: dict[str, str] = field(default_factory=dict)
+
+    def outbound_level(self, population: str) -> str:
+        return self.outbound.get(population, "hidden")
 
 
 @dataclass(frozen=True)
@@ -372,6 +378,12 @@ def _validate(config: Config, where: str) -> None:
                 fail(f"{key}.share.{pop}", f"is not a population; use {', '.join(POPULATIONS)}")
             if level not in SHARE_LEVELS:
                 fail(f"{key}.share.{pop}", f"must be one of {', '.join(SHARE_LEVELS)}")
+        for pop, level in partner.outbound.items():
+            if pop not in POPULATIONS:
+                fail(f"{key}.outbound.{pop}",
+                     f"is not a population; use {', '.join(POPULATIONS)}")
+            if level not in SHARE_LEVELS:
+                fail(f"{key}.outbound.{pop}", f"must be one of {', '.join(SHARE_LEVELS)}")
         if partner.source == "csv" and partner.path and not partner.path.strip():
             fail(f"{key}.path", "is blank")
 
