@@ -286,30 +286,31 @@ def _parse(line: int, cells: list[str], header: list[str], index: Mapping[str, i
         bad(header[index["name"]], f"name is too long to compare (over {MAX_SHORT} "
                                    f"characters once normalized); shorten it")
     if name_key is None and domain_key is None:
+        # The line and column, never the cell: the row may belong to a hidden population.
         given = domain or website
         bad(None, "has neither a company name nor a usable domain" + (
-            f" ('{given[:80]}' is a free-mail, social, IP or bare host, never a match key)"
+            " (its domain is a free-mail, social, IP or bare host, never a match key)"
             if given else "") + "; fill in the name or the company's website")
     raw_population = values.get("population") or ""
     population = parse_population(raw_population)
     if population is None:
         bad(header[index["population"]],
-            f"unknown population '{raw_population[:80]}'; use customer, open_opportunity "
-            f"(or 'opportunity') or prospect")
+            "unknown population; use customer, open_opportunity (or 'opportunity') or "
+            "prospect")
     email = values.get("owner_email")
     if email is not None and not _EMAIL.match(email):
-        bad(header[index["owner_email"]], f"'{email[:80]}' is not an e-mail address; fix "
-                                          f"it or leave the cell empty")
+        bad(header[index["owner_email"]], "not an e-mail address; fix it or leave the cell "
+                                          "empty")
     raw_duns = values.get("duns")
     duns = normalize_duns(raw_duns) if raw_duns else None
     if raw_duns and duns is None:
-        bad(header[index["duns"]], f"'{raw_duns[:80]}' is not a 9-digit DUNS number")
+        bad(header[index["duns"]], "not a 9-digit DUNS number")
     external_id = values.get("external_id")
     if external_id is not None:
         first = seen_ids.setdefault(external_id, line)
         if first != line:
             bad(header[index["external_id"]],
-                f"external id '{external_id[:80]}' repeats line {first}; ids must be unique")
+                f"the external id repeats line {first}; ids must be unique")
     if len(problems) > before or population is None:
         return None
     return ParsedRow(line, external_id, name, domain, website, population,

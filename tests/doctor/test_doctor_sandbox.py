@@ -182,8 +182,9 @@ def test_a_bad_partner_file_fails_with_its_line_numbers(provisioned: Setup) -> N
     assert result.exit_code == 1
     assert failing(report) == [(f"partner {partner_id}", "file")]
     line = find(report, f"partner {partner_id}", "file")
-    assert "1 invalid row(s): line 3, column 'population': unknown population 'friends'" \
+    assert "1 invalid row(s): line 3, column 'population': unknown population;" \
         in line["detail"]
+    assert "friends" not in line["detail"] and "Bad Row Inc" not in line["detail"]
     assert f"`ecosync partners import {partner_id} FILE`" in line["fix"]
 
 
