@@ -85,6 +85,11 @@ class Connector(Protocol):
         """Records modified in (since − lookback, until), as pages in bounded memory."""
         ...
 
+    def count(self, stream: Stream, *, created_until: datetime | None = None) -> int:
+        """Live (not deleted) records of the stream in the CRM, those created up to
+        `created_until` when given (progress, completeness audits)."""
+        ...
+
     def stored_form(self, stream: Stream, values: Mapping[str, object]) -> dict[str, str | None]:
         """Desired values (logical name → Python value) as the CRM will store and return them,
         in schema.values canonical text (e.g. text truncated to the field's length). The

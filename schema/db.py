@@ -11,7 +11,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
 
-from sync.errors import ConfigError
+from schema.errors import ConfigError
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:

@@ -1,6 +1,7 @@
 """Typed, validated configuration from TOML with ${ENV_VAR} interpolation for secrets.
 
-Every key is declared here as a dataclass field; config.example.toml documents each. A bad
+Every key is declared as a dataclass field (here; the `[crm.*]` sections with their
+connectors); config.example.toml documents each. A bad
 file yields one ConfigError naming the file, the key and the fix.
 """
 
@@ -15,6 +16,9 @@ from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args, get_origin
 
+# Each CRM section lives with its connector (connectors never import sync); re-exported here.
+from connectors.hubspot.config import HubSpotConfig as HubSpotConfig
+from connectors.salesforce.config import SalesforceConfig as SalesforceConfig
 from sync.errors import ConfigError
 
 DEFAULT_PATH = Path("ecosync.toml")
@@ -47,55 +51,6 @@ class DaemonConfig:
 class LoggingConfig:
     format: Literal["auto", "console", "json"] = "auto"
     level: Literal["debug", "info", "warning", "error"] = "info"
-
-
-@dataclass(frozen=True)
-class SalesforceConfig:
-    enabled: bool = False
-    name: str = "salesforce"
-    auth: Literal["client_credentials", "jwt", "password", "session"] = "client_credentials"
-    instance_url: str = ""
-    login_url: str = "https://login.salesforce.com"
-    api_version: str = "59.0"
-    client_id: str = ""
-    client_secret: str = ""
-    username: str = ""
-    password: str = ""
-    security_token: str = ""
-    private_key_file: str = ""
-    session_id: str = ""
-    ca_bundle: str = ""
-    timeout_seconds: float = 30.0
-    lookback_minutes: int = 10
-    bulk_threshold: int = 10_000
-    bulk_write_threshold: int = 10_000
-    max_api_share: float = 0.5
-    referring_partner_field: str = ""
-    duns_field: str = ""
-    account_fields: dict[str, str] = field(default_factory=dict)
-    opportunity_fields: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class HubSpotConfig:
-    enabled: bool = False
-    name: str = "hubspot"
-    auth: Literal["private_app", "oauth"] = "private_app"
-    base_url: str = "https://api.hubapi.com"
-    access_token: str = ""
-    client_id: str = ""
-    client_secret: str = ""
-    refresh_token: str = ""
-    ca_bundle: str = ""
-    timeout_seconds: float = 30.0
-    lookback_minutes: int = 5
-    search_requests_per_second: float = 4.0
-    max_burst_share: float = 0.5
-    max_api_share: float = 0.5
-    referring_partner_property: str = ""
-    duns_property: str = ""
-    company_properties: dict[str, str] = field(default_factory=dict)
-    deal_properties: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -360,8 +315,6 @@ def _validate(config: Config, where: str) -> None:
                  f"is not a population; use {', '.join(POPULATIONS)}")
         if weight < 0:
             fail(f"attribution.population_weights.{pop}", "must be zero or more")
-    from sync.attribution.validate import attribution_problems
-
     problems = attribution_problems(att)
     if problems:
         raise ConfigError(f"{where}: {problems[0]}; fix it under [attribution]")
@@ -386,6 +339,33 @@ def _validate(config: Config, where: str) -> None:
                 fail(f"{key}.outbound.{pop}", f"must be one of {', '.join(SHARE_LEVELS)}")
         if partner.source == "csv" and partner.path and not partner.path.strip():
             fail(f"{key}.path", "is blank")
+
+
+_ISO_CURRENCY = re.compile(r"^[A-Za-z]{3}$")
+
+
+def attribution_problems(config: AttributionConfig) -> list[str]:
+    """Checks of the `[attribution]` rules the generic loader cannot know, one message per
+    problem naming the key and the fix: stamps are immutable, so a config that would stamp
+    nonsense is refused at start-up (`ecosync config check`, the daemon)."""
+    out: list[str] = []
+    if not _ISO_CURRENCY.match(config.corporate_currency):
+        out.append(f"attribution.corporate_currency '{config.corporate_currency}' must be a "
+                   "three-letter ISO 4217 code such as USD")
+    for code, rate in config.static_rates.items():
+        if not _ISO_CURRENCY.match(code):
+            out.append(f"attribution.static_rates.{code} is not a three-letter ISO 4217 code")
+        if not rate > 0:
+            out.append(f"attribution.static_rates.{code} must be a positive rate "
+                       f"(units of {config.corporate_currency} per one {code})")
+    for i, source in enumerate(config.sourced_lead_sources):
+        if not source.strip():
+            out.append(f"attribution.sourced_lead_sources[{i}] is blank; remove it")
+    if config.amount_model == "population_weighted" and not any(
+            w > 0 for w in config.population_weights.values()):
+        out.append("attribution.population_weights are all zero; population_weighted needs "
+                   "at least one positive weight (or use amount_model = \"even\")")
+    return out
 
 
 def masked(config: Config) -> dict[str, Any]:

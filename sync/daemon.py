@@ -21,7 +21,6 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from connectors.base import Connector, RateLimited
-from connectors.factory import build_connectors
 from schema.models import Watermark, WritebackError
 from sync.config import Config
 from sync.errors import UserError
@@ -31,6 +30,7 @@ from sync.logs import get_logger
 from sync.runs import fail_stale_runs
 from sync.tick import TickOptions, TickReport, failed_run_id, run_tick
 from sync.warehouse import require_head
+from sync.wiring import build_connectors
 
 log = get_logger("ecosync.daemon")
 

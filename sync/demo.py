@@ -20,7 +20,6 @@ from rich.table import Table
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from connectors.factory import build_connectors
 from sandbox.world import World, running_world
 from schema.db import make_engine
 from schema.models import Account, Overlap, Partner
@@ -31,6 +30,7 @@ from sync.config import Config
 from sync.logs import MASKER
 from sync.matching.keys import registrable_domain
 from sync.tick import TickOptions, TickReport, run_tick
+from sync.wiring import build_connectors
 
 
 @dataclass

@@ -418,7 +418,7 @@ def check_crm_sources(config: Config,
     """Each enabled CRM source, built on its own so one that cannot be built (a missing
     key file, a library error) does not hide the other."""
     if build is None:
-        from connectors.factory import build_connectors
+        from sync.wiring import build_connectors
 
         build = build_connectors
     out: list[Check] = []

@@ -1,24 +1,12 @@
 """User-facing errors: each carries one clear message naming where and how to fix it.
 
-The CLI prints the message and exits with the error's code, never a traceback.
+The CLI prints the message and exits with the error's code, never a traceback. The classes
+are defined in schema.errors (the lowest layer, so schema/ and connectors/ may raise them
+without importing sync/) and re-exported here.
 """
 
 from __future__ import annotations
 
-
-class UserError(Exception):
-    """An error the user can fix (bad config, bad file, missing CRM field, bad credentials)."""
-
-    exit_code = 1
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-class ConfigError(UserError):
-    exit_code = 2
-
-
-class WarehouseError(UserError):
-    exit_code = 3
+from schema.errors import ConfigError as ConfigError
+from schema.errors import UserError as UserError
+from schema.errors import WarehouseError as WarehouseError

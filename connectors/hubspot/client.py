@@ -22,6 +22,7 @@ from hubspot import HubSpot
 from urllib3.util.retry import Retry
 
 from connectors.base import AuthFailed, BudgetExhausted, RateLimited, TransientError
+from connectors.hubspot.config import HubSpotConfig
 from connectors.hubspot.errors import (
     Action,
     HubSpotApiError,
@@ -31,7 +32,6 @@ from connectors.hubspot.errors import (
     retry_policy,
 )
 from connectors.hubspot.limits import Budget, Pacer
-from sync.config import HubSpotConfig
 
 log = structlog.get_logger("ecosync.connectors.hubspot")
 # urllib3 inside hubspot-api-client re-sends GETs answered 429/413/503 with a Retry-After on

@@ -18,6 +18,7 @@ from connectors.base import (
     WriteResult,
 )
 from connectors.hubspot.client import HubSpotClient
+from connectors.hubspot.config import HubSpotConfig
 from connectors.hubspot.errors import HubSpotApiError
 from connectors.hubspot.properties import (
     GROUP_LABEL,
@@ -31,7 +32,6 @@ from connectors.hubspot.properties import (
 from connectors.hubspot.pull import Puller
 from connectors.hubspot.write import Writer
 from schema.records import Stream
-from sync.config import HubSpotConfig
 
 ENSURE_HINT = "run `ecosync fields ensure --source hubspot`"
 SINGULAR = {"companies": "company", "deals": "deal"}
@@ -74,9 +74,10 @@ class HubSpotConnector:
         """
         return self._puller.pull(stream, since, until, deleted)
 
-    def count(self, stream: Stream) -> int:
-        """Live records in the portal for ``stream`` (one search call)."""
-        return self._puller.count(stream)
+    def count(self, stream: Stream, *, created_until: datetime | None = None) -> int:
+        """Live records in the portal for ``stream`` (one search call), those created up to
+        ``created_until`` when given."""
+        return self._puller.count(stream, created_until)
 
     # ---- writing -------------------------------------------------------------------------
 

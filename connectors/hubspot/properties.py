@@ -15,10 +15,10 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
 
+from connectors.hubspot.config import HubSpotConfig
 from schema.owned_fields import FieldKind, OwnedField, owned_fields
 from schema.records import Stream
 from schema.values import canonical, canonical_bool, canonical_datetime, canonical_number, truncate
-from sync.config import HubSpotConfig
 
 OBJECT_TYPE: Mapping[Stream, str] = MappingProxyType(
     {Stream.ACCOUNTS: "companies", Stream.OPPORTUNITIES: "deals"})

@@ -15,6 +15,7 @@ import structlog
 
 from connectors.base import AuthFailed, Page, Record, Watermark
 from connectors.hubspot.client import HubSpotClient
+from connectors.hubspot.config import HubSpotConfig
 from connectors.hubspot.errors import HubSpotApiError
 from connectors.hubspot.normalize import (
     StageInfo,
@@ -26,7 +27,6 @@ from connectors.hubspot.normalize import (
 )
 from connectors.hubspot.properties import StreamProperties, stream_properties
 from schema.records import Stream
-from sync.config import HubSpotConfig
 
 log = structlog.get_logger("ecosync.connectors.hubspot")
 LIST_LIMIT = 100  # the list endpoint's maximum page size
@@ -96,10 +96,14 @@ class Puller:
             yield Page(names.stream, self._records(names, raws), None)
         self._swept[names.stream] = until
 
-    def count(self, stream: Stream) -> int:
-        """Live records of a stream (one search call), for progress bars."""
+    def count(self, stream: Stream, created_until: datetime | None = None) -> int:
+        """Live records of a stream (one search call), created up to ``created_until`` if
+        given: for progress bars and the completeness audit."""
         names = stream_properties(self.config, stream)
-        body = {"limit": 1, "properties": ["hs_object_id"], "filterGroups": []}
+        groups = [] if created_until is None else [{"filters": [
+            {"propertyName": "createdate", "operator": "LTE",
+             "value": str(_ms(created_until))}]}]
+        body = {"limit": 1, "properties": ["hs_object_id"], "filterGroups": groups}
         resp = self.client.call(f"POST /crm/v3/objects/{names.object_type}/search",
                                 f"crm.{names.object_type}.search_api", "do_search", body,
                                 search=True)

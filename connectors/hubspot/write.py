@@ -26,10 +26,10 @@ from connectors.base import (
     WriteResult,
 )
 from connectors.hubspot.client import HubSpotClient
+from connectors.hubspot.config import HubSpotConfig
 from connectors.hubspot.errors import HubSpotApiError
 from connectors.hubspot.properties import StreamProperties, stream_properties, wire_value
 from schema.records import Stream
-from sync.config import HubSpotConfig
 
 log = structlog.get_logger("ecosync.connectors.hubspot")
 BATCH_LIMIT = 100

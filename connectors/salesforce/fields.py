@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from connectors.base import FieldStatus, MissingFields
+from connectors.salesforce.config import SalesforceConfig
 from connectors.salesforce.normalize import FieldNames
 from connectors.salesforce.session import Api
 from schema.owned_fields import owned_fields
 from schema.records import Stream
-from sync.config import SalesforceConfig
 
 SOBJECT = {Stream.ACCOUNTS: "Account", Stream.OPPORTUNITIES: "Opportunity"}
 STANDARD = {

@@ -29,8 +29,8 @@ from connectors.base import (
     RateLimited,
     TransientError,
 )
+from connectors.salesforce.config import SalesforceConfig
 from connectors.salesforce.errors import Action, SalesforceApiError, classify, log, policy
-from sync.config import SalesforceConfig
 
 T = TypeVar("T")
 _LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")

@@ -10,14 +10,21 @@ from __future__ import annotations
 
 import json
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 from sandbox.common import Request, Response, json_response
 from sandbox.salesforce.errors import ApiError
+from sandbox.salesforce.store import Store
 
-if TYPE_CHECKING:
-    from sandbox.salesforce.app import SalesforceApp
+
+class SalesforceApp(Protocol):
+    """What composite needs of the app: its store and its router (app.py implements it; a
+    protocol rather than an import keeps the two modules free of a cycle)."""
+
+    store: Store
+
+    def dispatch(self, req: Request, version: str, rest: str) -> tuple[str, Response]: ...
 
 MAX_SUBREQUESTS = 25
 MAX_HEAVY = 5  # sObject Collections and query subrequests

@@ -16,11 +16,11 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from connectors.base import ConnectorError
-from connectors.factory import build_connectors
 from schema.models import ChangeLog, WritebackError
 from sync.context import AppContext
 from sync.errors import UserError
 from sync.warehouse import require_head
+from sync.wiring import build_connectors
 
 if TYPE_CHECKING:
     from sync.tick import Progress as Progress_

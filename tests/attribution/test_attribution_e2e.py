@@ -11,7 +11,6 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from connectors.factory import build_connectors
 from sandbox.world import World, running_world
 from schema.models import Account, AttributionStamp, Opportunity, Overlap
 from schema.owned_fields import OWNED_FIELDS
@@ -19,6 +18,7 @@ from schema.records import Stream
 from sync.config import Config
 from sync.logs import MASKER
 from sync.tick import TickOptions, run_tick
+from sync.wiring import build_connectors
 
 pytestmark = pytest.mark.slow
 

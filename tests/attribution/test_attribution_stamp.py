@@ -11,8 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from schema.models import AttributionStamp
-from sync.attribution.validate import attribution_problems
-from sync.config import AttributionConfig
+from sync.config import AttributionConfig, attribution_problems
 
 
 def given_two_partner_account(world: World) -> int:

@@ -170,7 +170,7 @@ def _exported_metric_names(tmp_path: Path, engine: Engine) -> set[str]:
     url = engine.url.render_as_string(hide_password=False)
     with running_world(tmp_path / "world", accounts=30, opportunities=30, partners=2) as world:
         config = world.config(url)
-        from connectors.factory import build_connectors
+        from sync.wiring import build_connectors
 
         connectors = build_connectors(config)
         for connector in connectors:

@@ -9,10 +9,10 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from connectors.base import Connector
-from connectors.factory import build_connectors
 from sandbox.world import World, running_world
 from sync.config import Config
 from sync.logs import MASKER
+from sync.wiring import build_connectors
 
 
 @dataclass

@@ -15,6 +15,7 @@ from connectors.hubspot import HubSpotConnector
 from sandbox.hubspot import HubSpotSandbox
 from schema.models import Account, Opportunity
 from schema.records import AccountRecord, OpportunityRecord, OpportunityStatus, Stream
+from sync.audit import audit
 from sync.ingest import read_watermark
 
 LIST_COMPANIES = "GET /crm/v3/objects/companies"
@@ -148,6 +149,22 @@ def test_given_a_watermark_when_pulling_then_only_the_window_with_its_lookback_i
     assert [r.external_id for p in pages for r in p.records] == [ids[17], ids[30]]
     assert pages[-1].watermark == Watermark(at[30], ids[30])
     assert sandbox.traffic.calls[SEARCH_COMPANIES] == 1
+
+
+def test_given_a_backfilled_portal_when_auditing_then_later_creations_are_no_false_alarm(
+    sandbox: HubSpotSandbox, connector: HubSpotConnector, warehouse: Engine
+) -> None:
+    ids = sandbox.load("companies", companies(12))
+    land_all(warehouse, connector.name, connector.pull(Stream.ACCOUNTS, None, T0))
+    sandbox.clock.advance(60)
+    sandbox.archive("companies", ids[0])
+    sandbox.load("companies", companies(2, start=12))  # created after the watermark
+
+    with Session(warehouse) as session:
+        found = {a.stream: a for a in audit(session, connector)}
+    assert connector.count(Stream.ACCOUNTS) == 13
+    assert (found[Stream.ACCOUNTS].crm, found[Stream.ACCOUNTS].warehouse) == (11, 12)
+    assert found[Stream.OPPORTUNITIES].ok
 
 
 def test_given_archived_records_when_pulling_then_they_land_soft_deleted(

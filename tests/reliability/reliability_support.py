@@ -19,7 +19,6 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from connectors.base import Connector, ConnectorError
-from connectors.factory import build_connectors
 from sandbox.world import World
 from schema.models import (
     Account,
@@ -33,6 +32,7 @@ from schema.owned_fields import OWNED_FIELDS
 from sync.config import Config
 from sync.logs import MASKER, configure_logging
 from sync.tick import TickOptions, TickReport, run_tick
+from sync.wiring import build_connectors
 
 # Datetime owned fields hold the time of the tick that wrote them: they differ between any two
 # runs, so state comparisons leave them out (their presence is still compared).

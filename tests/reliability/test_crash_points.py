@@ -28,10 +28,10 @@ from reliability_support import (
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from connectors.factory import build_connectors
 from sandbox.world import World, running_world
 from schema.models import Account, Opportunity, SyncRun
 from schema.models import Watermark as WatermarkRow
+from sync.wiring import build_connectors
 
 pytestmark = [pytest.mark.slow, pytest.mark.crash]
 

@@ -16,10 +16,10 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from connectors.factory import build_connectors
 from sandbox.world import World, running_world
 from schema.models import Account, AttributionStamp, Opportunity, Overlap, SyncRun
 from schema.owned_fields import OWNED_FIELDS
+from sync.wiring import build_connectors
 
 pytestmark = pytest.mark.slow
 

@@ -16,9 +16,9 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from connectors.factory import build_connectors
 from sandbox.world import running_world
 from schema.models import SyncRun
+from sync.wiring import build_connectors
 
 pytestmark = pytest.mark.slow
 INTERVAL = 2

@@ -1,12 +1,13 @@
-"""Build the enabled CRM connectors from config (imports are lazy: a CRM you don't use
-costs nothing at start-up)."""
+"""Build the enabled CRM connectors from config: the one place sync/ wires connectors/ up.
+
+Connector imports are lazy: a CRM you don't use costs nothing at start-up.
+"""
 
 from __future__ import annotations
 
+from connectors.base import Connector
 from sync.config import Config
 from sync.errors import ConfigError
-
-from .base import Connector
 
 
 def build_connectors(config: Config, source: str | None = None) -> list[Connector]:
