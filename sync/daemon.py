@@ -25,7 +25,7 @@ from schema.models import Watermark, WritebackError
 from sync.config import Config
 from sync.errors import UserError
 from sync.health import DaemonState, serve_health
-from sync.leader import LeaderLock
+from sync.leader import WriterLock
 from sync.logs import get_logger
 from sync.runs import fail_stale_runs
 from sync.tick import TickOptions, TickReport, failed_run_id, run_tick
@@ -120,24 +120,31 @@ def run_daemon(engine: Engine, config: Config, *, stop: threading.Event | None =
                 f"cannot serve /healthz and /metrics on {config.daemon.health_host}:"
                 f"{config.daemon.health_port} ({exc.strerror}); another process holds the "
                 "port: change daemon.health_port in the config") from None
-    lock = LeaderLock(engine, config.daemon.lock_file)
+    lock = WriterLock(engine, config.daemon.lock_file, "run")
     conns = list(connectors) if connectors is not None else build_connectors(config)
     alerts = Alerts()
     max_share = {config.crm.salesforce.name: config.crm.salesforce.max_api_share,
                  config.crm.hubspot.name: config.crm.hubspot.max_api_share}
     ticks = 0
+    standby_logged = False
     log.info("daemon started", interval_seconds=interval, sources=[c.name for c in conns])
     try:
         while not stop.is_set():
             if not lock.try_acquire() or not lock.still_held():
                 if state.leader:
                     log.warning("leadership lost")
+                elif not standby_logged:
+                    holder = lock.holder()
+                    log.info("standby: another writer holds the warehouse",
+                             holder=holder.describe() if holder else None)
+                    standby_logged = True
                 state.leader = False
                 stop.wait(min(interval / 2, 5.0))
                 continue
             if not state.leader:
                 log.info("became leader")
                 state.leader = True
+                standby_logged = False
                 fail_stale_runs(engine, datetime.now(UTC), timedelta(seconds=3 * interval))
             wait = interval + random.uniform(0, config.daemon.jitter_seconds)
             started = time.monotonic()

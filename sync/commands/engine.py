@@ -19,6 +19,7 @@ from connectors.base import ConnectorError
 from schema.models import ChangeLog, WritebackError
 from sync.context import AppContext
 from sync.errors import UserError
+from sync.leader import Holder, writing
 from sync.warehouse import require_head
 from sync.wiring import build_connectors
 
@@ -82,7 +83,13 @@ def print_report(report: TickReport, console: Console) -> None:
         console.print(f"[yellow]warning:[/yellow] {err}")
 
 
-def _run(options: TickOptions, source: str | None, show_bars: bool) -> TickReport:
+def _waiting(holder: Holder | None) -> None:
+    who = holder.describe() if holder else "another ecosync process"
+    click.echo(f"waiting for {who} to finish writing the warehouse...", err=True)
+
+
+def _run(options: TickOptions, source: str | None, show_bars: bool, *,
+         wait: bool = False) -> TickReport:
     from sync.tick import run_tick  # the engine loads only for commands that run it
 
     app = _app()
@@ -92,23 +99,33 @@ def _run(options: TickOptions, source: str | None, show_bars: bool) -> TickRepor
     if not connectors:
         raise UserError("no CRM source is enabled; set enabled = true under [crm.salesforce] "
                         "or [crm.hubspot] in the config")
-    try:
-        with _progress(show_bars) as bars:
-            return run_tick(engine, app.config, connectors, options=options,
-                            progress=_runner(bars))
-    except ConnectorError as exc:
-        raise UserError(str(exc)) from None
+    # One writer at a time (the daemon's leader lock). A dry run takes it too: its plan is
+    # only what a real run would write if no other writer is changing the warehouse under it.
+    command = ("backfill" if options.backfill else "sync --once") + (
+        " --dry-run" if options.dry_run else "")
+    with writing(engine, app.config.daemon.lock_file, command, wait=wait, on_wait=_waiting):
+        try:
+            with _progress(show_bars) as bars:
+                return run_tick(engine, app.config, connectors, options=options,
+                                progress=_runner(bars))
+        except ConnectorError as exc:
+            raise UserError(str(exc)) from None
+
+
+_WAIT_HELP = ("If another writer (a backfill, a sync, the daemon) holds the warehouse, wait "
+              "for it instead of exiting with code 3.")
 
 
 @click.command("sync")
 @click.option("--once", is_flag=True, required=True, help="Run one tick and exit.")
 @click.option("--dry-run", is_flag=True, help="Print the field changes; write nothing.")
 @click.option("--source", default=None, help="Only this CRM source (by its name).")
-def sync_command(once: bool, dry_run: bool, source: str | None) -> None:
+@click.option("--wait", is_flag=True, help=_WAIT_HELP)
+def sync_command(once: bool, dry_run: bool, source: str | None, wait: bool) -> None:
     """One tick: pull, match, stamp, and write back what changed."""
     from sync.tick import TickOptions
 
-    report = _run(TickOptions(dry_run=dry_run), source, show_bars=False)
+    report = _run(TickOptions(dry_run=dry_run), source, show_bars=False, wait=wait)
     console = Console()
     if dry_run:
         print_planned(report, console)
@@ -121,14 +138,15 @@ def sync_command(once: bool, dry_run: bool, source: str | None) -> None:
               help="Pull records modified since this date (UTC) instead of everything.")
 @click.option("--dry-run", is_flag=True, help="Pull and match, print changes, write nothing.")
 @click.option("--progress/--no-progress", default=True, help="Show progress bars.")
+@click.option("--wait", is_flag=True, help=_WAIT_HELP)
 def backfill_command(source: str | None, since: datetime | None, dry_run: bool,
-                     progress: bool) -> None:
+                     progress: bool, wait: bool) -> None:
     """Full pull, match and write-back; resumes from its last checkpoint after a kill."""
     from sync.tick import TickOptions
 
     opts = TickOptions(dry_run=dry_run, backfill=True, kind="backfill",
                        since=since.replace(tzinfo=UTC) if since else None)
-    report = _run(opts, source, show_bars=progress)
+    report = _run(opts, source, show_bars=progress, wait=wait)
     console = Console()
     if dry_run:
         print_planned(report, console)
