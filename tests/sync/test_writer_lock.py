@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from connectors.factory import build_connectors
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from connectors.factory import build_connectors
 from sandbox.world import running_world
 from schema.models import SyncRun
 from sync.cli import cli
@@ -142,7 +142,7 @@ def test_wait_starts_the_tick_once_the_holder_is_done(warehouse: Engine, tmp_pat
             assert "waiting for `ecosync backfill`" in line, line
             assert _runs(warehouse) == []
             holder.release()
-            out, err = proc.communicate(timeout=120)
+            _out, err = proc.communicate(timeout=120)
         finally:
             holder.release()
             if proc.poll() is None:
