@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from connectors.factory import build_connectors
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
@@ -24,6 +23,7 @@ from sync.cli import cli
 from sync.config import parse_config
 from sync.daemon import run_daemon
 from sync.leader import WriterLock
+from sync.wiring import build_connectors
 
 
 def _config_text(engine: Engine, lock: Path) -> str:
