@@ -7,7 +7,6 @@ by sync.sharing; this module only arranges the data for it.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,7 +18,6 @@ from sqlalchemy.orm import Session
 from connectors.base import Connector
 from schema.models import (
     Account,
-    AttributionCredit,
     AttributionStamp,
     Opportunity,
     Partner,
@@ -27,6 +25,7 @@ from schema.models import (
 )
 from schema.owned_fields import owned_fields
 from schema.records import Stream
+from sync.attribution.credited import credited_populations
 from sync.sharing import EMPTY, SharedOverlap, Visibility, account_visibility, visibility
 from sync.writeback import RecordChange, last_written, plan_changes
 
@@ -113,19 +112,15 @@ def plan_accounts(
         yield PlannedChunk(Stream.ACCOUNTS, [a.id for a in rows], changes)
 
 
-def _stamps(session: Session, opp_ids: Sequence[int]) -> dict[int, tuple[Any, list[str]]]:
+def _stamps(session: Session, opp_ids: Sequence[int]
+            ) -> dict[int, tuple[Any, dict[str, str | None]]]:
+    """Each opportunity's active stamp with its credited partners' populations to show."""
     stamps = session.execute(
         select(AttributionStamp).where(AttributionStamp.opportunity_id.in_(opp_ids),
                                        AttributionStamp.superseded_at.is_(None))
     ).scalars().all()
-    credits: dict[int, list[str]] = defaultdict(list)
-    if stamps:
-        for stamp_id, partner_id in session.execute(
-            select(AttributionCredit.stamp_id, AttributionCredit.partner_id)
-            .where(AttributionCredit.stamp_id.in_([s.id for s in stamps]))
-        ):
-            credits[stamp_id].append(partner_id)
-    return {s.opportunity_id: (s, credits.get(s.id, [])) for s in stamps}
+    populations = credited_populations(session, stamps)
+    return {s.opportunity_id: (s, populations[s.id]) for s in stamps}
 
 
 def plan_opportunities(
@@ -151,8 +146,8 @@ def plan_opportunities(
         changes = []
         for opp in live:
             live_vis = shown.get(acc_ids.get(opp.account_external_id or "", -1), EMPTY)
-            stamp, credited_ids = stamps.get(opp.id, (None, []))
-            credited = _credited_overlaps(stamp, credited_ids, partners)
+            stamp, populations = stamps.get(opp.id, (None, {}))
+            credited = _credited_overlaps(populations, partners)
             desired = opportunity_values(live_vis, stamp, credited)
             change = plan_changes(
                 source, Stream.OPPORTUNITIES, opp.external_id, desired,
@@ -167,21 +162,14 @@ def _partners(session: Session) -> dict[str, tuple[str, dict[str, Any]]]:
     return {p.id: (p.name, p.share or {}) for p in session.scalars(select(Partner))}
 
 
-def _credited_overlaps(stamp: Any | None, partner_ids: Sequence[str],
+def _credited_overlaps(populations: dict[str, str | None],
                        partners: dict[str, tuple[str, dict[str, Any]]]) -> list[SharedOverlap]:
-    """The stamp's partners, with the population its evidence recorded at close, shown
-    under each partner's current sharing policy (a policy change applies retroactively)."""
-    if stamp is None:
-        return []
-    recorded = {p["partner_id"]: p for p in (stamp.evidence or {}).get("partners", [])}
-    out = []
-    for pid in partner_ids:
-        if pid not in partners:
-            continue
-        name, share = partners[pid]
-        out.append(SharedOverlap(pid, name, share,
-                                 recorded.get(pid, {}).get("population", "prospect")))
-    return out
+    """The stamp's partners at the population sync.attribution.credited found for each,
+    shown under each partner's current sharing policy (a policy change applies
+    retroactively); a partner with no population to show it under is left out."""
+    return [SharedOverlap(pid, *partners[pid], population)
+            for pid, population in populations.items()
+            if pid in partners and population is not None]
 
 
 ALL_FIELDS = {s: [f.logical for f in owned_fields(s)] for s in Stream}

@@ -22,6 +22,9 @@ from schema.models import Overlap, Partner, PartnerAccount
 from schema.records import POPULATION_RANK
 
 SEPARATOR = "; "
+# The population label of a partner credited as source by our own CRM's referring field that
+# has no overlap with the account at all: it is named, as that field is our own data (DESIGN 5).
+REFERRAL = "referral"
 
 
 class Level(StrEnum):
@@ -39,8 +42,11 @@ def share_level(share: Mapping[str, Any] | None, population: str) -> Level:
     """The level a partner shares one population at.
 
     An unset population is shared in full, as `PartnerConfig`'s default policy is; a value
-    that is not a known level fails closed (hidden): a typo must not leak data.
+    that is not a known level fails closed (hidden): a typo must not leak data. `REFERRAL`
+    (no partner data at all, only our own referring field) is named.
     """
+    if population == REFERRAL:
+        return Level.NAMES
     raw = (share or {}).get(population, Level.FULL.value)
     try:
         return Level(raw)

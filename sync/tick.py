@@ -23,6 +23,7 @@ from connectors.base import BudgetExhausted, Connector, ConnectorError, Watermar
 from schema.models import Account, Opportunity, Overlap, Partner
 from schema.models import Watermark as WatermarkRow
 from schema.records import Stream
+from sync.attribution.credited import crediting, replanned_on_overlap_change
 from sync.config import Config
 from sync.errors import UserError
 from sync.ingest import land_page, read_watermark
@@ -328,13 +329,17 @@ def _mark_partner_accounts_dirty(session: Session, partner_ids: Sequence[str]) -
     touched = select(Overlap.account_id).where(Overlap.partner_id.in_(partner_ids))
     session.execute(update(Account).where(Account.id.in_(touched)).values(fields_dirty=True))
     _mark_opportunities_of(session, Account.id.in_(touched))
+    # Stamped opportunities show their credited partners under the current policy.
+    session.execute(update(Opportunity).where(Opportunity.id.in_(crediting(partner_ids)))
+                    .values(fields_dirty=True))
 
 
 def _mark_opportunities_of(session: Session, account_condition: Any) -> None:
-    # Closed opportunities keep their stamp; only open ones show live influence.
+    # Closed opportunities keep their stamp; open ones show live influence (and a closed
+    # one's referral source may follow the account's current overlap).
     session.execute(
         update(Opportunity)
-        .where(Opportunity.status == "open", exists(
+        .where(replanned_on_overlap_change(), exists(
             select(Account.id).where(and_(
                 Account.source == Opportunity.source,
                 Account.external_id == Opportunity.account_external_id,

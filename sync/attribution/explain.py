@@ -17,13 +17,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from schema.models import AttributionCredit, AttributionStamp, Opportunity, Partner
+from sync.attribution.credited import credited_populations
 from sync.attribution.currency import RateProvider, StaticRates
 from sync.attribution.stamp import make_stamp
 from sync.config import AttributionConfig
 from sync.errors import UserError
 from sync.sharing import COUNTED, NAMED, share_level
-
-UNSHARED_POPULATION = "prospect"  # as the plan stage: a credit without an overlap population
 
 
 def find_opportunity(session: Session, ref: str) -> Opportunity:
@@ -160,19 +159,19 @@ POOLED = "a partner sharing counts only"
 def _shown(pid: str, population: str | None,
            partners: Mapping[str, tuple[str, Mapping[str, Any]]]) -> str | None:
     """The name to show, POOLED for counts-only, None when the partner may not appear."""
-    if pid not in partners:
+    if pid not in partners or population is None:
         return None
     name, share = partners[pid]
-    level = share_level(share, population or UNSHARED_POPULATION)
+    level = share_level(share, population)
     if level in NAMED:
         return name
     return POOLED if level in COUNTED else None
 
 
 def _view(stamp: AttributionStamp, credits: list[AttributionCredit],
-          partners: Mapping[str, tuple[str, Mapping[str, Any]]]) -> StampView:
+          partners: Mapping[str, tuple[str, Mapping[str, Any]]],
+          pops: Mapping[str, str | None]) -> StampView:
     evidence = stamp.evidence or {}
-    pops = {p["partner_id"]: p.get("population") for p in evidence.get("partners", [])}
     shown: list[ShownCredit] = []
     for c in sorted(credits, key=lambda c: (c.kind != "sourced", c.partner_id)):
         label = _shown(c.partner_id, pops.get(c.partner_id), partners)
@@ -211,8 +210,9 @@ def explain(session: Session, ref: str) -> Explanation:
             credits.setdefault(c.stamp_id, []).append(c)
     partners = {r.id: (r.name, r.share or {}) for r in
                 session.execute(select(Partner.id, Partner.name, Partner.share))}
-    views = [(_view(s, credits.get(s.id, []), partners), s.superseded_at is None)
-             for s in stamps]
+    populations = credited_populations(session, stamps)
+    views = [(_view(s, credits.get(s.id, []), partners, populations[s.id]),
+              s.superseded_at is None) for s in stamps]
     active = next((v for v, is_active in views if is_active), None)
     return Explanation(f"{opp.source}:{opp.external_id}", opp.name, opp.status, active,
                        [v for v, is_active in views if not is_active])

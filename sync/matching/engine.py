@@ -44,6 +44,7 @@ from sqlalchemy.orm import Session
 
 from schema.models import Account, MatchOverride, Opportunity, Overlap, PartnerAccount
 from schema.records import POPULATION_RANK
+from sync.attribution.credited import replanned_on_overlap_change
 from sync.config import MatchingConfig
 from sync.matching import fuzzy
 from sync.matching.rules import METHOD_BY_RANK, METHOD_RANK, Method
@@ -344,9 +345,11 @@ class _Run:
         # already flagged are not written again.
         self.execute(update(A).where(A.c.id.in_(changed), A.c.fields_dirty == false())
                      .values(fields_dirty=true()))
-        # Open opportunities show their account's partners live (DESIGN.md 5).
+        # Open opportunities show their account's partners live (DESIGN.md 5), and so may a
+        # closed one's referral source (sync.attribution.credited).
         self.execute(update(OPP).where(
-            OPP.c.status == "open", OPP.c.is_deleted == false(), OPP.c.fields_dirty == false(),
+            replanned_on_overlap_change(), OPP.c.is_deleted == false(),
+            OPP.c.fields_dirty == false(),
             tuple_(OPP.c.source, OPP.c.account_external_id).in_(
                 select(A.c.source, A.c.external_id).where(A.c.id.in_(changed))),
         ).values(fields_dirty=true()))

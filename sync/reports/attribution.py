@@ -28,13 +28,13 @@ from sqlalchemy.orm import Session
 from schema.models import Account, AttributionCredit, AttributionStamp, Opportunity, Overlap
 from schema.models import Partner as PartnerRow
 from sync.attribution import metrics as m
+from sync.attribution.credited import credited_populations
 from sync.attribution.periods import Quarter, at_midnight
 from sync.reports.formats import Column
 from sync.sharing import COUNTED, NAMED, share_level
 
 POOLED_KEY = "~counts-only"
 POOLED_NAME = "Partners sharing counts only"
-UNSHARED_POPULATION = "prospect"  # a credit without an overlap population, as the plan stage
 MIN_SAMPLE = 10
 
 
@@ -55,11 +55,12 @@ def partner_shares(session: Session) -> dict[str, tuple[str, dict[str, Any]]]:
 
 
 def shown_partner(pid: str, population: str | None, shares: Shares) -> tuple[str, str] | None:
-    """(key, label) a partner appears under: itself, the pool, or None (hidden)."""
-    if pid not in shares:
+    """(key, label) a partner appears under: itself, the pool, or None (hidden). A credited
+    partner's population comes from sync.attribution.credited; None is never shown."""
+    if pid not in shares or population is None:
         return None
     name, share = shares[pid]
-    level = share_level(share, population or UNSHARED_POPULATION)
+    level = share_level(share, population)
     if level in NAMED:
         return pid, name
     return (POOLED_KEY, POOLED_NAME) if level in COUNTED else None
@@ -90,7 +91,8 @@ def load_deals(session: Session, start: date, end: date, shares: Shares) -> list
     rows = session.execute(
         select(AttributionStamp.id, AttributionStamp.opportunity_id, AttributionStamp.outcome,
                AttributionStamp.close_date, AttributionStamp.corporate_amount,
-               AttributionStamp.evidence, Opportunity.created_at, Account.account_type)
+               AttributionStamp.evidence, AttributionStamp.sourcing_partner_id,
+               AttributionStamp.sourced_rule, Opportunity.created_at, Account.account_type)
         .join(Opportunity, Opportunity.id == AttributionStamp.opportunity_id)
         .outerjoin(Account, and_(Account.source == Opportunity.source,
                                  Account.external_id == Opportunity.account_external_id))
@@ -103,10 +105,10 @@ def load_deals(session: Session, start: date, end: date, shares: Shares) -> list
         for c in session.scalars(select(AttributionCredit).where(
                 AttributionCredit.stamp_id.in_(ids[i:i + 500]))):
             credits[c.stamp_id].append(c)
+    populations = credited_populations(session, rows)
     deals = []
     for r in rows:
-        pops = {p["partner_id"]: p.get("population")
-                for p in (r.evidence or {}).get("partners", [])}
+        pops = populations[r.id]
         deals.append(m.Deal(
             r.opportunity_id, r.outcome == "won", r.close_date,
             r.created_at.date() if r.created_at else None, r.corporate_amount,
