@@ -14,7 +14,6 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import Engine
 
-from connectors.factory import build_connectors
 from sandbox.seed import SeedData, SeedPartner, hs_time, write_partner_csvs
 from sandbox.world import World, running_world
 from sync.attribution.periods import Quarter
@@ -22,6 +21,7 @@ from sync.cli import cli
 from sync.config import Config
 from sync.logs import MASKER
 from sync.tick import TickOptions, run_tick
+from sync.wiring import build_connectors
 
 pytestmark = pytest.mark.slow
 
