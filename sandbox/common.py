@@ -109,9 +109,17 @@ class Faults:
     rng: random.Random = field(init=False)
     lock: threading.Lock = field(default_factory=threading.Lock)
     fired: Counter[str] = field(default_factory=Counter)
+    # Kinds that fire on exactly the next n eligible requests, whatever their rate.
+    pending: Counter[str] = field(default_factory=Counter)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
+
+    def next(self, **counts: int) -> None:
+        """Fire each named kind on its next n eligible requests (then never again, unless a
+        rate is configured too): a fault that clears after n attempts."""
+        with self.lock:
+            self.pending.update(counts)
 
     def configure(self, seed: int | None = None, **rates: float) -> None:
         with self.lock:
@@ -123,9 +131,14 @@ class Faults:
     def clear(self) -> None:
         with self.lock:
             self.rates.clear()
+            self.pending.clear()
 
     def fire(self, kind: str) -> bool:
         with self.lock:
+            if self.pending[kind] > 0:
+                self.pending[kind] -= 1
+                self.fired[kind] += 1
+                return True
             rate = self.rates.get(kind, 0.0)
             if rate <= 0 or self.rng.random() >= rate:
                 return False

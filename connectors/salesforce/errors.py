@@ -10,6 +10,7 @@ loop is bypassed by using direct-session clients, see session.py).
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
@@ -30,7 +31,14 @@ RETRYABLE_CODES = frozenset({
     "UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE", "UNKNOWN_EXCEPTION", "REQUEST_RUNNING_TOO_LONG",
     "QUERY_TIMEOUT",
 })
-RATE_CODES = frozenset({"REQUEST_LIMIT_EXCEEDED", "TXN_SECURITY_METERING_ERROR"})
+RATE_CODES = frozenset({"TXN_SECURITY_METERING_ERROR"})
+# One error code, several limits, told apart by the message's first word (crm-api.md S8, S9):
+# `TotalRequests Limit exceeded.` is the rolling 24 h allocation; others, such as
+# `ConcurrentPerOrgLongTxn Limit exceeded.` (too many requests of 20 s or more running in the
+# org), clear within seconds.
+REQUEST_LIMIT = "REQUEST_LIMIT_EXCEEDED"
+DAILY_LIMIT_NAME = "TotalRequests"
+_NAMED_LIMIT = re.compile(r"^\s*([A-Z][A-Za-z]+) Limit exceeded")
 MAX_ATTEMPTS = 6
 WAIT_INITIAL_S = 0.5
 WAIT_MAX_S = 30.0
@@ -101,8 +109,26 @@ def retry_after(response: requests.Response | None) -> float | None:
         return None  # an HTTP-date: rare enough to fall back to our own backoff
 
 
-def classify(exc: BaseException, response: requests.Response | None = None) -> Decision:
-    """What to do about a failed call. `response` is the last HTTP response seen, if any."""
+def request_limit(message: str, used: int | None, limit: int | None) -> Action:
+    """Which REQUEST_LIMIT_EXCEEDED this is: the daily allocation stops the run (capacity
+    returns only as the rolling 24 h window moves on); any other limit is transient.
+
+    The message names the limit; when it does not (a wording we do not know), the org's
+    usage decides: at or past its allocation is the daily limit, below it is not. With
+    neither, stopping is the safe choice."""
+    named = _NAMED_LIMIT.match(message)
+    if named:
+        return (Action.RATE_LIMITED if named.group(1) == DAILY_LIMIT_NAME
+                else Action.RETRY)
+    if used is not None and limit is not None:
+        return Action.RATE_LIMITED if used >= limit else Action.RETRY
+    return Action.RATE_LIMITED
+
+
+def classify(exc: BaseException, response: requests.Response | None = None,
+             usage: tuple[int | None, int | None] = (None, None)) -> Decision:
+    """What to do about a failed call. `response` is the last HTTP response seen, if any;
+    `usage` the org's (used, limit) daily API requests as last reported."""
     if isinstance(exc, requests.exceptions.SSLError):
         # Certificate trust is configuration, not weather: repeating cannot help.
         return Decision(Action.FAIL, "TLS", str(exc))
@@ -119,6 +145,8 @@ def classify(exc: BaseException, response: requests.Response | None = None) -> D
     if isinstance(exc, SalesforceError):
         code, message = error_code(exc)
         status = int(exc.status or 0)
+        if code == REQUEST_LIMIT:
+            return Decision(request_limit(message, *usage), code, message, retry_after(response))
         if code in RATE_CODES:
             return Decision(Action.RATE_LIMITED, code, message, retry_after(response))
         if status == 429 or status >= 500 or code in RETRYABLE_CODES:
@@ -142,26 +170,30 @@ def backoff_s(attempt: int, hint: float | None = None) -> float:
 
 
 def policy(
-    sleep: Callable[[float], None], last_response: Callable[[], requests.Response | None]
+    sleep: Callable[[float], None], last_response: Callable[[], requests.Response | None],
+    usage: Callable[[], tuple[int | None, int | None]] = lambda: (None, None),
 ) -> Retrying:
     """The connector's single retry policy: transient failures only, jittered, Retry-After aware.
 
     Exhausting it re-raises the last error; the caller turns that into TransientError.
     """
 
+    def judge(exc: BaseException) -> Decision:
+        return classify(exc, last_response(), usage())
+
     def transient(exc: BaseException) -> bool:
-        return classify(exc, last_response()).action is Action.RETRY
+        return judge(exc).action is Action.RETRY
 
     def wait(state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
-        hint = classify(exc, last_response()).retry_after_s if exc else None
+        hint = judge(exc).retry_after_s if exc else None
         return backoff_s(state.attempt_number, hint)
 
     def before_sleep(state: RetryCallState) -> None:
         # Each transient failure is logged once, here; the last one, if retries run out,
         # surfaces as the run's own failure instead.
         exc = state.outcome.exception() if state.outcome else None
-        decision = classify(exc, last_response()) if exc else Decision(Action.RETRY)
+        decision = judge(exc) if exc else Decision(Action.RETRY)
         log.warning("salesforce.retry", code=decision.code, attempt=state.attempt_number,
                     wait_s=round(state.upcoming_sleep, 2), message=decision.message[:200])
 

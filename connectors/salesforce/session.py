@@ -35,8 +35,8 @@ from connectors.salesforce.errors import Action, SalesforceApiError, classify, l
 T = TypeVar("T")
 _LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
 _DATA_PATH = re.compile(r"/services/data/v\d+\.\d/(.*)$")
-# The daily allocation is a rolling 24 h window: after a REQUEST_LIMIT_EXCEEDED, capacity comes
-# back gradually as calls from a day ago age out. An hour is a sensible first retry.
+# The daily allocation is a rolling 24 h window: after `TotalRequests Limit exceeded.`, capacity
+# comes back gradually as calls from a day ago age out. An hour is a sensible first retry.
 RATE_LIMIT_RETRY_S = 3600.0
 
 
@@ -157,6 +157,10 @@ class Api:
     def last_response(self) -> requests.Response | None:
         return self._last
 
+    def daily_usage(self) -> tuple[int | None, int | None]:
+        """The org's (used, limit) daily API requests from the last Sforce-Limit-Info."""
+        return self.usage.daily_used, self.usage.daily_limit
+
     def budget_cap(self) -> int | None:
         limit = self.usage.daily_limit
         return None if limit is None else int(limit * self.config.max_api_share)
@@ -252,10 +256,11 @@ class Api:
         refreshed = False
         while True:
             try:
-                result: T = policy(self._sleep, self.last_response)(self._attempt, fn)
+                result: T = policy(self._sleep, self.last_response, self.daily_usage)(
+                    self._attempt, fn)
                 return result
             except SalesforceError as exc:
-                decision = classify(exc, self._last)
+                decision = classify(exc, self._last, self.daily_usage())
                 if decision.action is Action.REAUTH and not refreshed \
                         and self.config.auth != "session":
                     refreshed = True

@@ -35,8 +35,9 @@ API_VERSION = "59.0"
 class SalesforceSandbox:
     """An emulated org served over HTTPS on 127.0.0.1 while the context is open.
 
-    Fault knobs (`faults.configure(rate_limit=.., unavailable=.., drop=.., lock=..)`) fire with
-    the given probability per eligible request, seeded for reproducibility.
+    Fault knobs (`faults.configure(rate_limit=.., concurrent_limit=.., unavailable=.., drop=..,
+    lock=..)`) fire with the given probability per eligible request, seeded for
+    reproducibility; `faults.next(kind=n)` fires a kind on its next n requests.
     """
 
     api_version = API_VERSION

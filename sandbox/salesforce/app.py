@@ -2,7 +2,8 @@
 
 Every request under /services/data/vXX.X/ passes the same gate, in the platform's order:
 faults that happen before Salesforce sees the request (drop, 503), the session check (401), the
-daily allocation (403 REQUEST_LIMIT_EXCEEDED), then the handler. Only requests that pass the gate
+daily allocation or the concurrent long-running request limit (403 REQUEST_LIMIT_EXCEEDED,
+told apart only by the message), then the handler. Only requests that pass the gate
 count as API calls; `Sforce-Limit-Info` is sent on every response under /services/data/vXX.X/.
 """
 
@@ -34,6 +35,10 @@ DEFAULT_BATCH = 2000
 # Salesforce keeps at most 10 open query cursors per user and releases the oldest when an
 # 11th opens; resuming a released one fails with INVALID_QUERY_LOCATOR.
 MAX_CURSORS = 10
+# REQUEST_LIMIT_EXCEEDED bodies (crm-api.md S8, S9): the rolling 24 h allocation, and the
+# limit of 25 concurrent requests running 20 s or more (5 in Developer Edition) per org.
+DAILY_LIMIT = "TotalRequests Limit exceeded."
+CONCURRENT_LIMIT = "ConcurrentPerOrgLongTxn Limit exceeded."
 
 
 @dataclass(slots=True)
@@ -87,14 +92,17 @@ class SalesforceApp:
             return self._limited(not_found().response())
         with self.usage_lock:
             over = self.api_used >= self.sb.daily_limit
-            if not over and not faults.fire("rate_limit"):
-                self.api_used += 1
-                refused = False
+            refused: str | None = None
+            if over or faults.fire("rate_limit"):
+                refused = DAILY_LIMIT
+            elif faults.fire("concurrent_limit"):
+                refused = CONCURRENT_LIMIT
             else:
-                refused = True
+                self.api_used += 1
         if refused:
+            # One error code for several limits; only the message tells them apart.
             return self._limited(json_response(403, [{
-                "message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED",
+                "message": refused, "errorCode": "REQUEST_LIMIT_EXCEEDED",
             }]))
         key, response = self.dispatch(req, version, rest)
         self.sb.traffic.count(key)

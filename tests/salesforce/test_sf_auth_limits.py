@@ -100,9 +100,27 @@ def test_daily_limit_refuses_with_request_limit_exceeded(
     with pytest.raises(SalesforceRefusedRequest) as info:
         sf.query("SELECT Id FROM Account")
 
-    assert info.value.content[0]["errorCode"] == "REQUEST_LIMIT_EXCEEDED"
+    assert info.value.content == [{"message": "TotalRequests Limit exceeded.",
+                                   "errorCode": "REQUEST_LIMIT_EXCEEDED"}]
     assert sf.api_usage["api-usage"].used == 3
     assert sf.api_usage["api-usage"].total == 3
+
+
+def test_the_concurrent_long_request_limit_has_its_own_message_and_clears(
+    sf: Any, sf_sandbox: SalesforceSandbox
+) -> None:
+    sf.query("SELECT Id FROM Account")
+    sf_sandbox.faults.next(concurrent_limit=1)
+
+    with pytest.raises(SalesforceRefusedRequest) as info:
+        sf.query("SELECT Id FROM Account")
+
+    assert info.value.status == 403
+    assert info.value.content == [{"message": "ConcurrentPerOrgLongTxn Limit exceeded.",
+                                   "errorCode": "REQUEST_LIMIT_EXCEEDED"}]
+    assert sf_sandbox.api_usage == 1  # a refused call is not counted as used
+    sf.query("SELECT Id FROM Account")  # the next one goes through
+    assert sf_sandbox.api_usage == 2
 
 
 def test_limits_resource_and_header_track_usage(sf: Any, sf_sandbox: SalesforceSandbox) -> None:
