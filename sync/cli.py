@@ -19,6 +19,7 @@ from sync.commands.match import match
 from sync.commands.partners import partners
 from sync.commands.report import report
 from sync.commands.sandbox import ALL as SANDBOX_COMMANDS
+from sync.commands.web import web_command
 from sync.config import load_config, masked
 from sync.context import AppContext
 from sync.errors import UserError
@@ -159,6 +160,7 @@ cli.add_command(doctor_command)
 cli.add_command(match)
 cli.add_command(report)
 cli.add_command(attribution)
+cli.add_command(web_command)
 
 
 for _command in [*ENGINE_COMMANDS, *SANDBOX_COMMANDS]:

@@ -25,7 +25,7 @@ DEFAULT_PATH = Path("ecosync.toml")
 ENV_PATH = "ECOSYNC_CONFIG"
 SECRET_KEYS = frozenset(
     {"client_secret", "password", "security_token", "access_token", "refresh_token",
-     "session_id", "private_key"}
+     "session_id", "private_key", "token"}
 )
 SHARE_LEVELS = ("full", "names", "counts", "hidden")
 POPULATIONS = ("customer", "open_opportunity", "prospect")
@@ -45,6 +45,18 @@ class DaemonConfig:
     health_host: str = "127.0.0.1"
     lock_file: str = "ecosync.lock"
     shutdown_grace_seconds: int = 30
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    """`ecosync web` (and `ecosync run` when enabled): read-only pages and JSON API."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 8080
+    token: str = ""
+    trusted_proxy_header: str = ""
+    page_size: int = 50
 
 
 @dataclass(frozen=True)
@@ -109,12 +121,13 @@ class Config:
     matching: MatchingConfig = field(default_factory=MatchingConfig)
     attribution: AttributionConfig = field(default_factory=AttributionConfig)
     partners: list[PartnerConfig] = field(default_factory=list)
+    web: WebConfig = field(default_factory=WebConfig)
     source_path: str = ""
 
     def secrets(self) -> list[str]:
         """Every secret value in force, for the log masker."""
         out: list[str] = []
-        for section in (self.crm.salesforce, self.crm.hubspot):
+        for section in (self.crm.salesforce, self.crm.hubspot, self.web):
             for f in fields(section):
                 value = getattr(section, f.name)
                 if f.name in SECRET_KEYS and isinstance(value, str) and value:
@@ -275,6 +288,10 @@ def _validate(config: Config, where: str) -> None:
         fail("daemon.interval_seconds", "must be at least 1")
     if not 0 < config.daemon.health_port < 65536:
         fail("daemon.health_port", "must be a TCP port between 1 and 65535")
+    if not 0 < config.web.port < 65536:
+        fail("web.port", "must be a TCP port between 1 and 65535")
+    if not 1 <= config.web.page_size <= 500:
+        fail("web.page_size", "must be between 1 and 500")
     sf = config.crm.salesforce
     if sf.enabled:
         required = {

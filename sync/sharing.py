@@ -15,7 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, case, false, func, literal, null, or_, select
 from sqlalchemy.orm import Session
 
 from schema.models import Overlap, Partner, PartnerAccount
@@ -178,3 +178,87 @@ def account_visibility(session: Session, account_ids: Sequence[int]) -> dict[int
                 if account_id not in changed or latest > changed[account_id]:
                     changed[account_id] = latest
     return {i: visibility(found.get(i, ()), changed.get(i)) for i in account_ids}
+
+
+# --- Policies: the same rule for views that aggregate in SQL (web pages, API, CSV) ---------
+
+POOLED_KEY = "~counts-only"
+POOLED_LABEL = "Partners sharing counts only"
+# A credit with no overlap population (credited by our own CRM field alone) is judged at
+# this population, as the plan stage and the attribution report judge it.
+UNSHARED_POPULATION = "prospect"
+_POPULATIONS = tuple(str(p) for p in POPULATION_RANK)
+
+
+@dataclass(frozen=True)
+class Policies:
+    """Every partner's share policy, loaded once: what a view may show of which partner.
+
+    An unknown partner is hidden. Views that aggregate in SQL take their predicates from
+    here (`overlap_clause`, `key_expression`), so no view decides visibility itself.
+    """
+
+    names: Mapping[str, str]
+    shares: Mapping[str, Mapping[str, Any]]
+
+    def level(self, partner_id: str, population: str | None) -> Level:
+        if partner_id not in self.shares:
+            return Level.HIDDEN
+        return share_level(self.shares[partner_id], population or UNSHARED_POPULATION)
+
+    def named(self, partner_id: str, population: str | None) -> bool:
+        return self.level(partner_id, population) in NAMED
+
+    def counted(self, partner_id: str, population: str | None) -> bool:
+        return self.level(partner_id, population) in COUNTED
+
+    def owner_shown(self, partner_id: str, population: str | None) -> bool:
+        return self.level(partner_id, population) is Level.FULL
+
+    def key(self, partner_id: str, population: str | None) -> tuple[str, str] | None:
+        """(key, label) a partner appears under: itself, the pool, or None (hidden)."""
+        level = self.level(partner_id, population)
+        if level in NAMED:
+            return partner_id, self.names[partner_id]
+        return (POOLED_KEY, POOLED_LABEL) if level in COUNTED else None
+
+    def named_partners(self) -> list[tuple[str, str]]:
+        """(id, name) of partners named in at least one population, by name."""
+        found = [(pid, name) for pid, name in self.names.items()
+                 if any(self.named(pid, p) for p in _POPULATIONS)]
+        return sorted(found, key=lambda p: (p[1].casefold(), p[0]))
+
+    def named_populations(self, partner_id: str) -> list[str]:
+        return [p for p in _POPULATIONS if self.named(partner_id, p)]
+
+    def has_pool(self) -> bool:
+        """Whether some partner shares some population as counts only."""
+        return any(self.level(pid, p) is Level.COUNTS for pid in self.shares
+                   for p in _POPULATIONS)
+
+    def pairs(self, levels: frozenset[Level]) -> dict[str, list[str]]:
+        """partner id -> the populations it shares at one of `levels`."""
+        out: dict[str, list[str]] = {}
+        for pid in sorted(self.shares):
+            pops = [p for p in _POPULATIONS if self.level(pid, p) in levels]
+            if pops:
+                out[pid] = pops
+        return out
+
+    def overlap_clause(self, partner: Any, population: Any,
+                       levels: frozenset[Level] = COUNTED) -> Any:
+        """SQL: (partner, population) is shared at one of `levels` (false when none is)."""
+        terms = [and_(partner == pid, population.in_(pops))
+                 for pid, pops in self.pairs(levels).items()]
+        return or_(*terms) if terms else false()
+
+    def key_expression(self, partner: Any, population: Any) -> Any:
+        """SQL: the key a row appears under (partner id, POOLED_KEY, or NULL when hidden)."""
+        named = self.overlap_clause(partner, population, NAMED)
+        counted = self.overlap_clause(partner, population, COUNTED)
+        return case((named, partner), (counted, literal(POOLED_KEY)), else_=null())
+
+
+def policies(session: Session) -> Policies:
+    rows = session.execute(select(Partner.id, Partner.name, Partner.share)).all()
+    return Policies({r[0]: r[1] for r in rows}, {r[0]: dict(r[2] or {}) for r in rows})

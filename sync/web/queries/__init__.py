@@ -1,0 +1,1 @@
+"""What each page shows, as plain functions over a Session: tests call them directly."""

@@ -1,0 +1,90 @@
+"""Pages and their /api/v1 twins. Each handler builds one View from a query function and
+renders it; parameters are declared once per view and shared by the page and the API."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi.responses import Response
+
+from sync.web.app import Ctx, CtxDep, as_json_error, query_without, respond
+from sync.web.queries import matrix
+from sync.web.queries.common import Paging, View
+from sync.web.render import page
+
+Pop = Literal["customer", "open_opportunity", "prospect"]
+Fmt = Annotated[Literal["json", "csv"], Query(description="json, or csv for one table")]
+TableName = Annotated[str | None, Query(description="the table a CSV download holds")]
+PageNo = Annotated[int, Query(alias="page", ge=1, le=100_000)]
+
+api = APIRouter(prefix="/api/v1")
+pages = APIRouter(include_in_schema=False)
+
+
+def _paging(ctx: Ctx, page_no: int) -> Paging:
+    return Paging(page_no, ctx.config.web.page_size)
+
+
+def _not_found(request: Request, message: str, api_call: bool) -> Response:
+    if api_call:
+        return as_json_error(message, 404)
+    return page(request, "error.html", None, status=404, message=message)
+
+
+def _guard(request: Request, api_call: bool, build: Callable[[], View],
+           render: Callable[[View], Response]) -> Response:
+    try:
+        view = build()
+    except matrix.UnknownPartner:
+        return _not_found(request, "no such partner is shared by name", api_call)
+    except LookupError as exc:
+        return _not_found(request, str(exc.args[0]) if exc.args else "not found", api_call)
+    return render(view)
+
+
+# --- Matrix -----------------------------------------------------------------------------
+
+@api.get("/matrix", summary="Account mapping matrix (one partner, the counts-only pool, "
+                            "or all partners)")
+def api_matrix(ctx: Ctx = CtxDep, partner: str = "", format: Fmt = "json",
+               table: TableName = None) -> Response:
+    return _guard(ctx.request, True, lambda: matrix.grid(ctx.session, ctx.policies, partner),
+                  lambda v: respond(ctx, lambda: v, format, table))
+
+
+@pages.get("/matrix")
+def page_matrix(ctx: Ctx = CtxDep, partner: str = "") -> Response:
+    def render(view: View) -> Response:
+        return page(ctx.request, "matrix.html", view,
+                    options=matrix.partner_options(ctx.policies), selected=partner)
+    return _guard(ctx.request, False,
+                  lambda: matrix.grid(ctx.session, ctx.policies, partner), render)
+
+
+@api.get("/matrix/cell", summary="The named accounts behind one matrix cell (paged)")
+def api_matrix_cell(ours: Pop, theirs: Pop, ctx: Ctx = CtxDep, partner: str = "",
+                    page_no: PageNo = 1, format: Fmt = "json",
+                    table: TableName = None) -> Response:
+    return _guard(ctx.request, True,
+                  lambda: matrix.cell(ctx.session, ctx.policies, ours, theirs, partner,
+                                      _paging(ctx, page_no)),
+                  lambda v: respond(ctx, lambda: v, format, table))
+
+
+@pages.get("/matrix/cell")
+def page_matrix_cell(ours: Pop, theirs: Pop, ctx: Ctx = CtxDep, partner: str = "",
+                     page_no: PageNo = 1) -> Response:
+    return _guard(ctx.request, False,
+                  lambda: matrix.cell(ctx.session, ctx.policies, ours, theirs, partner,
+                                      _paging(ctx, page_no)),
+                  lambda v: page(ctx.request, "view.html", v,
+                                 back=("/matrix?partner=" + partner, "Back to the matrix"),
+                                 paging_query=query_without(ctx.request, "page")))
+
+
+def register(app: FastAPI) -> None:
+    # The routes themselves, not a wrapped router: the OpenAPI document and the tests see
+    # every path as it is served.
+    app.router.routes.extend([*api.routes, *pages.routes])
