@@ -381,3 +381,47 @@ class SyncRun(Base):
     counts: Mapped[dict[str, Any] | None]
     api_calls: Mapped[dict[str, Any] | None]
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class PsiRun(Base):
+    """One private-matching run as this side saw it (DESIGN.md 11): every message sent or
+    read, the set sizes learned and, for the requester, what the intersection held. Keys are
+    never stored here."""
+
+    __tablename__ = "psi_runs"
+    __table_args__ = (
+        UniqueConstraint("run_id", "role"),
+        Index("ix_psi_runs_created", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(32))
+    role: Mapped[str] = mapped_column(String(12))  # requester / responder
+    partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(24))
+    params: Mapped[dict[str, Any]]
+    # Population of the responder -> the level it shared at (hidden populations absent).
+    populations: Mapped[dict[str, Any]]
+    sizes: Mapped[dict[str, Any]]  # set sizes, ours and theirs, per key kind
+    result: Mapped[dict[str, Any] | None]  # requester: intersection per population and key
+    contacts: Mapped[int | None] = mapped_column(Integer)
+    messages: Mapped[list[Any]]  # kind, direction, bytes and SHA-256 of every message
+    actor: Mapped[str | None] = mapped_column(String(120))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class PsiContactTag(Base):
+    """Responder side, populations shared in full: the contact tag of each element, so the
+    partner can later ask for the owners of intersecting accounts only. Used once, then
+    deleted with the answer."""
+
+    __tablename__ = "psi_contact_tags"
+    __table_args__ = (UniqueConstraint("run_pk", "tag"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    run_pk: Mapped[int] = mapped_column(ForeignKey("psi_runs.id", ondelete="CASCADE"))
+    tag: Mapped[str] = mapped_column(String(64))
+    population: Mapped[str] = mapped_column(String(20))
+    key_kind: Mapped[str] = mapped_column(String(8))
+    key: Mapped[str]

@@ -17,6 +17,7 @@ from sync.commands.doctor import doctor_command
 from sync.commands.engine import ALL as ENGINE_COMMANDS
 from sync.commands.match import match
 from sync.commands.partners import partners
+from sync.commands.psi import psi
 from sync.commands.report import report
 from sync.commands.sandbox import ALL as SANDBOX_COMMANDS
 from sync.commands.web import web_command
@@ -161,6 +162,7 @@ cli.add_command(match)
 cli.add_command(report)
 cli.add_command(attribution)
 cli.add_command(web_command)
+cli.add_command(psi)
 
 
 for _command in [*ENGINE_COMMANDS, *SANDBOX_COMMANDS]:

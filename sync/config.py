@@ -96,7 +96,7 @@ class PartnerConfig:
     id: str
     name: str
     kind: Literal["technology", "services", "channel"] = "technology"
-    source: Literal["csv", "salesforce", "hubspot", "manual"] = "csv"
+    source: Literal["csv", "salesforce", "hubspot", "manual", "psi"] = "csv"
     path: str = ""
     encoding: str = "utf-8-sig"
     columns: dict[str, str] = field(default_factory=dict)
@@ -113,6 +113,20 @@ class PartnerConfig:
 
 
 @dataclass(frozen=True)
+class PsiConfig:
+    """Private matching (DESIGN.md 11, docs/private-matching.md). Both sides of a run must
+    use the same `data_structure` and `false_positive_rate`: a request made with others is
+    refused."""
+
+    organisation: str = ""
+    state_dir: str = "psi-state"
+    data_structure: Literal["gcs", "raw", "bloom_filter"] = "gcs"
+    false_positive_rate: float = 1e-9
+    min_set_size: int = 10
+    max_set_size: int = 1_000_000
+
+
+@dataclass(frozen=True)
 class Config:
     warehouse: WarehouseConfig = field(default_factory=WarehouseConfig)
     daemon: DaemonConfig = field(default_factory=DaemonConfig)
@@ -122,6 +136,7 @@ class Config:
     attribution: AttributionConfig = field(default_factory=AttributionConfig)
     partners: list[PartnerConfig] = field(default_factory=list)
     web: WebConfig = field(default_factory=WebConfig)
+    psi: PsiConfig = field(default_factory=PsiConfig)
     source_path: str = ""
 
     def secrets(self) -> list[str]:
@@ -332,6 +347,15 @@ def _validate(config: Config, where: str) -> None:
                  f"is not a population; use {', '.join(POPULATIONS)}")
         if weight < 0:
             fail(f"attribution.population_weights.{pop}", "must be zero or more")
+    psi = config.psi
+    if not 0 < psi.false_positive_rate < 1:
+        fail("psi.false_positive_rate", "must be a probability between 0 and 1, e.g. 1e-9")
+    if psi.min_set_size < 1:
+        fail("psi.min_set_size", "must be at least 1")
+    if psi.max_set_size < psi.min_set_size:
+        fail("psi.max_set_size", "must be at least psi.min_set_size")
+    if not psi.state_dir.strip():
+        fail("psi.state_dir", "is empty; set a directory for pending private-matching runs")
     problems = attribution_problems(att)
     if problems:
         raise ConfigError(f"{where}: {problems[0]}; fix it under [attribution]")

@@ -54,6 +54,19 @@ def share_level(share: Mapping[str, Any] | None, population: str) -> Level:
         return Level.HIDDEN
 
 
+def outbound_level(outbound: Mapping[str, Any] | None, population: str) -> Level:
+    """The level WE share one of our populations at with a partner (DESIGN.md 10).
+
+    Unlike `share_level`, an unset population is hidden: nothing leaves without a decision.
+    A value that is not a known level fails closed (hidden) too.
+    """
+    raw = (outbound or {}).get(population, Level.HIDDEN.value)
+    try:
+        return Level(raw)
+    except ValueError:
+        return Level.HIDDEN
+
+
 @dataclass(frozen=True, slots=True)
 class SharedOverlap:
     """One active overlap of an account, with what the sharing rule needs to know."""

@@ -23,7 +23,7 @@ from sync.config import POPULATIONS, SHARE_LEVELS, Config, PartnerConfig
 from sync.errors import UserError
 
 KINDS = ("technology", "services", "channel")
-SOURCES = ("csv", "salesforce", "hubspot", "manual")
+SOURCES = ("csv", "salesforce", "hubspot", "manual", "psi")
 _ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 

@@ -1,0 +1,118 @@
+"""`ecosync psi request|respond|finish|log`: a thin click layer over sync.psi."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+import structlog
+from rich.console import Console
+from rich.table import Table
+
+from schema.db import transaction
+from sync.config import POPULATIONS
+from sync.context import AppContext
+from sync.errors import UserError
+from sync.psi.log import log_rows
+from sync.psi.requester import finish, request
+from sync.psi.responder import respond
+from sync.warehouse import require_head
+
+log = structlog.get_logger(__name__)
+_FILE = click.Path(path_type=Path, dir_okay=False)
+
+
+def _app() -> AppContext:
+    obj = click.get_current_context().find_object(AppContext)
+    if obj is None:
+        raise UserError("no ecosync context; run this as `ecosync psi …`")
+    return obj
+
+
+@click.group("psi")
+def psi() -> None:
+    """Private matching with a partner's ecosync: the overlap, and nothing else
+    (docs/private-matching.md)."""
+
+
+@psi.command("request")
+@click.argument("partner_id", metavar="PARTNER")
+@click.option("--out", "out", required=True, type=_FILE, help="Request file to write.")
+@click.option("--population", "populations", multiple=True, type=click.Choice(POPULATIONS),
+              help="The partner's populations to ask for; repeatable (default: all).")
+def request_command(partner_id: str, out: Path, populations: tuple[str, ...]) -> None:
+    """Step 1 (our side): write a request for PARTNER."""
+    app = _app()
+    engine = app.engine()
+    require_head(engine)
+    with transaction(engine) as session:
+        result = request(session, app.config, partner_id, out, now=datetime.now(UTC),
+                         populations=populations or POPULATIONS)
+    log.info("psi request", run=result.run_id, partner=result.partner_id,
+             keys=sum(result.sizes.values()), bytes=result.bytes)
+    click.echo(result.summary())
+
+
+@psi.command("respond")
+@click.option("--in", "in_", required=True, type=_FILE, help="Request file received.")
+@click.option("--out", "out", required=True, type=_FILE, help="Response file to write.")
+@click.option("--partner", "partner_id", default=None,
+              help="The partner who sent it (default: the one whose id or name the request "
+                   "names).")
+def respond_command(in_: Path, out: Path, partner_id: str | None) -> None:
+    """Step 2 (their side): answer a request under our outbound policy for its sender."""
+    app = _app()
+    engine = app.engine()
+    require_head(engine)
+    with transaction(engine) as session:
+        result = respond(session, app.config, in_, out, now=datetime.now(UTC),
+                         partner_id=partner_id)
+    log.info("psi respond", run=result.run_id, partner=result.partner_id, bytes=result.bytes)
+    click.echo(result.summary())
+
+
+@psi.command("finish")
+@click.option("--in", "in_", required=True, type=_FILE, help="Response file received.")
+@click.option("--out", "out", default=None, type=_FILE,
+              help="Where to write the contacts request, when the partner shares owners "
+                   "(default: beside the response).")
+def finish_command(in_: Path, out: Path | None) -> None:
+    """Step 3 (our side): land the partner's answer."""
+    app = _app()
+    engine = app.engine()
+    require_head(engine)
+    with transaction(engine) as session:
+        result = finish(session, app.config, in_, now=datetime.now(UTC), contacts_out=out)
+    log.info("psi finish", run=result.run_id, partner=result.partner_id,
+             landed=result.landed)
+    click.echo(result.summary())
+
+
+@psi.command("log")
+@click.option("--partner", "partner_id", default=None, help="Only runs with this partner.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True)
+def log_command(partner_id: str | None, limit: int, fmt: str) -> None:
+    """Every private-matching run, on both sides: newest first."""
+    app = _app()
+    engine = app.engine()
+    require_head(engine)
+    with transaction(engine) as session:
+        rows = log_rows(session, partner_id=partner_id, limit=limit)
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2))
+        return
+    table = Table("when", "run", "role", "partner", "status", "shared", "our keys",
+                  "their keys", "in common", "contacts", "by", title="private-matching runs")
+    for r in rows:
+        table.add_row(r["created_at"][:16], r["run_id"][:8], r["role"], r["partner_id"],
+                      r["status"], r["shared_text"], r["our_keys"], r["their_keys"],
+                      r["found_text"], "" if r["contacts"] is None else str(r["contacts"]),
+                      r["actor"] or "")
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=200)
+    console.print(table)

@@ -1,0 +1,116 @@
+"""Two installs run private matching both ways and end with exactly the known intersection."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import (
+    BOTH_CUSTOMERS,
+    BOTH_OPEN,
+    BOTH_PROSPECTS,
+    DUNS_A,
+)
+from psi_world import Side
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from schema.models import PsiContactTag, PsiRun
+from sync.matching.keys import registrable_domain
+from sync.psi.log import counted_populations, log_rows
+
+PAIRS = [pytest.param("sqlite", "sqlite", id="sqlite-sqlite"),
+         pytest.param("sqlite", "postgres", id="sqlite-postgres")]
+
+
+def _domains(sites: list[str]) -> set[str]:
+    return {d for d in (registrable_domain(s) for s in sites) if d}
+
+
+EXPECTED = ({("customer", d, None) for d in _domains(BOTH_CUSTOMERS)}
+            | {("prospect", d, None) for d in _domains(BOTH_PROSPECTS)}
+            | {("customer", None, "123456789")})
+
+
+def run_both_ways(acme: Side, globex: Side, tmp: Path) -> dict[str, Any]:
+    files: dict[str, Any] = {}
+    for me, peer, tag in ((acme, globex, "a"), (globex, acme, "g")):
+        req, resp = tmp / f"{tag}-req.psi", tmp / f"{tag}-resp.psi"
+        me.request(req)
+        peer.respond(req, resp)
+        done = me.finish(resp)
+        files[tag] = [req, resp]
+        if done.contacts_request is not None:
+            answer = tmp / f"{tag}-contacts.psi"
+            peer.respond(done.contacts_request, answer)
+            me.finish(answer)
+            files[tag] += [done.contacts_request, answer]
+        files[f"{tag}-finish"] = done
+    return files
+
+
+@pytest.mark.parametrize(("kind_a", "kind_b"), PAIRS)
+def test_both_sides_end_with_exactly_the_intersection(make_pair: Any, tmp_path: Path,
+                                                      kind_a: str, kind_b: str) -> None:
+    acme, globex = make_pair(kind_a, kind_b)
+    files = run_both_ways(acme, globex, tmp_path)
+
+    assert acme.partner_rows() == EXPECTED
+    assert globex.partner_rows() == EXPECTED
+    # Counts only: the exact number of keys in common, and no member landed anywhere.
+    for side, tag in ((acme, "a"), (globex, "g")):
+        done = files[f"{tag}-finish"]
+        assert done.shared == {"customer": "full", "open_opportunity": "counts",
+                               "prospect": "names"}
+        assert done.found["open_opportunity"] == {"domain": len(BOTH_OPEN), "duns": 0}
+        assert not any(pop == "open_opportunity" for pop, _, _ in side.partner_rows())
+        with Session(side.engine) as s:
+            assert counted_populations(s) == [(side.peer_id, "open_opportunity",
+                                               len(BOTH_OPEN))]
+
+    # Matching, unchanged, turns the landed rows into overlaps of the right accounts.
+    for side in (acme, globex):
+        side.match()
+        found = side.overlaps()
+        methods = {m for _, m, _ in found}
+        assert methods == {"domain", "duns"}
+        assert len(found) == len(BOTH_CUSTOMERS) + len(BOTH_PROSPECTS) + 1
+        assert {p for _, _, p in found} == {"customer", "prospect"}
+
+
+def test_full_sharing_sends_owners_of_intersecting_accounts_only(make_pair: Any,
+                                                                 tmp_path: Path) -> None:
+    acme, globex = make_pair()
+    files = run_both_ways(acme, globex, tmp_path)
+    owners = acme.owners()
+    customers = _domains(BOTH_CUSTOMERS) | {"123456789"}
+    # Globex shares customers in full: each intersecting customer row got its owner.
+    assert {k for k, v in owners.items() if v} == customers
+    assert all(v and v.startswith("005OWNER") for k, v in owners.items() if k in customers)
+    # Prospects are shared by name only: no owner.
+    assert all(owners[d] is None for d in _domains(BOTH_PROSPECTS))
+    # The responder's one-use tags are gone once answered; both runs are complete.
+    for side in (acme, globex):
+        with Session(side.engine) as s:
+            assert s.scalars(select(PsiContactTag)).all() == []
+            statuses = {(r.role, r.status) for r in s.scalars(select(PsiRun))}
+        assert statuses == {("requester", "contacts_received"),
+                            ("responder", "contacts_sent")}
+    assert len(files["a"]) == 4
+
+
+def test_psi_log_lists_every_run_on_both_sides(make_pair: Any, tmp_path: Path) -> None:
+    acme, globex = make_pair()
+    run_both_ways(acme, globex, tmp_path)
+    with Session(acme.engine) as s:
+        rows = log_rows(s)
+    assert [(r["role"], r["partner_id"]) for r in rows] == [("responder", "globex"),
+                                                             ("requester", "globex")]
+    mine = rows[1]
+    assert mine["result"]["open_opportunity"] == {"level": "counts", "domain": 4, "duns": 0}
+    assert mine["sizes"]["ours"]["domain"] > 0
+    assert [m["kind"] for m in mine["messages"]] == ["request", "response",
+                                                      "contacts_request", "contacts"]
+    assert all(len(m["sha256"]) == 64 for m in mine["messages"])
+    assert DUNS_A[0] not in str(rows)
