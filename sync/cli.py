@@ -121,7 +121,8 @@ def status(fmt: str) -> None:
             def total(prefix: str, counts: dict[str, int] = counts) -> str:
                 return str(sum(v for k, v in counts.items() if k.startswith(prefix)))
 
-            table.add_row(str(r["id"]), r["kind"], r["status"], r["started_at"] or "",
+            kind = r["kind"] + (" (dry run)" if r.get("dry_run") else "")
+            table.add_row(str(r["id"]), kind, r["status"], r["started_at"] or "",
                           r["ended_at"] or "", total("pulled."), total("written."),
                           total("failed."),
                           ", ".join(f"{k} {v}" for k, v in r["api_calls"].items()

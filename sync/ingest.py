@@ -194,6 +194,32 @@ def save_watermark(
     session.flush()
 
 
+def start_cursor(session: Session, source: str, stream: Stream, *, backfill: bool,
+                 since: datetime | None, now: datetime) -> Cursor | None:
+    """Where a pull starts. Incremental: the watermark. Backfill: resume an unfinished one
+    from its last committed page, else start over (from `since` when given)."""
+    mark = read_watermark(session, source, stream)
+    if not backfill:
+        return mark
+    row = session.get(Watermark, (source, stream.value))
+    if row is not None and row.backfill_cursor == "in_progress" and mark is not None:
+        return mark  # a killed backfill continues from its last committed page
+    if row is None:
+        row = Watermark(source=source, stream=stream.value, updated_at=now)
+        session.add(row)
+    row.backfill_cursor, row.backfill_completed_at = "in_progress", None
+    row.modified_at, row.last_id = None, None
+    return Cursor(since, "") if since else None
+
+
+def finish_backfill(session: Session, source: str, stream: Stream, now: datetime) -> None:
+    row = session.get(Watermark, (source, stream.value))
+    if row is not None:
+        row.backfill_cursor, row.backfill_completed_at = None, now
+        if row.modified_at is None or row.modified_at > now:
+            row.modified_at, row.last_id = now, ""
+
+
 def land_page(
     session: Session, source: str, page: Page, *, now: datetime, run_id: int | None = None,
     generic: frozenset[str] = GENERIC_DOMAINS,

@@ -85,7 +85,8 @@ def status(engine: Engine, runs: int = 5) -> WarehouseStatus:
     return WarehouseStatus(
         url, True, rev, head,
         [
-            {"id": r.id, "kind": r.kind, "status": r.status, "started_at": _iso(r.started_at),
+            {"id": r.id, "kind": r.kind, "dry_run": bool(r.dry_run), "status": r.status,
+             "started_at": _iso(r.started_at),
              "ended_at": _iso(r.ended_at), "counts": r.counts or {}, "api_calls": r.api_calls or {}}
             for r in last
         ],

@@ -118,7 +118,8 @@ _WAIT_HELP = ("If another writer (a backfill, a sync, the daemon) holds the ware
 
 @click.command("sync")
 @click.option("--once", is_flag=True, required=True, help="Run one tick and exit.")
-@click.option("--dry-run", is_flag=True, help="Print the field changes; write nothing.")
+@click.option("--dry-run", is_flag=True,
+              help="Print the field changes; change nothing (CRMs and warehouse).")
 @click.option("--source", default=None, help="Only this CRM source (by its name).")
 @click.option("--wait", is_flag=True, help=_WAIT_HELP)
 def sync_command(once: bool, dry_run: bool, source: str | None, wait: bool) -> None:
@@ -136,7 +137,8 @@ def sync_command(once: bool, dry_run: bool, source: str | None, wait: bool) -> N
 @click.option("--source", default=None, help="Only this CRM source (by its name).")
 @click.option("--since", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), default=None,
               help="Pull records modified since this date (UTC) instead of everything.")
-@click.option("--dry-run", is_flag=True, help="Pull and match, print changes, write nothing.")
+@click.option("--dry-run", is_flag=True,
+              help="Pull and match, print changes; change nothing (CRMs and warehouse).")
 @click.option("--progress/--no-progress", default=True, help="Show progress bars.")
 @click.option("--wait", is_flag=True, help=_WAIT_HELP)
 def backfill_command(source: str | None, since: datetime | None, dry_run: bool,

@@ -1,0 +1,86 @@
+"""Stage `refresh partners`: the partners of the config, and the partner files they watch.
+
+A partner whose sharing policy changed gets every account it overlaps re-rendered. A watched
+CSV file is re-imported when it changed (all or nothing: a bad file keeps the previous
+snapshot, the tick goes on and reports it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import and_, exists, select, update
+from sqlalchemy.orm import Session
+
+from schema.models import Account, Opportunity, Overlap, Partner
+from sync.config import Config
+from sync.errors import UserError
+from sync.stages.context import TickContext
+
+
+def refresh_partners(ctx: TickContext) -> None:
+    from sync.partners.registry import sync_partners_from_config
+
+    with ctx.transaction() as session:
+        before = {p.id: p.share for p in session.scalars(select(Partner))}
+        sync_partners_from_config(session, ctx.config, now=ctx.started)
+        session.flush()
+        after = {p.id: p.share for p in session.scalars(select(Partner))}
+        changed = [pid for pid, share in after.items() if pid in before and before[pid] != share]
+        if changed:
+            _mark_partner_accounts_dirty(session, changed)
+    import_watched_partner_files(ctx)
+
+
+def partner_file_path(config: Config, path: str) -> Path:
+    """Relative partner paths are relative to the config file, not the working directory."""
+    candidate = Path(path)
+    if candidate.is_absolute() or not config.source_path or config.source_path.startswith("<"):
+        return candidate
+    return Path(config.source_path).parent / candidate
+
+
+def import_watched_partner_files(ctx: TickContext) -> None:
+    from sync.matching.keys import generic_domains
+    from sync.partners.csv_import import import_partner_csv
+
+    generic = generic_domains(ctx.config.matching.generic_domains)
+    for partner in ctx.config.partners:
+        if partner.source != "csv" or not partner.path:
+            continue
+        path = partner_file_path(ctx.config, partner.path)
+        try:
+            with ctx.transaction() as session:
+                result = import_partner_csv(
+                    session, partner.id, path, columns=partner.columns or None,
+                    encoding=partner.encoding, generic=generic, now=ctx.started)
+        except UserError as exc:
+            # All-or-nothing import: the previous snapshot stays; the daemon goes on.
+            ctx.report.errors.append(f"partner {partner.id}: {exc.message}")
+            ctx.log.error("partner file rejected", partner=partner.id, error=exc.message)
+            continue
+        if not result.file_unchanged:
+            ctx.report.counts["partner_files_imported"] += 1
+            ctx.log.info("partner file imported", partner=partner.id, summary=result.summary())
+
+
+def _mark_partner_accounts_dirty(session: Session, partner_ids: Sequence[str]) -> None:
+    """A partner's sharing policy changed: every account it overlaps must be re-rendered."""
+    touched = select(Overlap.account_id).where(Overlap.partner_id.in_(partner_ids))
+    session.execute(update(Account).where(Account.id.in_(touched)).values(fields_dirty=True))
+    _mark_opportunities_of(session, Account.id.in_(touched))
+
+
+def _mark_opportunities_of(session: Session, account_condition: Any) -> None:
+    # Closed opportunities keep their stamp; only open ones show live influence.
+    session.execute(
+        update(Opportunity)
+        .where(Opportunity.status == "open", exists(
+            select(Account.id).where(and_(
+                Account.source == Opportunity.source,
+                Account.external_id == Opportunity.account_external_id,
+                account_condition))))
+        .values(fields_dirty=True)
+    )

@@ -1,0 +1,81 @@
+"""Stage `pull`: read each stream's window from each CRM and land it, page by page.
+
+Each page lands with its watermark in one transaction (sync.ingest owns the watermark rules:
+where a window starts, how a backfill resumes and completes). When the API budget runs short,
+the rest of the window waits for a later tick so that write-back gets the calls left.
+"""
+
+from __future__ import annotations
+
+from connectors.base import BudgetExhausted, Connector
+from schema.records import Stream
+from sync.config import Config
+from sync.ingest import finish_backfill, land_page, start_cursor
+from sync.matching.keys import generic_domains
+from sync.stages.context import TickContext
+
+STREAMS = (Stream.ACCOUNTS, Stream.OPPORTUNITIES)
+
+# Reads stop this far below ecosync's share of the daily API allocation, so that the calls
+# left go to write-back (closed opportunities and changed overlaps) rather than to reading.
+WRITE_RESERVE = 0.1
+
+
+def pull(ctx: TickContext) -> None:
+    for connector in ctx.connectors:
+        if ctx.stopping():
+            return
+        _pull_connector(ctx, connector)
+
+
+def _pull_connector(ctx: TickContext, connector: Connector) -> None:
+    generic = generic_domains(ctx.config.matching.generic_domains)
+    opts, until = ctx.options, ctx.started
+    for stream in STREAMS:
+        label = f"{connector.name}/{stream.value}"
+        if budget_short(ctx.config, connector):
+            _defer_reads(ctx, connector, stream)
+            return
+        with ctx.transaction() as session:
+            since = start_cursor(session, connector.name, stream, backfill=opts.backfill,
+                                 since=opts.since, now=until)
+        pulled = 0
+        try:
+            for page in connector.pull(stream, since, until):
+                with ctx.transaction() as session:
+                    landed = land_page(session, connector.name, page, now=until,
+                                       run_id=ctx.run_id, generic=generic)
+                pulled += landed.records
+                ctx.report.counts[f"pulled.{label}"] += landed.records
+                ctx.report.counts[f"deleted.{label}"] += landed.deleted
+                ctx.progress("pull", label, landed.records)
+                if ctx.stopping():
+                    return
+                if budget_short(ctx.config, connector):
+                    _defer_reads(ctx, connector, stream)
+                    return
+        except BudgetExhausted:
+            _defer_reads(ctx, connector, stream)
+            return
+        if opts.backfill:
+            with ctx.transaction() as session:
+                finish_backfill(session, connector.name, stream, until)
+        ctx.log.info("pulled", source=connector.name, stream=stream.value, records=pulled,
+                     since=since.modified_at.isoformat() if since else None)
+
+
+def budget_short(config: Config, connector: Connector) -> bool:
+    usage = connector.usage()
+    if not usage.daily_limit or usage.daily_used is None:
+        return False
+    share = {config.crm.salesforce.name: config.crm.salesforce.max_api_share,
+             config.crm.hubspot.name: config.crm.hubspot.max_api_share}.get(connector.name, 1.0)
+    return usage.daily_used >= share * (1 - WRITE_RESERVE) * usage.daily_limit
+
+
+def _defer_reads(ctx: TickContext, connector: Connector, stream: Stream) -> None:
+    """Committed pages stay; the rest of the window is read on a later tick."""
+    ctx.report.counts[f"reads_deferred.{connector.name}/{stream.value}"] += 1
+    ctx.report.errors.append(f"{connector.name}: API budget short; reads deferred, writes first")
+    ctx.log.warning("API budget short: reads deferred so write-back goes first",
+                    source=connector.name, stream=stream.value)

@@ -1,0 +1,41 @@
+"""Stage `stamp`: attribution stamped once per close (sync.attribution.stamp), at the rates
+in force on the close date."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from connectors.base import Connector
+from sync.config import Config
+from sync.stages.context import TickContext
+
+
+def exchange_rates(config: Config, connectors: Sequence[Connector]) -> Any:
+    """Dated rates the CRMs keep first, the config's static rates last (DESIGN.md 6)."""
+    from sync.attribution.currency import ChainedRates, DatedRates, StaticRates
+
+    dated = DatedRates()
+    for connector in connectors:
+        reader = getattr(connector, "exchange_rates", None)
+        if reader is None:
+            continue
+        for rate in reader():
+            dated.add(rate.currency, rate.effective_from, rate.corporate_per_unit)
+    return ChainedRates((dated, StaticRates.from_config(config.attribution)))
+
+
+def stamp(ctx: TickContext) -> None:
+    from sync.attribution.stamp import stamp_closed
+
+    rates = exchange_rates(ctx.config, ctx.connectors)
+    # Idempotent per close (unique close key), so a crash here and a re-run stamp once.
+    with ctx.transaction() as session:
+        stats = stamp_closed(session, ctx.config.attribution, now=ctx.started,
+                             run_id=ctx.run_id, late=ctx.options.backfill, rates=rates)
+    ctx.report.counts["stamped"] += stats.stamped
+    ctx.report.counts["stamps_superseded"] += stats.superseded
+    ctx.report.counts["reopened"] += stats.reopened
+    if stats.stamped or stats.reopened:
+        ctx.log.info("stamped", stamped=stats.stamped, superseded=stats.superseded,
+                     reopened=stats.reopened, late=stats.late)

@@ -1,0 +1,110 @@
+"""Stages `plan` and `push`: what each queued record should show, and writing the difference.
+
+`plan` lines up, per connector and stream, the chunks the planner will produce (computed
+lazily, in bounded memory, as `push` consumes them). `push` writes them in batches up to the
+bulk-write size; a dry run collects them for printing instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from connectors.base import Connector
+from schema.models import Account, Opportunity
+from schema.records import Stream
+from sync.plan import PlannedChunk, plan_accounts, plan_opportunities
+from sync.stages.context import TickContext
+from sync.writeback import push as push_changes
+
+PUSH_BATCH = 10_000
+_PLANNERS = {Stream.ACCOUNTS: plan_accounts, Stream.OPPORTUNITIES: plan_opportunities}
+# Opportunities first: a just-closed deal's stamp is what reps and reports wait for, and it
+# must not lose the API budget to account fields.
+ORDER = (Stream.OPPORTUNITIES, Stream.ACCOUNTS)
+
+
+@dataclass(frozen=True)
+class Plan:
+    connector: Connector
+    stream: Stream
+    chunks: Callable[[], Iterator[PlannedChunk]]
+
+    @property
+    def label(self) -> str:
+        return f"{self.connector.name}/{self.stream.value}"
+
+
+def plan(ctx: TickContext) -> None:
+    ctx.plans = [Plan(c, s, _chunks(ctx, c, s)) for c in ctx.connectors for s in ORDER]
+
+
+def _chunks(ctx: TickContext, connector: Connector,
+            stream: Stream) -> Callable[[], Iterator[PlannedChunk]]:
+    def produce() -> Iterator[PlannedChunk]:
+        with ctx.reading() as session:
+            for chunk in _PLANNERS[stream](session, connector, ctx.started):
+                session.rollback()  # end the read snapshot before writing
+                ctx.report.counts[f"planned.{connector.name}/{stream.value}"] += len(
+                    chunk.changes)
+                yield chunk
+
+    return produce
+
+
+def push(ctx: TickContext) -> None:
+    for item in ctx.plans:
+        if ctx.stopping():
+            return
+        _push_plan(ctx, item)
+
+
+def _push_plan(ctx: TickContext, item: Plan) -> None:
+    pending: list[PlannedChunk] = []
+    for chunk in item.chunks():
+        if ctx.dry_run:
+            ctx.report.planned.extend(chunk.changes)
+            continue
+        pending.append(chunk)
+        # Batch up to the bulk-write size so large write-backs can use bulk APIs.
+        if sum(len(c.changes) for c in pending) >= PUSH_BATCH or ctx.stopping():
+            _push_chunks(ctx, item, pending)
+            pending = []
+        if ctx.stopping():
+            break
+    if pending:
+        _push_chunks(ctx, item, pending)
+    counts = ctx.report.counts
+    ctx.log.info("written", source=item.connector.name, stream=item.stream.value,
+                 records=counts[f"written.{item.label}"], failed=counts[f"failed.{item.label}"])
+
+
+def _push_chunks(ctx: TickContext, item: Plan, chunks: Sequence[PlannedChunk]) -> None:
+    changes = [c for chunk in chunks for c in chunk.changes]
+    stats = push_changes(ctx.engine, item.connector, changes, now=ctx.started,
+                         run_id=ctx.run_id)
+    counts, label = ctx.report.counts, item.label
+    counts[f"written.{label}"] += stats.records_written
+    counts[f"fields_written.{label}"] += stats.fields_written
+    counts[f"failed.{label}"] += stats.records_failed
+    counts[f"manual_edits.{label}"] += stats.manual_edits
+    counts[f"deferred.{label}"] += len(stats.deferred)
+    ctx.progress("write", label, stats.records_written)
+    model: type[Account] | type[Opportunity] = (
+        Account if item.stream is Stream.ACCOUNTS else Opportunity)
+    ids = [i for chunk in chunks for i in chunk.record_ids]
+    with ctx.transaction() as session:
+        _clear(session, model, ids, stats.deferred)
+
+
+def _clear(session: Session, model: type[Account] | type[Opportunity], ids: Sequence[int],
+           deferred: set[str]) -> None:
+    for start in range(0, len(ids), 900):
+        stmt = update(model).where(model.id.in_(ids[start:start + 900]))
+        if deferred:
+            # Deferred records stay dirty: the next tick plans and writes them again.
+            stmt = stmt.where(model.external_id.not_in(list(deferred)))
+        session.execute(stmt.values(fields_dirty=False))
