@@ -455,7 +455,7 @@ def partner_path(config: Config, path: str) -> Path:
 
 def check_partner(config: Config, partner: PartnerConfig) -> Check:
     from sync.matching.keys import generic_domains
-    from sync.partners.csv_read import read_partner_csv
+    from sync.partners.staging import check_partner_file
 
     area = f"partner {partner.id}"
     if partner.source != "csv":
@@ -472,9 +472,10 @@ def check_partner(config: Config, partner: PartnerConfig) -> Check:
     if not path.is_file():
         return Check(area, "file", "fail", f"{path} is not a file", "point path at the CSV file")
     try:
-        result = read_partner_csv(path, encoding=partner.encoding,
-                                  columns=partner.columns or None,
-                                  generic=generic_domains(config.matching.generic_domains))
+        result = check_partner_file(path, encoding=partner.encoding,
+                                    columns=partner.columns or None,
+                                    generic=generic_domains(config.matching.generic_domains),
+                                    keep=MAX_ROW_PROBLEMS)
     except UserError as exc:
         return Check(area, "file", "fail", exc.message,
                      f"fix the file or the partner's encoding/columns in the config "
@@ -483,14 +484,14 @@ def check_partner(config: Config, partner: PartnerConfig) -> Check:
         return Check(area, "file", "fail", f"{path}: cannot read ({exc.strerror})",
                      "give the ecosync user read access to the file")
     if result.problems:
-        shown = "; ".join(p.describe() for p in result.problems[:MAX_ROW_PROBLEMS])
-        more = len(result.problems) - MAX_ROW_PROBLEMS
+        shown = "; ".join(p.describe() for p in result.problems)
+        more = result.invalid_rows - len({p.line for p in result.problems})
         tail = f"; and {more} more" if more > 0 else ""
         return Check(area, "file", "fail",
-                     f"{path}: {len(result.problems)} invalid row(s): {shown}{tail}",
+                     f"{path}: {result.invalid_rows} invalid row(s): {shown}{tail}",
                      "fix those rows: the daemon imports a watched file only when every row "
                      f"is valid (`ecosync partners import {partner.id} FILE` lists them all)")
-    return Check(area, "file", "ok", f"{path}: {len(result.rows):,} valid rows")
+    return Check(area, "file", "ok", f"{path}: {result.rows:,} valid rows")
 
 
 def _share_problems(share: Any) -> list[str]:

@@ -1,10 +1,11 @@
-"""Import a partner CSV as the partner's new snapshot, all or nothing (DESIGN.md section 8).
+"""Import a partner CSV as the partner's new snapshot, all or nothing (DESIGN.md section 8), in
+constant memory whatever the file's size (issue 15.9).
 
-The whole file is read and validated before the first write. Then, in the caller's
-transaction, the partner's rows are diffed against the file by `row_key`: new and changed rows
-are upserted with `match_dirty`, rows missing from the file are deleted, and the snapshot
-version and file fingerprint are bumped. The caller commits (`schema.db.transaction`), so a
-failure at any point leaves the previous snapshot in place.
+The file streams through validation into temporary staging tables (`staging`); the diff
+against the partner's current rows is then set-based SQL in the caller's transaction: new and
+changed rows are upserted with `match_dirty`, rows missing from the file are deleted, and the
+snapshot version and file fingerprint are bumped. The caller commits (`schema.db.transaction`),
+so a bad row, a failure at any point or a kill leaves the previous snapshot in place.
 
 Deleted rows and the matching engine: partner_accounts only ever holds the current snapshot,
 so a row that left the file is deleted here (its overlaps' `partner_account_id` becomes NULL by
@@ -22,30 +23,50 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import (
+    Connection,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from schema.models import Account, Overlap, Partner, PartnerAccount
-from schema.upsert import bulk_upsert, chunked
 from sync.errors import UserError
 from sync.matching.keys import GENERIC_DOMAINS
-from sync.partners.csv_read import ParsedRow, RowProblem, read_partner_csv
+from sync.matching.worktables import table_of
+from sync.partners.csv_read import ParsedRow, RowProblem, check_encoding, file_sha256
+from sync.partners.staging import StagedRows, stage_file, stage_records, staged_scope
 
 # Fields compared to decide whether a row changed (everything the CSV carries).
 COMPARED = ("external_id", "name", "domain", "website", "domain_key", "name_key", "duns",
             "population", "owner_name", "owner_email")
-MAX_LISTED = 200  # problems spelled out in one error message; all are on the exception
-_ID_CHUNK = 500
+MAX_LISTED = 200  # problems spelled out in one error message
+GUIDE = "docs/partner-data.md"
 
 
 class PartnerImportError(UserError):
-    """A partner file with bad rows: nothing was imported. `problems` lists every one."""
+    """A partner file with bad rows: nothing was imported. `problems` holds the first
+    problems by line (`staging.KEEP_PROBLEMS`); `invalid_rows` counts every bad line."""
 
-    def __init__(self, message: str, problems: Sequence[RowProblem]) -> None:
+    def __init__(self, message: str, problems: Sequence[RowProblem],
+                 invalid_rows: int | None = None) -> None:
         super().__init__(message)
         self.problems = list(problems)
+        self.invalid_rows = (len({p.line for p in problems}) if invalid_rows is None
+                             else invalid_rows)
 
 
 @dataclass(frozen=True)
@@ -57,7 +78,8 @@ class ImportResult:
     changed: int = 0
     removed: int = 0
     unchanged: int = 0
-    skipped: list[RowProblem] = field(default_factory=list)  # bad rows left out
+    skipped: list[RowProblem] = field(default_factory=list)  # first problems of rows left out
+    skipped_rows: int = 0  # every bad line left out
     snapshot_version: int = 0
     fingerprint: str = ""
     file_unchanged: bool = False  # same file and options as the last import: nothing done
@@ -70,51 +92,36 @@ class ImportResult:
         text = (f"{self.partner_id}: imported {self.rows} rows from {self.path} "
                 f"(snapshot {self.snapshot_version}): {self.added} added, {self.changed} "
                 f"changed, {self.removed} removed, {self.unchanged} unchanged")
-        if self.skipped:
-            text += f"; {len(self.skipped)} invalid rows skipped"
+        if self.skipped_rows:
+            text += f"; {self.skipped_rows} invalid rows skipped"
         return text
 
 
-def problems_message(path: Path, problems: Sequence[RowProblem], *, imported: bool) -> str:
+def problems_message(path: Path, staged: StagedRows | Sequence[RowProblem], *,
+                     imported: bool) -> str:
+    """Every bad line named (up to MAX_LISTED), with the column and the fix, never a value."""
+    if isinstance(staged, StagedRows):
+        problems, total, rows = staged.problems, staged.problem_count, staged.invalid_rows
+    else:
+        problems, total, rows = list(staged), len(staged), len({p.line for p in staged})
     listed = "\n".join(f"  {path}: {p.describe()}" for p in problems[:MAX_LISTED])
-    more = len(problems) - MAX_LISTED
+    more = total - min(len(problems), MAX_LISTED)
     if more > 0:
         listed += f"\n  … and {more} more"
-    head = (f"{path}: {len(problems)} invalid row{'s' if len(problems) != 1 else ''}"
+    head = (f"{path}: {rows} invalid row{'s' if rows != 1 else ''}"
             + (", skipped" if imported else "; nothing was imported"))
     tail = "" if imported else (
         "\nfix these rows and import again, or pass --skip-invalid to import the valid rows")
     return f"{head}:\n{listed}{tail}"
 
 
-def _fingerprint(content_sha256: str, encoding: str, columns: Mapping[str, str] | None,
-                 skip_invalid: bool) -> str:
+def file_fingerprint(content_sha256: str, encoding: str, columns: Mapping[str, str] | None,
+                     skip_invalid: bool) -> str:
     # The same bytes read with another mapping or encoding give other rows, so the options
     # are part of what "unchanged" means.
     options = json.dumps({"encoding": encoding, "columns": dict(columns or {}),
                           "skip_invalid": skip_invalid}, sort_keys=True)
     return hashlib.sha256(f"{content_sha256}\0{options}".encode()).hexdigest()
-
-
-def row_keys(rows: Iterable[ParsedRow]) -> list[str]:
-    """Stable identity of each row within one partner's list: external id, else domain key,
-    else name key; repeats of one key (no external id) get an ordinal suffix."""
-    out: list[str] = []
-    seen: dict[str, int] = {}
-    for row in rows:
-        if row.external_id is not None:
-            base = f"x:{row.external_id}"
-        elif row.domain_key is not None:
-            base = f"d:{row.domain_key}"
-        else:
-            assert row.name_key is not None  # validated: a name or a usable domain
-            base = f"n:{row.name_key}"
-        if len(base) > 200:  # row_key is VARCHAR(255), with room for a "#n" suffix
-            base = f"{base[:2]}sha256:{hashlib.sha256(base.encode()).hexdigest()}"
-        count = seen.get(base, 0) + 1
-        seen[base] = count
-        out.append(base if count == 1 else f"{base}#{count}")
-    return out
 
 
 def import_partner_csv(
@@ -133,89 +140,106 @@ def import_partner_csv(
 
     Raises PartnerImportError (nothing written) when any row is bad and not `skip_invalid`;
     UserError for an unknown partner or an unreadable file. An unchanged file (same bytes
-    and options as the last import) is skipped unless `force`.
+    and options as the last import) is skipped unless `force`, without being parsed.
     """
     path = Path(path)
     now = now or datetime.now(UTC)
+    partner = lock_partner(session, partner_id)
+    used_encoding = check_encoding(encoding or "utf-8-sig", path)
+    fingerprint = file_fingerprint(file_sha256(path), used_encoding, columns, skip_invalid)
+    if fingerprint == partner.source_fingerprint and not force:
+        return ImportResult(partner_id, path, 0, snapshot_version=partner.snapshot_version,
+                            fingerprint=fingerprint, file_unchanged=True)
+    conn = session.connection()
+    staged = stage_file(conn, path, encoding=used_encoding, columns=columns, generic=generic)
+    with staged_scope(conn, staged):
+        if file_fingerprint(staged.fingerprint, used_encoding, columns,
+                            skip_invalid) != fingerprint:
+            raise UserError(f"{path}: the file changed while it was being read; nothing was "
+                            f"imported. Replace partner files by renaming a complete file "
+                            f"over the old one ({GUIDE})")
+        if staged.problem_count and not skip_invalid:
+            raise PartnerImportError(problems_message(path, staged, imported=False),
+                                     staged.problems, staged.invalid_rows)
+        counts = merge_snapshot(session, partner_id, staged, now=now)
+    partner.snapshot_version += 1
+    partner.source_fingerprint = fingerprint
+    partner.last_import_at = now
+    partner.updated_at = now
+    session.flush()
+    return ImportResult(partner_id, path, staged.row_count, *counts,
+                        skipped=staged.problems, skipped_rows=staged.invalid_rows,
+                        snapshot_version=partner.snapshot_version, fingerprint=fingerprint)
+
+
+def lock_partner(session: Session, partner_id: str) -> Partner:
     partner = session.execute(
         select(Partner).where(Partner.id == partner_id).with_for_update()
     ).scalar_one_or_none()
     if partner is None:
         raise UserError(f"unknown partner '{partner_id}'; add it to [[partners]] in the config "
                         f"or with `ecosync partners add {partner_id} --name NAME`")
-    used_encoding = encoding or "utf-8-sig"
-    result = read_partner_csv(path, encoding=used_encoding, columns=columns, generic=generic)
-    if result.problems and not skip_invalid:
-        raise PartnerImportError(problems_message(path, result.problems, imported=False),
-                                 result.problems)
-    fingerprint = _fingerprint(result.fingerprint, used_encoding, columns, skip_invalid)
-    if fingerprint == partner.source_fingerprint and not force:
-        return ImportResult(partner_id, path, len(result.rows), skipped=result.problems,
-                            snapshot_version=partner.snapshot_version,
-                            fingerprint=fingerprint, file_unchanged=True)
-    counts = replace_snapshot(session, partner_id, result.rows, now=now)
-    partner.snapshot_version += 1
-    partner.source_fingerprint = fingerprint
-    partner.last_import_at = now
-    partner.updated_at = now
-    session.flush()
-    return ImportResult(partner_id, path, len(result.rows), *counts, skipped=result.problems,
-                        snapshot_version=partner.snapshot_version, fingerprint=fingerprint)
+    return partner
 
 
-def replace_snapshot(session: Session, partner_id: str, rows: Sequence[ParsedRow], *,
+def replace_snapshot(session: Session, partner_id: str, rows: Iterable[ParsedRow], *,
                      now: datetime) -> tuple[int, int, int, int]:
-    """Make the partner's rows equal `rows`; returns (added, changed, removed, unchanged)."""
-    table = PartnerAccount.__table__
-    existing: dict[str, tuple[int, tuple[Any, ...]]] = {}
-    for rec in session.execute(
-        select(table.c.id, table.c.row_key, *(table.c[c] for c in COMPARED))
-        .where(table.c.partner_id == partner_id)
-    ):
-        existing[rec[1]] = (rec[0], tuple(rec[2:]))
-    added: list[dict[str, Any]] = []
-    changed: list[dict[str, Any]] = []
-    changed_ids: list[int] = []
-    keep: set[str] = set()
-    for key, row in zip(row_keys(rows), rows, strict=True):
-        keep.add(key)
-        values = {"external_id": row.external_id, "name": row.name, "domain": row.domain,
-                  "website": row.website, "domain_key": row.domain_key,
-                  "name_key": row.name_key, "duns": row.duns,
-                  "population": row.population.value, "owner_name": row.owner_name,
-                  "owner_email": row.owner_email}
-        before = existing.get(key)
-        if before is None:
-            added.append({"partner_id": partner_id, "row_key": key, **values,
-                          "match_dirty": True, "imported_at": now, "updated_at": now})
-        elif before[1] != tuple(values[c] for c in COMPARED):
-            # imported_at only satisfies NOT NULL on the insert half of the upsert: the
-            # conflict update below leaves the first-import time alone.
-            changed.append({"partner_id": partner_id, "row_key": key, **values,
-                            "match_dirty": True, "imported_at": now, "updated_at": now})
-            changed_ids.append(before[0])
-    removed_ids = [rid for key, (rid, _) in existing.items() if key not in keep]
+    """Make the partner's rows equal `rows` (streamed: any iterable, any length); returns
+    (added, changed, removed, unchanged). Row keys as in a file import: external id, else
+    domain key, else name key, repeats numbered in the iterable's order. The caller bumps
+    the partner's snapshot version."""
+    conn = session.connection()
+    with staged_scope(conn, stage_records(conn, rows)) as staged:
+        if staged.problem_count:  # only repeated external ids can get here
+            raise UserError(f"partner {partner_id}: {staged.problems[0].describe()}")
+        return merge_snapshot(session, partner_id, staged, now=now)
+
+
+def merge_snapshot(session: Session, partner_id: str, staged: StagedRows, *,
+                   now: datetime) -> tuple[int, int, int, int]:
+    """Make the partner's rows equal the staged rows, set-based in the warehouse; returns
+    (added, changed, removed, unchanged)."""
+    pa = table_of(PartnerAccount)
+    k = staged.rows
+    conn = session.connection()
+    mine = pa.c.partner_id == partner_id
+    twin = select(k.c.row_key).where(k.c.row_key == pa.c.row_key)
+    differs = or_(*(pa.c[c].is_distinct_from(k.c[c]) for c in COMPARED))
+    added = conn.execute(select(func.count()).select_from(k).where(
+        ~exists(select(pa.c.id).where(mine, pa.c.row_key == k.c.row_key)))).scalar_one()
+    changed = conn.execute(select(func.count()).select_from(
+        k.join(pa, and_(mine, pa.c.row_key == k.c.row_key))).where(differs)).scalar_one()
+    vanished = and_(mine, ~exists(twin))
+    removed = conn.execute(select(func.count()).select_from(pa).where(vanished)).scalar_one()
     # Accounts overlapping through a changed or vanished row must be re-matched, or an
     # overlap could outlive the row that made it.
-    _mark_accounts_dirty(session, changed_ids + removed_ids)
-    for chunk in chunked(removed_ids, _ID_CHUNK):
-        session.execute(delete(PartnerAccount).where(PartnerAccount.id.in_(chunk)))
-    if added:
-        bulk_upsert(session, PartnerAccount, added, ["partner_id", "row_key"])
-    if changed:
-        bulk_upsert(session, PartnerAccount, changed, ["partner_id", "row_key"],
-                    [*COMPARED, "match_dirty", "updated_at"])
-    unchanged = len(rows) - len(added) - len(changed)
-    return len(added), len(changed), len(removed_ids), unchanged
+    stale = select(pa.c.id).where(mine, or_(~exists(twin), exists(twin.where(differs))))
+    conn.execute(
+        update(Account)
+        .where(Account.id.in_(select(Overlap.account_id).where(
+            Overlap.partner_account_id.in_(stale), Overlap.ended_at.is_(None))),
+            Account.match_dirty == false())
+        .values(match_dirty=True).execution_options(synchronize_session=False))
+    if removed:
+        conn.execute(delete(pa).where(vanished))
+    if added or changed:
+        _upsert_staged(conn, partner_id, k, now)
+    return added, changed, removed, staged.row_count - added - changed
 
 
-def _mark_accounts_dirty(session: Session, partner_account_ids: Sequence[int]) -> None:
-    for chunk in chunked(partner_account_ids, _ID_CHUNK):
-        overlapping = (
-            select(Overlap.account_id)
-            .where(Overlap.partner_account_id.in_(chunk), Overlap.ended_at.is_(None))
-        )
-        session.execute(
-            update(Account).where(Account.id.in_(overlapping)).values(match_dirty=True)
-            .execution_options(synchronize_session=False)
-        )
+def _upsert_staged(conn: Connection, partner_id: str, k: Table, now: datetime) -> None:
+    pa = table_of(PartnerAccount)
+    insert = sqlite_insert if conn.dialect.name == "sqlite" else postgresql_insert
+    stamp = bindparam("now", now, type_=pa.c.updated_at.type)
+    target = ["partner_id", "row_key", *COMPARED, "match_dirty", "imported_at", "updated_at"]
+    # `WHERE true` settles SQLite's parse of INSERT … SELECT … ON CONFLICT.
+    rows = select(literal(partner_id, pa.c.partner_id.type), k.c.row_key,
+                  *(k.c[c] for c in COMPARED), true(), stamp, stamp).where(true())
+    statement = insert(pa).from_select(target, rows)
+    # imported_at only satisfies NOT NULL on the insert half: an update keeps the
+    # first-import time. Unchanged rows are not touched at all.
+    conn.execute(statement.on_conflict_do_update(
+        index_elements=["partner_id", "row_key"],
+        set_={**{c: statement.excluded[c] for c in COMPARED}, "match_dirty": true(),
+              "updated_at": statement.excluded.updated_at},
+        where=or_(*(pa.c[c].is_distinct_from(statement.excluded[c]) for c in COMPARED))))

@@ -13,7 +13,7 @@ import hashlib
 import itertools
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
@@ -200,14 +200,32 @@ def resolve_columns(header: list[str], mapping: Mapping[str, str] | None,
     return found
 
 
-def read_partner_csv(path: Path, *, encoding: str = "utf-8-sig",
+@dataclass
+class ReadInfo:
+    """What a pass over the file learnt besides its records; complete once it is exhausted."""
+
+    fingerprint: str = ""  # sha256 of the file's bytes
+    columns: dict[str, str] = field(default_factory=dict)  # logical field -> header used
+    header_cells: int = 0
+
+
+Record = ParsedRow | RowProblem
+
+
+def iter_partner_csv(path: Path, *, encoding: str = "utf-8-sig",
                      columns: Mapping[str, str] | None = None,
-                     generic: frozenset[str] = GENERIC_DOMAINS) -> ReadResult:
-    """Parse and validate every record; problems are collected, never raised per row."""
+                     generic: frozenset[str] = GENERIC_DOMAINS,
+                     info: ReadInfo | None = None) -> Iterator[Record]:
+    """Parse and validate the file record by record, in file order: a good record yields its
+    `ParsedRow`, a bad one yields one `RowProblem` per problem. Nothing is held but the
+    current record, so any size of file streams in constant memory.
+
+    Row-local rules only: a repeated external id needs every earlier id, so it is checked
+    where the rows are staged (`sync.partners.staging`), not here. A file-level fault (no
+    header, undecodable bytes, a broken quote) raises `UserError`."""
     encoding = check_encoding(encoding, path)
+    info = info if info is not None else ReadInfo()
     digest = hashlib.sha256()
-    rows: list[ParsedRow] = []
-    problems: list[RowProblem] = []
     try:
         fh = path.open("rb")
     except OSError as exc:
@@ -219,7 +237,6 @@ def read_partner_csv(path: Path, *, encoding: str = "utf-8-sig",
         reader = csv.reader(itertools.chain([first], lines), delimiter=_delimiter(first))
         header: list[str] | None = None
         index: dict[str, int] = {}
-        seen_ids: dict[str, int] = {}
         end = 0
         while True:
             start = end + 1
@@ -235,29 +252,45 @@ def read_partner_csv(path: Path, *, encoding: str = "utf-8-sig",
             if header is None:
                 header = cells
                 index = resolve_columns(header, columns, path, start)
+                info.columns = {f: header[i] for f, i in index.items()}
+                info.header_cells = len(header)
                 continue
-            row = _parse(start, cells, header, index, seen_ids, generic, problems)
-            if row is not None:
-                rows.append(row)
+            yield from _parse(start, cells, header, index, generic)
     if header is None:
         raise UserError(f"{path}: the file is empty; a partner CSV needs a header line "
                         f"(name, domain, population, …) and one line per account")
-    names = {field: header[i] for field, i in index.items()}
-    return ReadResult(rows, problems, digest.hexdigest(), names)
+    info.fingerprint = digest.hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    """The file's sha256, read in blocks (cheap next to parsing: an unchanged file is
+    recognised without parsing it)."""
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as fh:
+            while block := fh.read(1 << 20):
+                digest.update(block)
+    except OSError as exc:
+        raise UserError(f"{path}: cannot open the partner file ({exc.strerror}); check the "
+                        f"path and its permissions") from None
+    return digest.hexdigest()
 
 
 def _parse(line: int, cells: list[str], header: list[str], index: Mapping[str, int],
-           seen_ids: dict[str, int], generic: frozenset[str],
-           problems: list[RowProblem]) -> ParsedRow | None:
-    before = len(problems)
+           generic: frozenset[str]) -> Iterator[Record]:
+    """One record's problems, or its parsed row. Messages name the line and column, never a
+    cell's value: the value may belong to a population the partner hides, and it reaches
+    logs, `doctor` and run records (issue 15.6)."""
+    problems: list[RowProblem] = []
 
     def bad(column: str | None, message: str) -> None:
         problems.append(RowProblem(line, column, message))
 
     if len(cells) != len(header):
-        bad(None, f"has {len(cells)} cells but the header has {len(header)}; check for a "
-                  f"missing or extra comma or an unclosed quote")
-        return None
+        yield RowProblem(line, None, f"has {len(cells)} cells but the header has "
+                                     f"{len(header)}; check for a missing or extra comma or "
+                                     f"an unclosed quote")
+        return
     for i, cell in enumerate(cells):
         if len(cell) > MAX_CELL:
             bad(header[i], f"cell is {len(cell)} characters long (limit {MAX_CELL}); "
@@ -266,8 +299,9 @@ def _parse(line: int, cells: list[str], header: list[str], index: Mapping[str, i
             # PostgreSQL cannot store NUL, and it usually means a UTF-16 file read as UTF-8.
             bad(header[i], "contains a NUL character; if the file is UTF-16, pass "
                            "--encoding utf-16")
-    if len(problems) > before:
-        return None
+    if problems:
+        yield from problems
+        return
     values = {f: (cells[i].strip() or None) for f, i in index.items()}
     for f in SHORT_FIELDS:
         value = values.get(f)
@@ -286,13 +320,10 @@ def _parse(line: int, cells: list[str], header: list[str], index: Mapping[str, i
         bad(header[index["name"]], f"name is too long to compare (over {MAX_SHORT} "
                                    f"characters once normalized); shorten it")
     if name_key is None and domain_key is None:
-        # The line and column, never the cell: the row may belong to a hidden population.
-        given = domain or website
         bad(None, "has neither a company name nor a usable domain" + (
             " (its domain is a free-mail, social, IP or bare host, never a match key)"
-            if given else "") + "; fill in the name or the company's website")
-    raw_population = values.get("population") or ""
-    population = parse_population(raw_population)
+            if domain or website else "") + "; fill in the name or the company's website")
+    population = parse_population(values.get("population") or "")
     if population is None:
         bad(header[index["population"]],
             "unknown population; use customer, open_opportunity (or 'opportunity') or "
@@ -305,13 +336,38 @@ def _parse(line: int, cells: list[str], header: list[str], index: Mapping[str, i
     duns = normalize_duns(raw_duns) if raw_duns else None
     if raw_duns and duns is None:
         bad(header[index["duns"]], "not a 9-digit DUNS number")
-    external_id = values.get("external_id")
-    if external_id is not None:
-        first = seen_ids.setdefault(external_id, line)
-        if first != line:
-            bad(header[index["external_id"]],
-                f"the external id repeats line {first}; ids must be unique")
-    if len(problems) > before or population is None:
-        return None
-    return ParsedRow(line, external_id, name, domain, website, population,
-                     values.get("owner_name"), email, duns, domain_key, name_key)
+    if problems or population is None:
+        yield from problems
+        return
+    yield ParsedRow(line, values.get("external_id"), name, domain, website, population,
+                    values.get("owner_name"), email, duns, domain_key, name_key)
+
+
+def base_row_key(row: ParsedRow) -> str:
+    """A row's identity within one partner's list before repeats are numbered: external id,
+    else domain key, else name key (`staging` appends `#n` to the n-th repeat)."""
+    if row.external_id is not None:
+        base = f"x:{row.external_id}"
+    elif row.domain_key is not None:
+        base = f"d:{row.domain_key}"
+    else:
+        assert row.name_key is not None  # validated: a name or a usable domain
+        base = f"n:{row.name_key}"
+    if len(base) > 200:  # row_key is VARCHAR(255), with room for a "#n" suffix
+        base = f"{base[:2]}sha256:{hashlib.sha256(base.encode()).hexdigest()}"
+    return base
+
+
+def read_partner_csv(path: Path, *, encoding: str = "utf-8-sig",
+                     columns: Mapping[str, str] | None = None,
+                     generic: frozenset[str] = GENERIC_DOMAINS) -> ReadResult:
+    """Every row and problem of a small file in memory (examples, tests). Imports and
+    `doctor` stream instead (`sync.partners.staging`), whatever the file's size."""
+    # Staging owns the rules that need the whole file (repeated ids and keys).
+    from sync.partners.staging import scratch_stage, stage_file
+
+    with scratch_stage() as conn:
+        staged = stage_file(conn, path, encoding=encoding, columns=columns, generic=generic,
+                            keep=None)
+        return ReadResult(list(staged.iter_rows(conn)), staged.problems, staged.fingerprint,
+                          staged.columns)
