@@ -197,9 +197,6 @@ def account_visibility(session: Session, account_ids: Sequence[int]) -> dict[int
 
 POOLED_KEY = "~counts-only"
 POOLED_LABEL = "Partners sharing counts only"
-# A credit with no overlap population (credited by our own CRM field alone) is judged at
-# this population, as the plan stage and the attribution report judge it.
-UNSHARED_POPULATION = "prospect"
 _POPULATIONS = tuple(str(p) for p in POPULATION_RANK)
 
 
@@ -215,9 +212,10 @@ class Policies:
     shares: Mapping[str, Mapping[str, Any]]
 
     def level(self, partner_id: str, population: str | None) -> Level:
-        if partner_id not in self.shares:
+        """None (no population known, e.g. a credit without one) fails closed: hidden."""
+        if partner_id not in self.shares or population is None:
             return Level.HIDDEN
-        return share_level(self.shares[partner_id], population or UNSHARED_POPULATION)
+        return share_level(self.shares[partner_id], population)
 
     def named(self, partner_id: str, population: str | None) -> bool:
         return self.level(partner_id, population) in NAMED
@@ -234,6 +232,30 @@ class Policies:
         if level in NAMED:
             return partner_id, self.names[partner_id]
         return (POOLED_KEY, POOLED_LABEL) if level in COUNTED else None
+
+    def explanation_level(self, partner_id: str, matched: bool,
+                          population: str | None) -> Level:
+        """How much of `match explain`'s answer for one partner may be shown.
+
+        A match at a population shared by name: everything (FULL). A partner named in every
+        population: everything too, its near misses are rows it shares by name. A partner
+        that keeps some population unnamed: only "no match by name" (NAMES), whether it does
+        not match or matches on a row it does not name: the two must look the same. A
+        partner never named: nothing (HIDDEN).
+        """
+        if matched and self.named(partner_id, population):
+            return Level.FULL
+        named = self.named_populations(partner_id)
+        if len(named) == len(_POPULATIONS):
+            return Level.FULL
+        return Level.NAMES if named else Level.HIDDEN
+
+    def redact(self, text: str) -> str:
+        """System text (a run's error, a dead letter) without any partner never named."""
+        for pid, name in sorted(self.names.items(), key=lambda p: -len(p[1])):
+            if not self.named_populations(pid):
+                text = text.replace(name, "a partner").replace(pid, "a partner")
+        return text
 
     def named_partners(self) -> list[tuple[str, str]]:
         """(id, name) of partners named in at least one population, by name."""

@@ -10,8 +10,8 @@ from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import Response
 
 from sync.web.app import Ctx, CtxDep, as_json_error, query_without, respond
-from sync.web.queries import matrix
-from sync.web.queries.common import Paging, View
+from sync.web.queries import account, accounts, matrix, operations
+from sync.web.queries.common import Money, Paging, UnknownPartner, View
 from sync.web.render import page
 
 Pop = Literal["customer", "open_opportunity", "prospect"]
@@ -37,7 +37,7 @@ def _guard(request: Request, api_call: bool, build: Callable[[], View],
            render: Callable[[View], Response]) -> Response:
     try:
         view = build()
-    except matrix.UnknownPartner:
+    except UnknownPartner:
         return _not_found(request, "no such partner is shared by name", api_call)
     except LookupError as exc:
         return _not_found(request, str(exc.args[0]) if exc.args else "not found", api_call)
@@ -82,6 +82,77 @@ def page_matrix_cell(ours: Pop, theirs: Pop, ctx: Ctx = CtxDep, partner: str = "
                   lambda v: page(ctx.request, "view.html", v,
                                  back=("/matrix?partner=" + partner, "Back to the matrix"),
                                  paging_query=query_without(ctx.request, "page")))
+
+
+# --- Accounts ---------------------------------------------------------------------------
+
+def _money(ctx: Ctx) -> Money:
+    return Money.from_config(ctx.config.attribution)
+
+
+def _ranked(ctx: Ctx, filters: accounts.Filters, page_no: int) -> View:
+    return accounts.ranked(ctx.session, ctx.policies, _money(ctx), filters,
+                           _paging(ctx, page_no))
+
+
+@api.get("/accounts", summary="Accounts ranked by overlap density and open pipeline (paged)")
+def api_accounts(ctx: Ctx = CtxDep, partner: str = "", population: Pop | None = None,
+                 our_population: Pop | None = None, owner: str = "", page_no: PageNo = 1,
+                 format: Fmt = "json", table: TableName = None) -> Response:
+    f = accounts.Filters(partner, population or "", our_population or "", owner)
+    return _guard(ctx.request, True, lambda: _ranked(ctx, f, page_no),
+                  lambda v: respond(ctx, lambda: v, format, table))
+
+
+@pages.get("/accounts")
+def page_accounts(ctx: Ctx = CtxDep, partner: str = "", population: Pop | None = None,
+                  our_population: Pop | None = None, owner: str = "",
+                  page_no: PageNo = 1) -> Response:
+    f = accounts.Filters(partner, population or "", our_population or "", owner)
+    return _guard(ctx.request, False, lambda: _ranked(ctx, f, page_no),
+                  lambda v: page(ctx.request, "accounts.html", v, filters=f,
+                                 paging_query=query_without(ctx.request, "page")))
+
+
+def _account(ctx: Ctx, source: str, external_id: str, page_no: int) -> View:
+    return account.account_view(ctx.session, ctx.policies, _money(ctx), ctx.config.matching,
+                                source, external_id, Paging(page_no, 20))
+
+
+@api.get("/accounts/{source}/{external_id}",
+         summary="One account: partners, contacts, history, opportunities, stamps, matches")
+def api_account(source: str, external_id: str, ctx: Ctx = CtxDep, page_no: PageNo = 1,
+                format: Fmt = "json", table: TableName = None) -> Response:
+    return _guard(ctx.request, True, lambda: _account(ctx, source, external_id, page_no),
+                  lambda v: respond(ctx, lambda: v, format, table))
+
+
+@pages.get("/accounts/{source}/{external_id}")
+def page_account(source: str, external_id: str, ctx: Ctx = CtxDep,
+                 page_no: PageNo = 1) -> Response:
+    return _guard(ctx.request, False, lambda: _account(ctx, source, external_id, page_no),
+                  lambda v: page(ctx.request, "account.html", v,
+                                 paging_query=query_without(ctx.request, "page"),
+                                 paged=["opportunities"],
+                                 back=("/accounts", "All accounts")))
+
+
+# --- Operations -------------------------------------------------------------------------
+
+def _ops(ctx: Ctx, page_no: int) -> View:
+    return operations.operations(ctx.session, ctx.policies, ctx.config, _paging(ctx, page_no))
+
+
+@api.get("/operations", summary="Recent runs, API budget per CRM, dead letters (paged)")
+def api_operations(ctx: Ctx = CtxDep, page_no: PageNo = 1, format: Fmt = "json",
+                   table: TableName = None) -> Response:
+    return respond(ctx, lambda: _ops(ctx, page_no), format, table)
+
+
+@pages.get("/operations")
+def page_operations(ctx: Ctx = CtxDep, page_no: PageNo = 1) -> Response:
+    return page(ctx.request, "view.html", _ops(ctx, page_no),
+                paging_query=query_without(ctx.request, "page"), paged=["runs", "dead_letters"])
 
 
 def register(app: FastAPI) -> None:

@@ -21,6 +21,10 @@ THEIR_LABELS = {"customer": "Their customers", "open_opportunity": "Their open o
 CENT = Decimal("0.01")
 
 
+class UnknownPartner(LookupError):
+    """The partner does not exist or is not shown by name (the same answer for both)."""
+
+
 @dataclass(frozen=True)
 class Col:
     key: str

@@ -19,14 +19,19 @@ from sqlalchemy.orm import Session
 from schema.models import Account, Overlap
 from sync.populations import our_populations
 from sync.sharing import COUNTED, NAMED, POOLED_KEY, POOLED_LABEL, Policies, account_visibility
-from sync.web.queries.common import OUR_LABELS, POPULATIONS, THEIR_LABELS, Col, Paging, Table, View
+from sync.web.queries.common import (
+    OUR_LABELS,
+    POPULATIONS,
+    THEIR_LABELS,
+    Col,
+    Paging,
+    Table,
+    UnknownPartner,
+    View,
+)
 
 COSELL = ("open_opportunity", "customer")  # (ours, theirs): their customers x our open opps
 ALL = ""
-
-
-class UnknownPartner(LookupError):
-    """The partner does not exist or is not shown by name (the same answer for both)."""
 
 
 @dataclass(frozen=True)
