@@ -6,7 +6,7 @@ or attribution. One implementation per CRM: connectors.salesforce, connectors.hu
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -134,6 +134,51 @@ class BudgetExhausted(ConnectorError):
 
 class TransientError(ConnectorError):
     """5xx, timeouts, dropped connections that outlived the retry policy."""
+
+
+class PagingStalled(ConnectorError):
+    """A pager stopped making progress (the API served a page already read): the stream stops
+    rather than asking for the same page until the API budget runs out."""
+
+
+_NO_BOUND = object()
+
+
+@dataclass(slots=True)
+class PageGuard:
+    """Makes a pager that stops making progress fail loudly.
+
+    `ask(bound)` before each next-page request, with what positions it (a cursor, an offset,
+    a (stamp, id) key): the same bound twice in a row, or with `ordered` one that does not
+    move forward, is a stall. `got(ids)` after each page: a page whose rows all came in the
+    page before is a stall too. Memory: one page of ids. Raising happens before the stalled
+    page is yielded, so the stream's watermark stays at its last committed page.
+    """
+
+    what: str
+    ordered: bool = False
+    _bound: object = _NO_BOUND
+    _ids: frozenset[str] = frozenset()
+
+    def ask(self, bound: object) -> None:
+        last = self._bound
+        if last is not _NO_BOUND and (bound == last or (
+                self.ordered and not bound > last)):  # type: ignore[operator]
+            raise self.stalled(f"the next page was asked at {bound!r} after {last!r}")
+        self._bound = bound
+
+    def got(self, ids: Iterable[str]) -> None:
+        page = frozenset(ids)
+        if page and page <= self._ids:
+            raise self.stalled(f"a page of {len(page)} rows all read in the page before")
+        self._ids = page
+
+    def stalled(self, detail: str) -> PagingStalled:
+        return PagingStalled(
+            f"{self.what}: the API stopped making progress ({detail}); the pull stops here "
+            "and the stream's watermark stays at its last committed page. The next tick "
+            "tries again; if this repeats, the CRM's API is at fault: report it to its support "
+            "with this message")
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from typing import Any
 
 import structlog
 
-from connectors.base import AuthFailed, Page, Record, Watermark
+from connectors.base import AuthFailed, Page, PageGuard, Record, Watermark
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.config import HubSpotConfig
 from connectors.hubspot.errors import HubSpotApiError
@@ -139,6 +139,7 @@ class Puller:
               archived_since_ms: int | None = None) -> Iterator[list[Raw]]:
         obj = names.object_type
         after: str | None = None
+        guard = PageGuard(f"HubSpot {obj} list{' (archived)' if archived else ''}")
         while True:
             kwargs: dict[str, Any] = {"limit": LIST_LIMIT, "properties": names.read,
                                       "archived": archived}
@@ -147,6 +148,7 @@ class Puller:
             resp = self.client.call(f"GET /crm/v3/objects/{obj}", f"crm.{obj}.basic_api",
                                     "get_page", **kwargs)
             raws: list[Raw] = list(resp.body.get("results") or [])
+            guard.got(str(r["id"]) for r in raws)
             if archived_since_ms is not None:
                 # No API lists archived records by time: filter the full archived listing.
                 raws = [r for r in raws if _archived_ms(r) >= archived_since_ms]
@@ -155,6 +157,7 @@ class Puller:
             after = (((resp.body.get("paging") or {}).get("next")) or {}).get("after")
             if not after:
                 return
+            guard.ask(after)
 
     # ---- incremental search --------------------------------------------------------------
 
@@ -181,14 +184,21 @@ class Puller:
         """
         lower, op = start_ms, "GTE"
         boundary: set[str] = set()  # ids already yielded whose modified time == lower
+        # Each re-opened window must start further on: a later time, or the same time with
+        # more of its ids already read, or strictly after it.
+        windows = PageGuard(f"HubSpot {names.object_type} search windows", ordered=True)
         while True:
+            windows.ask((lower, op == "GT", len(boundary)))
             filters = [{"propertyName": MODIFIED, "operator": op, "value": str(lower)},
                        {"propertyName": MODIFIED, "operator": "LT", "value": str(until_ms)}]
             offset, total = 0, None
             last_ms: int | None = None
             at_last: set[str] = set()
+            pages = PageGuard(f"HubSpot {names.object_type} search", ordered=True)
             while True:
+                pages.ask(offset)
                 body = self._search_call(names, filters, MODIFIED, offset)
+                pages.got(str(r["id"]) for r in body.get("results") or ())
                 page_total = int(body.get("total") or 0)
                 if total is not None and page_total < total:
                     # Records left the window since the previous page, so this page may
@@ -230,14 +240,17 @@ class Puller:
                         seen: set[str]) -> Iterator[list[Raw]]:
         """All records modified exactly at ``at_ms``, keyset-paged on hs_object_id."""
         after_id = 0
+        guard = PageGuard(f"HubSpot {names.object_type} search at one instant", ordered=True)
         while True:
             filters = [{"propertyName": MODIFIED, "operator": "EQ", "value": str(at_ms)},
                        {"propertyName": "hs_object_id", "operator": "GT",
                         "value": str(after_id)}]
             offset = 0
             while True:
+                guard.ask((after_id, offset))
                 body = self._search_call(names, filters, "hs_object_id", offset)
                 results = list(body.get("results") or ())
+                guard.got(str(r["id"]) for r in results)
                 page = [r for r in results if str(r["id"]) not in seen]
                 if page:
                     yield page

@@ -25,7 +25,7 @@ from typing import Any
 
 import structlog
 
-from connectors.base import Page, Watermark
+from connectors.base import Page, PageGuard, Watermark
 from connectors.salesforce import normalize
 from connectors.salesforce.errors import SalesforceApiError
 from connectors.salesforce.session import Api
@@ -94,6 +94,7 @@ def query_pages(
     locator: str | None = None
     best: tuple[datetime, str] | None = None
     held: list[Any] = []
+    guard = PageGuard(f"Salesforce Bulk 2.0 job {job_id} results")
     while True:
         params: dict[str, Any] = {"maxRecords": RESULT_PAGE}
         if locator:
@@ -106,6 +107,7 @@ def query_pages(
         # Decode explicitly: text/csv without a charset would be read as ISO-8859-1.
         text = response.content.decode("utf-8").replace("\0", "")
         locator = response.headers.get("Sforce-Locator")
+        guard.ask(locator)  # a page pointing at itself again: stop before landing it twice
         reader = csv.reader(io.StringIO(text))
         header = next(reader, None) or []
         for row in reader:

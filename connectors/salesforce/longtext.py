@@ -25,7 +25,7 @@ from typing import Any
 
 import structlog
 
-from connectors.base import Page, Watermark
+from connectors.base import Page, PageGuard, Watermark
 from connectors.salesforce import normalize, queries, soql
 from connectors.salesforce.fields import StreamFields
 from connectors.salesforce.session import Api
@@ -72,6 +72,8 @@ def split_pages(
 ) -> Iterator[Page]:
     """`first`: the bodies of the first page's subrequests, if already fetched."""
     low, bodies = start, first
+    # Keyset paging: each page must start past the (SystemModstamp, Id) the previous one ended.
+    guard = PageGuard(f"Salesforce {fields.sobject} query", ordered=True)
     while True:
         if bodies is None:
             bodies = queries.composite(api, page_queries(fields, extra, low, until),
@@ -79,7 +81,9 @@ def split_pages(
         rows: list[Any] = bodies["main"]["records"]
         if not rows:
             return
+        guard.got(str(raw["Id"]) for raw in rows)
         high = normalize.sort_key(rows[-1])
+        guard.ask(high)
         values = {name: {str(r["Id"]): r.get(name) for r in bodies[f"long{i}"]["records"]}
                   for i, name in enumerate(extra)}
         if any(str(r["Id"]) not in got for r in rows for got in values.values()):
@@ -104,8 +108,12 @@ def split_pages(
 
 def _values(api: Api, body: Any, name: str) -> dict[str, Any]:
     got = {str(r["Id"]): r.get(name) for r in body.get("records", [])}
+    guard = PageGuard(f"Salesforce {name} query")
     # Late commits can push a key range past one page: follow it (rare).
     while not body.get("done", True):
-        body = queries.more(api, str(body["nextRecordsUrl"]))
+        next_url = str(body["nextRecordsUrl"])
+        guard.ask(next_url)
+        body = queries.more(api, next_url)
+        guard.got(str(r["Id"]) for r in body.get("records", []))
         got.update({str(r["Id"]): r.get(name) for r in body.get("records", [])})
     return got

@@ -18,7 +18,7 @@ from typing import Any
 
 import structlog
 
-from connectors.base import Page, Watermark
+from connectors.base import Page, PageGuard, Watermark
 from connectors.salesforce import normalize, queries, soql
 from connectors.salesforce.errors import SalesforceApiError
 from connectors.salesforce.fields import StreamFields
@@ -101,14 +101,17 @@ def rest_pages(
         return
     position = start
     mark: Watermark | None = None
+    guard = PageGuard(f"Salesforce {fields.sobject} query")
 
     def again(from_key: Key | None) -> Any:
+        guard.ask(("query from", from_key))
         text = soql.select(fields.select, fields.sobject, soql.where(from_key, until))
         return queries.query(api, text, deleted=deleted)
 
     body = first["main"] if first is not None else again(position)
     while True:
         rows: list[Any] = body.get("records", [])
+        guard.got(str(raw["Id"]) for raw in rows)
         for raw in rows:
             key = normalize.sort_key(raw)
             if key[0] < until:
@@ -122,7 +125,9 @@ def rest_pages(
                                    deleted=deleted, to_record=to_record)
             return
         try:
-            body = queries.more(api, str(body["nextRecordsUrl"]))
+            next_url = str(body["nextRecordsUrl"])
+            guard.ask(next_url)
+            body = queries.more(api, next_url)
         except SalesforceApiError as exc:
             if exc.code != "INVALID_QUERY_LOCATOR":
                 raise

@@ -46,6 +46,8 @@ class HubSpotApp:
     ) -> None:
         self.portal, self.auth, self.limits = portal, auth, limits
         self.faults, self.traffic = faults, traffic
+        # The last answer per paged endpoint, for the `repeat_page` fault.
+        self.last_pages: dict[str, Response] = {}
         objects, meta = ObjectHandlers(portal), MetaHandlers(portal)
         self.objects = objects
         t = self._object_type
@@ -132,9 +134,32 @@ class HubSpotApp:
         if self.faults.fire("rate_limit"):  # a spurious 429, headers and all
             policy = SECONDLY if route.search else TEN_SECONDLY
             return json_response(429, rate_limit_body(policy), decision.headers)
-        try:
-            response = route.handler(request, params)
-        except ApiError as exc:
-            response = exc.response()
+        paged, continuation = _paging(route, request)
+        replay = self.last_pages.get(key) if continuation else None
+        if replay is not None and self.faults.fire("repeat_page"):
+            # A stuck cursor: the next page is the previous answer again, verbatim.
+            response = Response(replay.status, replay.body, dict(replay.headers))
+        else:
+            try:
+                response = route.handler(request, params)
+            except ApiError as exc:
+                response = exc.response()
+            if paged and response.status == 200:
+                self.last_pages[key] = response
         response.headers.update(decision.headers)
         return response
+
+
+def _paging(route: Route, request: Request) -> tuple[bool, bool]:
+    """(a paged listing, a next-page request) for the `repeat_page` fault: the list endpoint
+    continues with `after`, search with a non-zero offset."""
+    if route.search:
+        try:
+            body = request.json()
+        except ValueError:
+            return True, False
+        after = body.get("after") if isinstance(body, dict) else None
+        return True, str(after or "0") != "0"
+    if route.method == "GET" and route.template == "GET /crm/v3/objects/{type}":
+        return True, bool(request.arg("after"))
+    return False, False

@@ -57,6 +57,8 @@ class SalesforceApp:
         self.cursor_lock = threading.Lock()
         self.api_used = 0
         self.usage_lock = threading.Lock()
+        # The last answer per paged resource, for the `repeat_page` fault.
+        self.last_pages: dict[str, tuple[str, Response]] = {}
 
     # ------------------------------------------------------------------ entry point
     def __call__(self, req: Request) -> Response:
@@ -104,7 +106,16 @@ class SalesforceApp:
             return self._limited(json_response(403, [{
                 "message": refused, "errorCode": "REQUEST_LIMIT_EXCEEDED",
             }]))
-        key, response = self.dispatch(req, version, rest)
+        family, continuation = _paging(req, rest)
+        replay = self.last_pages.get(family) if continuation else None
+        if replay is not None and faults.fire("repeat_page"):
+            # A stuck cursor: the next page is the previous answer again, verbatim.
+            key, response = replay[0], Response(replay[1].status, replay[1].body,
+                                                dict(replay[1].headers))
+        else:
+            key, response = self.dispatch(req, version, rest)
+            if family and response.status == 200:
+                self.last_pages[family] = (key, response)
         self.sb.traffic.count(key)
         if _is_write_call(req, rest):
             self.sb.write_calls.count(key)
@@ -350,6 +361,32 @@ def _object_summary(obj: str, version: str, fields: dict[str, Any]) -> dict[str,
             "rowTemplate": f"{base}/{{ID}}",
         },
     }
+
+
+def _paging(req: Request, rest: str) -> tuple[str, bool]:
+    """(paged resource, whether this request asks for a next page) for `repeat_page`:
+    query pages (queryMore continues), Composite (split pages continue a keyset walk) and Bulk
+    query results (a `locator` continues)."""
+    parts = [p for p in rest.split("/") if p]
+    head = parts[0] if parts else ""
+    if head in ("query", "queryAll"):
+        return "query", len(parts) > 1
+    if head == "composite" and len(parts) == 1 and _query_composite(req):
+        return "composite", True
+    if head == "jobs" and parts[-1:] == ["results"]:
+        return "bulk-results", bool(req.arg("locator"))
+    return "", False
+
+
+def _query_composite(req: Request) -> bool:
+    try:
+        body = req.json()
+    except ValueError:
+        return False
+    subs = body.get("compositeRequest") if isinstance(body, dict) else None
+    return isinstance(subs, list) and bool(subs) and all(
+        isinstance(s, dict) and s.get("method") == "GET" and "/query" in str(s.get("url"))
+        for s in subs)
 
 
 def _is_write_call(req: Request, rest: str) -> bool:
