@@ -2,7 +2,8 @@
 our own account status (customer / open pipeline / prospect, from our opportunities).
 
 Sharing (sync.sharing): populations a partner hides are left out; populations it shares as
-counts only are pooled into one unnamed row, so no per-partner figure names them.
+counts only are pooled into one unnamed row, so no per-partner figure names them. Counts a
+partner shared by private matching (`ecosync psi`) join that row too.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from schema.models import Account, Opportunity, Overlap, Partner
 from schema.records import Population
+from sync.psi.log import counted_populations
 from sync.reports.formats import Column
 from sync.sharing import COUNTED, NAMED, share_level
 
@@ -92,6 +94,10 @@ def overlaps_report(session: Session) -> list[PartnerOverlaps]:
                if level in NAMED else pooled)
         row.by_population[population] = row.by_population.get(population, 0) + n
         row.by_our_status[our] += n
+    # Populations a partner shared by private matching as counts only: a figure without
+    # members, so it joins the pool by their population (our side of it is unknown).
+    for _, population, n in counted_populations(session):
+        pooled.by_population[population] = pooled.by_population.get(population, 0) + n
     out = sorted(named.values(), key=lambda r: (-r.total, r.partner.casefold()))
     return out + ([pooled] if pooled.total else [])
 

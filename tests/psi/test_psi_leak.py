@@ -9,8 +9,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from conftest import ACME_ONLY, BOTH_OPEN, DUNS_A, DUNS_B, GLOBEX_ONLY
-from test_psi_roundtrip import run_both_ways
+from psi_world import ACME_ONLY, BOTH_OPEN, DUNS_A, DUNS_B, GLOBEX_ONLY, run_both_ways
 
 from sync.matching.keys import registrable_domain
 from sync.psi.sets import element

@@ -6,19 +6,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import (
+from psi_world import (
     BOTH_CUSTOMERS,
     BOTH_OPEN,
     BOTH_PROSPECTS,
     DUNS_A,
+    run_both_ways,
 )
-from psi_world import Side
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from schema.models import PsiContactTag, PsiRun
 from sync.matching.keys import registrable_domain
 from sync.psi.log import counted_populations, log_rows
+from sync.reports.overlaps import overlaps_report
 
 PAIRS = [pytest.param("sqlite", "sqlite", id="sqlite-sqlite"),
          pytest.param("sqlite", "postgres", id="sqlite-postgres")]
@@ -31,23 +32,6 @@ def _domains(sites: list[str]) -> set[str]:
 EXPECTED = ({("customer", d, None) for d in _domains(BOTH_CUSTOMERS)}
             | {("prospect", d, None) for d in _domains(BOTH_PROSPECTS)}
             | {("customer", None, "123456789")})
-
-
-def run_both_ways(acme: Side, globex: Side, tmp: Path) -> dict[str, Any]:
-    files: dict[str, Any] = {}
-    for me, peer, tag in ((acme, globex, "a"), (globex, acme, "g")):
-        req, resp = tmp / f"{tag}-req.psi", tmp / f"{tag}-resp.psi"
-        me.request(req)
-        peer.respond(req, resp)
-        done = me.finish(resp)
-        files[tag] = [req, resp]
-        if done.contacts_request is not None:
-            answer = tmp / f"{tag}-contacts.psi"
-            peer.respond(done.contacts_request, answer)
-            me.finish(answer)
-            files[tag] += [done.contacts_request, answer]
-        files[f"{tag}-finish"] = done
-    return files
 
 
 @pytest.mark.parametrize(("kind_a", "kind_b"), PAIRS)
@@ -69,7 +53,8 @@ def test_both_sides_end_with_exactly_the_intersection(make_pair: Any, tmp_path: 
             assert counted_populations(s) == [(side.peer_id, "open_opportunity",
                                                len(BOTH_OPEN))]
 
-    # Matching, unchanged, turns the landed rows into overlaps of the right accounts.
+    # Matching, unchanged, turns the landed rows into overlaps of the right accounts, and
+    # the overlaps report shows them named, with the counts-only figure in the unnamed pool.
     for side in (acme, globex):
         side.match()
         found = side.overlaps()
@@ -77,6 +62,14 @@ def test_both_sides_end_with_exactly_the_intersection(make_pair: Any, tmp_path: 
         assert methods == {"domain", "duns"}
         assert len(found) == len(BOTH_CUSTOMERS) + len(BOTH_PROSPECTS) + 1
         assert {p for _, _, p in found} == {"customer", "prospect"}
+        with Session(side.engine) as s:
+            report = overlaps_report(s)
+        named, pooled = report
+        assert (named.partner_id, named.by_population) == (
+            side.peer_id, {"customer": 6, "open_opportunity": 0, "prospect": 3})
+        assert pooled.partner_id is None
+        assert pooled.by_population == {"customer": 0, "open_opportunity": len(BOTH_OPEN),
+                                        "prospect": 0}
 
 
 def test_full_sharing_sends_owners_of_intersecting_accounts_only(make_pair: Any,
