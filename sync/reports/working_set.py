@@ -18,7 +18,7 @@ from collections import defaultdict
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import Select, and_, exists, or_, select
 from sqlalchemy.orm import Session
 
 from schema.models import Account, Opportunity, Overlap
@@ -57,9 +57,9 @@ def classify(accounts: int) -> tuple[str, bool]:
     return "working set", True
 
 
-def joint_pursuit(session: Session, quarter: Quarter) -> set[tuple[str, str, int]]:
+def joint_pursuit_query(quarter: Quarter) -> Select[str, str, int]:
     """(partner id, population, account id) of overlaps active in the quarter on accounts
-    with an opportunity open during it."""
+    with an opportunity open during it, as SQL (the web view aggregates over it)."""
     start, end = at_midnight(quarter.start), at_midnight(quarter.end)
     open_during = exists(select(Opportunity.id).where(
         Opportunity.source == Account.source,
@@ -69,11 +69,16 @@ def joint_pursuit(session: Session, quarter: Quarter) -> set[tuple[str, str, int
         or_(Opportunity.status == "open",
             and_(Opportunity.close_date >= quarter.start,
                  Opportunity.close_date < quarter.end))))
-    rows = session.execute(
-        select(Overlap.partner_id, Overlap.population, Overlap.account_id).distinct()
-        .join(Account, Account.id == Overlap.account_id)
-        .where(Account.is_deleted.is_(False), Overlap.first_seen_at < end,
-               or_(Overlap.ended_at.is_(None), Overlap.ended_at > start), open_during))
+    return (select(Overlap.partner_id, Overlap.population, Overlap.account_id).distinct()
+            .join(Account, Account.id == Overlap.account_id)
+            .where(Account.is_deleted.is_(False), Overlap.first_seen_at < end,
+                   or_(Overlap.ended_at.is_(None), Overlap.ended_at > start), open_during))
+
+
+def joint_pursuit(session: Session, quarter: Quarter) -> set[tuple[str, str, int]]:
+    """(partner id, population, account id) of overlaps active in the quarter on accounts
+    with an opportunity open during it."""
+    rows = session.execute(joint_pursuit_query(quarter))
     return {(r[0], r[1], r[2]) for r in rows}
 
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import Response
 
 from sync.web.app import Ctx, CtxDep, as_json_error, query_without, respond
-from sync.web.queries import account, accounts, matrix, operations
+from sync.web.queries import account, accounts, matrix, network, operations, partners
 from sync.web.queries.common import Money, Paging, UnknownPartner, View
 from sync.web.render import page
 
@@ -153,6 +153,51 @@ def api_operations(ctx: Ctx = CtxDep, page_no: PageNo = 1, format: Fmt = "json",
 def page_operations(ctx: Ctx = CtxDep, page_no: PageNo = 1) -> Response:
     return page(ctx.request, "view.html", _ops(ctx, page_no),
                 paging_query=query_without(ctx.request, "page"), paged=["runs", "dead_letters"])
+
+
+# --- Partners and network ----------------------------------------------------------------
+
+@api.get("/partners", summary="Partners: working-set test, overlaps, revenue")
+def api_partners(ctx: Ctx = CtxDep, format: Fmt = "json", table: TableName = None) -> Response:
+    return respond(ctx, lambda: partners.partners_list(ctx.session, ctx.policies,
+                                                       ctx.now.date()), format, table)
+
+
+@pages.get("/partners")
+def page_partners(ctx: Ctx = CtxDep) -> Response:
+    return page(ctx.request, "view.html",
+                partners.partners_list(ctx.session, ctx.policies, ctx.now.date()))
+
+
+@api.get("/partners/{partner_id}", summary="One partner: overlaps over time, working set in "
+                                           "words, revenue, with vs without")
+def api_partner(partner_id: str, ctx: Ctx = CtxDep, format: Fmt = "json",
+                table: TableName = None) -> Response:
+    return _guard(ctx.request, True,
+                  lambda: partners.partner_view(ctx.session, ctx.policies, partner_id, ctx.now),
+                  lambda v: respond(ctx, lambda: v, format, table))
+
+
+@pages.get("/partners/{partner_id}")
+def page_partner(partner_id: str, ctx: Ctx = CtxDep) -> Response:
+    return _guard(ctx.request, False,
+                  lambda: partners.partner_view(ctx.session, ctx.policies, partner_id, ctx.now),
+                  lambda v: page(ctx.request, "view.html", v, back=("/partners", "All partners")))
+
+
+def _network(ctx: Ctx) -> View:
+    return network.network(ctx.session, ctx.now.date(),
+                           ctx.config.attribution.corporate_currency.upper())
+
+
+@api.get("/network", summary="Ecosystem-influenced revenue per quarter, then per partner")
+def api_network(ctx: Ctx = CtxDep, format: Fmt = "json", table: TableName = None) -> Response:
+    return respond(ctx, lambda: _network(ctx), format, table)
+
+
+@pages.get("/network")
+def page_network(ctx: Ctx = CtxDep) -> Response:
+    return page(ctx.request, "view.html", _network(ctx))
 
 
 def register(app: FastAPI) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -14,15 +13,9 @@ from sqlalchemy import Engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from web_world import TODAY, Built, build
+from web_world import Built, build, client_for
 
 from sync.config import Config, WebConfig
-from sync.web.app import create_app
-
-
-def client_for(engine: Engine, config: Config | None = None, **kwargs: Any) -> TestClient:
-    app = create_app(engine, config or Config(), clock=lambda: TODAY)
-    return TestClient(app, **kwargs)
 
 
 @pytest.fixture

@@ -12,10 +12,9 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 
-from conftest import client_for
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
-from web_world import SECRET_STRINGS, Built, build
+from web_world import SECRET_STRINGS, Built, build, client_for
 
 from sync.sharing import POOLED_KEY
 from sync.web.queries.common import POPULATIONS

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
@@ -25,9 +26,10 @@ from schema.models import (
     WritebackError,
 )
 from sync.attribution.stamp import stamp_closed
-from sync.config import AttributionConfig, MatchingConfig
+from sync.config import AttributionConfig, Config, MatchingConfig
 from sync.matching.engine import rematch
 from sync.matching.keys import normalize_name, registrable_domain
+from sync.web.app import create_app
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 TODAY = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
@@ -197,3 +199,8 @@ def build(engine: Engine, *, unshared: bool) -> Built:
                         external_id="001A", field="overlap_count", old_value="1",
                         new_value="3", written_at=stamped_at))
     return built
+
+
+def client_for(engine: Engine, config: Config | None = None) -> TestClient:
+    """The app in process, its clock at TODAY."""
+    return TestClient(create_app(engine, config or Config(), clock=lambda: TODAY))
