@@ -27,6 +27,7 @@ class HubSpotConfig:
     max_burst_share: float = 0.5
     max_api_share: float = 0.5
     referring_partner_property: str = ""
+    lead_source_property: str = ""
     duns_property: str = ""
     company_properties: dict[str, str] = field(default_factory=dict)
     deal_properties: dict[str, str] = field(default_factory=dict)

@@ -176,6 +176,7 @@ class HubSpotConnector:
                                     f"({prop.logical}) {mismatch}; recreate it or map "
                                     f"{prop.logical} to a property of the right type")
             for key, prop_name in (("referring_partner_property", names.referring_partner),
+                                   ("lead_source_property", names.lead_source),
                                    ("duns_property", names.duns)):
                 if prop_name and prop_name not in defs:
                     problems.append(f"{self.name}: crm.hubspot.{key} = {prop_name!r}, but "

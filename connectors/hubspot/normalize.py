@@ -153,6 +153,7 @@ def deal_record(raw: Mapping[str, Any], *, source: str, names: StreamProperties,
         created_at=parse_time(props.get("createdate")) or parse_time(raw.get("createdAt")),
         referring_partner=(_text(props.get(names.referring_partner))
                            if names.referring_partner else None),
+        lead_source=_text(props.get(names.lead_source)) if names.lead_source else None,
         is_deleted=bool(raw.get("archived")),
         owned=owned_values(props, names),
     )

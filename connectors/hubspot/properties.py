@@ -69,13 +69,14 @@ class StreamProperties:
     object_type: str
     owned: tuple[OwnedProperty, ...]
     referring_partner: str | None = None
+    lead_source: str | None = None
     duns: str | None = None
 
     @property
     def read(self) -> list[str]:
         base = COMPANY_PROPERTIES if self.stream is Stream.ACCOUNTS else DEAL_PROPERTIES
         names = list(base) + [p.name for p in self.owned]
-        names += [n for n in (self.referring_partner, self.duns) if n]
+        names += [n for n in (self.referring_partner, self.lead_source, self.duns) if n]
         return list(dict.fromkeys(names))
 
     def by_logical(self, logical: str) -> OwnedProperty | None:
@@ -93,7 +94,8 @@ def stream_properties(config: HubSpotConfig, stream: Stream) -> StreamProperties
         return StreamProperties(stream, OBJECT_TYPE[stream], owned,
                                 duns=config.duns_property or None)
     return StreamProperties(stream, OBJECT_TYPE[stream], owned,
-                            referring_partner=config.referring_partner_property or None)
+                            referring_partner=config.referring_partner_property or None,
+                            lead_source=config.lead_source_property or None)
 
 
 # ---- values ---------------------------------------------------------------------------------
