@@ -145,6 +145,25 @@ class Faults:
             self.fired[kind] += 1
             return True
 
+    def echo_status(self) -> int | None:
+        """The status of an `echo_500` / `echo_400` / `echo_401` fault that fires, if any."""
+        for status in ECHO_STATUSES:
+            if self.fire(f"echo_{status}"):
+                return status
+        return None
+
+
+# A misbehaving CRM or proxy that quotes the request back in its error body: the bearer token,
+# the OAuth form (client secret, refresh token, password) or the SOAP login envelope.
+ECHO_STATUSES = (500, 400, 401)
+
+
+def echoed_request(request: Request) -> str:
+    """The request's credentials as a careless server would echo them in an error message."""
+    auth = request.headers.get("authorization", "")
+    body = request.body.decode("utf-8", "replace")[:4000]
+    return f"cannot process {request.method} {request.path} (Authorization: {auth}; body: {body})"
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"

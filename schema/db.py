@@ -23,7 +23,9 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             f"warehouse.url {url!r} is not a database URL; use e.g. sqlite:///ecosync.db "
             "or postgresql+psycopg://user@host/db"
         ) from None
-    kwargs: dict[str, Any] = {"echo": echo, "future": True}
+    # Bound parameters carry row data (a hidden partner population's owner e-mails): an error
+    # never quotes them, so no log line or stored run error can.
+    kwargs: dict[str, Any] = {"echo": echo, "future": True, "hide_parameters": True}
     if parsed.get_backend_name() == "sqlite":
         kwargs["connect_args"] = {"timeout": 30}
     else:

@@ -9,6 +9,7 @@ from typing import Any
 import click
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.exc import StatementError
 
 import migrations
 from sync import warehouse
@@ -23,19 +24,35 @@ from sync.commands.sandbox import ALL as SANDBOX_COMMANDS
 from sync.commands.web import web_command
 from sync.config import load_config, masked
 from sync.context import AppContext
-from sync.errors import UserError
-from sync.logs import configure_logging
+from sync.errors import UserError, WarehouseError, describe_error
+from sync.logs import configure_logging, install_masking_streams
 
 
 class _Group(click.Group):
-    """Turns every UserError into one clear line on stderr and its exit code."""
+    """Turns every UserError, and a database failure, into one clear line on stderr and its
+    exit code. The line goes through the masker: an error may quote a CRM's answer, and a
+    CRM may echo the credentials it was sent."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except UserError as exc:
-            click.echo(f"error: {exc.message}", err=True)
+            click.echo(f"error: {describe_error(exc)}", err=True)
             ctx.exit(exc.exit_code)
+        except StatementError as exc:
+            # Only the driver's first line: the statement's parameters carry row data.
+            click.echo(f"error: the warehouse failed ({describe_error(exc)}); "
+                       f"{_warehouse_fix(exc)}", err=True)
+            ctx.exit(WarehouseError.exit_code)
+
+
+def _warehouse_fix(exc: StatementError) -> str:
+    text = str(getattr(exc, "orig", "") or "").lower()
+    if "full" in text or "no space" in text or "could not extend" in text:
+        return ("free disk space where the warehouse lives, then run the command again; the "
+                "failed transaction was rolled back, nothing was half-written")
+    return ("check the warehouse with `ecosync doctor`, then run the command again; the failed "
+            "transaction was rolled back")
 
 
 @click.group(cls=_Group)
@@ -46,6 +63,7 @@ class _Group(click.Group):
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None, log_format: str | None) -> None:
     """ecosync: partner account mapping and attribution, synced into Salesforce and HubSpot."""
+    install_masking_streams()  # every byte this command prints passes the masker
     config = load_config(config_path)
     fmt = log_format or config.logging.format
     configure_logging(fmt, config.logging.level, secrets=config.secrets())

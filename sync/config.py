@@ -138,17 +138,23 @@ class Config:
     web: WebConfig = field(default_factory=WebConfig)
     psi: PsiConfig = field(default_factory=PsiConfig)
     source_path: str = ""
+    # Every value substituted from a ${NAME} reference, wherever it sits (a whole key or a
+    # part of one, such as the password inside warehouse.url): each is a secret.
+    interpolated: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
     def secrets(self) -> list[str]:
-        """Every secret value in force, for the log masker."""
-        out: list[str] = []
-        for section in (self.crm.salesforce, self.crm.hubspot, self.web):
-            for f in fields(section):
-                value = getattr(section, f.name)
-                if f.name in SECRET_KEYS and isinstance(value, str) and value:
-                    out.append(value)
-        return out
+        """Every secret value in force, for the log masker: keys named like secrets, every
+        ${...} substitution, and a password written into the warehouse URL."""
+        out = [*_secret_keys(self), *self.interpolated]
+        password = _url_password(self.warehouse.url)
+        if password:
+            out.append(password)
+        return [s for s in dict.fromkeys(out) if s]
 
+
+# Config fields that are not keys of the file: where it came from, and what it substituted.
+INTERNAL_FIELDS = frozenset({"source_path", "interpolated"})
+HIDDEN_FIELDS = frozenset({"interpolated"})  # never printed, not even masked
 
 T = TypeVar("T")
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -170,6 +176,9 @@ def load_config(path: str | os.PathLike[str] | None = None,
         return Config()
     try:
         raw = tomllib.loads(resolved.read_text(encoding="utf-8"))
+    except RecursionError:
+        raise ConfigError(f"{resolved}: the config nests tables or arrays too deeply to read; "
+                          "a config needs at most a few levels, fix the file") from None
     except FileNotFoundError:
         raise ConfigError(
             f"{resolved}: config file not found; create it from config.example.toml "
@@ -185,11 +194,29 @@ def load_config(path: str | os.PathLike[str] | None = None,
 
 def parse_config(raw: dict[str, Any], where: str = "<config>",
                  env: typing.Mapping[str, str] | None = None) -> Config:
-    interpolated = _interpolate(raw, where, "", os.environ if env is None else env)
-    config = _build(Config, interpolated, where, "", skip={"source_path"})
-    config = _replace(config, source_path=where)
-    _validate(config, where)
+    substituted: list[str] = []
+    try:
+        interpolated = _interpolate(raw, where, "", os.environ if env is None else env,
+                                    substituted)
+        config = _build(Config, interpolated, where, "", skip=INTERNAL_FIELDS)
+        config = _replace(config, source_path=where, interpolated=tuple(substituted))
+        _validate(config, where)
+    except RecursionError:
+        raise ConfigError(f"{where}: the config nests tables or arrays too deeply; a config "
+                          "needs at most a few levels, fix the file") from None
+    except ConfigError as exc:
+        # A refusal may quote the bad value: one from ${...} is a secret, and the log masker
+        # has not learnt it yet (it learns from a loaded config).
+        raise ConfigError(_mask_all(exc.message, substituted)) from None
     return config
+
+
+def _mask_all(text: str, secrets: typing.Iterable[str]) -> str:
+    from sync.logs import MASK, escaped_forms
+
+    for form in sorted({f for s in secrets for f in escaped_forms(s)}, key=len, reverse=True):
+        text = text.replace(form, MASK)
+    return text
 
 
 def _replace(config: Config, **changes: Any) -> Config:
@@ -198,12 +225,14 @@ def _replace(config: Config, **changes: Any) -> Config:
     return replace(config, **changes)
 
 
-def _interpolate(value: Any, where: str, key: str, env: typing.Mapping[str, str]) -> Any:
+def _interpolate(value: Any, where: str, key: str, env: typing.Mapping[str, str],
+                 substituted: list[str]) -> Any:
     if isinstance(value, dict):
-        return {k: _interpolate(v, where, f"{key}.{k}" if key else k, env)
+        return {k: _interpolate(v, where, f"{key}.{k}" if key else k, env, substituted)
                 for k, v in value.items()}
     if isinstance(value, list):
-        return [_interpolate(v, where, f"{key}[{i}]", env) for i, v in enumerate(value)]
+        return [_interpolate(v, where, f"{key}[{i}]", env, substituted)
+                for i, v in enumerate(value)]
     if isinstance(value, str):
         def sub(match: re.Match[str]) -> str:
             name = match.group(1)
@@ -212,6 +241,7 @@ def _interpolate(value: Any, where: str, key: str, env: typing.Mapping[str, str]
                     f"{where}: key '{key}' refers to environment variable ${{{name}}}, "
                     f"which is not set; export {name} before running ecosync"
                 )
+            substituted.append(env[name])
             return env[name]
 
         return _ENV_REF.sub(sub, value)
@@ -409,23 +439,74 @@ def attribution_problems(config: AttributionConfig) -> list[str]:
     return out
 
 
+def _secret_keys(obj: Any) -> list[str]:
+    """Values of keys named like secrets (client_secret, password, …), in any section."""
+    out: list[str] = []
+    if is_dataclass(obj) and not isinstance(obj, type):
+        client_id, secret = getattr(obj, "client_id", ""), getattr(obj, "client_secret", "")
+        if isinstance(client_id, str) and isinstance(secret, str) and client_id and secret:
+            # HTTP Basic credentials (Salesforce's client-credentials login) travel base64'd,
+            # UTF-8 encoded (simple-salesforce) or Latin-1 (requests' HTTPBasicAuth).
+            import base64
+
+            pair = f"{client_id}:{secret}"
+            for encoding in ("utf-8", "latin-1"):
+                try:
+                    out.append(base64.b64encode(pair.encode(encoding)).decode("ascii"))
+                except UnicodeEncodeError:
+                    continue
+        for f in fields(obj):
+            value = getattr(obj, f.name)
+            if f.name in SECRET_KEYS and isinstance(value, str) and value:
+                out.append(value)
+            else:
+                out += _secret_keys(value)
+    elif isinstance(obj, list):
+        for item in obj:
+            out += _secret_keys(item)
+    return out
+
+
+def _url_password(url: str) -> str | None:
+    """The password of a database URL (user:password@host), as written and decoded."""
+    from urllib.parse import unquote, urlsplit
+
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return None
+    return unquote(password) if password else None
+
+
 def masked(config: Config) -> dict[str, Any]:
-    """The resolved config as plain data with every secret replaced by '***'."""
+    """The resolved config as plain data with every secret replaced by '***': keys named like
+    secrets whole, and every ${...} value wherever it was substituted (the password inside a
+    URL is masked, the rest of the URL stays readable)."""
+    from sync.logs import MASK
+
+    secrets = config.secrets()
+
+    def text(value: str) -> str:
+        return _mask_all(value, secrets)
 
     def walk(obj: Any) -> Any:
         if is_dataclass(obj) and not isinstance(obj, type):
             out: dict[str, Any] = {}
             for f in fields(obj):
+                if f.name in HIDDEN_FIELDS:
+                    continue
                 value = getattr(obj, f.name)
                 if f.name in SECRET_KEYS and isinstance(value, str) and value:
-                    out[f.name] = "***"
+                    out[f.name] = MASK
                 else:
                     out[f.name] = walk(value)
             return out
         if isinstance(obj, list):
             return [walk(v) for v in obj]
         if isinstance(obj, dict):
-            return {k: walk(v) for k, v in obj.items()}
+            return {text(str(k)): walk(v) for k, v in obj.items()}
+        if isinstance(obj, str):
+            return text(obj)
         return obj
 
     result = walk(config)

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from connectors.base import Connector, RateLimited
 from schema.models import Watermark, WritebackError
 from sync.config import Config
-from sync.errors import UserError
+from sync.errors import UserError, describe_error
 from sync.health import DaemonState, serve_health
 from sync.leader import WriterLock
 from sync.logs import get_logger
@@ -171,13 +171,14 @@ def run_daemon(engine: Engine, config: Config, *, stop: threading.Event | None =
                 wait = max(wait, exc.retry_after_s or interval)
                 run_id = failed_run_id(exc)
                 if run_id is None:
-                    log.error("rate limited; pausing", retry_after_s=wait, error=str(exc))
+                    log.error("rate limited; pausing", retry_after_s=wait,
+                              error=describe_error(exc))
                 else:  # the tick logged the failure itself; this line says what happens next
                     log.info("rate limited; pausing", retry_after_s=wait, run_id=run_id)
             except Exception as exc:  # a failing tick must never crash-loop the daemon
                 state.tick_failures += 1
                 if failed_run_id(exc) is None:  # else the tick logged it, with its run id
-                    log.exception("tick failed", error=str(exc))
+                    log.exception("tick failed", error=describe_error(exc))
             ticks += 1
             if max_ticks is not None and ticks >= max_ticks:
                 break

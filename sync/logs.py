@@ -1,32 +1,54 @@
 """structlog setup: readable on a terminal, JSON lines otherwise, secrets always masked.
 
-Masking happens on the final rendered line, so a secret cannot slip through a nested
-value, an exception message or a traceback. Known secrets (from config) are replaced
-exactly; common credential shapes (bearer tokens, session ids, password=…) by pattern.
+Masking happens before rendering, on every string of the event dict (nested values, the
+formatted exception included), so a secret is replaced before JSON or the console renderer
+escapes it; the rendered line is masked again, and so is everything the CLI writes to stdout
+and stderr (`install_masking_streams`). Known secrets (from config) are replaced in every
+form a message may carry them in: raw, JSON- and repr-escaped, percent-encoded; common
+credential shapes (bearer and basic tokens, session ids, password=…) by pattern.
 """
 
 from __future__ import annotations
 
+import html
+import io
+import json
 import logging
 import re
 import sys
 import threading
 from collections.abc import Iterable, MutableMapping
 from typing import Any, TextIO
+from urllib.parse import quote, quote_plus
 
 import structlog
 
 MASK = "***"
 _PATTERNS = [
-    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=!-]{6,}"),
+    re.compile(r"(?i)((?:bearer|basic)\s+)[A-Za-z0-9._~+/=!-]{6,}"),
     re.compile(
         r"(?i)((?:access_token|refresh_token|client_secret|password|session_?id|"
-        r"security_token|sessionid|authorization|token)[\"']?\s*[:=]\s*[\"']?)[^\s\"',&}]{4,}"
+        r"security_token|sessionid|authorization|token)[\"']?\s*[:=]\s*[\"']?"
+        r"(?:(?:bearer|basic|oauth)\s+)?+)[^\s\"',;&}*]{4,}"
     ),
     re.compile(r"(?i)(<sessionId>)[^<]+"),
+    re.compile(r"(?i)(<(?:\w+:)?password>)[^<]+"),
     # Salesforce session ids: 00D org id prefix, '!' and a long opaque tail.
     re.compile(r"()00D[A-Za-z0-9]{12,15}![A-Za-z0-9._]{20,}"),
 ]
+MIN_SECRET = 4  # shorter values would mask ordinary words
+
+
+def escaped_forms(secret: str) -> set[str]:
+    """The ways a message can carry a secret: as is, escaped once or twice for JSON (a JSON
+    body quoted inside a JSON log line), repr-escaped, percent-encoded (URLs, form bodies),
+    XML/HTML-escaped (a SOAP login envelope)."""
+    once = json.dumps(secret)[1:-1]
+    forms = {secret, once, json.dumps(secret, ensure_ascii=False)[1:-1],
+             json.dumps(once)[1:-1], repr(secret)[1:-1], quote(secret, safe=""),
+             quote_plus(secret), secret.encode("unicode_escape").decode("ascii"),
+             html.escape(secret), html.escape(secret, quote=False)}
+    return {f for f in forms if len(f) >= MIN_SECRET}
 
 
 class SecretMasker:
@@ -36,7 +58,10 @@ class SecretMasker:
 
     def add(self, secrets: Iterable[str]) -> None:
         with self._lock:
-            merged = {*self._secrets, *(s for s in secrets if s and len(s) >= 4)}
+            merged = set(self._secrets)
+            for secret in secrets:
+                if secret and len(secret) >= MIN_SECRET:
+                    merged |= escaped_forms(secret)
             # Longest first, so a secret containing another is masked whole.
             self._secrets = sorted(merged, key=len, reverse=True)
 
@@ -52,8 +77,49 @@ class SecretMasker:
             text = pattern.sub(lambda m: m.group(1) + MASK, text)
         return text
 
+    def mask_value(self, value: Any) -> Any:
+        """Every string inside a value (dicts, lists, tuples), masked; other objects are
+        rendered to text first, since a renderer would call str() or repr() on them anyway."""
+        if isinstance(value, str):
+            return self.mask(value)
+        if value is None or isinstance(value, bool | int | float):
+            return value
+        if isinstance(value, dict):
+            return {self.mask(str(k)): self.mask_value(v) for k, v in value.items()}
+        if isinstance(value, list | tuple | set | frozenset):
+            return [self.mask_value(v) for v in value]
+        return self.mask(str(value))
+
 
 MASKER = SecretMasker()
+
+
+def _mask_event(_logger: Any, _name: str,
+                event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    for key, value in list(event.items()):
+        event[key] = MASKER.mask_value(value)
+    return event
+
+
+def _safe_exc_info(_logger: Any, _name: str,
+                   event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """A database error's traceback without its statement parameters (they carry row data)."""
+    from sync.errors import describe_error, is_database_error
+
+    exc_info = event.get("exc_info")
+    if exc_info is True:
+        exc_info = sys.exc_info()
+    elif isinstance(exc_info, BaseException):
+        exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
+    if isinstance(exc_info, tuple) and len(exc_info) == 3 and exc_info[1] is not None \
+            and is_database_error(exc_info[1]):
+        import traceback
+
+        del event["exc_info"]
+        event["exception"] = ("Traceback (most recent call last):\n"
+                              + "".join(traceback.format_tb(exc_info[2]))
+                              + describe_error(exc_info[1]))
+    return event
 
 
 class _MaskingRenderer:
@@ -67,6 +133,79 @@ class _MaskingRenderer:
 class _MaskingFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         return MASKER.mask(super().format(record))
+
+    def formatException(self, ei: Any) -> str:
+        from sync.errors import describe_error, is_database_error
+
+        if ei and ei[1] is not None and is_database_error(ei[1]):
+            import traceback
+
+            return ("Traceback (most recent call last):\n"
+                    + "".join(traceback.format_tb(ei[2])) + describe_error(ei[1]))
+        return super().formatException(ei)
+
+
+class MaskingStream(io.TextIOBase):
+    """A text stream that masks secrets in whatever goes through it, line by line.
+
+    The CLI puts one over stdout and stderr, so no output path (a table, an error line, a
+    traceback, a progress bar) can print a secret the masker knows. It has no `buffer`: click
+    and rich then write text through it instead of bytes around it.
+    """
+
+    def __init__(self, inner: TextIO) -> None:
+        super().__init__()
+        self.inner = inner
+        self._pending = ""
+        self._lock = threading.Lock()
+
+    def write(self, text: str) -> int:
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        with self._lock:
+            self._pending += text
+            cut = self._pending.rfind("\n") + 1
+            if cut:
+                ready, self._pending = self._pending[:cut], self._pending[cut:]
+                self.inner.write(MASKER.mask(ready))
+        return len(text)
+
+    def flush(self) -> None:
+        with self._lock:
+            if self._pending:
+                self.inner.write(MASKER.mask(self._pending))
+                self._pending = ""
+        self.inner.flush()
+
+    def writable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return self.inner.isatty()
+
+    def fileno(self) -> int:
+        return self.inner.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self.inner, "encoding", None) or "utf-8"
+
+    @property
+    def errors(self) -> str | None:  # type: ignore[override]
+        return getattr(self.inner, "errors", None)
+
+    @property
+    def name(self) -> str:
+        return str(getattr(self.inner, "name", "<masked>"))
+
+
+def install_masking_streams() -> None:
+    """Route sys.stdout and sys.stderr through the masker (once; idempotent). Left in place
+    for the life of the process, so even an unexpected traceback is masked."""
+    for attr in ("stdout", "stderr"):
+        stream = getattr(sys, attr)
+        if stream is not None and not isinstance(stream, MaskingStream):
+            setattr(sys, attr, MaskingStream(stream))
 
 
 def configure_logging(
@@ -89,7 +228,9 @@ def configure_logging(
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.StackInfoRenderer(),
+            _safe_exc_info,
             structlog.processors.format_exc_info,
+            _mask_event,
             _MaskingRenderer(renderer),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),

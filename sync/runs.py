@@ -16,6 +16,7 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
 from schema.models import SyncRun
+from sync.errors import masked_text
 
 
 def start_run(engine: Engine, kind: str, now: datetime, *, dry_run: bool = False) -> int:
@@ -43,7 +44,7 @@ def finish_run(engine: Engine, run_id: int, now: datetime, *, status: str,
     with engine.begin() as conn:
         conn.execute(update(SyncRun).where(SyncRun.id == run_id).values(
             status=status, ended_at=now, heartbeat_at=now, counts=dict(counts),
-            api_calls=dict(api_calls), error=error))
+            api_calls=dict(api_calls), error=masked_text(error)))
 
 
 def fail_stale_runs(engine: Engine, now: datetime, stale_after: timedelta) -> int:

@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 
 from connectors.base import Connector, ConnectorError
 from sync.config import Config
+from sync.errors import describe_error
 from sync.logs import get_logger
 from sync.runs import finish_run, start_run
 from sync.stages.context import Progress, TickContext, TickOptions, TickReport, utcnow
@@ -96,11 +97,13 @@ def run_tick(
 
 def _failed(ctx: TickContext, exc: BaseException) -> None:
     ctx.report.status = "failed"
-    ctx.report.errors.append(f"{exc.__class__.__name__}: {exc}")
+    ctx.report.errors.append(describe_error(exc))
     if isinstance(exc, ConnectorError):
-        ctx.log.error("tick stopped", error=str(exc), error_type=exc.__class__.__name__)
+        ctx.log.error("tick stopped", error=describe_error(exc),
+                      error_type=exc.__class__.__name__)
     elif isinstance(exc, Exception):
-        ctx.log.exception("tick failed", error=str(exc), error_type=exc.__class__.__name__)
+        ctx.log.exception("tick failed", error=describe_error(exc),
+                          error_type=exc.__class__.__name__)
     else:
         return  # KeyboardInterrupt, SystemExit: recorded, not logged as a failure
     setattr(exc, _LOGGED_RUN, ctx.run_id)

@@ -22,6 +22,7 @@ from schema.models import Account, ChangeLog, Opportunity, WritebackError, Write
 from schema.owned_fields import BY_LOGICAL, FieldKind
 from schema.records import Stream
 from schema.upsert import bulk_upsert
+from sync.errors import masked_text
 from sync.logs import get_logger
 
 log = get_logger("ecosync.writeback")
@@ -209,7 +210,8 @@ def _record_failures(
 ) -> None:
     for change, result in failed:
         code = result.error_code if result else "NO_RESULT"
-        message = result.message if result else "the API returned no result for this record"
+        message = masked_text(result.message) if result else (
+            "the API returned no result for this record")
         existing = session.execute(
             select(WritebackError).where(
                 WritebackError.source == source, WritebackError.stream == stream.value,

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sandbox.common import Request, Response, Traffic, json_response
+from sandbox.common import Request, Response, Traffic, echoed_request, json_response
 from sandbox.hubspot.auth import Auth, HubSpotFaults, TokenKind
 from sandbox.hubspot.limits import SECONDLY, TEN_SECONDLY, RateLimits, rate_limit_body
 from sandbox.hubspot.meta import MetaHandlers
@@ -104,6 +104,12 @@ class HubSpotApp:
         return None
 
     def __call__(self, request: Request) -> Response:
+        echo = self.faults.echo_status()
+        if echo is not None:
+            self.traffic.count(f"echo {echo}")
+            return error_response(echo, echoed_request(request),
+                                  {500: "INTERNAL_ERROR", 400: "VALIDATION_ERROR",
+                                   401: "INVALID_AUTHENTICATION"}[echo])
         if request.method == "POST" and request.path.rstrip("/") == "/oauth/v1/token":
             self.traffic.count("POST /oauth/v1/token")
             return self.auth.token_endpoint(request)

@@ -38,6 +38,9 @@ class SalesforceSandbox:
     Fault knobs (`faults.configure(rate_limit=.., concurrent_limit=.., unavailable=.., drop=..,
     lock=..)`) fire with the given probability per eligible request, seeded for
     reproducibility; `faults.next(kind=n)` fires a kind on its next n requests.
+    `echo_500`, `echo_400` and `echo_401` answer any request (logins included) with that status
+    and an error message quoting the request's Authorization header and body, credentials
+    and all.
     """
 
     api_version = API_VERSION

@@ -17,7 +17,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sandbox.common import Request, Response, json_response
+from sandbox.common import Request, Response, echoed_request, json_response
 from sandbox.salesforce import evaluate, metadata, soql, writes
 from sandbox.salesforce.composite import run_composite
 from sandbox.salesforce.errors import INVALID_SESSION, ApiError, not_found
@@ -63,6 +63,16 @@ class SalesforceApp:
     # ------------------------------------------------------------------ entry point
     def __call__(self, req: Request) -> Response:
         path = req.path
+        echo = self.sb.faults.echo_status()
+        if echo is not None:
+            self.sb.traffic.count(f"echo {echo}")
+            if path == "/services/oauth2/token":
+                return json_response(echo, {"error": "invalid_request",
+                                             "error_description": echoed_request(req)})
+            return json_response(echo, [{
+                "message": echoed_request(req),
+                "errorCode": {500: "UNKNOWN_EXCEPTION", 400: "INVALID_FIELD",
+                              401: "INVALID_SESSION_ID"}[echo]}])
         if path == "/services/oauth2/token" and req.method == "POST":
             return self.sb.tokens.token_endpoint(req)
         m = _SOAP.match(path)
