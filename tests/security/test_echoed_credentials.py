@@ -91,7 +91,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[World, Cre
 def _config(world: World, mode: str, db: Path) -> str:
     sf, hs = world.salesforce, world.hubspot
     assert sf is not None and hs is not None
-    head = f'[warehouse]\nurl = "sqlite:///{db}"\n\n'
+    head = (f'[warehouse]\nurl = "sqlite:///{db}"\n\n'
+            f'[daemon]\nlock_file = "{db.parent / "ecosync.lock"}"\n\n')
     if mode.startswith("salesforce"):
         auth = mode.split(":")[1]
         lines = ["[crm.salesforce]", "enabled = true", f'auth = "{auth}"',
