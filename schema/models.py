@@ -134,6 +134,9 @@ class Opportunity(Base):
     owned_values: Mapped[dict[str, Any] | None]
     # When ecosync first saw the current close; cleared on reopen (drives stamping).
     closed_seen_at: Mapped[datetime | None]
+    # Reopens ecosync observed (a closed opportunity seen open again): part of the close key,
+    # so a re-close after an observed reopen is a new close even on the same outcome and date.
+    reopens_seen: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     fields_dirty: Mapped[bool] = mapped_column(Boolean, server_default=false())
     ingested_at: Mapped[datetime]
 

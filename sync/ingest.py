@@ -137,7 +137,9 @@ _ACCOUNT_UPDATES = [
 ]
 _OPPORTUNITY_UPDATES = [
     c.key for c in Opportunity.__table__.columns
-    if c.key not in {"id", "source", "external_id", "deleted_at", "closed_seen_at"}
+    # closed_seen_at and reopens_seen are the stamp stage's observations, not CRM data.
+    if c.key not in {"id", "source", "external_id", "deleted_at", "closed_seen_at",
+                     "reopens_seen"}
 ]
 
 

@@ -1,17 +1,19 @@
 """The stamp stage of the tick: one immutable attribution stamp per close (DESIGN.md 6).
 
 Idempotency rests on a deterministic close key, `source:external_id:outcome:close_date`
-(`no-close-date` when the CRM has none; `#n` appended when the same outcome and date come
-back after a different close), and on UNIQUE(close_key, version) in the ledger. Before
-inserting, the stage looks for a stamp of the same close: if a process died after inserting
-the stamp but before recording `closed_seen_at`, the retry finds the stamp and only records
-the sighting. Two replicas that race insert the same (close_key, version); the loser's
-savepoint rolls back.
+(`no-close-date` when the CRM has none; `:reopen<n>` after the n-th reopen ecosync observed;
+`#n` appended when the same outcome and date come back after a different close), and on
+UNIQUE(close_key, version) in the ledger. Before inserting, the stage looks for a stamp of the
+same close: if a process died after inserting the stamp but before recording
+`closed_seen_at`, the retry finds the stamp and only records the sighting. Two replicas that
+race insert the same (close_key, version); the loser's savepoint rolls back.
 
 A reopened opportunity keeps its stamp active (its fields keep showing it) until it closes
-again; the new close makes version + 1, which supersedes the old. A close whose outcome or
-close date changed between two ticks (reopened and re-closed unseen) is a new close too.
-A reopen followed by a re-close to the same outcome on the same date is indistinguishable
+again. Seeing it open is a fact, recorded when seen (`reopens_seen` + 1, in the same
+transaction that clears `closed_seen_at`), so the next close has a key of its own and makes
+version + 1, which supersedes the old, even on the same outcome and close date. A close whose
+outcome or close date changed between two ticks (reopened and re-closed unseen) is a new close
+too. A reopen and re-close to the same outcome and date that no tick saw is indistinguishable
 from the first close and keeps its stamp; `ecosync attribution restamp` forces a new version.
 """
 
@@ -60,7 +62,9 @@ class StampStats:
 
 
 def close_base(opp: Opportunity, close_day: str) -> str:
-    return f"{opp.source}:{opp.external_id}:{opp.status}:{close_day}"
+    base = f"{opp.source}:{opp.external_id}:{opp.status}:{close_day}"
+    # Keys of closes before any observed reopen keep their original form.
+    return f"{base}:reopen{opp.reopens_seen}" if opp.reopens_seen else base
 
 
 def _base_of(close_key: str) -> str:
@@ -104,7 +108,8 @@ def _clear_reopened(session: Session, stats: StampStats) -> None:
     result = session.execute(
         update(Opportunity)
         .where(Opportunity.status == "open", Opportunity.closed_seen_at.is_not(None))
-        .values(closed_seen_at=None, fields_dirty=True)
+        .values(closed_seen_at=None, reopens_seen=Opportunity.reopens_seen + 1,
+                fields_dirty=True)
         .execution_options(synchronize_session=False))
     stats.reopened += int(getattr(result, "rowcount", 0) or 0)
 

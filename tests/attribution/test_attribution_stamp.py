@@ -148,17 +148,70 @@ def test_rule_validation_names_the_key_and_the_fix() -> None:
     assert any("attribution.static_rates.EUR must be a positive rate" in p for p in problems)
 
 
-def test_reopen_and_reclose_to_the_same_outcome_and_date_keeps_the_stamp(world: World) -> None:
-    # Nothing knowable at close differs, so it is the same close; restamp forces a version.
+def test_observed_reopen_then_reclose_to_the_same_outcome_and_date_is_a_new_version(
+    world: World,
+) -> None:
+    # The reopen was seen and recorded: a fact, so the re-close is a close of its own.
+    given_two_partner_account(world)
+    world.opportunity("O1", "A1")
+    world.stamp()
+    world.update_opp("O1", status="open")
+    assert world.stamp(now=day(40)).reopened == 1
+    assert world.opp("O1").reopens_seen == 1
+    world.update_opp("O1", status="won")
+    stats = world.stamp(now=day(41))
+    assert (stats.stamped, stats.superseded, stats.recovered) == (1, 1, 0)
+    old, new = world.stamps("O1")
+    assert (old.close_key, old.superseded_at) == ("salesforce:O1:won:2026-02-04", day(41))
+    assert (new.version, new.supersedes_id, new.superseded_at) == (2, old.id, None)
+    assert new.close_key == "salesforce:O1:won:2026-02-04:reopen1"
+    assert (new.outcome, new.close_date) == (old.outcome, old.close_date)
+
+
+def test_retry_of_a_reclose_makes_no_second_stamp(world: World) -> None:
     given_two_partner_account(world)
     world.opportunity("O1", "A1")
     world.stamp()
     world.update_opp("O1", status="open")
     world.stamp(now=day(40))
     world.update_opp("O1", status="won")
+    world.stamp(now=day(41))
+    world.update_opp("O1", closed_seen_at=None)  # the sighting was lost, the stamp was not
+
+    stats = world.stamp(now=day(42))
+    again = world.stamp(now=day(43))
+
+    assert (stats.stamped, stats.recovered, again.stamped) == (0, 1, 0)
+    assert [s.version for s in world.stamps("O1")] == [1, 2]
+    assert world.opp("O1").reopens_seen == 1
+
+
+def test_unseen_reopen_and_reclose_to_the_same_outcome_and_date_keeps_the_stamp(
+    world: World,
+) -> None:
+    # Reopened and closed again between two ticks: nothing observed differs from the close.
+    given_two_partner_account(world)
+    world.opportunity("O1", "A1")
+    world.stamp()
+    world.update_opp("O1", status="won", name="touched by the reopen")
     stats = world.stamp(now=day(41))
-    assert (stats.stamped, stats.recovered) == (0, 1)
+    assert (stats.stamped, stats.reopened) == (0, 0)
     assert len(world.stamps("O1")) == 1
+
+
+def test_two_observed_reopens_make_three_versions(world: World) -> None:
+    given_two_partner_account(world)
+    world.opportunity("O1", "A1")
+    world.stamp()
+    for n in (1, 2):
+        world.update_opp("O1", status="open")
+        world.stamp(now=day(40 + 2 * n))
+        world.update_opp("O1", status="won")
+        world.stamp(now=day(41 + 2 * n))
+    keys = [(s.version, s.close_key, s.superseded_at is None) for s in world.stamps("O1")]
+    assert keys == [(1, "salesforce:O1:won:2026-02-04", False),
+                    (2, "salesforce:O1:won:2026-02-04:reopen1", False),
+                    (3, "salesforce:O1:won:2026-02-04:reopen2", True)]
 
 
 def test_won_then_lost_then_won_again_on_the_first_date_is_a_third_close(world: World) -> None:
