@@ -4,8 +4,8 @@ A stamped opportunity seen open again, then closed again, is a new close (DESIGN
 with the same outcome and close date; the count of reopens ecosync observed goes into the
 close key, so only a retry of the same close is deduplicated.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-02 02:00:00
 """
 
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004"
-down_revision: str | None = "0003"
+revision: str = "0005"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
