@@ -15,6 +15,7 @@ from sqlalchemy import and_, exists, select, update
 from sqlalchemy.orm import Session
 
 from schema.models import Account, Opportunity, Overlap, Partner
+from sync.attribution.credited import crediting, replanned_on_overlap_change
 from sync.config import Config
 from sync.errors import UserError
 from sync.stages.context import TickContext
@@ -71,13 +72,17 @@ def _mark_partner_accounts_dirty(session: Session, partner_ids: Sequence[str]) -
     touched = select(Overlap.account_id).where(Overlap.partner_id.in_(partner_ids))
     session.execute(update(Account).where(Account.id.in_(touched)).values(fields_dirty=True))
     _mark_opportunities_of(session, Account.id.in_(touched))
+    # Stamped opportunities show their credited partners under the current policy.
+    session.execute(update(Opportunity).where(Opportunity.id.in_(crediting(partner_ids)))
+                    .values(fields_dirty=True))
 
 
 def _mark_opportunities_of(session: Session, account_condition: Any) -> None:
-    # Closed opportunities keep their stamp; only open ones show live influence.
+    # Closed opportunities keep their stamp; open ones show live influence (and a closed
+    # one's referral source may follow the account's current overlap).
     session.execute(
         update(Opportunity)
-        .where(Opportunity.status == "open", exists(
+        .where(replanned_on_overlap_change(), exists(
             select(Account.id).where(and_(
                 Account.source == Opportunity.source,
                 Account.external_id == Opportunity.account_external_id,

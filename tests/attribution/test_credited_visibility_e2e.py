@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -153,4 +154,11 @@ def test_credited_partner_is_shown_at_its_overlap_level_everywhere(
     assert _explained_source(path, "9400") is None
     assert _report_sourced(path) == {"Northbeam Consulting": 2}
     assert _fields(world, "9100") == (*named, "Northbeam Consulting (customer)")
+
+    # Northbeam stops sharing its customers: a policy change applies to stamped deals too.
+    quiet = [replace(p, share={**p.share, "customer": "hidden"}) if p.id == PARTNER.id else p
+             for p in config.partners]
+    _tick(world, replace(config, partners=quiet), warehouse)
+    assert _fields(world, "9100") == (None, "false", None)
+    assert _fields(world, "9200") == (*named, "Northbeam Consulting (referral)")
 

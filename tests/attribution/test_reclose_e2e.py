@@ -15,11 +15,12 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 import sync.attribution.stamp as stamp_module
-import sync.tick as tick_module
+import sync.stages.writeback as writeback_stage
 from connectors.base import Connector
 from sandbox.seed import SeedData, SeedPartner, hs_time
 from sandbox.world import World, running_world
 from schema.models import AttributionStamp
+from schema.records import Stream
 from sync.config import Config
 from sync.logs import MASKER
 from sync.tick import TickOptions, run_tick
@@ -159,8 +160,8 @@ def test_ticks_that_die_around_stamping_a_reclose_and_their_retries_stamp_once(
     assert len(_stamps(warehouse)) == 1
     # Killed after the stamp stage committed, before the fields were planned and pushed.
     with monkeypatch.context() as m:
-        m.setattr(tick_module, "plan_opportunities",
-                  _crashing(tick_module.plan_opportunities))
+        m.setitem(writeback_stage._PLANNERS, Stream.OPPORTUNITIES,
+                  _crashing(writeback_stage._PLANNERS[Stream.OPPORTUNITIES]))
         with pytest.raises(KeyboardInterrupt):
             tick()
     assert [s.version for s in _stamps(warehouse)] == [1, 2]
