@@ -127,6 +127,11 @@ def run_daemon(engine: Engine, config: Config, *, stop: threading.Event | None =
                  config.crm.hubspot.name: config.crm.hubspot.max_api_share}
     ticks = 0
     standby_logged = False
+    web = None
+    if config.web.enabled:  # the web view in this process (docs/web.md)
+        from sync.web.server import serve_in_thread
+
+        web = serve_in_thread(engine, config)
     log.info("daemon started", interval_seconds=interval, sources=[c.name for c in conns])
     try:
         while not stop.is_set():
@@ -185,6 +190,8 @@ def run_daemon(engine: Engine, config: Config, *, stop: threading.Event | None =
             stop.wait(wait)
     finally:
         lock.release()
+        if web is not None:
+            web.stop()
         if server is not None:
             server.shutdown()
             server.server_close()

@@ -82,6 +82,7 @@ def run_demo(
         show_records(out, world, engine, config)
         engine.dispose()
     out.print(f"demo files in {base}")
+    out.print(f"browse it: ecosync web --warehouse sqlite:///{base / 'ecosync.db'}")
     return result
 
 

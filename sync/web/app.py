@@ -27,7 +27,6 @@ STATIC = Path(__file__).parent / "static"
 NAV = (("/matrix", "Matrix"), ("/accounts", "Accounts"), ("/partners", "Partners"),
        ("/network", "Network"), ("/operations", "Operations"))
 PUBLIC_PREFIXES = ("/static/", "/login")
-log = get_logger("ecosync.web")
 
 
 def plotly_js() -> Path:
@@ -96,7 +95,7 @@ def create_app(engine: Engine, config: Config, *,
             if allowed:
                 response = await call_next(request)
             else:
-                log.warning("web request refused", path=path, reason=why,
+                get_logger("ecosync.web").warning("web request refused", path=path, reason=why,
                             client=request.client.host if request.client else None)
                 response = _refused(request)
         for name, value in SECURITY_HEADERS.items():
@@ -127,7 +126,7 @@ def create_app(engine: Engine, config: Config, *,
         presented = (form.get("token") or [""])[0]
         target = _local((form.get("next") or ["/"])[0])
         if not gate.token_matches(presented):
-            log.warning("web login refused", reason="wrong token",
+            get_logger("ecosync.web").warning("web login refused", reason="wrong token",
                         client=request.client.host if request.client else None)
             return page(request, "login.html", None, status=401, next=target,
                         error="That token is not the one this server was started with.")

@@ -4,6 +4,7 @@ daemon's loop (one process in production)."""
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
@@ -59,11 +60,17 @@ class Background:
 def serve_in_thread(engine: Engine, config: Config) -> Background:
     """The daemon's web view: started beside the tick loop, stopped with it."""
     server = _server(engine, config, config.web.host, config.web.port)
-    # Signals belong to the daemon's own handlers, not uvicorn's.
-    server.install_signal_handlers = lambda: None  # type: ignore[attr-defined]
+    # uvicorn leaves signals to the main thread (the daemon's own handlers) when it runs in
+    # another one.
     thread = threading.Thread(target=server.run, name="ecosync-web",  # type: ignore[attr-defined]
                               daemon=True)
     thread.start()
+    deadline = time.monotonic() + 15
+    while not getattr(server, "started", False):
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise UserError(f"cannot serve the web view on {config.web.host}:"
+                            f"{config.web.port} (is the port taken?); change [web] port")
+        thread.join(0.02)
     log.info("web view serving", url=f"http://{_url_host(config.web.host)}:{config.web.port}/")
     return Background(server, thread)
 

@@ -56,7 +56,7 @@ ACCOUNTS = [
     ("001D", "Delta GmbH", "delta.de", "005-bob", None),
     ("001E", "Echo SA", "echo.fr", "005-cyd", None),
     ("001F", "Foxtrot AB", "foxtrot.se", "005-cyd", None),
-    ("001G", "=HYPERLINK(\"http://evil\") <script>x</script>", "golf.example", "005-ann",
+    ("001G", "=HYPERLINK(\"http://evil\") <script>x</script>", "golfclub.io", "005-ann",
      None),
     ("001H", "Hotel Plc", "hotel.co.uk", "005-bob", None),
 ]
@@ -79,7 +79,7 @@ ROWS = [
     ("p-full", "acme.com", "customer"),
     ("p-full", "bravo.io", "customer"),
     ("p-full", "cobalt.dev", "open_opportunity"),
-    ("p-full", "golf.example", "prospect"),
+    ("p-full", "golfclub.io", "prospect"),
     ("p-names", "acme.com", "customer"),
     ("p-names", "delta.de", "prospect"),
     ("p-names", "foxtrot.se", "customer"),
@@ -96,7 +96,7 @@ UNSHARED_ROWS = [
     ("p-hidden", "foxtrot.se", "customer"),
     ("p-hidden", "hotel.co.uk", "customer"),
     ("p-mixed", "foxtrot.se", "prospect"),
-    ("p-mixed", "golf.example", "prospect"),
+    ("p-mixed", "golfclub.io", "prospect"),
 ]
 # Added at the second match: the partner chart has a history.
 LATER_ROWS = [("p-full", "foxtrot.se", "open_opportunity"), ("p-names", "echo.fr", "prospect")]
