@@ -428,3 +428,46 @@ class PsiContactTag(Base):
     population: Mapped[str] = mapped_column(String(20))
     key_kind: Mapped[str] = mapped_column(String(8))
     key: Mapped[str]
+class AlertFact(Base):
+    """A fact an alert may announce (DESIGN.md 12), recorded once: (event, subject) such as a
+    new overlap on an open opportunity (subject: the overlap id) or a stamped close (the close
+    key). Recording it in the transaction that produced it is what makes a re-run never
+    announce one fact twice. `baseline` rows are facts that existed when alerts were switched
+    on: history, never announced."""
+
+    __tablename__ = "alert_facts"
+
+    event: Mapped[str] = mapped_column(String(48), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(255), primary_key=True)
+    baseline: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    detected_at: Mapped[datetime]
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("sync_runs.id"))
+
+
+class AlertEvent(Base):
+    """The alert outbox: one message for one alert about one fact, delivered at least once.
+
+    UNIQUE(alert_name, fact_key): a fact is queued once per alert, whoever retries. The
+    payload holds facts (ids, populations, amounts), never rendered text: the body is built
+    at delivery through sync.sharing, under the partner's policy in force then."""
+
+    __tablename__ = "alert_events"
+    __table_args__ = (
+        UniqueConstraint("alert_name", "fact_key"),
+        Index("ix_alert_events_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    alert_name: Mapped[str] = mapped_column(String(64))
+    event: Mapped[str] = mapped_column(String(48))
+    fact_key: Mapped[str]
+    # Stable across retries (and re-runs): receivers deduplicate on it.
+    idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
+    payload: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(12))  # pending / sent / failed / suppressed
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    created_at: Mapped[datetime]
+    next_attempt_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("sync_runs.id"))

@@ -13,6 +13,7 @@ from sqlalchemy.exc import StatementError
 
 import migrations
 from sync import warehouse
+from sync.commands.alerts import alerts, next_accounts_command
 from sync.commands.attribution import attribution
 from sync.commands.doctor import doctor_command
 from sync.commands.engine import ALL as ENGINE_COMMANDS
@@ -182,6 +183,8 @@ cli.add_command(report)
 cli.add_command(attribution)
 cli.add_command(web_command)
 cli.add_command(psi)
+cli.add_command(alerts)
+report.add_command(next_accounts_command)
 
 
 for _command in [*ENGINE_COMMANDS, *SANDBOX_COMMANDS]:

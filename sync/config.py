@@ -19,13 +19,14 @@ from typing import Any, Literal, TypeVar, get_args, get_origin
 # Each CRM section lives with its connector (connectors never import sync); re-exported here.
 from connectors.hubspot.config import HubSpotConfig as HubSpotConfig
 from connectors.salesforce.config import SalesforceConfig as SalesforceConfig
+from sync.alerts.config import AlertConfig, check_credentials_from_env, validate_alerts
 from sync.errors import ConfigError
 
 DEFAULT_PATH = Path("ecosync.toml")
 ENV_PATH = "ECOSYNC_CONFIG"
 SECRET_KEYS = frozenset(
     {"client_secret", "password", "security_token", "access_token", "refresh_token",
-     "session_id", "private_key", "token"}
+     "session_id", "private_key", "token", "webhook_url", "secret"}
 )
 SHARE_LEVELS = ("full", "names", "counts", "hidden")
 POPULATIONS = ("customer", "open_opportunity", "prospect")
@@ -137,6 +138,7 @@ class Config:
     partners: list[PartnerConfig] = field(default_factory=list)
     web: WebConfig = field(default_factory=WebConfig)
     psi: PsiConfig = field(default_factory=PsiConfig)
+    alerts: list[AlertConfig] = field(default_factory=list)
     source_path: str = ""
     # Every value substituted from a ${NAME} reference, wherever it sits (a whole key or a
     # part of one, such as the password inside warehouse.url): each is a secret.
@@ -410,6 +412,7 @@ def _validate(config: Config, where: str) -> None:
                 fail(f"{key}.outbound.{pop}", f"must be one of {', '.join(SHARE_LEVELS)}")
         if partner.source == "csv" and partner.path and not partner.path.strip():
             fail(f"{key}.path", "is blank")
+    validate_alerts(config.alerts, where, seen)
 
 
 _ISO_CURRENCY = re.compile(r"^[A-Za-z]{3}$")

@@ -1,6 +1,6 @@
 """One tick: the named stages of `STAGES`, in order, over one TickContext, then `record`.
 
-    pull → refresh partners → match → stamp → plan → push → record
+    pull → refresh partners → match → stamp → plan → push → deliver alerts → record
 
 Each stage commits its own units of work before the next begins, so a kill between (or
 inside) stages loses nothing: pulled pages are committed with their watermarks, queued
@@ -21,6 +21,7 @@ import structlog
 from sqlalchemy import Engine
 
 from connectors.base import Connector, ConnectorError
+from sync.alerts.stage import deliver
 from sync.config import Config
 from sync.errors import describe_error
 from sync.logs import get_logger
@@ -49,6 +50,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("stamp", stamp),
     Stage("plan", plan),
     Stage("push", push),
+    Stage("deliver alerts", deliver),
 )
 
 _LOGGED_RUN = "ecosync_run_id"

@@ -26,6 +26,7 @@ def exchange_rates(config: Config, connectors: Sequence[Connector]) -> Any:
 
 
 def stamp(ctx: TickContext) -> None:
+    from sync.alerts.detect import detect_facts
     from sync.attribution.stamp import stamp_closed
 
     rates = exchange_rates(ctx.config, ctx.connectors)
@@ -33,6 +34,9 @@ def stamp(ctx: TickContext) -> None:
     with ctx.transaction() as session:
         stats = stamp_closed(session, ctx.config.attribution, now=ctx.started,
                              run_id=ctx.run_id, late=ctx.options.backfill, rates=rates)
+        # Alert facts commit with the tick's result: a re-run never announces one twice.
+        ctx.report.counts["alerts_queued"] += detect_facts(
+            session, ctx.config, now=ctx.started, run_id=ctx.run_id, rates=rates).queued
     ctx.report.counts["stamped"] += stats.stamped
     ctx.report.counts["stamps_superseded"] += stats.superseded
     ctx.report.counts["reopened"] += stats.reopened
