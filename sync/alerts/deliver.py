@@ -319,7 +319,7 @@ def _record(engine: Engine, job: _Job, outcome: Outcome, now: datetime,
                         .values(**values))
     # Ids and outcomes only: a log line never carries a partner (sync.sharing).
     log.info("alert delivered" if outcome.ok else "alert delivery failed",
-             alert=job.alert.name, event_id=job.event_id, event=job.message.event,
+             alert=job.alert.name, event_id=job.event_id, kind=job.message.event,
              attempts=attempts, detail=outcome.detail)
 
 

@@ -35,6 +35,7 @@ from sqlalchemy import (
     cast,
     exists,
     false,
+    func,
     insert,
     literal,
     select,
@@ -61,7 +62,7 @@ from sync.attribution.currency import RateProvider, StaticRates
 from sync.config import Config
 from sync.populations import our_populations
 from sync.reports.next_accounts import OpenOpp, Pipeline, open_opportunities
-from sync.sharing import COUNTED, SharedOverlap, share_level, visibility
+from sync.sharing import COUNTED, NAMED, SharedOverlap, share_level, visibility
 
 ARMED = ("armed", "alerts")  # (event, subject) of the marker: alerts are switched on
 PAGE = 500
@@ -176,11 +177,12 @@ def _arm(session: Session, now: datetime, run_id: int | None) -> DetectStats:
         (EventKind.CLOSED_WITH_PARTNER, _stamp_candidates(False)),
     ):
         found = candidates.subquery("found")
-        result = session.execute(insert(AlertFact).from_select(
+        session.execute(insert(AlertFact).from_select(
             ["event", "subject", "baseline", "detected_at", "run_id"],
             select(literal(event.value, String(48)), found.c.subject, literal(True), when,
                    literal(run_id, AlertFact.run_id.type))))
-        stats.baseline += max(0, int(getattr(result, "rowcount", 0) or 0))
+    # Counted, not taken from rowcount: INSERT … SELECT reports none on some drivers.
+    stats.baseline = int(session.scalar(select(func.count()).select_from(AlertFact)) or 0)
     session.add(AlertFact(event=ARMED[0], subject=ARMED[1], baseline=True, detected_at=now,
                           run_id=run_id))
     session.flush()
@@ -253,8 +255,11 @@ class _Detection:
             for (oid, pid, population, first_seen, owner, email, aid, source, ext, name,
                  domain, owner_id) in rows:
                 name_share = self.shares.get(pid)
+                # A partner's customer on our prospect says the partner's population: it is
+                # sent only for partners named at that population (render.py).
+                levels = COUNTED if event is EventKind.NEW_ON_OPEN_OPPORTUNITY else NAMED
                 shown = name_share is not None and share_level(
-                    name_share[1], population) in COUNTED
+                    name_share[1], population) in levels
                 account_opps = opps.get(aid, [])
                 pipeline = Pipeline.of(account_opps)
                 payload = {
