@@ -58,6 +58,7 @@ from schema.models import (
 )
 from schema.records import Population
 from sync.alerts.config import AlertConfig, EventKind
+from sync.attribution.credited import credited_populations
 from sync.attribution.currency import RateProvider, StaticRates
 from sync.config import Config
 from sync.populations import our_populations
@@ -289,20 +290,22 @@ class _Detection:
                 self._stamp(stamp, opp, account)
 
     def _stamp(self, stamp: AttributionStamp, opp: Opportunity, account: Account | None) -> None:
-        recorded = {p["partner_id"]: p for p in (stamp.evidence or {}).get("partners", [])}
+        # The population each credited partner is shown under: one owner of that rule.
+        populations = credited_populations(self.session, [stamp])[stamp.id]
         credits = []
         for c in self.session.scalars(select(AttributionCredit).where(
                 AttributionCredit.stamp_id == stamp.id).order_by(AttributionCredit.id)):
             credits.append({
                 "partner_id": c.partner_id, "kind": c.kind,
-                # A partner credited from our own referring field has no overlap population;
-                # shown like the plan stage shows it.
-                "population": recorded.get(c.partner_id, {}).get("population"),
+                # None: may not be shown at all; REFERRAL: named (our own CRM's field).
+                "population": populations.get(c.partner_id),
                 "amount": _money(c.amount), "corporate_amount": _money(c.corporate_amount)})
         shown = visibility(
             SharedOverlap(c["partner_id"], self.shares[c["partner_id"]][0],
-                          self.shares[c["partner_id"]][1], c["population"] or "prospect")
-            for c in credits if c["partner_id"] in self.shares).overlap_count > 0
+                          self.shares[c["partner_id"]][1], c["population"])
+            for c in credits
+            if c["partner_id"] in self.shares and c["population"] is not None
+        ).overlap_count > 0
         owner_id = account.owner_id if account is not None else None
         payload = {
             "account": None if account is None else {
@@ -321,7 +324,7 @@ class _Detection:
             "credits": credits,
         }
         self.record(EventKind.CLOSED_WITH_PARTNER, stamp.close_key, payload,
-                    [c["partner_id"] for c in credits], owner_id,
+                    [str(c["partner_id"]) for c in credits], owner_id,
                     # no rate on the close date: the amount is unknown, so not above a minimum
                     stamp.corporate_amount or Decimal(0), shown)
 

@@ -9,8 +9,8 @@ partners' policies in force then, so a policy tightened after queuing still appl
   `overlap.partner_customer_on_prospect` and the digest need a partner by name, so they are
   not sent for a counts-only partner;
 - `names` shows partner and population, `full` adds the partner's account owner.
-A partner credited on a stamp from our own referring field (no overlap population) is named:
-that field is our own CRM data.
+A partner credited on a stamp is shown at the population sync.attribution.credited finds; one
+credited from our own referring field alone (`REFERRAL`) is named: that is our own CRM data.
 """
 
 from __future__ import annotations
@@ -122,7 +122,8 @@ def _closed(payload: Mapping[str, Any], shares: Shares) -> Message | None:
             continue
         name, share = shares[c["partner_id"]]
         population = c.get("population")
-        level = Level.NAMES if population is None else share_level(share, population)
+        # None: no population may show this partner (fail closed, sync.attribution.credited).
+        level = Level.HIDDEN if population is None else share_level(share, population)
         if level in NAMED:
             shown.append({"name": name, "population": population, "kind": c["kind"],
                           "corporate_amount": c.get("corporate_amount")})
