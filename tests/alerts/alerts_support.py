@@ -228,3 +228,26 @@ class Clock:
 
 def wall() -> float:
     return time.time()
+
+
+@dataclass
+class CrmEnv:
+    world: Any
+    engine: Engine
+    config: Config
+    connectors: list[Any]
+
+
+def crm_env(tmp: Path, engine: Engine, **sizes: int) -> Iterator[CrmEnv]:
+    """A running Salesforce emulator world with its fields ensured (as tests/e2e does)."""
+    from sandbox.world import running_world
+    from sync.logs import MASKER
+    from sync.wiring import build_connectors
+
+    with running_world(tmp / "world", seed=3, partners=3, hubspot=False, **sizes) as world:
+        MASKER.add(world.env().values())
+        config = world.config(engine.url.render_as_string(hide_password=False))
+        connectors = build_connectors(config)
+        for connector in connectors:
+            connector.ensure_fields(check_only=False)
+        yield CrmEnv(world, engine, config, connectors)
