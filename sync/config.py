@@ -198,6 +198,7 @@ def parse_config(raw: dict[str, Any], where: str = "<config>",
                  env: typing.Mapping[str, str] | None = None) -> Config:
     substituted: list[str] = []
     try:
+        check_credentials_from_env(raw, where)
         interpolated = _interpolate(raw, where, "", os.environ if env is None else env,
                                     substituted)
         config = _build(Config, interpolated, where, "", skip=INTERNAL_FIELDS)
