@@ -9,7 +9,6 @@ from typing import Any
 import click
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.exc import StatementError
 
 import migrations
 from sync import warehouse
@@ -25,7 +24,7 @@ from sync.commands.sandbox import ALL as SANDBOX_COMMANDS
 from sync.commands.web import web_command
 from sync.config import load_config, masked
 from sync.context import AppContext
-from sync.errors import UserError, WarehouseError, describe_error
+from sync.errors import UserError, WarehouseError, describe_error, is_database_error
 from sync.logs import configure_logging, install_masking_streams
 
 
@@ -40,15 +39,17 @@ class _Group(click.Group):
         except UserError as exc:
             click.echo(f"error: {describe_error(exc)}", err=True)
             ctx.exit(exc.exit_code)
-        except StatementError as exc:
+        except Exception as exc:
+            if not is_database_error(exc):
+                raise
             # Only the driver's first line: the statement's parameters carry row data.
             click.echo(f"error: the warehouse failed ({describe_error(exc)}); "
                        f"{_warehouse_fix(exc)}", err=True)
             ctx.exit(WarehouseError.exit_code)
 
 
-def _warehouse_fix(exc: StatementError) -> str:
-    text = str(getattr(exc, "orig", "") or "").lower()
+def _warehouse_fix(exc: Exception) -> str:
+    text = str(getattr(exc, "orig", None) or exc).lower()
     if "full" in text or "no space" in text or "could not extend" in text:
         return ("free disk space where the warehouse lives, then run the command again; the "
                 "failed transaction was rolled back, nothing was half-written")

@@ -18,10 +18,42 @@ from schema.errors import WarehouseError as WarehouseError
 _QUOTED_VALUE = re.compile(r'(:\s*)"[^"\n]*"\s*$|(\bKey \([^)]*\)=)\([^\n]*?\)')
 
 
+_DRIVERS = frozenset({"sqlite3", "psycopg", "psycopg2", "psycopg_pool"})
+
+
 def is_database_error(exc: BaseException) -> bool:
+    """SQLAlchemy's statement errors, and a driver's own (a raw COPY on PostgreSQL)."""
     from sqlalchemy.exc import StatementError
 
-    return isinstance(exc, StatementError)
+    return isinstance(exc, StatementError) or (
+        type(exc).__module__.partition(".")[0] in _DRIVERS and isinstance(exc, Exception))
+
+
+def in_chain(exc: BaseException) -> list[BaseException]:
+    """The exception and those it was raised from or while handling, outermost first."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and all(current is not seen for seen in chain):
+        chain.append(current)
+        current = current.__cause__ or (
+            None if current.__suppress_context__ else current.__context__)
+    return chain
+
+
+def safe_traceback(exc: BaseException) -> str | None:
+    """A traceback for a log line that never quotes a database error's statement, parameters
+    or row detail; None when no exception of the chain is a database error (the usual
+    rendering is then safe, once masked)."""
+    import traceback
+
+    chain = in_chain(exc)
+    if not any(is_database_error(e) for e in chain):
+        return None
+    parts = []
+    for e in reversed(chain):
+        parts.append("Traceback (most recent call last):\n"
+                     + "".join(traceback.format_tb(e.__traceback__)) + describe_error(e))
+    return "\n\nwhich led to\n\n".join(parts)
 
 
 def describe_error(exc: BaseException) -> str:
@@ -34,7 +66,7 @@ def describe_error(exc: BaseException) -> str:
         return MASKER.mask(exc.message)
     if is_database_error(exc):
         orig = getattr(exc, "orig", None)
-        cause = orig if orig is not None else exc.__cause__
+        cause = orig if orig is not None else (exc.__cause__ or exc)
         lines = str(cause).strip().splitlines() if cause is not None else []
         first = _QUOTED_VALUE.sub(lambda m: (m.group(1) or m.group(2) or "") + "(value withheld)",
                                   lines[0]) if lines else "no message"

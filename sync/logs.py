@@ -104,21 +104,18 @@ def _mask_event(_logger: Any, _name: str,
 def _safe_exc_info(_logger: Any, _name: str,
                    event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """A database error's traceback without its statement parameters (they carry row data)."""
-    from sync.errors import describe_error, is_database_error
+    from sync.errors import safe_traceback
 
     exc_info = event.get("exc_info")
     if exc_info is True:
         exc_info = sys.exc_info()
     elif isinstance(exc_info, BaseException):
         exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
-    if isinstance(exc_info, tuple) and len(exc_info) == 3 and exc_info[1] is not None \
-            and is_database_error(exc_info[1]):
-        import traceback
-
-        del event["exc_info"]
-        event["exception"] = ("Traceback (most recent call last):\n"
-                              + "".join(traceback.format_tb(exc_info[2]))
-                              + describe_error(exc_info[1]))
+    if isinstance(exc_info, tuple) and len(exc_info) == 3 and exc_info[1] is not None:
+        safe = safe_traceback(exc_info[1])
+        if safe is not None:
+            del event["exc_info"]
+            event["exception"] = safe
     return event
 
 
@@ -135,14 +132,10 @@ class _MaskingFormatter(logging.Formatter):
         return MASKER.mask(super().format(record))
 
     def formatException(self, ei: Any) -> str:
-        from sync.errors import describe_error, is_database_error
+        from sync.errors import safe_traceback
 
-        if ei and ei[1] is not None and is_database_error(ei[1]):
-            import traceback
-
-            return ("Traceback (most recent call last):\n"
-                    + "".join(traceback.format_tb(ei[2])) + describe_error(ei[1]))
-        return super().formatException(ei)
+        safe = safe_traceback(ei[1]) if ei and ei[1] is not None else None
+        return safe if safe is not None else super().formatException(ei)
 
 
 class MaskingStream(io.TextIOBase):
