@@ -107,6 +107,11 @@ class Connector(Protocol):
     def usage(self) -> ApiUsage:
         ...
 
+    def exchange_rates(self) -> list[ExchangeRate]:
+        """The CRM's dated exchange rates (DESIGN.md 6), empty when it keeps none or may not
+        be asked (then the config's static rates apply)."""
+        ...
+
 
 class ConnectorError(Exception):
     """Base of the errors a connector raises to the engine."""
@@ -184,8 +189,11 @@ class PageGuard:
 @dataclass(frozen=True, slots=True)
 class ExchangeRate:
     """Corporate-currency units per one unit of `currency`, in force from `effective_from`
-    (None: since always) until the next rate of the same currency."""
+    (None: since always) until the next rate of the same currency. `corporate` is the
+    currency the rate converts to when the CRM says (a HubSpot portal's company currency):
+    a rate to another currency than ecosync's corporate one must not be used."""
 
     currency: str
     effective_from: date | None
     corporate_per_unit: Decimal
+    corporate: str | None = None

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,6 +26,7 @@ from connectors.hubspot.config import HubSpotConfig
 from connectors.hubspot.errors import (
     Action,
     HubSpotApiError,
+    MissingScopes,
     Verdict,
     classify,
     decode_body,
@@ -160,6 +161,28 @@ class HubSpotClient:
         Raises AuthFailed, RateLimited, BudgetExhausted, TransientError, or HubSpotApiError
         for a refusal that retrying cannot fix (the caller decides what it means).
         """
+        return self._call(endpoint, lambda: getattr(self.api(dotted), f"{method}_with_http_info"),
+                          args, kwargs, search=search)
+
+    def get(self, path: str, query: list[tuple[str, str]]) -> Response:
+        """GET an endpoint hubspot-api-client 12 has no module for (the settings currencies
+        API), through a generated ApiClient all the same: its TLS settings, connection pool,
+        token and error classes, under the same policy and accounting as every call."""
+
+        def fn() -> Any:
+            api_client = self.api("crm.properties.core_api").api_client
+
+            def get_with_http_info(**kwargs: Any) -> Any:
+                return api_client.call_api(
+                    path, "GET", {}, query, {"Accept": "application/json"},
+                    response_types_map={}, auth_settings=["oauth2"], **kwargs)
+
+            return get_with_http_info
+
+        return self._call(f"GET {path}", fn, (), {}, search=False)
+
+    def _call(self, endpoint: str, resolve: Callable[[], Callable[..., Any]],
+              args: tuple[Any, ...], kwargs: dict[str, Any], *, search: bool) -> Response:
         refreshed = False
 
         def judge(exc: BaseException) -> Verdict:
@@ -183,7 +206,7 @@ class HubSpotClient:
             self.budget.check(self.config.name)
             self.pacer.before(search=search)
             self.budget.count(endpoint)
-            fn = getattr(self.api(dotted), f"{method}_with_http_info")
+            fn = resolve()
             try:
                 raw = fn(*args, _preload_content=False,
                          _request_timeout=self.config.timeout_seconds, **kwargs)
@@ -215,6 +238,10 @@ class HubSpotClient:
         name = self.config.name
         what = f"{name}: {endpoint}"
         if verdict.action in (Action.FAIL_AUTH, Action.REFRESH_AUTH):
+            if verdict.category == "MISSING_SCOPES":
+                return MissingScopes(f"{what}: HubSpot refused the call (403 MISSING_SCOPES: "
+                                     f"{verdict.message}); grant the app the scope "
+                                     f"{' '.join(required_scopes(verdict.body)) or 'it needs'}")
             if verdict.status == 403:
                 return AuthFailed(f"{what}: HubSpot refused the call (403 {verdict.category}: "
                                   f"{verdict.message}); grant the app the missing scopes")
@@ -231,3 +258,13 @@ class HubSpotClient:
         if verdict.action is Action.RETRY:
             return TransientError(f"{what}: {verdict.status or ''} {verdict.message}".strip())
         return HubSpotApiError(verdict)
+
+
+def required_scopes(body: Mapping[str, Any]) -> list[str]:
+    """The scopes a MISSING_SCOPES body names (`errors[].context.requiredGranularScopes`)."""
+    out: list[str] = []
+    for error in body.get("errors") or ():
+        context = error.get("context") if isinstance(error, Mapping) else None
+        for scope in (context or {}).get("requiredGranularScopes") or ():
+            out.append(str(scope))
+    return out

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import structlog
 
 from connectors.base import (
     ApiUsage,
     AuthFailed,
     ConnectorError,
+    ExchangeRate,
     FieldStatus,
     FieldUpdate,
     Page,
@@ -19,7 +22,7 @@ from connectors.base import (
 )
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.config import HubSpotConfig
-from connectors.hubspot.errors import HubSpotApiError
+from connectors.hubspot.errors import HubSpotApiError, MissingScopes
 from connectors.hubspot.properties import (
     GROUP_LABEL,
     GROUP_NAME,
@@ -30,10 +33,15 @@ from connectors.hubspot.properties import (
     type_mismatch,
 )
 from connectors.hubspot.pull import Puller
+from connectors.hubspot.rates import PATH as RATES_PATH
+from connectors.hubspot.rates import SCOPE as RATES_SCOPE
+from connectors.hubspot.rates import parse_rates, read_rates
 from connectors.hubspot.write import Writer
 from schema.records import Stream
 
 ENSURE_HINT = "run `ecosync fields ensure --source hubspot`"
+RATES_TTL = timedelta(hours=1)
+log = structlog.get_logger("ecosync.connectors.hubspot")
 SINGULAR = {"companies": "company", "deals": "deal"}
 
 
@@ -61,6 +69,7 @@ class HubSpotConnector:
         self.client = HubSpotClient(config, now=now)
         self._puller = Puller(self.client, config)
         self._writer = Writer(self.client, config)
+        self._rates: tuple[datetime, list[ExchangeRate]] | None = None
 
     # ---- reading -------------------------------------------------------------------------
 
@@ -102,15 +111,42 @@ class HubSpotConnector:
     def check(self) -> list[str]:
         try:
             report = self._fields(check_only=True)
+            rates = self._rates_problems()
         except AuthFailed as exc:
             return [str(exc)]
         except ConnectorError as exc:
             return [f"{self.name}: cannot reach HubSpot at crm.hubspot.base_url = "
                     f"{self.config.base_url}: {exc}"]
-        return report.problems
+        return report.problems + rates
 
     def usage(self) -> ApiUsage:
         return self.client.budget.usage()
+
+    def exchange_rates(self) -> list[ExchangeRate]:
+        """The portal's dated rates (DESIGN.md 6); none without the settings.currencies.read
+        scope (the static config rates then apply, and `check()` says so). Read at most once
+        an hour: rates change rarely and each read costs calls."""
+        now = self.client.now()
+        if self._rates is not None and now - self._rates[0] < RATES_TTL:
+            return self._rates[1]
+        try:
+            rates = parse_rates(read_rates(self.client))
+        except MissingScopes as exc:
+            log.warning("hubspot exchange rates unreadable; static rates apply",
+                        source=self.name, error=str(exc))
+            rates = []
+        self._rates = (now, rates)
+        return rates
+
+    def _rates_problems(self) -> list[str]:
+        try:
+            self.client.get(RATES_PATH, [("limit", "1")])
+        except MissingScopes:
+            return [f"{self.name}: the app lacks the {RATES_SCOPE} scope, so closed deals are "
+                    "converted to the corporate currency at attribution.static_rates instead "
+                    "of the portal's dated exchange rates; add the scope to the app "
+                    "(docs/hubspot-admin.md, 'Scopes')"]
+        return []
 
     # ---- internals -----------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from typing import Any
 import tenacity
 import urllib3.exceptions
 
-from connectors.base import ConnectorError
+from connectors.base import AuthFailed, ConnectorError
 
 MAX_ATTEMPTS = 6
 BACKOFF_BASE_S = 0.5
@@ -49,6 +49,10 @@ class Verdict:
     retry_after_s: float | None = None
     body: Mapping[str, Any] = field(default_factory=dict)
     headers: Mapping[str, str] = field(default_factory=dict)
+
+
+class MissingScopes(AuthFailed):
+    """403 MISSING_SCOPES: the app was not granted a scope this call needs."""
 
 
 class HubSpotApiError(ConnectorError):

@@ -13,7 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sandbox.common import Request, Response, Traffic, echoed_request, json_response
-from sandbox.hubspot.auth import Auth, HubSpotFaults, TokenKind
+from sandbox.hubspot.auth import Auth, HubSpotFaults, TokenKind, missing_scopes
+from sandbox.hubspot.currencies import SCOPE as CURRENCIES_SCOPE
+from sandbox.hubspot.currencies import Currencies
 from sandbox.hubspot.limits import SECONDLY, TEN_SECONDLY, RateLimits, rate_limit_body
 from sandbox.hubspot.meta import MetaHandlers
 from sandbox.hubspot.objects import ObjectHandlers
@@ -32,6 +34,7 @@ class Route:
     template: str  # the traffic key, e.g. "GET /crm/v3/objects/{type}/{id}"
     handler: Handler
     search: bool = False
+    scope: str | None = None  # a scope this sandbox checks (see Auth.revoke)
 
 
 def _compile(template: str) -> re.Pattern[str]:
@@ -42,7 +45,7 @@ def _compile(template: str) -> re.Pattern[str]:
 class HubSpotApp:
     def __init__(
         self, portal: Portal, auth: Auth, limits: RateLimits, faults: HubSpotFaults,
-        traffic: Traffic,
+        traffic: Traffic, currencies: Currencies,
     ) -> None:
         self.portal, self.auth, self.limits = portal, auth, limits
         self.faults, self.traffic = faults, traffic
@@ -81,10 +84,13 @@ class HubSpotApp:
             lambda r, p: meta.object_associations(r, t(p), p["id"], t(p, "to")))
         add("POST", "/crm/v4/associations/{type}/{to}/batch/read",
             lambda r, p: meta.batch_associations(r, t(p), t(p, "to")))
+        add("GET", "/settings/v3/currencies/exchange-rates",
+            lambda r, p: currencies.list_rates(r), scope=CURRENCIES_SCOPE)
 
-    def _add(self, method: str, template: str, handler: Handler, search: bool = False) -> None:
+    def _add(self, method: str, template: str, handler: Handler, search: bool = False,
+             scope: str | None = None) -> None:
         self.routes.append(Route(method, _compile(template), f"{method} {template}", handler,
-                                 search))
+                                 search, scope))
 
     @staticmethod
     def _object_type(params: dict[str, str], key: str = "type") -> str:
@@ -132,6 +138,8 @@ class HubSpotApp:
         kind = self.auth.check(request)
         if isinstance(kind, Response):
             return kind
+        if route.scope is not None and route.scope in self.auth.revoked:
+            return missing_scopes(route.scope)
         day = self.portal.clock.now_ms() // _DAY_MS
         decision = self.limits.admit(search=route.search, day=day,
                                      with_daily=kind is TokenKind.PRIVATE_APP)

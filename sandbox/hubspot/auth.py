@@ -51,6 +51,8 @@ class Auth:
     client_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     client_secret: str = field(default_factory=lambda: str(uuid.uuid4()))
     refresh_token: str = field(default_factory=lambda: f"na1-{secrets.token_hex(16)}")
+    # Scopes the app was not granted (every scope is, unless revoked here).
+    revoked: set[str] = field(default_factory=set)
     _oauth: dict[str, _OAuthToken] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -108,3 +110,13 @@ def _oauth_error(status: str, message: str) -> Response:
     # The OAuth v1 endpoint puts an error code in `status`, unlike the CRM APIs.
     return json_response(400, {"status": status, "message": message,
                                "correlationId": str(uuid.uuid4())})
+
+
+def missing_scopes(scope: str) -> Response:
+    """HubSpot's 403 for a call the app has no scope for (crm-api.md H2, a live capture)."""
+    return error_response(
+        403, "This app hasn't been granted all required scopes to make this call. Read more "
+        "about required scopes here: https://developers.hubspot.com/scopes.", "MISSING_SCOPES",
+        errors=[{"message": "One or more of the following scopes are required.",
+                 "context": {"requiredGranularScopes": [scope]}}],
+        links={"scopes": "https://developers.hubspot.com/scopes"})

@@ -6,6 +6,7 @@ import shutil
 import tempfile
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -14,6 +15,7 @@ from sandbox.common import HttpsServer, Traffic, make_tls
 from sandbox.hubspot.app import HubSpotApp
 from sandbox.hubspot.auth import Auth, HubSpotFaults
 from sandbox.hubspot.clock import Clock, iso, to_ms
+from sandbox.hubspot.currencies import Currencies
 from sandbox.hubspot.limits import RateLimits
 from sandbox.hubspot.schema import LOST_STAGE, OBJECT_ALIASES, WON_STAGE, PropertyDef
 from sandbox.hubspot.store import Portal, Rec, WriteLogEntry
@@ -59,7 +61,9 @@ class HubSpotSandbox:
         self._dir = Path(tempfile.mkdtemp(prefix="hubspot-sandbox-")) if directory is None \
             else directory
         self._tls = make_tls(self._dir)
-        self.app = HubSpotApp(self.portal, self.auth, self.limits, self.faults, self.traffic)
+        self.currencies = Currencies(self.clock)
+        self.app = HubSpotApp(self.portal, self.auth, self.limits, self.faults, self.traffic,
+                              self.currencies)
         self._server: HttpsServer | None = None
 
     # ---- lifecycle -----------------------------------------------------------------------
@@ -237,3 +241,15 @@ class HubSpotSandbox:
     def property_names(self, object_type: str) -> list[str]:
         with self.portal.lock:
             return list(self.portal.properties[_object_type(object_type)])
+
+    # ---- currencies and scopes -------------------------------------------------------------
+
+    def add_exchange_rate(self, currency: str, conversion_rate: Decimal | float | str,
+                          effective_at: datetime | None = None) -> str:
+        """A dated rate: company-currency units per one `currency`, from `effective_at`."""
+        return self.currencies.add(currency, conversion_rate, effective_at)
+
+    def revoke_scope(self, scope: str) -> None:
+        """The app loses `scope`: calls that need it answer 403 MISSING_SCOPES (checked for
+        `settings.currencies.read`)."""
+        self.auth.revoked.add(scope)

@@ -16,11 +16,11 @@ def exchange_rates(config: Config, connectors: Sequence[Connector]) -> Any:
     from sync.attribution.currency import ChainedRates, DatedRates, StaticRates
 
     dated = DatedRates()
+    corporate = config.attribution.corporate_currency.upper()
     for connector in connectors:
-        reader = getattr(connector, "exchange_rates", None)
-        if reader is None:
-            continue
-        for rate in reader():
+        for rate in connector.exchange_rates():
+            if rate.corporate is not None and rate.corporate != corporate:
+                continue  # a rate to another currency (a portal's own company currency)
             dated.add(rate.currency, rate.effective_from, rate.corporate_per_unit)
     return ChainedRates((dated, StaticRates.from_config(config.attribution)))
 
