@@ -81,7 +81,7 @@ def test_rates_span_pages_and_rates_to_another_currency_are_not_used(
     # ecosync's corporate currency is GBP, the portal's company currency USD: its rates
     # convert to the wrong currency, so only the config's static rate may apply.
     stamps = _stamp(connector, sandbox, warehouse, corporate="GBP")
-    assert stamps[new] == (Decimal("9000.00"), Decimal("9"))
+    assert stamps[old] == stamps[new] == (Decimal("9000.00"), Decimal("9"))
 
 
 def test_without_the_currencies_scope_the_tick_uses_static_rates_and_doctor_says_why(
@@ -94,7 +94,8 @@ def test_without_the_currencies_scope_the_tick_uses_static_rates_and_doctor_says
 
     stamps = _stamp(connector, sandbox, warehouse)
 
-    assert stamps[new] == (Decimal("9000.00"), Decimal("9"))  # not a crash: static rates
+    # Not a crash: the static rate applies to both.
+    assert stamps[old] == stamps[new] == (Decimal("9000.00"), Decimal("9"))
     problems = connector.check()
     assert any("lacks the settings.currencies.read scope" in p for p in problems)
     config = Config(crm=CrmConfig(hubspot=connector.config))
