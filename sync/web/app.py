@@ -26,7 +26,7 @@ from sync.web.render import SECURITY_HEADERS, as_csv, as_json, page
 STATIC = Path(__file__).parent / "static"
 NAV = (("/matrix", "Matrix"), ("/accounts", "Accounts"), ("/partners", "Partners"),
        ("/network", "Network"), ("/operations", "Operations"))
-PUBLIC_PREFIXES = ("/static/", "/login")
+PUBLIC_PREFIXES = ("/static/", "/login", "/favicon.ico")
 
 
 def plotly_js() -> Path:
@@ -112,7 +112,8 @@ def create_app(engine: Engine, config: Config, *,
         files = {p.name: p for p in STATIC.iterdir()}
         if name not in files:
             return Response("not found\n", status_code=404, media_type="text/plain")
-        kind = "text/javascript" if name.endswith(".js") else "text/css"
+        kind = {"js": "text/javascript", "css": "text/css",
+                "svg": "image/svg+xml"}[name.rsplit(".", 1)[-1]]
         return FileResponse(files[name], media_type=kind,
                             headers={"Cache-Control": "public, max-age=3600"})
 
@@ -135,6 +136,10 @@ def create_app(engine: Engine, config: Config, *,
                             samesite="strict", secure=request.url.scheme == "https",
                             path="/")
         return response
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml")
 
     @app.get("/", include_in_schema=False)
     def home() -> Response:

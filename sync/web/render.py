@@ -19,7 +19,13 @@ from sync.reports.formats import csv_safe
 from sync.web.queries.common import Table, View
 
 TEMPLATES = Path(__file__).parent / "templates"
-CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+# Scripts and style sheets from this server only. plotly.js sets style attributes on the
+# chart's SVG nodes, so attributes (never scripts) may be inline, and it inserts one fixed
+# <style> element, allowed by its hash alone.
+PLOTLY_STYLE_HASH = "'sha256-ji27qzEtxXZW+7dun6UwjHXJ18e6WAin1VvNtkzIE/o='"
+CSP = ("default-src 'none'; script-src 'self'; "
+       f"style-src 'self' {PLOTLY_STYLE_HASH}; style-src-attr 'unsafe-inline'; "
+       "img-src 'self' data:; "
        "connect-src 'self'; font-src 'self'; form-action 'self'; frame-ancestors 'none'; "
        "base-uri 'none'")
 SECURITY_HEADERS = {

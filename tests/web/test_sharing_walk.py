@@ -19,7 +19,7 @@ from web_world import SECRET_STRINGS, Built, build, client_for
 from sync.sharing import POOLED_KEY
 from sync.web.queries.common import POPULATIONS
 
-SKIP = {"/login", "/", "/static/{name}", "/static/plotly-{version}.min.js"}
+SKIP = {"/login", "/", "/favicon.ico", "/static/{name}", "/static/plotly-{version}.min.js"}
 
 
 def _values(name: str, built: Built) -> list[str]:

@@ -18,7 +18,7 @@ from sync.errors import ConfigError
 from sync.logs import configure_logging
 from sync.web.app import plotly_js
 from sync.web.auth import check_bind
-from sync.web.render import CSP
+from sync.web.render import CSP, PLOTLY_STYLE_HASH
 
 
 def _rows(client: TestClient, url: str, table: str) -> list[dict[str, object]]:
@@ -119,7 +119,10 @@ def test_every_answer_carries_a_strict_csp_and_pages_load_nothing_from_elsewhere
         assert not re.search(r"<script(?![^>]*\ssrc=\"/static/)", r.text), "inline script"
         assert not re.search(r"(src|href)=\"(https?:)?//", r.text), "a remote resource"
         assert not re.search(r"\s(style|on[a-z]+)=", r.text), "inline style or handler"
-    assert "'unsafe-inline'" not in CSP and "'unsafe-eval'" not in CSP
+    directives = dict(d.strip().split(" ", 1) for d in CSP.split(";"))
+    assert directives["script-src"] == "'self'"
+    assert directives["style-src"] == "'self' " + PLOTLY_STYLE_HASH
+    assert "unsafe-eval" not in CSP and directives["default-src"] == "'none'"
     js = client.get(client.get("/partners/p-full").text.split('<script src="')[1].split('"')[0])
     assert js.content == Path(plotly_js()).read_bytes()
 
