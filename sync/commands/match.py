@@ -14,7 +14,7 @@ from schema.db import transaction
 from sync.context import AppContext
 from sync.errors import UserError
 from sync.matching.engine import rematch
-from sync.matching.explain import Explanation, explain
+from sync.matching.explain import Explanation, explain_shared
 from sync.matching.overrides import block, pin, resolve_account, revoke
 from sync.partners.registry import sync_partners_from_config
 from sync.reports.formats import FORMATS, Column, render
@@ -88,13 +88,17 @@ def _override_command(action: str, account: str, partner_id: str, source: str | 
             override = block(session, target, partner_id, who=_who(by), why=reason, now=now,
                              row_key=row)
         rematch(session, app.config.matching, now=now)
-        (after,) = [e for e in explain(session, target.source, target.external_id,
-                                       app.config.matching) if e.partner_id == partner_id]
+        after = [e for e in explain_shared(session, target.source, target.external_id,
+                                           app.config.matching) if e.partner_id == partner_id]
     verb = "pinned" if action == "pin" else "blocked"
     click.echo(f"{verb} {target.source}/{target.external_id} ({target.name}) "
                f"{'to' if action == 'pin' else 'from'} {partner_id} (override #{override.id})")
-    click.echo(f"now: {'overlap, ' + str(after.population) if after.matched else 'no overlap'}"
-               f" ({after.reason})")
+    if not after:  # the partner names no population: its overlaps are not shown anywhere
+        click.echo(f"now: not shown ({partner_id} shares no population by name)")
+        return
+    now_ = after[0]
+    click.echo(f"now: {'overlap, ' + str(now_.population) if now_.matched else 'no overlap'}"
+               f" ({now_.reason})")
 
 
 _account_arg = click.argument("account")
@@ -159,15 +163,16 @@ def revoke_command(override_id: int, by: str | None) -> None:
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table",
               show_default=True)
 def explain_command(account: str, source: str | None, fmt: str) -> None:
-    """Why ACCOUNT (CRM record id or website) matched each partner, or why not."""
+    """Why ACCOUNT (CRM record id or website) matched each partner, or why not, as far as
+    each partner's sharing policy allows: a partner that names no population is left out."""
     app = _app()
     engine = app.engine()
     require_head(engine)
     with transaction(engine) as session:
         sync_partners_from_config(session, app.config)
         target = resolve_account(session, account, source)
-        found: list[Explanation] = explain(session, target.source, target.external_id,
-                                           app.config.matching)
+        found: list[Explanation] = explain_shared(session, target.source, target.external_id,
+                                                  app.config.matching)
         title = (f"{target.name} ({target.source}/{target.external_id}; domain "
                  f"{target.domain_key or '-'}, name key {target.name_key or '-'}, DUNS "
                  f"{target.duns or '-'})")

@@ -3,6 +3,11 @@
 It replays the pure rules of `sync.matching.rules` on the few partner rows that could match
 the account (same domain, DUNS or name, or the same fuzzy block) and puts them next to what
 the engine recorded (the active overlap) and the overrides in force.
+
+What it may say about a partner follows the partner's sharing policy (`explain_shared`, the
+rule in `sync.sharing`): the partner's rows are its data, and a match or a near miss names
+them. There is no operator switch to show the rest: whoever must see unshared rows has the
+warehouse itself, where database access is the audit boundary.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from sync.matching.rules import (
     judge,
     population_rank,
 )
+from sync.sharing import Level, Policies, policies
 
 
 @dataclass(frozen=True)
@@ -75,9 +81,34 @@ def _no_candidates(account: Account, ours: Keys) -> str:
     return f"{prefix}no partner account with {' or '.join(wanted)}"
 
 
+UNSHARED_REASON = "no match among the rows it shares by name"
+
+
+def explain_shared(session: Session, source: str, account_external_id: str,
+                   config: MatchingConfig | None = None,
+                   policy: Policies | None = None) -> list[Explanation]:
+    """`explain` under the partners' sharing policies (`Policies.explanation_level`): a
+    partner never named is left out; one that keeps a population unnamed shows only "no
+    match among the rows it shares by name", whether it does not match or matches a row it
+    does not name, so the two look the same; the rest is shown whole."""
+    pol = policy or policies(session)
+    out = []
+    for e in explain(session, source, account_external_id, config):
+        level = pol.explanation_level(e.partner_id, e.matched, e.population)
+        if level is Level.HIDDEN:
+            continue
+        if level is Level.FULL:
+            out.append(e)
+        else:
+            out.append(Explanation(e.partner_id, e.partner_name, False, None, None, None,
+                                   None, None, None, UNSHARED_REASON))
+    return out
+
+
 def explain(session: Session, source: str, account_external_id: str,
             config: MatchingConfig | None = None) -> list[Explanation]:
-    """One Explanation per partner, in partner name order."""
+    """One Explanation per partner, in partner name order, whatever the partners share:
+    for the matching engine's tests and tools. Every output goes through `explain_shared`."""
     config = config or MatchingConfig()
     account = session.scalar(select(Account).where(Account.source == source,
                                                    Account.external_id == account_external_id))

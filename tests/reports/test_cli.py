@@ -103,6 +103,8 @@ def test_pin_block_revoke_and_explain(cli_world: tuple[World, Path]) -> None:
     assert ("001A", "p-full") not in world.overlaps()
 
     explained = json.loads(_run(config, "match", "explain", "acme.com", "--format", "json"))
+    # Counts-only and hidden partners are named by no output (issue 15.5).
+    assert [e["partner_id"] for e in explained] == ["p-full"]
     full = next(e for e in explained if e["partner_id"] == "p-full")
     assert full["matched"] is False
     assert "by ana" in full["override"]
@@ -113,7 +115,16 @@ def test_pin_block_revoke_and_explain(cli_world: tuple[World, Path]) -> None:
 
     out = _run(config, "match", "pin", "001B", "p-counts", "--population", "prospect",
                "--reason", "partner confirmed by e-mail", "--by", "ana")
-    assert "overlap, prospect" in out
+    assert "pinned salesforce/001B" in out
+    # The pin holds, but a counts-only partner's overlap is shown nowhere, here neither.
+    assert world.overlaps()[("001B", "p-counts")][0] == "prospect"
+    assert "now: not shown (p-counts shares no population by name)" in out
+    for fmt in ("table", "csv", "json"):
+        shown = _run(config, "match", "explain", "001B", "--format", fmt)
+        assert "p-counts" not in shown and "Counts Co" not in shown
+        assert "p-hidden" not in shown and "Hidden Co" not in shown
+    out = _run(config, "match", "pin", "001B", "p-full", "--reason", "confirmed", "--by", "ana")
+    assert "now: overlap, prospect" in out
     table = _run(config, "match", "explain", "001B")
     assert "pin" in table
 

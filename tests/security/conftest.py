@@ -1,8 +1,11 @@
-"""The security suite reuses the reliability suite's scenario helpers."""
+"""The security suite reuses the reliability suite's scenario helpers and the matching
+suite's warehouse builders."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "reliability"))
+_TESTS = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(_TESTS / "reliability"))
+sys.path.insert(0, str(_TESTS / "matching"))
