@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from schema.models import Overlap, Partner, PartnerAccount
 from schema.records import POPULATION_RANK
+from sync.terminal import crm_text
 
 SEPARATOR = "; "
 # The population label of a partner credited as source by our own CRM's referring field that
@@ -86,7 +87,8 @@ class NamedPartner:
     population: str
 
     def label(self) -> str:
-        return f"{self.partner_name} ({self.population})"
+        """`Partner (population)`, as written into CRM fields (sync.terminal.crm_text)."""
+        return f"{crm_text(self.partner_name) or self.partner_id} ({self.population})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,12 +98,11 @@ class Contact:
     owner_email: str | None
 
     def label(self) -> str:
-        """`Jane Roe <jane@partner.io> (Partner)`; name or e-mail alone when one is missing."""
-        if self.owner_name and self.owner_email:
-            who = f"{self.owner_name} <{self.owner_email}>"
-        else:
-            who = self.owner_name or self.owner_email or ""
-        return f"{who} ({self.partner_name})"
+        """`Jane Roe <jane@partner.io> (Partner)`; name or e-mail alone when one is missing.
+        Partner-supplied, so without control characters or a leading formula character."""
+        name, email = crm_text(self.owner_name), crm_text(self.owner_email)
+        who = f"{name} <{email}>" if name and email else name or email or ""
+        return f"{who} ({crm_text(self.partner_name) or ''})"
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import click
 
 from schema.db import transaction
+from sync import terminal
 from sync.attribution.explain import explain, restamp
 from sync.context import AppContext
 from sync.errors import UserError
@@ -55,6 +56,6 @@ def explain_command(opportunity: str, fmt: str) -> None:
     with transaction(engine) as session:
         found = explain(session, opportunity)
     if fmt == "json":
-        click.echo(json.dumps(found.as_dict(), indent=2, default=str))
+        click.echo(json.dumps(found.as_dict(), indent=2, default=str))  # ASCII: escaped
     else:
-        click.echo(found.text())
+        click.echo(terminal.plain(found.text()))  # names from the CRMs: controls escaped

@@ -6,6 +6,7 @@ import json
 
 import click
 
+from sync import terminal
 from sync.context import AppContext
 from sync.doctor import DoctorReport, run_doctor
 from sync.errors import UserError
@@ -23,11 +24,13 @@ def render_table(report: DoctorReport) -> str:
     for check in report.checks:
         word, colour = MARKS[check.status]
         mark = click.style(f"[{word:^4}]", fg=colour, bold=check.status == "fail")
-        lines.append(f"{mark} {check.area:<{area_width}}  {check.name}: {check.detail}")
-        if check.fix and not check.passed:
-            lines.append(f"{'':6} {'':<{area_width}}  fix: {check.fix}")
-        elif check.fix:
-            lines.append(f"{'':6} {'':<{area_width}}  note: {check.fix}")
+        # Details may quote CRM or partner-file values: control characters are escaped.
+        detail, fix = terminal.plain(check.detail), terminal.plain(check.fix or "")
+        lines.append(f"{mark} {check.area:<{area_width}}  {check.name}: {detail}")
+        if fix and not check.passed:
+            lines.append(f"{'':6} {'':<{area_width}}  fix: {fix}")
+        elif fix:
+            lines.append(f"{'':6} {'':<{area_width}}  note: {fix}")
     counts = report.counts()
     summary = (f"{counts['ok']} ok, {counts['warn']} warning(s), {counts['fail']} failed, "
                f"{counts['skip']} skipped")

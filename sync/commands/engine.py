@@ -11,12 +11,13 @@ from typing import TYPE_CHECKING
 import click
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.text import Text
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from connectors.base import ConnectorError
 from schema.models import ChangeLog, WritebackError
+from sync import terminal
 from sync.context import AppContext
 from sync.errors import UserError
 from sync.leader import Holder, writing
@@ -68,9 +69,10 @@ def print_planned(report: TickReport, console: Console) -> None:
         for ch in change.changes:
             old = "—" if ch.crm is None else repr(ch.crm)
             new = "—" if ch.new is None else repr(ch.new)
-            console.print(f"{change.source} {change.stream.value} {change.external_id} "
-                          f"{ch.field}: {old} → {new}", markup=False, highlight=False,
-                          soft_wrap=True)
+            console.print(terminal.plain(
+                f"{change.source} {change.stream.value} {change.external_id} "
+                f"{ch.field}: {old} → {new}", cell=True), markup=False, highlight=False,
+                soft_wrap=True)
 
 
 def print_report(report: TickReport, console: Console) -> None:
@@ -80,7 +82,7 @@ def print_report(report: TickReport, console: Console) -> None:
     if report.api_calls:
         console.print("API calls: " + ", ".join(f"{k}={v}" for k, v in report.api_calls.items()))
     for err in report.errors:
-        console.print(f"[yellow]warning:[/yellow] {err}")
+        console.print(terminal.line("[yellow]warning:[/yellow] ", terminal.value(err)))
 
 
 def _waiting(holder: Holder | None) -> None:
@@ -166,20 +168,21 @@ def fields_group() -> None:
 def fields_ensure(source: str | None, check_only: bool) -> None:
     """Create the missing owned fields (or, with --check, report them)."""
     app = _app()
-    console = Console()
+    console = terminal.console()
     missing = 0
     for connector in build_connectors(app.config, source):
         try:
             statuses = connector.ensure_fields(check_only=check_only)
         except ConnectorError as exc:
             raise UserError(f"{connector.name}: {exc}") from None
-        table = Table("object", "field", "API name", "exists", "updateable", "created",
-                      title=connector.name)
+        table = terminal.table("object", "field", terminal.Col("API name", "id"), "exists",
+                               "updateable", "created", title=connector.name)
         for st in statuses:
-            table.add_row(st.stream.value, st.logical_name, st.api_name,
-                          "yes" if st.exists else "[red]no[/red]",
-                          "yes" if st.updateable else "[red]no[/red]",
-                          "yes" if st.created else "")
+            table.add_row(terminal.cell(st.stream.value), terminal.cell(st.logical_name),
+                          terminal.cell(st.api_name),
+                          Text("yes") if st.exists else Text("no", style="red"),
+                          Text("yes") if st.updateable else Text("no", style="red"),
+                          Text("yes" if st.created else ""))
             missing += not (st.exists and st.updateable)
         console.print(table)
     if missing:
@@ -211,12 +214,13 @@ def deadletter_list(show_all: bool, fmt: str) -> None:
              "next_retry_at": r.next_retry_at.isoformat() if r.next_retry_at else None}
             for r in rows], indent=2))
         return
-    table = Table("id", "source", "object", "record", "status", "attempts", "error", "next retry")
+    table = terminal.table(terminal.Col("id", "number"), "source", "object",
+                           terminal.Col("record", "id"), "status",
+                           terminal.Col("attempts", "number"), "error", "next retry (UTC)")
     for r in rows:
-        table.add_row(str(r.id), r.source, r.stream, r.external_id, r.status, str(r.attempts),
-                      f"{r.error_code}: {r.message}",
-                      r.next_retry_at.isoformat() if r.next_retry_at else "")
-    Console().print(table)
+        terminal.add_row(table, (r.id, r.source, r.stream, r.external_id, r.status, r.attempts,
+                                 f"{r.error_code}: {r.message}", r.next_retry_at))
+    terminal.console().print(table)
 
 
 def _set_status(ids: tuple[int, ...], every: bool, status: str) -> int:
@@ -264,13 +268,14 @@ def history_command(record: str, fmt: str) -> None:
              "object": r.stream, "field": r.field, "old": r.old_value, "new": r.new_value,
              "manual_edit": r.manual_edit, "crm_value": r.crm_value} for r in rows], indent=2))
         return
-    table = Table("written at", "run", "source", "object", "field", "old", "new", "note",
-                  title=f"history of {record}")
+    table = terminal.table("written at (UTC)", terminal.Col("run", "number"), "source",
+                           "object", terminal.Col("field", "id"), "old", "new", "note",
+                           title=f"history of {record}")
     for r in rows:
         note = f"rep had set {r.crm_value!r}" if r.manual_edit else ""
-        table.add_row(r.written_at.isoformat(), str(r.run_id), r.source, r.stream, r.field,
-                      r.old_value or "—", r.new_value or "—", note)
-    Console().print(table)
+        terminal.add_row(table, (r.written_at, r.run_id, r.source, r.stream, r.field,
+                                 r.old_value or "—", r.new_value or "—", note))
+    terminal.console().print(table)
 
 
 ALL = [sync_command, backfill_command, fields_group, deadletter_group, history_command]

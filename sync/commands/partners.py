@@ -7,10 +7,9 @@ from pathlib import Path
 
 import click
 import structlog
-from rich.console import Console
-from rich.table import Table
 
 from schema.db import transaction
+from sync import terminal
 from sync.context import AppContext
 from sync.errors import UserError
 from sync.matching.keys import generic_domains
@@ -87,19 +86,18 @@ def list_command(fmt: str) -> None:
     if fmt == "json":
         click.echo(json.dumps([s.as_dict() for s in summaries], indent=2))
         return
-    table = Table("id", "name", "kind", "source", "rows", "customer", "open opp.", "prospect",
-                  "share", "snapshot", "last import", title="partners")
+    table = terminal.table(
+        terminal.Col("id", "id"), "name", "kind", "source", terminal.Col("rows", "number"),
+        terminal.Col("customer", "number"), terminal.Col("open opp.", "number"),
+        terminal.Col("prospect", "number"), "share", terminal.Col("snapshot", "number"),
+        "last import (UTC)", title="partners")
     for s in summaries:
-        table.add_row(
-            s.id, s.name, s.kind, s.source, str(s.rows),
-            *(str(s.by_population[p]) for p in ("customer", "open_opportunity", "prospect")),
-            ", ".join(f"{p}={lvl}" for p, lvl in s.share.items()), str(s.snapshot_version),
-            s.last_import_at.isoformat(timespec="seconds") if s.last_import_at else "never",
-        )
-    console = Console()
-    if not console.is_terminal:  # piped output: never squeeze ids and names into 80 columns
-        console = Console(width=200)
-    console.print(table)
+        terminal.add_row(table, (
+            s.id, s.name, s.kind, s.source, s.rows,
+            *(s.by_population[p] for p in ("customer", "open_opportunity", "prospect")),
+            ", ".join(f"{p}={lvl}" for p, lvl in s.share.items()), s.snapshot_version,
+            s.last_import_at or "never"))
+    terminal.console().print(table)
 
 
 @partners.command("import")

@@ -8,10 +8,9 @@ from pathlib import Path
 
 import click
 import structlog
-from rich.console import Console
-from rich.table import Table
 
 from schema.db import transaction
+from sync import terminal
 from sync.config import POPULATIONS
 from sync.context import AppContext
 from sync.errors import UserError
@@ -105,14 +104,13 @@ def log_command(partner_id: str | None, limit: int, fmt: str) -> None:
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2))
         return
-    table = Table("when", "run", "role", "partner", "status", "shared", "our keys",
-                  "their keys", "in common", "contacts", "by", title="private-matching runs")
+    table = terminal.table("when (UTC)", terminal.Col("run", "id"), "role",
+                           terminal.Col("partner", "id"), "status", "shared", "our keys",
+                           "their keys", "in common", "contacts", "by",
+                           title="private-matching runs")
     for r in rows:
-        table.add_row(r["created_at"][:16], r["run_id"][:8], r["role"], r["partner_id"],
-                      r["status"], r["shared_text"], r["our_keys"], r["their_keys"],
-                      r["found_text"], "" if r["contacts"] is None else str(r["contacts"]),
-                      r["actor"] or "")
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=200)
-    console.print(table)
+        terminal.add_row(table, (
+            r["created_at"][:19].replace("T", " "), r["run_id"], r["role"], r["partner_id"],
+            r["status"], r["shared_text"], r["our_keys"], r["their_keys"], r["found_text"],
+            r["contacts"], r["actor"]))
+    terminal.console().print(table)

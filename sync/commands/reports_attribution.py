@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 
 import click
@@ -13,7 +12,7 @@ from sync.context import AppContext
 from sync.errors import UserError
 from sync.partners.registry import sync_partners_from_config
 from sync.reports.attribution import MIN_SAMPLE, Section, attribution_report
-from sync.reports.formats import FORMATS, Column, render
+from sync.reports.formats import FORMATS, Column, json_dump, render
 from sync.reports.working_set import COLUMNS as WORKING_SET_COLUMNS
 from sync.reports.working_set import working_set_report
 from sync.warehouse import require_head
@@ -41,8 +40,8 @@ def render_sections(sections: list[Section], fmt: str) -> str:
     """Tables one after another; JSON as one object keyed by section; CSV as blocks separated
     by a blank line, each with its own header and a leading `section` column."""
     if fmt == "json":
-        return json.dumps({s.name: json.loads(render(s.rows, s.columns, "json"))
-                           for s in sections}, indent=2, ensure_ascii=False) + "\n"
+        return json_dump({s.name: [{c.key: r.get(c.key) for c in s.columns} for r in s.rows]
+                          for s in sections})
     if fmt == "csv":
         blocks = [render([{"section": s.name, **r} for r in s.rows],
                          (Column("section", "Section"), *s.columns), "csv") for s in sections]
