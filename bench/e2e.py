@@ -150,6 +150,45 @@ def main() -> None:
               f"{args.latency_ms:.0f} ms per request): {wall:.1f} s wall "
               f"(target < 60 s: {'met' if wall < 60 else 'NOT met'}), {cpu:.1f} s CPU; "
               f"Salesforce {sf_r} reads / {sf_w} writes, HubSpot {hs_r} reads / {hs_w} writes")
+        world.salesforce.latency_s = world.hubspot.latency_s = 0
+        alerts_vs_none(world, config, tmp)
+
+
+def alerts_vs_none(world: World, config: Path, tmp: Path) -> None:
+    """Idle ticks with two receivers failing (one hangs for 60 s, one answers 500) against
+    idle ticks without alerts: the first pays one bounded timeout, the next ones nothing."""
+    import threading
+
+    from sandbox.common import HttpsServer, Response, Traffic, make_tls
+
+    release = threading.Event()
+
+    def hang(_req: object) -> Response:
+        release.wait(60)
+        return Response(504)
+
+    tls = make_tls(tmp / "tls-alerts")
+    servers = [HttpsServer(hang, Traffic(), tls).start(),
+               HttpsServer(lambda _r: Response(500, b"error"), Traffic(), tls).start()]
+    plain = [child(["sync", "--once"], world, config)[0] for _ in range(2)]
+    with_alerts = tmp / "ecosync-alerts.toml"
+    with_alerts.write_text(config.read_text() + "".join(
+        f'\n[[alerts]]\nname = "{name}"\nkind = "webhook"\nwebhook_url = "${{{env}}}"\n'
+        f'secret = "${{BENCH_SECRET}}"\nca_bundle = "{tls.ca_file}"\ntimeout_seconds = 2.0\n'
+        'events = ["digest.weekly"]\n' for name, env in (("hang", "BENCH_HANG"),
+                                                          ("fail", "BENCH_FAIL"))))
+    os.environ.update(BENCH_HANG=servers[0].url, BENCH_FAIL=servers[1].url,
+                      BENCH_SECRET="bench")
+    child(["sync", "--once"], world, with_alerts)  # alerts switched on: history, no message
+    first = child(["sync", "--once"], world, with_alerts)[0]  # digests queued, sent, fail
+    later = child(["sync", "--once"], world, with_alerts)[0]  # backing off: not tried
+    base = min(plain)
+    print(f"idle tick with a receiver hanging and one answering 500: first {first:.2f} s "
+          f"({first / base:.2f}x a tick without alerts, {base:.2f} s; bounded by "
+          f"timeout_seconds = 2), next {later:.2f} s ({later / base:.2f}x)")
+    release.set()
+    for server in servers:
+        server.stop()
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from sync.alerts.config import DIGEST_MAX, WEEKDAYS, AlertConfig, EventKind
 from sync.alerts.detect import outbox_row
 from sync.attribution.currency import RateProvider, StaticRates
 from sync.config import Config
-from sync.reports.next_accounts import NextAccount, next_accounts
+from sync.reports.next_accounts import NextAccount, named_partners, next_accounts
 
 ApiUse = Mapping[str, tuple[int, int]]  # CRM name -> (calls used today, daily limit)
 
@@ -55,13 +55,17 @@ def queue_periodic(session: Session, config: Config, *, now: datetime, run_id: i
                                       "ratio": round(used / limit, 4),
                                       "threshold": alert.api_budget_threshold}, now, run_id)
         if alert.wants(EventKind.DIGEST_WEEKLY.value) and _digest_due(alert, now):
-            if digest is None:
-                digest = _digest_rows(session, config, now, rates)
             year, week, _ = now.isocalendar()
             label = f"{year}-W{week:02d}"
-            for pid, rows in digest.items():
-                if alert.partners and pid not in alert.partners:
-                    continue
+            # The ranking streams every named overlap: made only in the tick that queues the
+            # week's digests, not in every tick after it.
+            missing = [pid for pid, _name, _share in named_partners(session)
+                       if (not alert.partners or pid in alert.partners)
+                       and not _queued(session, alert, EventKind.DIGEST_WEEKLY, f"{pid}:{label}")]
+            if missing and digest is None:
+                digest = _digest_rows(session, config, now, rates)
+            for pid in missing:
+                rows = (digest or {}).get(pid, [])
                 queued += _queue(session, alert, EventKind.DIGEST_WEEKLY, f"{pid}:{label}", {
                     "partner_id": pid, "week": label,
                     "accounts": [_digest_row(r) for r in rows[:alert.digest_size]]},
@@ -93,11 +97,16 @@ def _digest_row(r: NextAccount) -> dict[str, Any]:
             "joint_pursuit": r.joint_pursuit, "score": r.score, "why": r.why}
 
 
+def _queued(session: Session, alert: AlertConfig, event: EventKind, subject: str) -> bool:
+    return session.scalar(select(AlertEvent.id).where(
+        AlertEvent.alert_name == alert.name,
+        AlertEvent.fact_key == f"{event.value}:{subject}")) is not None
+
+
 def _queue(session: Session, alert: AlertConfig, event: EventKind, subject: str,
            payload: dict[str, Any], now: datetime, run_id: int | None) -> int:
     fact_key = f"{event.value}:{subject}"
-    if session.scalar(select(AlertEvent.id).where(AlertEvent.alert_name == alert.name,
-                                                  AlertEvent.fact_key == fact_key)):
+    if _queued(session, alert, event, subject):
         return 0
     try:
         with session.begin_nested():
