@@ -6,11 +6,15 @@ or attribution. One implementation per CRM: connectors.salesforce, connectors.hu
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import random
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Protocol
+from enum import Enum
+from typing import Any, Protocol, TypeVar
+
+import tenacity
 
 from schema.records import AccountRecord, OpportunityRecord, Stream
 
@@ -70,6 +74,9 @@ class ApiUsage:
     daily_used: int | None = None
     daily_limit: int | None = None
     by_endpoint: dict[str, int] = field(default_factory=dict)
+    # ecosync's own ceiling on daily_used (max_api_share of the limit): the connector refuses
+    # calls past it (BudgetExhausted); the engine may stop reading earlier to leave room.
+    daily_cap: int | None = None
 
 
 class Connector(Protocol):
@@ -141,6 +148,14 @@ class TransientError(ConnectorError):
     """5xx, timeouts, dropped connections that outlived the retry policy."""
 
 
+class ReadOnlyRefused(ConnectorError):
+    """A write asked of a connector opened read-only (e.g. on a partner's CRM)."""
+
+    def __init__(self, source: str, what: str) -> None:
+        super().__init__(f"{source}: this connection is read-only; refused to {what} (no "
+                         "call was made)")
+
+
 class PagingStalled(ConnectorError):
     """A pager stopped making progress (the API served a page already read): the stream stops
     rather than asking for the same page until the API budget runs out."""
@@ -197,3 +212,102 @@ class ExchangeRate:
     effective_from: date | None
     corporate_per_unit: Decimal
     corporate: str | None = None
+
+
+# ---- failures: one vocabulary, one retry policy; each CRM keeps only its classifier ----------
+
+
+class Action(Enum):
+    """What to do about a failed call, whichever CRM it came from."""
+
+    RETRY = "retry"  # transient (5xx, timeout, dropped connection, lock): back off, repeat
+    THROTTLE = "throttle"  # a rate window is full (HubSpot 429 burst/secondly): wait, repeat
+    REAUTH = "reauth"  # the session or token expired: authenticate again once, repeat
+    RATE_LIMITED = "rate_limited"  # an allocation is spent (a daily limit): stop the run
+    AUTH_FAILED = "auth_failed"  # credentials or scopes refused: a user error
+    MISCONFIGURED = "misconfigured"  # e.g. an untrusted TLS certificate: a user error
+    FAIL = "fail"  # the request itself is refused: no retry, the caller decides
+
+
+RETRYABLE = frozenset({Action.RETRY, Action.THROTTLE, Action.REAUTH})
+MAX_ATTEMPTS = 6
+WAIT_INITIAL_S = 0.5
+WAIT_MAX_S = 30.0
+JITTER = 0.25  # up to this share is added to a wait, so retries from many clients spread
+# A Retry-After longer than this is not worth blocking a tick for: stop and report instead.
+RETRY_AFTER_CAP_S = 120.0
+THROTTLE_DEFAULT_S = 10.0  # a rate window's length when nothing says otherwise
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """A classifier's verdict on one failure: the action, and what the server said."""
+
+    action: Action
+    code: str | None = None
+    message: str = ""
+    retry_after_s: float | None = None
+
+
+class Judged(Protocol):
+    """What the retry policy reads of a classifier's verdict (a Decision, or a CRM's richer
+    verdict with the same two attributes)."""
+
+    @property
+    def action(self) -> Action: ...
+
+    @property
+    def retry_after_s(self) -> float | None: ...
+
+
+def backoff_s(verdict: Judged, attempt: int, rng: random.Random | None = None) -> float:
+    """Seconds to wait before attempt `attempt + 1` (attempt counts from 1), DESIGN.md 8.
+
+    RETRY: exponential from 0.5 s, doubling, 30 s at most, plus jitter; never shorter than a
+    server's Retry-After (itself capped at 2 minutes). THROTTLE: the rate window (the hint),
+    longer on later attempts, since other clients share it. REAUTH: at once."""
+    jitter = (rng or random).uniform(0.0, JITTER)
+    hint = verdict.retry_after_s
+    if verdict.action is Action.REAUTH:
+        return 0.0
+    if verdict.action is Action.THROTTLE:
+        base = hint or THROTTLE_DEFAULT_S
+        return base * (1 + 0.5 * (attempt - 1)) + jitter * base
+    wait = min(WAIT_MAX_S, WAIT_INITIAL_S * 2.0 ** max(0, attempt - 1)) * (1 + jitter)
+    if hint is not None:
+        wait = max(wait, min(hint, RETRY_AFTER_CAP_S))
+    return wait
+
+
+V = TypeVar("V", bound=Judged)
+
+
+def retry_policy(
+    judge: Callable[[BaseException], V], *, sleep: Callable[[float], None],
+    on_retry: Callable[[V, float], None] | None = None, attempts: int = MAX_ATTEMPTS,
+) -> tenacity.Retrying:
+    """The one retry policy: repeat what the classifier calls RETRY, THROTTLE or REAUTH,
+    waiting as `backoff_s` says; `on_retry(verdict, wait)` runs before each wait (log it,
+    log in again, hold a pacer). Anything else, or the last failure, is re-raised as is:
+    the connector turns it into a ConnectorError."""
+
+    def should_retry(state: tenacity.RetryCallState) -> bool:
+        outcome = state.outcome
+        if outcome is None or not outcome.failed:
+            return False
+        exc = outcome.exception()
+        return exc is not None and judge(exc).action in RETRYABLE
+
+    def wait(state: tenacity.RetryCallState) -> float:
+        assert state.outcome is not None
+        exc = state.outcome.exception()
+        assert exc is not None
+        verdict = judge(exc)
+        seconds = backoff_s(verdict, state.attempt_number)
+        if on_retry is not None:
+            on_retry(verdict, seconds)
+        return seconds
+
+    kwargs: dict[str, Any] = {"sleep": sleep}
+    return tenacity.Retrying(retry=should_retry, wait=wait,
+                             stop=tenacity.stop_after_attempt(attempts), reraise=True, **kwargs)

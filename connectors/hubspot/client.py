@@ -21,16 +21,21 @@ import structlog
 from hubspot import HubSpot
 from urllib3.util.retry import Retry
 
-from connectors.base import AuthFailed, BudgetExhausted, RateLimited, TransientError
+from connectors.base import (
+    Action,
+    AuthFailed,
+    BudgetExhausted,
+    RateLimited,
+    TransientError,
+    retry_policy,
+)
 from connectors.hubspot.config import HubSpotConfig
 from connectors.hubspot.errors import (
-    Action,
     HubSpotApiError,
     MissingScopes,
     Verdict,
     classify,
     decode_body,
-    retry_policy,
 )
 from connectors.hubspot.limits import Budget, Pacer
 
@@ -120,7 +125,7 @@ class HubSpotClient:
             )
         except Exception as exc:
             verdict = classify(exc, can_refresh=False)
-            if verdict.action in (Action.RETRY, Action.RATE_LIMITED):
+            if verdict.action in (Action.RETRY, Action.THROTTLE):
                 raise TransientError(f"{cfg.name}: HubSpot token endpoint: {verdict.message}") \
                     from exc
             # The OAuth v1 endpoint puts its error code in `status` (e.g. BAD_REFRESH_TOKEN).
@@ -194,10 +199,10 @@ class HubSpotClient:
             log.warning("hubspot.retry", endpoint=endpoint, action=verdict.action.value,
                         status=verdict.status, policy=verdict.policy,
                         wait_s=round(wait_s, 2), message=verdict.message[:200])
-            if verdict.action is Action.REFRESH_AUTH:
+            if verdict.action is Action.REAUTH:
                 refreshed = True
                 self.refresh_token()
-            elif verdict.action is Action.RATE_LIMITED:
+            elif verdict.action is Action.THROTTLE:
                 self.budget.rate_limited[verdict.policy or "UNKNOWN"] += 1
                 self.pacer.hold(wait_s)
 
@@ -221,7 +226,8 @@ class HubSpotClient:
             return Response(raw.status, body, headers)
 
         try:
-            return retry_policy(judge, on_retry, sleep=self.sleep)(attempt)
+            response: Response = retry_policy(judge, sleep=self.sleep, on_retry=on_retry)(attempt)
+            return response
         except (AuthFailed, BudgetExhausted, TransientError, RateLimited):
             raise
         except Exception as exc:
@@ -237,7 +243,7 @@ class HubSpotClient:
     def _translate(self, endpoint: str, verdict: Verdict) -> Exception:
         name = self.config.name
         what = f"{name}: {endpoint}"
-        if verdict.action in (Action.FAIL_AUTH, Action.REFRESH_AUTH):
+        if verdict.action in (Action.AUTH_FAILED, Action.REAUTH):
             if verdict.category == "MISSING_SCOPES":
                 return MissingScopes(f"{what}: HubSpot refused the call (403 MISSING_SCOPES: "
                                      f"{verdict.message}); grant the app the scope "
@@ -249,10 +255,10 @@ class HubSpotClient:
                    else "crm.hubspot.access_token")
             return AuthFailed(f"{what}: HubSpot rejected the credentials (401 "
                               f"{verdict.category}); check {key}")
-        if verdict.action is Action.FAIL_CONFIG:
+        if verdict.action is Action.MISCONFIGURED:
             return AuthFailed(f"{what}: TLS verification failed ({verdict.message}); set "
                               "crm.hubspot.ca_bundle to the CA that signs crm.hubspot.base_url")
-        if verdict.action in (Action.FAIL_BUDGET, Action.RATE_LIMITED):
+        if verdict.action in (Action.RATE_LIMITED, Action.THROTTLE):
             return RateLimited(f"{what}: HubSpot rate limit {verdict.policy}: "
                                f"{verdict.message}", verdict.retry_after_s)
         if verdict.action is Action.RETRY:

@@ -17,6 +17,7 @@ from connectors.base import (
     FieldStatus,
     FieldUpdate,
     Page,
+    ReadOnlyRefused,
     Watermark,
     WriteResult,
 )
@@ -63,9 +64,11 @@ class HubSpotConnector:
     """
 
     def __init__(self, config: HubSpotConfig, *,
-                 now: Callable[[], datetime] = _utcnow) -> None:
+                 now: Callable[[], datetime] = _utcnow, read_only: bool = False) -> None:
         self.config = config
         self.name = config.name
+        # Read-only (a partner's portal): every write method raises before any call is made.
+        self.read_only = read_only
         self.client = HubSpotClient(config, now=now)
         self._puller = Puller(self.client, config)
         self._writer = Writer(self.client, config)
@@ -101,11 +104,15 @@ class HubSpotConnector:
         return out
 
     def write(self, stream: Stream, updates: Sequence[FieldUpdate]) -> list[WriteResult]:
+        if self.read_only:
+            raise ReadOnlyRefused(self.name, f"write {len(updates)} {stream.value} records")
         return self._writer.write(stream, updates)
 
     # ---- fields and health -----------------------------------------------------------------
 
     def ensure_fields(self, *, check_only: bool) -> list[FieldStatus]:
+        if self.read_only and not check_only:
+            raise ReadOnlyRefused(self.name, "create or change properties")
         return self._fields(check_only=check_only).statuses
 
     def check(self) -> list[str]:

@@ -1,42 +1,27 @@
-"""One error classifier and one tenacity retry policy for every HubSpot call.
+"""One error classifier for every HubSpot call (the retry policy is connectors.base's).
 
 hubspot-api-client raises a different ``ApiException`` class per sub-package (companies,
 deals, associations, ...) with no common base but ``Exception``, so exceptions are read by
 duck typing on ``.status`` / ``.body`` / ``.headers``. urllib3's own retries are switched off
-(see client.py), so this module is the only place a request is ever retried.
+(see client.py), so ``connectors.base.retry_policy``, acting on this classifier's verdict, is
+the only place a request is ever retried.
 """
 
 from __future__ import annotations
 
 import json
-import random
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from enum import Enum
 from typing import Any
 
-import tenacity
 import urllib3.exceptions
 
-from connectors.base import AuthFailed, ConnectorError
+from connectors.base import Action, AuthFailed, ConnectorError
 
-MAX_ATTEMPTS = 6
-BACKOFF_BASE_S = 0.5
-BACKOFF_CAP_S = 30.0
 DEFAULT_INTERVAL_S = 10.0  # HubSpot's burst window when the headers do not say otherwise
 TEN_SECONDLY = "TEN_SECONDLY_ROLLING"
 SECONDLY = "SECONDLY"
 DAILY = "DAILY"
-
-
-class Action(Enum):
-    RETRY = "retry"  # 5xx, dropped connection, timeout: back off exponentially
-    RATE_LIMITED = "rate_limited"  # 429 burst/secondly: wait the policy's interval
-    REFRESH_AUTH = "refresh_auth"  # 401 with OAuth: refresh the access token once, retry
-    FAIL_AUTH = "fail_auth"  # 401/403 that a refresh cannot fix: a user error
-    FAIL_CONFIG = "fail_config"  # TLS trust failures and the like: a user error
-    FAIL_BUDGET = "fail_budget"  # 429 DAILY: nothing to retry today
-    FAIL = "fail"  # any other 4xx: the caller decides (per-record error, missing property)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,74 +124,23 @@ def classify(exc: BaseException, *, can_refresh: bool,
             # fix itself, a reset connection might.
             reason = str(getattr(exc, "reason", ""))
             untrusted = "CERTIFICATE_VERIFY_FAILED" in reason or "certificate verify" in reason
-            return replace(base, action=Action.FAIL_CONFIG if untrusted else Action.RETRY,
+            return replace(base, action=Action.MISCONFIGURED if untrusted else Action.RETRY,
                            message=reason)
         if status == 429:
             if policy == DAILY:
-                return replace(base, action=Action.FAIL_BUDGET)
+                return replace(base, action=Action.RATE_LIMITED)
             wait = base.retry_after_s
             if wait is None:
                 # No Retry-After from HubSpot: wait for the window of the policy to roll over.
                 wait = 1.0 if policy == SECONDLY else _interval_s(headers, interval_s)
-            return replace(base, action=Action.RATE_LIMITED, retry_after_s=wait)
+            return replace(base, action=Action.THROTTLE, retry_after_s=wait)
         if status == 401:
-            return replace(base, action=Action.REFRESH_AUTH if can_refresh else Action.FAIL_AUTH)
+            return replace(base, action=Action.REAUTH if can_refresh else Action.AUTH_FAILED)
         if status == 403:
-            return replace(base, action=Action.FAIL_AUTH)
+            return replace(base, action=Action.AUTH_FAILED)
         if status == 408 or status >= 500:
             return replace(base, action=Action.RETRY)
         return base
     if isinstance(exc, urllib3.exceptions.HTTPError | ConnectionError | TimeoutError):
         return Verdict(Action.RETRY, message=f"{type(exc).__name__}: {exc}")
     return Verdict(Action.FAIL, message=f"{type(exc).__name__}: {exc}")
-
-
-RETRYABLE = frozenset({Action.RETRY, Action.RATE_LIMITED, Action.REFRESH_AUTH})
-
-
-def backoff_s(verdict: Verdict, attempt: int, rng: random.Random | None = None) -> float:
-    """Seconds to wait before attempt ``attempt + 1`` (attempt counts from 1)."""
-    jitter: float = (rng or random).uniform(0.0, 0.25)
-    if verdict.action is Action.REFRESH_AUTH:
-        return 0.0
-    if verdict.action is Action.RATE_LIMITED:
-        # The window is rolling: after its interval every earlier call has left it. Later
-        # attempts add exponential headroom, because other apps share the portal's limit.
-        base = verdict.retry_after_s or DEFAULT_INTERVAL_S
-        return base * (1 + 0.5 * (attempt - 1)) + jitter * base
-    exp: float = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2.0 ** (attempt - 1))
-    if verdict.retry_after_s is not None:
-        exp = max(exp, verdict.retry_after_s)
-    return exp + jitter * exp
-
-
-def retry_policy(
-    judge: Callable[[BaseException], Verdict],
-    on_retry: Callable[[Verdict, float], None],
-    *,
-    attempts: int = MAX_ATTEMPTS,
-    sleep: Callable[[float], None] | None = None,
-) -> tenacity.Retrying:
-    """The single retry policy: retry what the classifier calls retryable, wait as it says."""
-
-    def should_retry(state: tenacity.RetryCallState) -> bool:
-        outcome = state.outcome
-        if outcome is None or not outcome.failed:
-            return False
-        exc = outcome.exception()
-        return exc is not None and judge(exc).action in RETRYABLE
-
-    def wait(state: tenacity.RetryCallState) -> float:
-        assert state.outcome is not None
-        exc = state.outcome.exception()
-        assert exc is not None
-        verdict = judge(exc)
-        seconds = backoff_s(verdict, state.attempt_number)
-        on_retry(verdict, seconds)  # e.g. refresh the token, hold the pacer
-        return seconds
-
-    kwargs: dict[str, Any] = {}
-    if sleep is not None:
-        kwargs["sleep"] = sleep
-    return tenacity.Retrying(retry=should_retry, wait=wait,
-                             stop=tenacity.stop_after_attempt(attempts), reraise=True, **kwargs)

@@ -132,5 +132,8 @@ class Budget:
             self.daily_used = max(0, limit - remaining)
 
     def usage(self) -> ApiUsage:
+        cap = (None if self.daily_limit is None
+               else math.floor(self.daily_limit * self.max_share))
         return ApiUsage(calls=sum(self.calls.values()), daily_used=self.daily_used,
-                        daily_limit=self.daily_limit, by_endpoint=dict(self.calls))
+                        daily_limit=self.daily_limit, by_endpoint=dict(self.calls),
+                        daily_cap=cap)

@@ -27,6 +27,7 @@ from connectors.base import (
     FieldUpdate,
     MissingFields,
     Page,
+    ReadOnlyRefused,
     Watermark,
     WriteResult,
 )
@@ -65,10 +66,12 @@ class SalesforceConnector:
         self, config: SalesforceConfig, *, session: requests.Session | None = None,
         now: Callable[[], datetime] = _utcnow, sleep: Callable[[float], None] = time.sleep,
         bulk_timeout_s: float = BULK_TIMEOUT_S,
-        echo: Callable[[str], None] | None = None,
+        echo: Callable[[str], None] | None = None, read_only: bool = False,
     ) -> None:
         self.config = config
         self.name = config.name
+        # Read-only (a partner's org): every write method raises before any call is made.
+        self.read_only = read_only
         self._now = now
         self._sleep = sleep
         self._bulk_timeout_s = bulk_timeout_s
@@ -182,6 +185,8 @@ class SalesforceConnector:
         return out
 
     def write(self, stream: Stream, updates: Sequence[FieldUpdate]) -> list[WriteResult]:
+        if self.read_only:
+            raise ReadOnlyRefused(self.name, f"write {len(updates)} {SOBJECT[stream]} records")
         if not updates:
             return []
         writer = Writer(self.api, SOBJECT[stream], self.catalog.writable(stream),
@@ -191,6 +196,8 @@ class SalesforceConnector:
 
     # ------------------------------------------------------------------ fields
     def ensure_fields(self, *, check_only: bool) -> list[FieldStatus]:
+        if self.read_only and not check_only:
+            raise ReadOnlyRefused(self.name, "create or change fields")
         statuses = self._field_statuses()
         todo = [s for s in statuses if not (s.exists and s.updateable)]
         if check_only or not todo:

@@ -1,19 +1,16 @@
-"""One classifier for every Salesforce failure, and the one tenacity policy built on it.
+"""One classifier for every Salesforce failure (the retry policy is connectors.base's).
 
 simple-salesforce raises a SalesforceError subclass per HTTP status (crm-api.md §S8), requests
 raises Timeout / ConnectionError, and per-record failures come back inside SaveResults with a
-`statusCode`. All of them are reduced here to an Action, so the retry decision lives in one
-place: the connector never stacks a second retry layer on top (simple-salesforce's own 401
-loop is bypassed by using direct-session clients, see session.py).
+`statusCode`. All of them are reduced here to a `connectors.base.Action`, and
+`connectors.base.retry_policy` acts on it: the connector never stacks a second retry layer on
+top (simple-salesforce's own 401 loop is bypassed by using direct-session clients, see
+session.py).
 """
 
 from __future__ import annotations
 
-import random
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
-from enum import Enum
 
 import requests
 import structlog
@@ -22,9 +19,8 @@ from simple_salesforce.exceptions import (
     SalesforceError,
     SalesforceExpiredSession,
 )
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
-from connectors.base import ConnectorError
+from connectors.base import Action, ConnectorError, Decision
 
 # Codes that mean "the same request may succeed if repeated shortly".
 RETRYABLE_CODES = frozenset({
@@ -39,11 +35,6 @@ RATE_CODES = frozenset({"TXN_SECURITY_METERING_ERROR"})
 REQUEST_LIMIT = "REQUEST_LIMIT_EXCEEDED"
 DAILY_LIMIT_NAME = "TotalRequests"
 _NAMED_LIMIT = re.compile(r"^\s*([A-Z][A-Za-z]+) Limit exceeded")
-MAX_ATTEMPTS = 6
-WAIT_INITIAL_S = 0.5
-WAIT_MAX_S = 30.0
-# A Retry-After longer than this is not worth blocking a tick for: stop and report instead.
-RETRY_AFTER_CAP_S = 120.0
 
 log = structlog.get_logger("ecosync.salesforce")
 
@@ -59,22 +50,6 @@ class SalesforceApiError(ConnectorError):
         super().__init__(f"Salesforce refused the request ({code or status}: {message})")
         self.code = code
         self.status = status
-
-
-class Action(Enum):
-    RETRY = "retry"  # transient: back off and repeat the same request
-    REAUTH = "reauth"  # session expired: log in again once, then repeat
-    RATE_LIMITED = "rate_limited"  # daily allocation spent: stop the run cleanly
-    AUTH_FAILED = "auth_failed"  # credentials rejected: a user error
-    FAIL = "fail"  # the request itself is wrong (or a record is): no retry
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    action: Action
-    code: str | None = None
-    message: str = ""
-    retry_after_s: float | None = None
 
 
 def error_code(exc: BaseException) -> tuple[str | None, str]:
@@ -131,7 +106,7 @@ def classify(exc: BaseException, response: requests.Response | None = None,
     `usage` the org's (used, limit) daily API requests as last reported."""
     if isinstance(exc, requests.exceptions.SSLError):
         # Certificate trust is configuration, not weather: repeating cannot help.
-        return Decision(Action.FAIL, "TLS", str(exc))
+        return Decision(Action.MISCONFIGURED, "TLS", str(exc))
     if isinstance(exc, requests.Timeout | requests.ConnectionError
                   | requests.exceptions.ChunkedEncodingError):
         return Decision(Action.RETRY, None, f"{exc.__class__.__name__}: {exc}")
@@ -158,53 +133,6 @@ def classify(exc: BaseException, response: requests.Response | None = None,
 def record_retryable(code: str | None) -> bool:
     """A per-record SaveResult error worth repeating for that record alone."""
     return code in RETRYABLE_CODES
-
-
-def backoff_s(attempt: int, hint: float | None = None) -> float:
-    """Full-jitter exponential backoff, never shorter than a server's Retry-After hint."""
-    ceiling = min(WAIT_MAX_S, WAIT_INITIAL_S * (2 ** max(0, attempt - 1)))
-    wait = random.uniform(0, ceiling)
-    if hint is not None:
-        wait = max(wait, min(hint, RETRY_AFTER_CAP_S))
-    return wait
-
-
-def policy(
-    sleep: Callable[[float], None], last_response: Callable[[], requests.Response | None],
-    usage: Callable[[], tuple[int | None, int | None]] = lambda: (None, None),
-) -> Retrying:
-    """The connector's single retry policy: transient failures only, jittered, Retry-After aware.
-
-    Exhausting it re-raises the last error; the caller turns that into TransientError.
-    """
-
-    def judge(exc: BaseException) -> Decision:
-        return classify(exc, last_response(), usage())
-
-    def transient(exc: BaseException) -> bool:
-        return judge(exc).action is Action.RETRY
-
-    def wait(state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        hint = judge(exc).retry_after_s if exc else None
-        return backoff_s(state.attempt_number, hint)
-
-    def before_sleep(state: RetryCallState) -> None:
-        # Each transient failure is logged once, here; the last one, if retries run out,
-        # surfaces as the run's own failure instead.
-        exc = state.outcome.exception() if state.outcome else None
-        decision = judge(exc) if exc else Decision(Action.RETRY)
-        log.warning("salesforce.retry", code=decision.code, attempt=state.attempt_number,
-                    wait_s=round(state.upcoming_sleep, 2), message=decision.message[:200])
-
-    return Retrying(
-        sleep=sleep,
-        stop=stop_after_attempt(MAX_ATTEMPTS),
-        wait=wait,
-        retry=retry_if_exception(transient),
-        before_sleep=before_sleep,
-        reraise=True,
-    )
 
 
 def describe_failure(exc: BaseException) -> str:

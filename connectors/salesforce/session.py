@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -22,15 +23,18 @@ from simple_salesforce.exceptions import SalesforceAuthenticationFailed, Salesfo
 from simple_salesforce.login import SalesforceLogin
 
 from connectors.base import (
+    Action,
     ApiUsage,
     AuthFailed,
     BudgetExhausted,
     ConnectorError,
+    Decision,
     RateLimited,
     TransientError,
+    retry_policy,
 )
 from connectors.salesforce.config import SalesforceConfig
-from connectors.salesforce.errors import Action, SalesforceApiError, classify, log, policy
+from connectors.salesforce.errors import SalesforceApiError, classify, log
 
 T = TypeVar("T")
 _LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
@@ -153,6 +157,7 @@ class Api:
         m = _LIMIT_INFO.search(response.headers.get("Sforce-Limit-Info", ""))
         if m:
             self.usage.daily_used, self.usage.daily_limit = int(m.group(1)), int(m.group(2))
+            self.usage.daily_cap = self.budget_cap()
 
     def last_response(self) -> requests.Response | None:
         return self._last
@@ -222,8 +227,9 @@ class Api:
             kwargs.update(username=c.username, password=c.password,
                           security_token=c.security_token, sf_version=c.api_version)
         try:
-            session_id, instance = policy(self._sleep, self.last_response)(
-                SalesforceLogin, **kwargs)
+            session_id, instance = retry_policy(
+                lambda exc: classify(exc, self._last), sleep=self._sleep,
+                on_retry=_log_retry)(SalesforceLogin, **kwargs)
         except SalesforceAuthenticationFailed as exc:
             raise AuthFailed(self.auth_hint(f"{exc.code}: {exc.auth_message}")) from None
         except requests.exceptions.SSLError as exc:
@@ -254,42 +260,48 @@ class Api:
         or any expiry with a fixed session id, is AuthFailed.
         """
         refreshed = False
-        while True:
-            try:
-                result: T = policy(self._sleep, self.last_response, self.daily_usage)(
-                    self._attempt, fn)
-                return result
-            except SalesforceError as exc:
-                decision = classify(exc, self._last, self.daily_usage())
-                if decision.action is Action.REAUTH and not refreshed \
-                        and self.config.auth != "session":
-                    refreshed = True
-                    log.warning("salesforce.retry", code=decision.code, action="reauth",
-                                message="session expired; logging in again")
-                    self._sf = self._connect()
-                    continue
-                if decision.action in (Action.REAUTH, Action.AUTH_FAILED):
-                    raise AuthFailed(self.auth_hint(
-                        f"{decision.code}: {decision.message}")) from None
-                if decision.action is Action.RATE_LIMITED:
-                    raise RateLimited(
-                        f"Salesforce refused the request ({decision.code}: {decision.message}"
-                        f"; org usage {self.usage.daily_used}/{self.usage.daily_limit}); the run"
-                        f" stops cleanly, retry in about {RATE_LIMIT_RETRY_S / 3600:g} hour",
-                        decision.retry_after_s or RATE_LIMIT_RETRY_S,
-                    ) from None
-                if decision.action is Action.RETRY:
-                    raise TransientError(
-                        f"Salesforce kept failing after retries: {decision.code}: "
-                        f"{decision.message}") from exc
-                raise SalesforceApiError(decision.code, decision.message,
-                                         int(exc.status or 0) or None) from exc
-            except requests.exceptions.SSLError as exc:
-                raise tls_error(exc) from None
-            except requests.RequestException as exc:
+
+        def judge(exc: BaseException) -> Decision:
+            decision = classify(exc, self._last, self.daily_usage())
+            if decision.action is Action.REAUTH and (refreshed or self.config.auth == "session"):
+                return replace(decision, action=Action.AUTH_FAILED)  # one re-login at most
+            return decision
+
+        def on_retry(decision: Decision, wait_s: float) -> None:
+            nonlocal refreshed
+            _log_retry(decision, wait_s)
+            if decision.action is Action.REAUTH:
+                refreshed = True
+                self._sf = self._connect()
+
+        try:
+            result: T = retry_policy(judge, sleep=self._sleep, on_retry=on_retry)(
+                self._attempt, fn)
+            return result
+        except SalesforceError as exc:
+            decision = judge(exc)
+            if decision.action in (Action.REAUTH, Action.AUTH_FAILED):
+                raise AuthFailed(self.auth_hint(
+                    f"{decision.code}: {decision.message}")) from None
+            if decision.action is Action.RATE_LIMITED:
+                raise RateLimited(
+                    f"Salesforce refused the request ({decision.code}: {decision.message}"
+                    f"; org usage {self.usage.daily_used}/{self.usage.daily_limit}); the run"
+                    f" stops cleanly, retry in about {RATE_LIMIT_RETRY_S / 3600:g} hour",
+                    decision.retry_after_s or RATE_LIMIT_RETRY_S,
+                ) from None
+            if decision.action is Action.RETRY:
                 raise TransientError(
-                    f"Salesforce unreachable after retries ({exc.__class__.__name__}: {exc})"
-                ) from exc
+                    f"Salesforce kept failing after retries: {decision.code}: "
+                    f"{decision.message}") from exc
+            raise SalesforceApiError(decision.code, decision.message,
+                                     int(exc.status or 0) or None) from exc
+        except requests.exceptions.SSLError as exc:
+            raise tls_error(exc) from None
+        except requests.RequestException as exc:
+            raise TransientError(
+                f"Salesforce unreachable after retries ({exc.__class__.__name__}: {exc})"
+            ) from exc
 
     def _attempt(self, fn: Callable[[Salesforce], T]) -> T:
         self._check_budget()
@@ -310,6 +322,13 @@ class Api:
             return response
 
         return self.call(send)
+
+
+def _log_retry(decision: Decision, wait_s: float) -> None:
+    # Each retried failure is logged once, here; the last one, if retries run out, surfaces
+    # as the run's own failure instead.
+    log.warning("salesforce.retry", code=decision.code, action=decision.action.value,
+                wait_s=round(wait_s, 2), message=decision.message[:200])
 
 
 def tls_error(exc: BaseException) -> ConnectorError:

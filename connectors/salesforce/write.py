@@ -19,9 +19,9 @@ from typing import Any
 
 import structlog
 
-from connectors.base import FieldUpdate, WriteResult
+from connectors.base import Action, Decision, FieldUpdate, WriteResult, backoff_s
 from connectors.salesforce import bulk
-from connectors.salesforce.errors import backoff_s, record_retryable
+from connectors.salesforce.errors import record_retryable
 from connectors.salesforce.fields import FieldInfo
 from connectors.salesforce.session import Api
 from schema.values import canonical, truncate
@@ -157,7 +157,7 @@ class Writer:
                         out[record_id] = result
             if not retry:
                 break
-            wait = backoff_s(round_no)
+            wait = backoff_s(Decision(Action.RETRY, "UNABLE_TO_LOCK_ROW"), round_no)
             log.warning("salesforce.write.retry", sobject=self.sobject, records=len(retry),
                         codes=sorted(codes),
                         round=round_no, wait_s=round(wait, 2))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from connectors.base import BudgetExhausted, Connector
 from schema.records import Stream
-from sync.config import Config
 from sync.ingest import finish_backfill, land_page, start_cursor
 from sync.matching.keys import generic_domains
 from sync.stages.context import TickContext
@@ -33,7 +32,7 @@ def _pull_connector(ctx: TickContext, connector: Connector) -> None:
     opts, until = ctx.options, ctx.started
     for stream in STREAMS:
         label = f"{connector.name}/{stream.value}"
-        if budget_short(ctx.config, connector):
+        if budget_short(connector):
             _defer_reads(ctx, connector, stream)
             return
         with ctx.transaction() as session:
@@ -51,7 +50,7 @@ def _pull_connector(ctx: TickContext, connector: Connector) -> None:
                 ctx.progress("pull", label, landed.records)
                 if ctx.stopping():
                     return
-                if budget_short(ctx.config, connector):
+                if budget_short(connector):
                     _defer_reads(ctx, connector, stream)
                     return
         except BudgetExhausted:
@@ -64,13 +63,11 @@ def _pull_connector(ctx: TickContext, connector: Connector) -> None:
                      since=since.modified_at.isoformat() if since else None)
 
 
-def budget_short(config: Config, connector: Connector) -> bool:
+def budget_short(connector: Connector) -> bool:
     usage = connector.usage()
-    if not usage.daily_limit or usage.daily_used is None:
+    if usage.daily_cap is None or usage.daily_used is None:
         return False
-    share = {config.crm.salesforce.name: config.crm.salesforce.max_api_share,
-             config.crm.hubspot.name: config.crm.hubspot.max_api_share}.get(connector.name, 1.0)
-    return usage.daily_used >= share * (1 - WRITE_RESERVE) * usage.daily_limit
+    return usage.daily_used >= (1 - WRITE_RESERVE) * usage.daily_cap
 
 
 def _defer_reads(ctx: TickContext, connector: Connector, stream: Stream) -> None:

@@ -160,6 +160,7 @@ def test_given_the_daily_share_is_used_when_calling_then_budget_exhausted_stops_
         assert sb.limits.daily_used == 50  # stopped at 50% of the daily limit, not past it
         usage = connector.usage()
         assert (usage.daily_used, usage.daily_limit) == (50, 100)
+        assert usage.daily_cap == 50  # the engine reads ecosync's ceiling from the connector
         assert usage.by_endpoint == {"GET /crm/v3/objects/companies": 10}
 
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import urllib3
 
-from connectors.base import BudgetExhausted
-from connectors.hubspot.errors import Action, backoff_s, classify
+from connectors.base import Action, BudgetExhausted, backoff_s
+from connectors.hubspot.errors import classify
 from connectors.hubspot.limits import Budget, Pacer
 from connectors.hubspot.normalize import (
     StageInfo,
@@ -231,24 +231,24 @@ RATE = {"X-HubSpot-RateLimit-Interval-Milliseconds": "2000"}
 
 @pytest.mark.parametrize(("exc", "can_refresh", "action", "wait"), [
     (FakeApiException(429, {"policyName": "TEN_SECONDLY_ROLLING"}, RATE), False,
-     Action.RATE_LIMITED, 2.0),
+     Action.THROTTLE, 2.0),
     (FakeApiException(429, {"policyName": "TEN_SECONDLY_ROLLING"}), False,
-     Action.RATE_LIMITED, 10.0),
-    (FakeApiException(429, {"policyName": "SECONDLY"}), False, Action.RATE_LIMITED, 1.0),
+     Action.THROTTLE, 10.0),
+    (FakeApiException(429, {"policyName": "SECONDLY"}), False, Action.THROTTLE, 1.0),
     (FakeApiException(429, {"policyName": "SECONDLY"}, {"Retry-After": "3"}), False,
-     Action.RATE_LIMITED, 3.0),
-    (FakeApiException(429, {"policyName": "DAILY"}), False, Action.FAIL_BUDGET, None),
+     Action.THROTTLE, 3.0),
+    (FakeApiException(429, {"policyName": "DAILY"}), False, Action.RATE_LIMITED, None),
     (FakeApiException(401, {"category": "EXPIRED_AUTHENTICATION"}), True,
-     Action.REFRESH_AUTH, None),
+     Action.REAUTH, None),
     (FakeApiException(401, {"category": "INVALID_AUTHENTICATION"}), False,
-     Action.FAIL_AUTH, None),
-    (FakeApiException(403, {"category": "MISSING_SCOPES"}), True, Action.FAIL_AUTH, None),
+     Action.AUTH_FAILED, None),
+    (FakeApiException(403, {"category": "MISSING_SCOPES"}), True, Action.AUTH_FAILED, None),
     (FakeApiException(502), False, Action.RETRY, None),
     (FakeApiException(503, {}, {"Retry-After": "4"}), False, Action.RETRY, 4.0),
     (FakeApiException(400, {"category": "VALIDATION_ERROR"}), False, Action.FAIL, None),
     (FakeApiException(409), False, Action.FAIL, None),
     (FakeApiException(0, reason="SSLError(CERTIFICATE_VERIFY_FAILED)"), False,
-     Action.FAIL_CONFIG, None),
+     Action.MISCONFIGURED, None),
     (FakeApiException(0, reason="SSLError(EOF occurred in violation of protocol)"), False,
      Action.RETRY, None),
     (urllib3.exceptions.ProtocolError("Connection aborted."), False, Action.RETRY, None),
@@ -329,7 +329,8 @@ def test_budget_stops_at_the_share_of_the_daily_limit() -> None:
     with pytest.raises(BudgetExhausted, match=r"500 of 1000"):
         budget.check("hs")
     usage = budget.usage()
-    assert (usage.calls, usage.daily_used, usage.daily_limit) == (1, 500, 1000)
+    assert (usage.calls, usage.daily_used, usage.daily_limit, usage.daily_cap) == (
+        1, 500, 1000, 500)
 
 
 def test_classify_unwraps_the_attribute_error_the_client_raises_on_tls_failures() -> None:
@@ -343,4 +344,4 @@ def test_classify_unwraps_the_attribute_error_the_client_raises_on_tls_failures(
             exc.body.decode()  # type: ignore[union-attr]
     except AttributeError as exc:
         verdict = classify(exc, can_refresh=False)
-    assert verdict.action is Action.FAIL_CONFIG
+    assert verdict.action is Action.MISCONFIGURED

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from hs_support import T0, companies, connector_for, deals
+from hs_support import T0, companies, connector_for, deals, hubspot_config
 
-from connectors.base import FieldUpdate, MissingFields
+from connectors.base import FieldUpdate, MissingFields, ReadOnlyRefused
 from connectors.hubspot import HubSpotConnector
 from sandbox.hubspot import HubSpotSandbox
 from schema.records import Stream
@@ -177,3 +177,20 @@ def test_given_the_budget_runs_out_mid_write_then_written_batches_report_ok_the_
         assert sb.get("companies", ids[199])["ecosystem_overlap_count"] == "1"
         assert sb.get("companies", ids[200]).get("ecosystem_overlap_count") is None
         assert sb.limits.daily_used == 20
+
+
+def test_given_a_read_only_connector_then_writes_and_property_creation_are_refused(
+    sandbox: HubSpotSandbox,
+) -> None:
+    (company,) = sandbox.load("companies", companies(1))
+    connector = HubSpotConnector(hubspot_config(sandbox), now=sandbox.clock.now,
+                                 read_only=True)
+
+    with pytest.raises(ReadOnlyRefused, match="read-only; refused to write 1 accounts"):
+        connector.write(Stream.ACCOUNTS, [FieldUpdate(Stream.ACCOUNTS, company,
+                                                      {"overlap_count": 2})])
+    with pytest.raises(ReadOnlyRefused, match="create or change properties"):
+        connector.ensure_fields(check_only=False)
+
+    assert sandbox.traffic.total() == 0 and sandbox.write_log == []
+    assert "ecosystem_overlap_count" not in sandbox.property_names("companies")

@@ -30,10 +30,11 @@ def make_connector(sandbox: SalesforceSandbox, sleeps: Sleeps,
                    tmp_path: Any) -> ConnectorFactory:
     """connector(auth="session", **config overrides) → a connector on the sandbox."""
 
-    def build(auth: str = "session", **overrides: Any) -> SalesforceConnector:
+    def build(auth: str = "session", read_only: bool = False,
+              **overrides: Any) -> SalesforceConnector:
         config = replace(config_for(sandbox, auth, tmp_path), **overrides)
         return SalesforceConnector(config, now=lambda: T0.replace(year=T0.year + 1),
-                                   sleep=sleeps, echo=sleeps.echo)
+                                   sleep=sleeps, echo=sleeps.echo, read_only=read_only)
 
     return build
 

@@ -13,9 +13,9 @@ from sf_support import Sleeps, later, load_accounts
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from connectors.base import RateLimited, TransientError
+from connectors.base import JITTER, WAIT_INITIAL_S, Action, RateLimited, TransientError
 from connectors.salesforce import SalesforceConnector
-from connectors.salesforce.errors import WAIT_INITIAL_S, Action, request_limit
+from connectors.salesforce.errors import request_limit
 from sandbox.salesforce import SalesforceSandbox
 from schema.models import SyncRun
 from schema.records import Stream
@@ -64,9 +64,10 @@ def test_given_the_concurrent_long_request_limit_then_the_tick_backs_off_and_com
     _tick(connector, warehouse)
 
     assert sandbox.faults.fired["concurrent_limit"] == 2
-    # DESIGN 8's backoff inside the tick: full jitter under 0.5 s, then under 1 s.
+    # DESIGN 8's backoff inside the tick: 0.5 s, then 1 s, each plus up to 25% jitter.
     assert len(sleeps) == 2
-    assert sleeps[0] <= WAIT_INITIAL_S and sleeps[1] <= 2 * WAIT_INITIAL_S
+    assert WAIT_INITIAL_S <= sleeps[0] <= WAIT_INITIAL_S * (1 + JITTER)
+    assert 2 * WAIT_INITIAL_S <= sleeps[1] <= 2 * WAIT_INITIAL_S * (1 + JITTER)
     run = _run(warehouse)
     assert run.status == "succeeded" and run.error is None
     with Session(warehouse) as session:

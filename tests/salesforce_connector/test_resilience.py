@@ -8,9 +8,15 @@ from sf_support import ConnectorFactory, Sleeps, land, later, load_accounts, row
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from connectors.base import AuthFailed, BudgetExhausted, FieldUpdate, RateLimited, TransientError
+from connectors.base import (
+    RETRY_AFTER_CAP_S,
+    AuthFailed,
+    BudgetExhausted,
+    FieldUpdate,
+    RateLimited,
+    TransientError,
+)
 from connectors.salesforce import SalesforceConnector
-from connectors.salesforce.errors import RETRY_AFTER_CAP_S
 from sandbox.salesforce import SalesforceSandbox
 from schema.models import Account
 from schema.records import Stream
@@ -127,6 +133,7 @@ def test_given_a_budget_cap_then_the_run_stops_before_exceeding_it(
     assert landed > 0 and watermark(warehouse, connector.name, Stream.ACCOUNTS) is not None
     usage = connector.usage()
     assert (usage.daily_used, usage.daily_limit) == (500, 1000)
+    assert usage.daily_cap == 500  # the engine reads ecosync's ceiling from the connector
     with pytest.raises(BudgetExhausted):
         connector.write(Stream.ACCOUNTS, [FieldUpdate(Stream.ACCOUNTS, next(iter(
             rows(warehouse, Account))), {"overlap_count": 1})])

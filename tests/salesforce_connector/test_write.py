@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from sf_support import ConnectorFactory, load_accounts, load_opportunities
+from sf_support import ConnectorFactory, land, later, load_accounts, load_opportunities
 from sqlalchemy import Engine
 
-from connectors.base import FieldUpdate
+from connectors.base import FieldUpdate, ReadOnlyRefused
 from connectors.salesforce import SalesforceConnector
 from connectors.salesforce.fields import FieldInfo
 from sandbox.salesforce import SalesforceSandbox
@@ -210,3 +210,21 @@ def test_given_a_bulk_job_that_fails_then_every_record_is_a_retryable_failure(
 
     assert all(not r.ok and r.retryable and r.error_code == "BULK_JOB_FAILED" for r in results)
     assert "Field name not found" in (results[0].message or "")
+
+
+def test_given_a_read_only_connector_then_writes_and_field_creation_are_refused_without_a_call(
+    sandbox: SalesforceSandbox, make_connector: ConnectorFactory, warehouse: Engine
+) -> None:
+    acc = load_accounts(sandbox, 3)
+    connector = make_connector(read_only=True)
+    land(warehouse, connector.name, connector.pull(Stream.ACCOUNTS, None, later(1)))
+    reads = sandbox.traffic.total()
+
+    with pytest.raises(ReadOnlyRefused, match="read-only; refused to write 1 Account"):
+        connector.write(Stream.ACCOUNTS, [FieldUpdate(Stream.ACCOUNTS, acc[0],
+                                                      {"overlap_count": 2})])
+    with pytest.raises(ReadOnlyRefused, match="create or change fields"):
+        connector.ensure_fields(check_only=False)
+
+    assert sandbox.traffic.total() == reads and sandbox.api_writes() == []
+    assert connector.ensure_fields(check_only=True)  # checking only reads
