@@ -84,8 +84,8 @@ def finish_command(in_: Path, out: Path | None) -> None:
     require_head(engine)
     with transaction(engine) as session:
         result = finish(session, app.config, in_, now=datetime.now(UTC), contacts_out=out)
-    log.info("psi finish", run=result.run_id, partner=result.partner_id,
-             landed=result.landed)
+    # Run and partner only: what was in common is for `psi log`, through the sharing rule.
+    log.info("psi finish", run=result.run_id, partner=result.partner_id)
     click.echo(result.summary())
 
 

@@ -66,7 +66,11 @@ def answer_sections(message: Message, *, asked: Collection[str], our_sizes: Mapp
     setups: dict[int, int] = {}
     answered: dict[int, int] = {}
     blocks: dict[int, int] = {}
+    last = 0
     for index, part, payload in message.frames():
+        if index < last:
+            raise _damaged(message, f"section {index} comes after section {last}")
+        last = index
         if part is Part.SETUP:
             setups[index] = setups.get(index, 0) + 1
             if index in answered:
@@ -103,6 +107,9 @@ def read_answers(message: Message, sections: list[AnswerSection], pending: state
             if section is None:
                 continue
             if part is Part.SETUP:
+                # Sections come one after the other (checked): keep the current one only.
+                setups.clear()
+                cursors.clear()
                 setups[index] = payload
                 cursors[index] = state.elements(state_dir, pending, section.kind.value)
                 continue

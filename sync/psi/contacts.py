@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -60,7 +60,7 @@ def write_contacts_request(out: Path, run_id: str, run_params: dict[str, Any],
 # ---- responder --------------------------------------------------------------------------
 
 def store_tags(session: Session, run: PsiRun, population: str, kind: KeyKind,
-               tagged: Iterator[tuple[bytes, str]]) -> None:
+               tagged: Iterable[tuple[bytes, str]]) -> None:
     for batch in chunked(tagged, CHUNK):
         session.execute(insert(PsiContactTag), [
             {"run_pk": run.id, "tag": tag.hex(), "population": population,

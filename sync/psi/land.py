@@ -50,10 +50,10 @@ def _rows(found: Iterable[Found]) -> Iterator[ParsedRow]:
 def land_intersection(session: Session, partner_id: str, run_id: str,
                       found: Iterable[Found], *, now: datetime) -> int:
     """Replace the partner's rows with this run's intersection; returns the rows landed."""
-    rows = list(_rows(found))
-    replace_snapshot(session, partner_id, rows, now=now)
+    added, changed, _, unchanged = replace_snapshot(session, partner_id, _rows(found),
+                                                    now=now)
     _bump(session, partner_id, run_id, now)
-    return len(rows)
+    return added + changed + unchanged
 
 
 def land_owners(session: Session, partner_id: str, run_id: str,

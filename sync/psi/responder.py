@@ -27,7 +27,7 @@ from sync.psi.contacts import ContactsAnswer, answer_contacts, store_tags
 from sync.psi.messages import Kind, Message, Part, Writer, read_message, refuse
 from sync.psi.protocol import ProtocolError, Server
 from sync.psi.requester import check_size
-from sync.psi.sets import KINDS, KeyKind, keys
+from sync.psi.sets import KINDS, KeyKind, key_of, keys
 from sync.sharing import COUNTED, NAMED, Level, outbound_level
 
 
@@ -152,9 +152,9 @@ def _answer(session: Any, run: PsiRun, writer: Writer, message: Message, index: 
     else:
         writer.frame(index, Part.ANSWER, server.answer(list(blocks)))
     if level is Level.FULL:
-        keys_ = [item.split(":", 1)[1] for item in items]
-        store_tags(session, run, population, kind,
-                   iter(zip(server.tags(items), keys_, strict=True)))
+        for batch in chunked(items, 20_000):
+            store_tags(session, run, population, kind,
+                       zip(server.tags(batch), (key_of(i) for i in batch), strict=True))
     del server  # the section's key goes with it
 
 
@@ -167,6 +167,9 @@ def _request_shape(message: Message) -> tuple[list[str], dict[str, int]]:
         raise refuse(message.path, "the request names no valid populations",
                      "ask the partner to make a new request")
     declared: dict[str, int] = {}
+    if len(message.header["sections"]) != len(KINDS):
+        raise refuse(message.path, f"the request has {len(message.header['sections'])} "
+                     f"sections, not {len(KINDS)}", "ask the partner to make a new request")
     for index, raw in enumerate(message.header["sections"]):
         try:
             kind, size = KeyKind(raw["key"]), int(raw["size"])

@@ -11,14 +11,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from psi_world import Side
+from psi_world import BOTH_CUSTOMERS, GLOBEX_ONLY, Side
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from schema.models import PartnerAccount, PsiRun
 from sync.errors import UserError
 from sync.psi import state
+from sync.psi.answers import Found
 from sync.psi.messages import MAGIC, Kind, Part, read_message
+from sync.psi.sets import KeyKind
+from sync.sharing import Level
 
 
 def _runs(side: Side) -> list[tuple[str, str]]:
@@ -248,3 +251,56 @@ def test_nothing_lands_from_a_response_with_a_bad_element(pair: Any, tmp_path: P
     with Session(acme.engine) as s:
         assert s.scalar(select(func.count()).select_from(PartnerAccount)) == before
     assert _runs(acme) == [("requester", "requested")]
+
+
+def test_contacts_only_for_tags_the_run_made(make_pair: Any, tmp_path: Path) -> None:
+    """Tags are digests of H(key)^b: a requester can only name keys it sent. Made-up tags
+    (here: digests of every Globex domain, as a guesser would compute them) get nothing."""
+    from sync.matching.keys import registrable_domain
+    from sync.psi.contacts import write_contacts_request
+    from sync.psi.sets import element
+
+    acme, globex = make_pair()
+    req, resp = tmp_path / "req.psi", tmp_path / "resp.psi"
+    made = acme.request(req)
+    globex.respond(req, resp)
+    with Session(acme.engine) as s:
+        run = s.scalars(select(PsiRun).where(PsiRun.run_id == made.run_id)).one()
+        run_params = dict(run.params)
+    guesses = [registrable_domain(site) or "" for site in GLOBEX_ONLY + BOTH_CUSTOMERS]
+    forged = Found("customer", KeyKind.DOMAIN, Level.FULL)
+    for key in guesses:
+        for text_ in (key, element("domain", key)):
+            forged.tags.append((hashlib.sha256(text_.encode()).digest(), key))
+    ask = tmp_path / "forged.psi"
+    write_contacts_request(ask, made.run_id, run_params, [forged], "Acme", acme.now)
+    answer = globex.respond(ask, tmp_path / "contacts.psi")
+    assert answer.contacts is not None
+    assert (answer.contacts.asked, answer.contacts.sent) == (2 * len(guesses), 0)
+    # Answered once: the same contacts request again is refused.
+    _refused(lambda: globex.respond(ask, tmp_path / "again.psi"),
+             "so this contacts request was already used")
+
+
+@pytest.mark.parametrize("change", [
+    {"sections": "all"},
+    {"sections": [{"key": "domain", "size": 1}]},
+    {"sections": [{"key": "duns", "size": 0}, {"key": "domain", "size": 0}]},
+    {"sections": [1, 2]},
+    {"populations": ["customers"]},
+    {"populations": []},
+    {"run_id": "../../etc/passwd"},
+    {"params": "gcs"},
+    {"from": None},
+    {"kind": "invoice"},
+    {"keys": ["domain"]},
+])
+def test_a_request_with_a_malformed_header_is_refused_whole(pair: Any, tmp_path: Path,
+                                                            change: dict[str, Any]) -> None:
+    _acme, globex, req = pair
+    bad = tmp_path / "bad.psi"
+    _rewrite_header(req, bad, change)
+    out = tmp_path / "resp.psi"
+    _refused(lambda: globex.respond(bad, out), str(bad), "refused")
+    assert not out.exists()
+    assert _runs(globex) == []

@@ -107,3 +107,19 @@ def test_psi_log_lists_every_run_on_both_sides(make_pair: Any, tmp_path: Path) -
                                                       "contacts_request", "contacts"]
     assert all(len(m["sha256"]) == 64 for m in mine["messages"])
     assert DUNS_A[0] not in str(rows)
+
+
+def test_a_population_we_hide_shows_no_figure(make_pair: Any, tmp_path: Path) -> None:
+    acme, globex = make_pair()
+    acme.share = {"customer": "full", "open_opportunity": "hidden", "prospect": "full"}
+    req, resp = tmp_path / "req.psi", tmp_path / "resp.psi"
+    acme.request(req)
+    globex.respond(req, resp)
+    acme.finish(resp)
+    with Session(acme.engine) as s:
+        [row] = log_rows(s)
+        assert set(row["result"]) == {"customer", "prospect"}
+        assert "open_opportunity" not in row["found_text"]
+        assert counted_populations(s) == []
+        pooled = [r for r in overlaps_report(s) if r.partner_id is None]
+    assert pooled == []
