@@ -6,5 +6,6 @@
   transaction as the stamp stage.
 - `periodic`: the weekly digest and the operations thresholds, queued once per period.
 - `render`: every message body, built through `sync.sharing` only.
-- `deliver`: the delivery stage after commit (signatures, retries, bounded timeouts).
+- `deliver`: sending after commit (signatures, retries, bounded timeouts);
+- `stage`: the tick's `deliver alerts` stage (sync/tick.py), skipped in a dry run.
 """
