@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -39,8 +42,70 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             "for PostgreSQL install ecosync[postgres]"
         ) from None
     if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database and database != ":memory:" and not database.startswith("file:"):
+            path = Path(database)
+
+            # Before the driver opens (and would create) the file, and on every connection:
+            # the warehouse holds partner data, so neither it nor its WAL is world-readable.
+            def before_open(*_: Any) -> None:  # returning None: the driver connects as usual
+                create_private_file(path, parent=False)
+
+            def opened(*_: Any) -> None:
+                _tighten_sqlite_files(path)
+
+            event.listen(engine, "do_connect", before_open)
+            event.listen(engine, "connect", opened)
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def private_mode(folder: Path) -> int:
+    """0600, or 0640 in a setgid folder (the usual way to give a group, say the backup
+    user's, read access to what is created there)."""
+    try:
+        shared = bool(folder.stat().st_mode & stat.S_ISGID)
+    except OSError:
+        shared = False
+    return 0o640 if shared else 0o600
+
+
+def create_private_file(path: Path, *, parent: bool = True) -> None:
+    """Create `path` empty with `private_mode` if it does not exist (its folder too, unless
+    `parent` is False); an existing file loses its world permissions. SQLite's database, its
+    WAL and shared-memory files and the lock file are all made this way: SQLite gives the
+    WAL and shared-memory files the database file's mode."""
+    if parent:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    folder = path.parent
+    mode = private_mode(folder)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    except FileExistsError:
+        _no_world_access(path)
+        return
+    except OSError:
+        return  # a missing folder or no write access: the driver reports it in its words
+    try:
+        os.fchmod(fd, mode)  # the umask may have removed bits of mode, never added any
+    finally:
+        os.close(fd)
+
+
+def _no_world_access(path: Path) -> None:
+    try:
+        current = stat.S_IMODE(path.stat().st_mode)
+        if current & 0o007:
+            os.chmod(path, current & ~0o007)
+    except OSError:
+        pass  # not ours to change (another owner): doctor and the docs say what to do
+
+
+def _tighten_sqlite_files(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        candidate = path.with_name(path.name + suffix)
+        if candidate.exists():
+            _no_world_access(candidate)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -158,6 +158,14 @@ class Config:
 INTERNAL_FIELDS = frozenset({"source_path", "interpolated"})
 HIDDEN_FIELDS = frozenset({"interpolated"})  # never printed, not even masked
 
+# tomllib keeps every prefix of a dotted key: a key of n parts costs n² memory (100,000 parts
+# exhaust any host), so such a file is refused before it is parsed. Deep arrays and inline
+# tables end in a RecursionError instead, refused the same way.
+MAX_KEY_PARTS = 64
+_DEEP_KEY = re.compile(
+    r"(?:(?:[A-Za-z0-9_-]+|\"[^\"\n]*\"|'[^'\n]*')[ \t]*\.[ \t]*)"
+    + f"{{{MAX_KEY_PARTS}}}")
+
 T = TypeVar("T")
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -177,7 +185,11 @@ def load_config(path: str | os.PathLike[str] | None = None,
     if resolved is None:
         return Config()
     try:
-        raw = tomllib.loads(resolved.read_text(encoding="utf-8"))
+        text = resolved.read_text(encoding="utf-8")
+        if _DEEP_KEY.search(text):
+            raise ConfigError(f"{resolved}: a key has more than {MAX_KEY_PARTS} dotted parts; a "
+                              "config needs at most a few levels, fix the file")
+        raw = tomllib.loads(text)
     except RecursionError:
         raise ConfigError(f"{resolved}: the config nests tables or arrays too deeply to read; "
                           "a config needs at most a few levels, fix the file") from None

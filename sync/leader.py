@@ -29,6 +29,7 @@ from typing import IO, Any
 
 from sqlalchemy import Engine, text
 
+from schema.db import create_private_file
 from sync.errors import UserError
 
 # The advisory lock is (ADVISORY_CLASS, hash of database and schema): per warehouse, so two
@@ -151,7 +152,7 @@ class WriterLock:
         return False
 
     def _acquire_file(self, *, block: bool) -> bool:
-        self.lock_file.parent.mkdir(parents=True, exist_ok=True)
+        create_private_file(self.lock_file)  # 0600: it names the host and process
         fh = open(self.lock_file, "a+")  # noqa: SIM115 - held open while the lock is held
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | (0 if block else fcntl.LOCK_NB))

@@ -127,3 +127,22 @@ def test_any_toml_structure_is_accepted_or_refused_in_one_line(
 @given(raw=st.binary(max_size=200))
 def test_arbitrary_bytes_as_config_are_refused_in_one_line(tmp_path: Path, raw: bytes) -> None:
     assert_clean_outcome(check(tmp_path, raw))
+
+
+@pytest.mark.parametrize("text", [
+    "a = " + "[" * 50_000 + "]" * 50_000 + "\n",  # RecursionError inside tomllib
+    "a = " + "{ b = " * 50_000 + "1" + " }" * 50_000 + "\n",
+    "[" + ".".join(["w"] * 100_000) + "]\nx = 1\n",  # tomllib: memory quadratic in parts
+    ".".join(['"q"'] * 100_000) + " = 1\n",
+    "[warehouse]\nurl = " + "[" * 900 + "1" + "]" * 900 + "\n",  # parsed; deep for our walk
+], ids=["arrays", "inline-tables", "table-header", "dotted-key", "deep-value"])
+def test_a_deeply_nested_config_is_refused_in_one_line(tmp_path: Path, text: str) -> None:
+    """systemd restarts ecosync on every exit code but 2: a traceback (exit 1) would
+    crash-loop the daemon on a config it can never read."""
+    result = check(tmp_path, text)
+    assert result.exit_code == 2, (result.exit_code, result.output[-500:])
+    assert "Traceback" not in result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.output[-500:]
+    assert "deeply" in result.output or "dotted parts" in result.output or \
+        "must be" in result.output, result.output
