@@ -38,9 +38,11 @@ class World:
             out[ENV_HS_TOKEN] = self.hubspot.access_token
         return out
 
-    def config_toml(self, warehouse_url: str) -> str:
+    def config_toml(self, warehouse_url: str, *, crms: bool = True) -> str:
+        """The ecosync config for this world (`crms=False`: warehouse and partners only, for
+        the reports once the emulators have stopped)."""
         lines = ["[warehouse]", f'url = "{warehouse_url}"', ""]
-        if self.salesforce:
+        if self.salesforce and crms:
             sf = self.salesforce
             lines += [
                 "[crm.salesforce]", "enabled = true", 'auth = "client_credentials"',
@@ -49,7 +51,7 @@ class World:
                 f'ca_bundle = "{sf.ca_file}"', 'referring_partner_field = "Referring_Partner__c"',
                 "",
             ]
-        if self.hubspot:
+        if self.hubspot and crms:
             hs = self.hubspot
             lines += [
                 "[crm.hubspot]", "enabled = true", 'auth = "private_app"',

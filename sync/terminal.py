@@ -25,9 +25,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import IO, Literal
+from typing import IO, Any, Literal
 
-from rich.console import Console, RenderableType
+from rich.cells import cell_len
+from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
@@ -75,29 +77,102 @@ def cell(value: object) -> Text:
 
 
 ColumnKind = Literal["text", "number", "id"]
+ID_MAX = 40  # an id or API name longer than this folds (UUIDs are 36, Salesforce's API names 40)
 
 
 @dataclass(frozen=True)
 class Col:
-    """A table column. `id` columns (ids, API names, e-mails) are never cut: they fold."""
+    """A table column. `id` columns (ids, API names, e-mails) are kept whole when they fit."""
 
     title: str
     kind: ColumnKind = "text"
 
 
-def table(*columns: Col | str, title: str | None = None, show_header: bool = True) -> Table:
-    """A rich Table whose columns wrap (fold long words) rather than cut with an ellipsis."""
-    out = Table(title=Text(plain(title, cell=True)) if title else None,
-                show_header=show_header, title_justify="left")
-    for col in columns:
-        c = col if isinstance(col, Col) else Col(col)
+class SafeTable(Table):
+    """A rich Table that keeps whole what must not be cut: numbers, timestamps and ids get a
+    minimum width of their widest cell, number columns no wider than that (their headers
+    wrap instead), and text columns fold (wrap). When even that does not fit the terminal,
+    each row is shown as a block of `title  value` lines instead (like psql's expanded
+    display), so nothing is ever cut off at the right edge."""
+
+    def __init__(self, kinds: list[ColumnKind], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.kinds = kinds
+        self.whole = [0] * len(kinds)  # widest cell that must stay on one line, per column
+        self.words = [0] * len(kinds)  # longest word of any cell, per column
+        self.cells: list[list[Text]] = []
+
+    def note(self, index: int, value: object, shown: str) -> None:
+        if (self.kinds[index] != "text" or isinstance(value, int | float | Decimal | date)):
+            self.whole[index] = max(self.whole[index], min(cell_len(shown), ID_MAX))
+        longest = max((cell_len(w) for w in shown.split()), default=0)
+        self.words[index] = max(self.words[index], longest)
+
+    def needed_width(self) -> int:
+        """The narrowest this table can be drawn without cutting or breaking what must stay
+        whole: kept cells whole, text folded to at most TEXT_MIN, 3 per column for borders."""
+        total = 1
+        for column, whole, words in zip(self.columns, self.whole, self.words, strict=True):
+            header = max((cell_len(w) for w in str(column.header).split()), default=0)
+            total += 3 + max(whole, min(max(words, header), TEXT_MIN))
+        return total
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        for column, kind, whole in zip(self.columns, self.kinds, self.whole, strict=True):
+            word = max((cell_len(w) for w in str(column.header).split()), default=0)
+            column.min_width = max(whole, word) if whole else None
+            if kind == "number":
+                column.max_width = max(whole, word)
+        if self.show_header and len(self.columns) > 2 and (
+                self.needed_width() > options.max_width):
+            yield from self._blocks()
+            return
+        yield from super().__rich_console__(console, options)
+
+    def _blocks(self) -> RenderResult:
+        if self.title:
+            yield self.title
+        titles = [Text(str(c.header), style="bold") for c in self.columns]
+        for row in self.cells:
+            grid = Table.grid(padding=(0, 2))
+            grid.add_column(no_wrap=True)
+            grid.add_column(overflow="fold")
+            for title, value in zip(titles[1:], row[1:], strict=True):
+                if value.plain:
+                    grid.add_row(title, value)
+            yield Text.assemble("• ", (row[0].plain or "—", "bold"))
+            yield Padding(grid, (0, 0, 0, 2))
+
+
+TEXT_MIN = 10
+
+
+def table(*columns: Col | str, title: str | None = None, show_header: bool = True) -> SafeTable:
+    """A table whose columns wrap (fold long words) rather than cut with an ellipsis."""
+    cols = [c if isinstance(c, Col) else Col(c) for c in columns]
+    out = SafeTable([c.kind for c in cols],
+                    title=Text(plain(title, cell=True)) if title else None,
+                    show_header=show_header, title_justify="left")
+    for c in cols:
         out.add_column(c.title, justify="right" if c.kind == "number" else "left",
-                       overflow="fold", min_width=12 if c.kind == "id" else None)
+                       overflow="fold")
     return out
 
 
 def add_row(t: Table, values: Iterable[object]) -> None:
-    t.add_row(*(cell(v) for v in values))
+    """A row of values, each a plain-text cell; a `Text` is our own styled word, kept."""
+    cells = []
+    for index, v in enumerate(values):
+        if isinstance(v, Text):
+            cells.append(v)
+            continue
+        shown = plain(display(v), cell=True)
+        if isinstance(t, SafeTable):
+            t.note(index, v, shown)
+        cells.append(Text(shown))
+    if isinstance(t, SafeTable):
+        t.cells.append(cells)
+    t.add_row(*cells)
 
 
 def width() -> int:

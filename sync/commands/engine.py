@@ -178,11 +178,10 @@ def fields_ensure(source: str | None, check_only: bool) -> None:
         table = terminal.table("object", "field", terminal.Col("API name", "id"), "exists",
                                "updateable", "created", title=connector.name)
         for st in statuses:
-            table.add_row(terminal.cell(st.stream.value), terminal.cell(st.logical_name),
-                          terminal.cell(st.api_name),
-                          Text("yes") if st.exists else Text("no", style="red"),
-                          Text("yes") if st.updateable else Text("no", style="red"),
-                          Text("yes" if st.created else ""))
+            terminal.add_row(table, (st.stream.value, st.logical_name, st.api_name,
+                                     "yes" if st.exists else Text("no", style="red"),
+                                     "yes" if st.updateable else Text("no", style="red"),
+                                     "yes" if st.created else ""))
             missing += not (st.exists and st.updateable)
         console.print(table)
     if missing:
