@@ -152,6 +152,9 @@ class Partner(Base):
     share: Mapped[dict[str, Any]]
     snapshot_version: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     source_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    # The watched file last refused (bad rows): the daemon says so once per version of the
+    # file, not on every tick. Cleared by the next good import.
+    rejected_fingerprint: Mapped[str | None] = mapped_column(String(64))
     last_import_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]

@@ -108,6 +108,9 @@ class PartnerConfig:
     # What WE share with this partner (DESIGN.md 10): nothing leaves without a decision, so
     # every population this table does not name is `hidden`.
     outbound: dict[str, str] = field(default_factory=dict)
+    # A watched file with bad rows: import the good rows and report the skipped lines
+    # (true), or keep the previous list until the file is fixed (false).
+    skip_invalid: bool = False
 
     def outbound_level(self, population: str) -> str:
         return self.outbound.get(population, "hidden")
@@ -405,6 +408,7 @@ def _validate(config: Config, where: str) -> None:
     if problems:
         raise ConfigError(f"{where}: {problems[0]}; fix it under [attribution]")
     seen: set[str] = set()
+    names: dict[str, int] = {}
     for i, partner in enumerate(config.partners):
         key = f"partners[{i}]"
         if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", partner.id):
@@ -412,6 +416,11 @@ def _validate(config: Config, where: str) -> None:
         if partner.id in seen:
             fail(f"{key}.id", f"duplicates partner id '{partner.id}'; ids must be unique")
         seen.add(partner.id)
+        twin = names.setdefault(partner_name_key(partner.name), i)
+        if twin != i:
+            fail(f"{key}.name", f"'{partner.name}' is also the name of partners[{twin}] "
+                 f"('{config.partners[twin].id}'); display names must differ, or reps "
+                 f"could not tell the partners apart")
         for pop, level in partner.share.items():
             if pop not in POPULATIONS:
                 fail(f"{key}.share.{pop}", f"is not a population; use {', '.join(POPULATIONS)}")
@@ -426,6 +435,12 @@ def _validate(config: Config, where: str) -> None:
         if partner.source == "csv" and partner.path and not partner.path.strip():
             fail(f"{key}.path", "is blank")
     validate_alerts(config.alerts, where, seen)
+
+
+def partner_name_key(name: str) -> str:
+    """Partner display names compare without case and runs of spaces: "Acme  cloud" and
+    "ACME Cloud" are one name to a rep reading a field."""
+    return " ".join(name.split()).casefold()
 
 
 _ISO_CURRENCY = re.compile(r"^[A-Za-z]{3}$")

@@ -487,10 +487,16 @@ def check_partner(config: Config, partner: PartnerConfig) -> Check:
         shown = "; ".join(p.describe() for p in result.problems)
         more = result.invalid_rows - len({p.line for p in result.problems})
         tail = f"; and {more} more" if more > 0 else ""
+        if partner.skip_invalid:
+            return Check(area, "file", "warn",
+                         f"{path}: {result.rows:,} valid rows imported, {result.invalid_rows} "
+                         f"invalid row(s) skipped (skip_invalid = true): {shown}{tail}",
+                         "fix those rows in the partner's file to import them too")
         return Check(area, "file", "fail",
                      f"{path}: {result.invalid_rows} invalid row(s): {shown}{tail}",
                      "fix those rows: the daemon imports a watched file only when every row "
-                     f"is valid (`ecosync partners import {partner.id} FILE` lists them all)")
+                     f"is valid, or set skip_invalid = true on the partner to import the "
+                     f"others (`ecosync partners import {partner.id} FILE` lists them all)")
     return Check(area, "file", "ok", f"{path}: {result.rows:,} valid rows")
 
 

@@ -13,7 +13,7 @@ from sync import terminal
 from sync.context import AppContext
 from sync.errors import UserError
 from sync.matching.keys import generic_domains
-from sync.partners.csv_import import import_partner_csv, problems_message
+from sync.partners.csv_import import import_partner_csv
 from sync.partners.registry import (
     KINDS,
     SOURCES,
@@ -103,15 +103,16 @@ def list_command(fmt: str) -> None:
 @partners.command("import")
 @click.argument("partner_id", metavar="PARTNER")
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--skip-invalid", is_flag=True,
-              help="Import the valid rows and report the invalid ones (default: a file with "
-                   "any invalid row imports nothing).")
+@click.option("--skip-invalid/--no-skip-invalid", default=None,
+              help="Import the valid rows and report the invalid ones (default: the "
+                   "partner's skip_invalid in the config, else a file with any invalid row "
+                   "imports nothing).")
 @click.option("--encoding", default=None,
               help="The file's text encoding (default: the partner's config, else UTF-8 with "
                    "or without BOM), e.g. cp1252.")
 @click.option("--force", is_flag=True, help="Re-import even if the file is unchanged.")
-def import_command(partner_id: str, file: Path, skip_invalid: bool, encoding: str | None,
-                   force: bool) -> None:
+def import_command(partner_id: str, file: Path, skip_invalid: bool | None,
+                   encoding: str | None, force: bool) -> None:
     """Replace PARTNER's shared account list with the rows of FILE (CSV)."""
     app = _app()
     engine = app.engine()
@@ -123,12 +124,14 @@ def import_command(partner_id: str, file: Path, skip_invalid: bool, encoding: st
             session, partner_id, file,
             columns=configured.columns if configured else None,
             encoding=encoding or (configured.encoding if configured else None),
-            skip_invalid=skip_invalid, force=force,
+            skip_invalid=(skip_invalid if skip_invalid is not None
+                          else bool(configured and configured.skip_invalid)),
+            force=force,
             generic=generic_domains(app.config.matching.generic_domains),
         )
-    if result.skipped:
-        click.echo(problems_message(file, result.skipped, imported=True), err=True)
+    if result.skipped_rows:
+        click.echo(result.skipped_message(), err=True)
     log.info("partner import", partner=partner_id, rows=result.rows, added=result.added,
-             changed=result.changed, removed=result.removed, skipped=len(result.skipped),
+             changed=result.changed, removed=result.removed, skipped=result.skipped_rows,
              snapshot=result.snapshot_version, unchanged_file=result.file_unchanged)
     click.echo(result.summary())

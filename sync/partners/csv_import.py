@@ -69,6 +69,11 @@ class PartnerImportError(UserError):
                              else invalid_rows)
 
 
+class FileChangedWhileRead(UserError):
+    """The file's bytes changed between the first look and the parse: a writer is still at
+    it. Nothing was imported; the next attempt reads the finished file."""
+
+
 @dataclass(frozen=True)
 class ImportResult:
     partner_id: str
@@ -80,6 +85,7 @@ class ImportResult:
     unchanged: int = 0
     skipped: list[RowProblem] = field(default_factory=list)  # first problems of rows left out
     skipped_rows: int = 0  # every bad line left out
+    skipped_problems: int = 0  # every problem of those lines
     snapshot_version: int = 0
     fingerprint: str = ""
     file_unchanged: bool = False  # same file and options as the last import: nothing done
@@ -96,14 +102,27 @@ class ImportResult:
             text += f"; {self.skipped_rows} invalid rows skipped"
         return text
 
+    def skipped_message(self) -> str:
+        """The rows left out, by line and column (empty when none were)."""
+        if not self.skipped_rows:
+            return ""
+        return problems_message(self.path, self.skipped, imported=True,
+                                invalid_rows=self.skipped_rows,
+                                problem_count=self.skipped_problems)
+
 
 def problems_message(path: Path, staged: StagedRows | Sequence[RowProblem], *,
-                     imported: bool) -> str:
-    """Every bad line named (up to MAX_LISTED), with the column and the fix, never a value."""
+                     imported: bool, invalid_rows: int | None = None,
+                     problem_count: int | None = None) -> str:
+    """Every bad line named (up to MAX_LISTED), with the column and the fix, never a value.
+    Given a list of the first problems, `invalid_rows` and `problem_count` say how many
+    there were in all."""
     if isinstance(staged, StagedRows):
         problems, total, rows = staged.problems, staged.problem_count, staged.invalid_rows
     else:
-        problems, total, rows = list(staged), len(staged), len({p.line for p in staged})
+        problems = list(staged)
+        total = len(problems) if problem_count is None else problem_count
+        rows = len({p.line for p in problems}) if invalid_rows is None else invalid_rows
     listed = "\n".join(f"  {path}: {p.describe()}" for p in problems[:MAX_LISTED])
     more = total - min(len(problems), MAX_LISTED)
     if more > 0:
@@ -135,18 +154,21 @@ def import_partner_csv(
     force: bool = False,
     generic: frozenset[str] = GENERIC_DOMAINS,
     now: datetime | None = None,
+    content_sha256: str | None = None,
 ) -> ImportResult:
     """Replace the partner's snapshot with the file's rows, in the session's transaction.
 
     Raises PartnerImportError (nothing written) when any row is bad and not `skip_invalid`;
     UserError for an unknown partner or an unreadable file. An unchanged file (same bytes
     and options as the last import) is skipped unless `force`, without being parsed.
+    `content_sha256`: the file's hash when the caller has just taken it.
     """
     path = Path(path)
     now = now or datetime.now(UTC)
     partner = lock_partner(session, partner_id)
     used_encoding = check_encoding(encoding or "utf-8-sig", path)
-    fingerprint = file_fingerprint(file_sha256(path), used_encoding, columns, skip_invalid)
+    fingerprint = file_fingerprint(content_sha256 or file_sha256(path), used_encoding, columns,
+                                   skip_invalid)
     if fingerprint == partner.source_fingerprint and not force:
         return ImportResult(partner_id, path, 0, snapshot_version=partner.snapshot_version,
                             fingerprint=fingerprint, file_unchanged=True)
@@ -155,20 +177,23 @@ def import_partner_csv(
     with staged_scope(conn, staged):
         if file_fingerprint(staged.fingerprint, used_encoding, columns,
                             skip_invalid) != fingerprint:
-            raise UserError(f"{path}: the file changed while it was being read; nothing was "
-                            f"imported. Replace partner files by renaming a complete file "
-                            f"over the old one ({GUIDE})")
+            raise FileChangedWhileRead(
+                f"{path}: the file changed while it was being read; nothing was imported. "
+                f"Replace partner files by renaming a complete file over the old one "
+                f"({GUIDE})")
         if staged.problem_count and not skip_invalid:
             raise PartnerImportError(problems_message(path, staged, imported=False),
                                      staged.problems, staged.invalid_rows)
         counts = merge_snapshot(session, partner_id, staged, now=now)
     partner.snapshot_version += 1
     partner.source_fingerprint = fingerprint
+    partner.rejected_fingerprint = None
     partner.last_import_at = now
     partner.updated_at = now
     session.flush()
     return ImportResult(partner_id, path, staged.row_count, *counts,
                         skipped=staged.problems, skipped_rows=staged.invalid_rows,
+                        skipped_problems=staged.problem_count,
                         snapshot_version=partner.snapshot_version, fingerprint=fingerprint)
 
 
@@ -232,9 +257,13 @@ def _upsert_staged(conn: Connection, partner_id: str, k: Table, now: datetime) -
     insert = sqlite_insert if conn.dialect.name == "sqlite" else postgresql_insert
     stamp = bindparam("now", now, type_=pa.c.updated_at.type)
     target = ["partner_id", "row_key", *COMPARED, "match_dirty", "imported_at", "updated_at"]
-    # `WHERE true` settles SQLite's parse of INSERT … SELECT … ON CONFLICT.
-    rows = select(literal(partner_id, pa.c.partner_id.type), k.c.row_key,
-                  *(k.c[c] for c in COMPARED), true(), stamp, stamp).where(true())
+    # Only new and changed rows are offered: an unchanged one would cost a conflict probe.
+    # (A WHERE also settles SQLite's parse of INSERT … SELECT … ON CONFLICT.)
+    same = select(pa.c.id).where(pa.c.partner_id == partner_id, pa.c.row_key == k.c.row_key)
+    differs = or_(*(pa.c[c].is_distinct_from(k.c[c]) for c in COMPARED))
+    rows = (select(literal(partner_id, pa.c.partner_id.type), k.c.row_key,
+                   *(k.c[c] for c in COMPARED), true(), stamp, stamp)
+            .where(or_(~exists(same), exists(same.where(differs)))))
     statement = insert(pa).from_select(target, rows)
     # imported_at only satisfies NOT NULL on the insert half: an update keeps the
     # first-import time. Unchanged rows are not touched at all.

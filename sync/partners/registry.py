@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 from schema.models import Partner, PartnerAccount
 from schema.records import Population
 from schema.upsert import bulk_upsert
-from sync.config import POPULATIONS, SHARE_LEVELS, Config, PartnerConfig
-from sync.errors import UserError
+from sync.config import POPULATIONS, SHARE_LEVELS, Config, PartnerConfig, partner_name_key
+from sync.errors import ConfigError, UserError
 
 KINDS = ("technology", "services", "channel")
 SOURCES = ("csv", "salesforce", "hubspot", "manual", "psi")
@@ -81,6 +81,16 @@ def sync_partners_from_config(session: Session, config: Config,
     # (this runs on every daemon tick).
     rows = [r for r in (_row(p, now) for p in config.partners)
             if current.get(r["id"]) != tuple(r[c] for c in compared)]
+    # A partner added from the CLI may already carry a name the config now gives another
+    # (the config's own names are unique: `sync.config` checks them).
+    configured = {p.id for p in config.partners}
+    for row in rows:
+        twin = _named(session, row["name"], besides=configured)
+        if twin is not None:
+            raise ConfigError(
+                f"{config.source_path or 'config'}: partner '{row['id']}' is named "
+                f"'{row['name']}', the name of partner '{twin}' in the warehouse (added with "
+                f"`ecosync partners add`); give one of them another name")
     if rows:
         bulk_upsert(session, Partner, rows, ["id"], [*compared, "updated_at"])
     return len(config.partners)
@@ -104,12 +114,27 @@ def add_partner(session: Session, partner_id: str, name: str, *, kind: str = "te
     if session.get(Partner, partner_id) is not None:
         raise UserError(f"partner '{partner_id}' already exists; pick another id (see "
                         f"`ecosync partners list`)")
+    policy = full_share(share)
+    twin = _named(session, name, besides={partner_id})
+    if twin is not None:
+        raise UserError(f"partner '{twin}' is already named '{name.strip()}'; pick another "
+                        f"--name (reps could not tell the two apart)")
     partner = Partner(id=partner_id, name=name.strip(), kind=kind, source_kind=source,
-                      share=full_share(share), snapshot_version=0, created_at=now,
+                      share=policy, snapshot_version=0, created_at=now,
                       updated_at=now)
     session.add(partner)
     session.flush()
     return partner
+
+
+def _named(session: Session, name: str, *, besides: set[str]) -> str | None:
+    """The id of a partner outside `besides` with this display name (`partner_name_key`)."""
+    key = partner_name_key(name)
+    for partner_id, other in session.execute(select(Partner.id, Partner.name)
+                                             .where(Partner.id.not_in(besides))):
+        if partner_name_key(other) == key:
+            return str(partner_id)
+    return None
 
 
 def list_partners(session: Session) -> list[PartnerSummary]:

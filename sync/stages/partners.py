@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 from schema.models import Account, Opportunity, Overlap, Partner
 from sync.attribution.credited import crediting, replanned_on_overlap_change
 from sync.config import Config
-from sync.errors import UserError
 from sync.stages.context import TickContext
 
 
@@ -45,26 +44,27 @@ def partner_file_path(config: Config, path: str) -> Path:
 
 def import_watched_partner_files(ctx: TickContext) -> None:
     from sync.matching.keys import generic_domains
-    from sync.partners.csv_import import import_partner_csv
+    from sync.partners.watch import WatchStatus, refresh_watched_file
 
     generic = generic_domains(ctx.config.matching.generic_domains)
     for partner in ctx.config.partners:
         if partner.source != "csv" or not partner.path:
             continue
         path = partner_file_path(ctx.config, partner.path)
-        try:
-            with ctx.transaction() as session:
-                result = import_partner_csv(
-                    session, partner.id, path, columns=partner.columns or None,
-                    encoding=partner.encoding, generic=generic, now=ctx.started)
-        except UserError as exc:
-            # All-or-nothing import: the previous snapshot stays; the daemon goes on.
-            ctx.report.errors.append(f"partner {partner.id}: {exc.message}")
-            ctx.log.error("partner file rejected", partner=partner.id, error=exc.message)
-            continue
-        if not result.file_unchanged:
+        outcome = refresh_watched_file(ctx.transaction, partner, path, generic=generic,
+                                       now=ctx.started)
+        # A refused file is said once per version of it (the previous snapshot stays and
+        # the daemon goes on); the same bad bytes on later ticks pass quietly.
+        if outcome.reportable:
+            ctx.report.errors.append(f"partner {partner.id}: {outcome.message}")
+            ctx.report.counts["partner_files_rejected"] += 1
+            ctx.log.warning("partner file rejected", partner=partner.id, error=outcome.message)
+        elif outcome.status is WatchStatus.IMPORTED:
             ctx.report.counts["partner_files_imported"] += 1
-            ctx.log.info("partner file imported", partner=partner.id, summary=result.summary())
+            ctx.log.info("partner file imported", partner=partner.id, summary=outcome.message)
+            if outcome.skipped_rows:
+                ctx.log.warning("partner file rows skipped", partner=partner.id,
+                                rows=outcome.skipped_rows, problems=outcome.skipped)
 
 
 def _mark_partner_accounts_dirty(session: Session, partner_ids: Sequence[str]) -> None:
