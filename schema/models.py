@@ -474,3 +474,19 @@ class AlertEvent(Base):
     sent_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     run_id: Mapped[int | None] = mapped_column(ForeignKey("sync_runs.id"))
+
+
+class ExchangeRate(Base):
+    """A CRM's exchange rate as the last tick read it (DatedConversionRate / CurrencyType,
+    HubSpot's exchange rates): reports convert open pipeline with the rates attribution uses,
+    without calling a CRM. `effective_from` 0001-01-01 stands for an undated rate."""
+
+    __tablename__ = "exchange_rates"
+    __table_args__ = (UniqueConstraint("corporate_currency", "currency", "effective_from"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    corporate_currency: Mapped[str] = mapped_column(String(3))
+    currency: Mapped[str] = mapped_column(String(3))
+    effective_from: Mapped[date]
+    corporate_per_unit: Mapped[Decimal] = mapped_column(Numeric(24, 12))
+    read_at: Mapped[datetime]

@@ -32,6 +32,7 @@ from schema.models import Account, Overlap, Partner
 from schema.owned_fields import OWNED_FIELDS
 from schema.records import Stream
 from sync import terminal, warehouse
+from sync.attribution.currency import kept_rates
 from sync.config import Config
 from sync.logs import MASKER
 from sync.matching.keys import registrable_domain
@@ -183,7 +184,9 @@ def show_records(out: Console, world: World, engine: Engine, config: Config) -> 
     """The fields ecosync wrote on the accounts with the most partners as shared, read back
     from the CRMs, as a rep sees them."""
     with Session(engine) as session:
-        top = accounts_report.accounts_report(session, limit=3)
+        top = accounts_report.accounts_report(
+            session, limit=3, corporate=config.attribution.corporate_currency,
+            rates=kept_rates(session, config.attribution))
     ids = [(r.source, r.external_id) for r in top]
     changed = world.extra.get("changed_account")
     if changed:

@@ -20,10 +20,14 @@ from __future__ import annotations
 import bisect
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Protocol
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from schema.models import ExchangeRate
 from sync.config import AttributionConfig
 
 _EPOCH = date.min
@@ -122,3 +126,38 @@ def convert_on(provider: RateProvider, currency: str | None, corporate: str,
         return Conversion(rate, source)
     rate = provider.rate(currency, day)
     return Conversion(rate, provider.name if rate is not None else None)
+
+
+def remember_rates(session: Session, dated: DatedRates, corporate: str, now: datetime) -> int:
+    """Keep the CRM rates a tick read (upserted by currency and start date), so reports
+    convert with the rates attribution uses without calling a CRM. A tick that read no rates
+    (no scope, a single-currency org) leaves the kept ones as they are. Returns rows written."""
+    wanted = {(code, day): rate for code, starts in dated._starts.items()
+              for day, rate in zip(starts, dated._rates[code], strict=True)}
+    if not wanted:
+        return 0
+    corporate = corporate.upper()
+    kept = {(r.currency, r.effective_from): r for r in session.scalars(
+        select(ExchangeRate).where(ExchangeRate.corporate_currency == corporate))}
+    written = 0
+    for (code, day), rate in wanted.items():
+        row = kept.get((code, day))
+        if row is None:
+            session.add(ExchangeRate(corporate_currency=corporate, currency=code,
+                                     effective_from=day, corporate_per_unit=rate, read_at=now))
+        elif row.corporate_per_unit != rate:
+            row.corporate_per_unit, row.read_at = rate, now
+        else:
+            continue
+        written += 1
+    return written
+
+
+def kept_rates(session: Session, config: AttributionConfig) -> ChainedRates:
+    """The rates attribution uses, for a report: the CRM rates the last ticks read, then the
+    config's static rates."""
+    dated = DatedRates(name="crm")
+    for row in session.scalars(select(ExchangeRate).where(
+            ExchangeRate.corporate_currency == config.corporate_currency.upper())):
+        dated.add(row.currency, row.effective_from, row.corporate_per_unit)
+    return ChainedRates((dated, StaticRates.from_config(config)))

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import click
 
 from schema.db import transaction
+from sync.attribution.currency import kept_rates
 from sync.commands.reports_attribution import attribution_command, working_set_command
 from sync.context import AppContext
 from sync.errors import UserError
@@ -50,14 +53,18 @@ def overlaps_command(fmt: str) -> None:
 @click.option("--min-density", type=click.IntRange(min=1), default=1, show_default=True,
               help="Only accounts overlapping at least this many partners.")
 def accounts_command(fmt: str, limit: int, min_density: int) -> None:
-    """Named accounts ranked by overlap density, with their open pipeline."""
+    """Named accounts ranked by overlap density, then open pipeline in the corporate currency
+    (at the rates attribution uses, in force today; the original currencies beside it)."""
     app = _app()
     engine = app.engine()
     require_head(engine)
     with transaction(engine) as session:
         sync_partners_from_config(session, app.config)
-        rows = accounts_report.rows(
-            accounts_report.accounts_report(session, limit=limit, min_density=min_density))
+        attribution = app.config.attribution
+        rows = accounts_report.rows(accounts_report.accounts_report(
+            session, limit=limit, min_density=min_density,
+            corporate=attribution.corporate_currency, rates=kept_rates(session, attribution),
+            today=datetime.now(UTC).date()))
     click.echo(render(rows, accounts_report.COLUMNS, fmt, title="Accounts by overlap density"),
                nl=False)
 

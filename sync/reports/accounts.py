@@ -3,23 +3,32 @@ pipeline — the list a named-account pipeline review starts from.
 
 Density is the number of distinct partners overlapping the account *as shared*: partners that
 hide the population do not count; counts-only partners count but are not named
-(sync.sharing decides both).
+(sync.sharing decides both). Ties are ranked on open pipeline in the corporate currency,
+converted at the rates attribution uses (the CRMs' rates the last tick read, then the static
+config rates: sync.attribution.currency) in force today; the amounts in their own currencies
+are shown beside it. An amount whose currency has no rate is left out of the converted figure
+and counted in `unconverted`. Domains are shown in Unicode (`bücher.de`, not `xn--...`).
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, false, func, literal, or_, select
+from sqlalchemy import and_, case, false, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from schema.models import Account, Opportunity, Overlap, Partner
 from schema.records import Population
+from sync.attribution.currency import RateProvider, convert_on
 from sync.reports.formats import Column
 from sync.sharing import COUNTED, account_visibility, share_level
+
+CENT = Decimal("0.01")
 
 
 @dataclass(frozen=True)
@@ -31,8 +40,10 @@ class AccountRow:
     overlap_density: int
     partners: str  # `Partner (population)` as shared; counts-only partners are not named
     open_opportunities: int
-    open_amount: Decimal
-    currency: str | None  # None when open opportunities mix currencies
+    open_pipeline: Decimal  # in the corporate currency, what could be converted
+    corporate_currency: str
+    original: str  # `1200.00 EUR; 300.00 USD`: the open amounts in their own currencies
+    unconverted: int  # open opportunities whose currency has no rate
 
     def as_row(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -41,19 +52,52 @@ class AccountRow:
 COLUMNS = (
     Column("name", "Account"),
     Column("source", "Source"),
-    Column("external_id", "Id"),
+    Column("external_id", "Id", ident=True),
     Column("domain", "Domain"),
     Column("overlap_density", "Partners", numeric=True),
     Column("partners", "Overlapping partners"),
     Column("open_opportunities", "Open opps", numeric=True),
-    Column("open_amount", "Open amount", numeric=True),
-    Column("currency", "Currency"),
+    Column("open_pipeline", "Open pipeline", numeric=True),
+    Column("corporate_currency", "Currency"),
+    Column("original", "In their currencies"),
+    Column("unconverted", "Without a rate", numeric=True),
 )
 
 
-def accounts_report(session: Session, *, limit: int = 50,
-                    min_density: int = 1) -> list[AccountRow]:
-    """Accounts by descending shared overlap density, then open amount, then name."""
+def unicode_domain(domain: str | None) -> str | None:
+    """`xn--bcher-kva.de` as `bücher.de`; anything that does not decode stays as it is."""
+    if not domain or "xn--" not in domain:
+        return domain
+    try:
+        return domain.encode("ascii").decode("idna")
+    except (UnicodeError, ValueError):
+        return domain
+
+
+def _rate_case(currencies: Sequence[str | None], corporate: str, rates: RateProvider,
+               today: date) -> Any:
+    """SQL: corporate units per unit of the opportunity's currency today, NULL if unknown."""
+    known: dict[str, Decimal] = {}
+    for code in {(c or corporate).upper() for c in currencies}:
+        rate = convert_on(rates, code, corporate, today).rate
+        if rate is not None:
+            known[code] = rate
+    if not known:
+        return literal(None)
+    opp_currency = func.upper(func.coalesce(Opportunity.currency, literal(corporate)))
+    return case(known, value=opp_currency, else_=None)
+
+
+def accounts_report(session: Session, *, limit: int = 50, min_density: int = 1,
+                    corporate: str = "USD", rates: RateProvider | None = None,
+                    today: date | None = None) -> list[AccountRow]:
+    """Accounts by descending shared overlap density, then open pipeline in the corporate
+    currency, then name."""
+    from sync.attribution.currency import StaticRates
+
+    corporate = corporate.upper()
+    rates = rates or StaticRates({})
+    today = today or date.today()
     shown = [
         and_(Overlap.partner_id == p.id, Overlap.population == pop.value)
         for p in session.scalars(select(Partner))
@@ -68,35 +112,58 @@ def accounts_report(session: Session, *, limit: int = 50,
         .group_by(Overlap.account_id)
         .subquery("density")
     )
+    is_open = and_(Opportunity.status == "open", Opportunity.is_deleted == false())
+    currencies = list(session.scalars(select(Opportunity.currency).where(is_open).distinct()))
+    rate = _rate_case(currencies, corporate, rates, today)
     pipeline = (
         select(Opportunity.source, Opportunity.account_external_id,
-               func.count().label("n"), func.sum(Opportunity.amount).label("amount"),
-               func.min(Opportunity.currency).label("cur_min"),
-               func.max(Opportunity.currency).label("cur_max"))
-        .where(Opportunity.status == "open", Opportunity.is_deleted == false())
+               func.count().label("n"),
+               func.sum(Opportunity.amount * rate).label("converted"),
+               func.sum(case((and_(Opportunity.amount.is_not(None), rate.is_(None)), 1),
+                             else_=0)).label("unconverted"))
+        .where(is_open)
         .group_by(Opportunity.source, Opportunity.account_external_id)
         .subquery("pipeline")
     )
-    amount = func.coalesce(pipeline.c.amount, literal(0))
+    converted = func.coalesce(pipeline.c.converted, literal(0))
     found = session.execute(
         select(Account.id, Account.source, Account.external_id, Account.name,
-               Account.domain_key, density.c.n, pipeline.c.n, pipeline.c.amount,
-               pipeline.c.cur_min, pipeline.c.cur_max)
+               Account.domain_key, pipeline.c.n, pipeline.c.converted, pipeline.c.unconverted)
         .join(density, density.c.account_id == Account.id)
         .outerjoin(pipeline, and_(pipeline.c.source == Account.source,
                                   pipeline.c.account_external_id == Account.external_id))
         .where(Account.is_deleted == false(), density.c.n >= min_density)
-        .order_by(density.c.n.desc(), amount.desc(), Account.name, Account.id)
+        .order_by(density.c.n.desc(), converted.desc(), Account.name, Account.id)
         .limit(limit)
     ).all()
     seen = account_visibility(session, [r[0] for r in found])
+    originals = _originals(session, [(r[1], r[2]) for r in found], corporate)
     out = []
-    for aid, source, ext, name, domain, _n, opps, total, cur_min, cur_max in found:
+    for aid, source, ext, name, domain, opps, total, unconverted in found:
         vis = seen[aid]
         out.append(AccountRow(
-            source, ext, name, domain, vis.overlap_count, vis.partners_field(), int(opps or 0),
-            Decimal(total or 0), cur_min if cur_min == cur_max else None))
+            source, ext, name, unicode_domain(domain), vis.overlap_count, vis.partners_field(),
+            int(opps or 0), Decimal(total or 0).quantize(CENT), corporate,
+            originals.get((source, ext), ""), int(unconverted or 0)))
     return out
+
+
+def _originals(session: Session, accounts: Sequence[tuple[str, str]],
+               corporate: str) -> dict[tuple[str, str], str]:
+    """`1200.00 EUR; 300.00 USD` per account: its open amounts by their own currency."""
+    sums: dict[tuple[str, str], dict[str, Decimal]] = defaultdict(dict)
+    for source in {s for s, _ in accounts}:
+        ids = [e for s, e in accounts if s == source]
+        for ext, currency, amount in session.execute(
+            select(Opportunity.account_external_id, Opportunity.currency,
+                   func.sum(Opportunity.amount))
+            .where(Opportunity.source == source, Opportunity.account_external_id.in_(ids),
+                   Opportunity.status == "open", Opportunity.is_deleted == false(),
+                   Opportunity.amount.is_not(None))
+            .group_by(Opportunity.account_external_id, Opportunity.currency)):
+            sums[(source, str(ext))][(currency or corporate).upper()] = Decimal(amount or 0)
+    return {key: "; ".join(f"{Decimal(v).quantize(CENT)} {c}" for c, v in sorted(per.items()))
+            for key, per in sums.items()}
 
 
 def rows(report: Sequence[AccountRow]) -> list[dict[str, Any]]:

@@ -27,11 +27,15 @@ def exchange_rates(config: Config, connectors: Sequence[Connector]) -> Any:
 
 def stamp(ctx: TickContext) -> None:
     from sync.alerts.detect import detect_facts
+    from sync.attribution.currency import remember_rates
     from sync.attribution.stamp import stamp_closed
 
     rates = exchange_rates(ctx.config, ctx.connectors)
     # Idempotent per close (unique close key), so a crash here and a re-run stamp once.
     with ctx.transaction() as session:
+        # The CRM rates, kept for reports (open pipeline in the corporate currency).
+        remember_rates(session, rates.providers[0], ctx.config.attribution.corporate_currency,
+                       ctx.started)
         stats = stamp_closed(session, ctx.config.attribution, now=ctx.started,
                              run_id=ctx.run_id, late=ctx.options.backfill, rates=rates)
         # Alert facts commit with the tick's result: a re-run never announces one twice.

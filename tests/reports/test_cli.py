@@ -70,7 +70,7 @@ def test_match_run_then_reports_honour_sharing(cli_world: tuple[World, Path]) ->
     report = json.loads(_run(config, "report", "accounts", "--format", "json"))
     assert [(r["external_id"], r["overlap_density"], r["partners"]) for r in report] == [
         ("001A", 2, "Full Co (customer)"), ("001B", 1, "Full Co (prospect)")]
-    assert report[0]["open_amount"] == "1200.00"
+    assert (report[0]["open_pipeline"], report[0]["original"]) == ("1200.00", "1200.00 USD")
 
     overlaps = list(csv.DictReader(io.StringIO(_run(config, "report", "overlaps",
                                                     "--format", "csv"))))

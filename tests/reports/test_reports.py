@@ -57,9 +57,10 @@ def test_accounts_report_ranks_by_shared_density_with_pipeline(world: World) -> 
     assert [(r.external_id, r.overlap_density) for r in rows] == [("A2", 2), ("A1", 2)]
     a2, a1 = rows
     assert a2.partners == "Mixed Co (open_opportunity); Full Co (prospect)"
-    assert (a2.open_opportunities, a2.open_amount, a2.currency) == (2, Decimal("3000"), "USD")
+    assert (a2.open_opportunities, a2.open_pipeline, a2.corporate_currency, a2.original) == (
+        2, Decimal("3000"), "USD", "3000.00 USD")
     assert a1.partners == "Full Co (customer)"  # Mixed Co counts, unnamed; Hidden Co absent
-    assert (a1.open_opportunities, a1.open_amount) == (1, Decimal("1000"))
+    assert (a1.open_opportunities, a1.open_pipeline) == (1, Decimal("1000"))
     with Session(world.engine) as s:
         assert [r.external_id for r in accounts_report(s, min_density=3)] == []
         assert len(accounts_report(s, limit=1)) == 1
