@@ -3,8 +3,8 @@
 Reports (`report accounts`) convert open pipeline to the corporate currency with the same
 rates attribution stamps with, without calling a CRM.
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-02 03:00:00
 """
 
@@ -17,8 +17,8 @@ from alembic import op
 
 import schema.types
 
-revision: str = "0007"
-down_revision: str | None = "0006"
+revision: str = "0008"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
