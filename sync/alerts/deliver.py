@@ -6,9 +6,9 @@ it). A failing or hanging receiver never holds the tick for long:
 - each request has a bounded timeout (`timeout_seconds`, cut to what the stage has left);
 - quick failures (5xx, 429, refused connection) are retried in the stage with exponential
   backoff (tenacity, at most IN_STAGE_ATTEMPTS); a timeout is not retried in the stage;
-- the first failure stops that alert for this tick (its other events wait), later ticks
-  retry with a backoff that doubles up to an hour, and after `max_attempts` the event is
-  marked failed (`ecosync alerts list` shows it);
+- the first failure stops that alert: its other events wait with it, later ticks retry
+  with a backoff that doubles up to an hour, and after `max_attempts` the event is marked
+  failed (`ecosync alerts list` shows it);
 - alerts are sent side by side (one thread each) and the stage stops starting requests
   after `budget_s` (STAGE_BUDGET_S): a tick waits at most about that long for alerts.
 
@@ -317,6 +317,14 @@ def _record(engine: Engine, job: _Job, outcome: Outcome, now: datetime,
         session.execute(update(AlertEvent).where(AlertEvent.id == job.event_id,
                                                  AlertEvent.status == Status.PENDING.value)
                         .values(**values))
+        if "next_attempt_at" in values:
+            # The receiver is failing, not this event: its other events wait as long, so the
+            # next ticks do not pay a timeout each for them.
+            session.execute(update(AlertEvent).where(
+                AlertEvent.alert_name == job.alert.name,
+                AlertEvent.status == Status.PENDING.value,
+                AlertEvent.next_attempt_at < values["next_attempt_at"])
+                .values(next_attempt_at=values["next_attempt_at"]))
     # Ids and outcomes only: a log line never carries a partner (sync.sharing).
     log.info("alert delivered" if outcome.ok else "alert delivery failed",
              alert=job.alert.name, event_id=job.event_id, kind=job.message.event,

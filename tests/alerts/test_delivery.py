@@ -137,6 +137,10 @@ def test_hanging_receiver_is_cut_by_the_timeout_and_blocks_no_other(
         assert hung[0].last_error == "timed out after 0.3 s"
         untouched = [e for e in wh.events(alert_name="hook") if not e.attempts]
         assert len(untouched) == 1 and untouched[0].status == "pending"
+        # The receiver backs off as a whole: the next tick pays no timeout for the other one.
+        assert untouched[0].next_attempt_at == hung[0].next_attempt_at > wh.now
+        deliver_alerts(wh.engine, cfg, now=wh.now, clock=clock, sleep=clock.sleep)
+        assert len(hook.received) == 1
 
 
 def test_stage_budget_bounds_a_backlog(wh: Warehouse, tmp_path: Path) -> None:
