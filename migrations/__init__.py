@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
@@ -34,10 +36,43 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    with engine.begin() as conn:
+    """All pending migrations in one transaction: a crash or an error leaves the warehouse at
+    the revision it had (SQLite included, see `_one_transaction`)."""
+    with _one_transaction(engine) as conn:
         command.upgrade(alembic_config(conn), revision)
 
 
 def downgrade(engine: Engine, revision: str) -> None:
-    with engine.begin() as conn:
+    with _one_transaction(engine) as conn:
         command.downgrade(alembic_config(conn), revision)
+
+
+@contextmanager
+def _one_transaction(engine: Engine) -> Iterator[Connection]:
+    """A connection whose whole upgrade commits or rolls back as one.
+
+    SQLite's DDL is transactional, but Python's sqlite3 driver (its legacy transaction
+    control, which SQLAlchemy keeps) opens a transaction only before INSERT, UPDATE, DELETE
+    and REPLACE: each CREATE TABLE or batch table copy commits on its own, so a process killed
+    halfway through a migration left a warehouse no later upgrade could repair. Here the
+    driver's implicit handling is switched off for this one connection and the transaction is
+    opened explicitly (BEGIN IMMEDIATE also waits for a running daemon's write to finish);
+    commit() and rollback() still end it, since the driver ends any open transaction.
+    """
+    if engine.dialect.name != "sqlite":
+        with engine.begin() as conn:
+            yield conn
+        return
+    with engine.connect() as conn:
+        dbapi = conn.connection.driver_connection
+        assert dbapi is not None
+        saved = dbapi.isolation_level
+        dbapi.isolation_level = None
+        try:
+            with conn.begin():
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                yield conn
+        finally:
+            if dbapi.in_transaction:  # an error inside BEGIN itself
+                dbapi.rollback()
+            dbapi.isolation_level = saved
