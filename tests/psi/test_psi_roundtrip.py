@@ -123,3 +123,27 @@ def test_a_population_we_hide_shows_no_figure(make_pair: Any, tmp_path: Path) ->
         assert counted_populations(s) == []
         pooled = [r for r in overlaps_report(s) if r.partner_id is None]
     assert pooled == []
+
+
+def test_the_web_view_shows_a_private_matching_partner_unchanged(make_pair: Any,
+                                                                 tmp_path: Path) -> None:
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from sync.web.app import create_app
+
+    acme, globex = make_pair()
+    run_both_ways(acme, globex, tmp_path)
+    acme.match()
+    with TestClient(create_app(acme.engine, acme.config)) as client:
+        matrix = client.get("/api/v1/matrix", params={"partner": "globex"})
+        assert matrix.status_code == 200, matrix.text
+        accounts = client.get("/api/v1/accounts", params={"partner": "globex"})
+        assert accounts.status_code == 200, accounts.text
+        page = client.get("/accounts")
+        assert page.status_code == 200
+    listed = accounts.json()["tables"][0]["rows"]
+    assert len(listed) == len(BOTH_CUSTOMERS) + len(BOTH_PROSPECTS) + 1
+    # The counts-only population shows as a number, its accounts nowhere.
+    text_ = matrix.text + accounts.text
+    assert all(d not in text_ for d in _domains(BOTH_OPEN))
