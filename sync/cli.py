@@ -1,39 +1,71 @@
-"""The `ecosync` command: a thin click layer over functions the tests call directly."""
+"""The `ecosync` command: a thin click layer over functions the tests call directly.
+
+Subcommands load on first use (sync.commands.lazy): `ecosync --help` imports click and this
+module, and each command imports what it uses and nothing else.
+"""
 
 from __future__ import annotations
 
 import json
-import sys
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.table import Table
 
-import migrations
-from sync import warehouse
-from sync.commands.alerts import alerts, next_accounts_command
-from sync.commands.attribution import attribution
-from sync.commands.doctor import doctor_command
-from sync.commands.engine import ALL as ENGINE_COMMANDS
-from sync.commands.match import match
-from sync.commands.partners import partners
-from sync.commands.psi import psi
-from sync.commands.report import report
-from sync.commands.sandbox import ALL as SANDBOX_COMMANDS
-from sync.commands.web import web_command
-from sync.config import load_config, masked
-from sync.context import AppContext
-from sync.errors import UserError, WarehouseError, describe_error, is_database_error
-from sync.logs import configure_logging, install_masking_streams
+from sync.commands.lazy import Lazy, LazyGroup
+from sync.context import AppContext, pass_app
+
+# Every top-level command: where it lives and its summary (a test keeps them in step).
+COMMANDS: dict[str, Lazy] = {
+    "alerts": Lazy("sync.commands.alerts:alerts",
+                   "Co-sell signals to Slack and signed webhooks ([[alerts]] in the config)."),
+    "attribution": Lazy("sync.commands.attribution:attribution",
+                        "Attribution stamps: remake one on request, or explain why partners "
+                        "were credited."),
+    "backfill": Lazy("sync.commands.engine:backfill_command",
+                     "Full pull, match and write-back; resumes from its last checkpoint after "
+                     "a kill."),
+    "deadletter": Lazy("sync.commands.engine:deadletter_group",
+                       "Records whose write-back failed on their own, retried with backoff."),
+    "demo": Lazy("sync.commands.sandbox:demo_command",
+                 "The whole loop on SQLite and sandbox CRMs; needs no configuration and no "
+                 "network."),
+    "doctor": Lazy("sync.commands.doctor:doctor_command",
+                   "Check what a production run needs: config, warehouse, CRM access and owned "
+                   "fields, API budget, partner files, sharing policies, the health port."),
+    "fields": Lazy("sync.commands.engine:fields_group",
+                   "The custom fields / properties ecosync owns on CRM records."),
+    "history": Lazy("sync.commands.engine:history_command",
+                    "Every owned field ecosync wrote on RECORD (its CRM id): when, run, "
+                    "old → new."),
+    "match": Lazy("sync.commands.match:match",
+                  "Account matching: run it, override it (pin/block), explain it."),
+    "partners": Lazy("sync.commands.partners:partners",
+                     "Partners and the account lists they share with us."),
+    "psi": Lazy("sync.commands.psi:psi",
+                "Private matching with a partner's ecosync: the overlap, and nothing else "
+                "(docs/private-matching.md)."),
+    "report": Lazy("sync.commands.report:report",
+                   "Reports over the warehouse, honouring each partner's share policy."),
+    "run": Lazy("sync.commands.engine:run_command",
+                "The daemon: a tick every daemon.interval_seconds; one leader among replicas."),
+    "sandbox": Lazy("sync.commands.sandbox:sandbox_group",
+                    "Local emulators of the Salesforce and HubSpot APIs."),
+    "sync": Lazy("sync.commands.engine:sync_command",
+                 "One tick: pull, match, stamp, and write back what changed."),
+    "web": Lazy("sync.commands.web:web_command",
+                "Serve the read-only web view and JSON API (matrix, accounts, partners, "
+                "network, operations)."),
+}
 
 
-class _Group(click.Group):
+class _Group(LazyGroup):
     """Turns every UserError, and a database failure, into one clear line on stderr and its
     exit code. The line goes through the masker: an error may quote a CRM's answer, and a
     CRM may echo the credentials it was sent."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        from sync.errors import UserError, WarehouseError, describe_error, is_database_error
+
         try:
             return super().invoke(ctx)
         except UserError as exc:
@@ -57,7 +89,7 @@ def _warehouse_fix(exc: Exception) -> str:
             "transaction was rolled back")
 
 
-@click.group(cls=_Group)
+@click.group(cls=_Group, lazy=COMMANDS)
 @click.option("--config", "config_path", envvar="ECOSYNC_CONFIG", type=click.Path(dir_okay=False),
               help="TOML config file (default ./ecosync.toml; env ECOSYNC_CONFIG).")
 @click.option("--log-format", type=click.Choice(["auto", "console", "json"]), default=None,
@@ -65,6 +97,9 @@ def _warehouse_fix(exc: Exception) -> str:
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None, log_format: str | None) -> None:
     """ecosync: partner account mapping and attribution, synced into Salesforce and HubSpot."""
+    from sync.config import load_config
+    from sync.logs import configure_logging, install_masking_streams
+
     install_masking_streams()  # every byte this command prints passes the masker
     config = load_config(config_path)
     fmt = log_format or config.logging.format
@@ -74,29 +109,28 @@ def cli(ctx: click.Context, config_path: str | None, log_format: str | None) -> 
     ctx.call_on_close(app.close)
 
 
-def app_context() -> AppContext:
-    obj = click.get_current_context().find_object(AppContext)
-    assert obj is not None
-    return obj
-
-
 @cli.group()
 def db() -> None:
     """Warehouse migrations."""
 
 
 @db.command("upgrade")
-def db_upgrade() -> None:
+@pass_app
+def db_upgrade(app: AppContext) -> None:
     """Create or migrate the warehouse to the current schema."""
-    app = app_context()
+    from sync import warehouse
+
     head = warehouse.upgrade(app.engine())
     click.echo(f"warehouse at revision {head} ({app.engine().url.render_as_string(True)})")
 
 
 @db.command("current")
-def db_current() -> None:
+@pass_app
+def db_current(app: AppContext) -> None:
     """Print the warehouse's migration revision."""
-    app = app_context()
+    import migrations
+    from sync import warehouse
+
     rev = warehouse.current(app.engine())
     head = migrations.head_revision()
     suffix = " (head)" if rev == head else f" (head is {head}; run `ecosync db upgrade`)"
@@ -109,18 +143,27 @@ def config_group() -> None:
 
 
 @config_group.command("check")
-def config_check() -> None:
+@pass_app
+def config_check(app: AppContext) -> None:
     """Validate the config and print it resolved, with every secret masked."""
-    app = app_context()
+    from sync.config import masked
+
     click.echo(json.dumps(masked(app.config), indent=2))
     click.echo(f"config OK ({app.config.source_path or 'built-in defaults'})", err=True)
 
 
 @cli.command()
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
-def status(fmt: str) -> None:
+@pass_app
+def status(app: AppContext, fmt: str) -> None:
     """Warehouse reachability, migration head, last runs, watermarks, dead letters."""
-    app = app_context()
+    import sys
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from sync import warehouse
+
     st = warehouse.status(app.engine())
     if fmt == "json":
         click.echo(json.dumps(st.__dict__, indent=2, default=str))
@@ -175,21 +218,6 @@ def status(fmt: str) -> None:
                     f"({used / limit:.0%}; ecosync stops at {share:.0%}), as of run {run['id']}")
         if any(k.endswith(".daily_limit") for k in calls):
             break
-
-
-cli.add_command(partners)
-cli.add_command(doctor_command)
-cli.add_command(match)
-cli.add_command(report)
-cli.add_command(attribution)
-cli.add_command(web_command)
-cli.add_command(psi)
-cli.add_command(alerts)
-report.add_command(next_accounts_command)
-
-
-for _command in [*ENGINE_COMMANDS, *SANDBOX_COMMANDS]:
-    cli.add_command(_command)
 
 
 def main() -> None:

@@ -14,7 +14,7 @@ from schema.models import AlertEvent
 from sync.alerts.deliver import Status, send_test, shares_of
 from sync.alerts.render import render
 from sync.attribution.currency import StaticRates
-from sync.context import AppContext
+from sync.context import AppContext, pass_app
 from sync.errors import UserError
 from sync.partners.registry import sync_partners_from_config
 from sync.reports import next_accounts as na
@@ -31,13 +31,6 @@ LIST_COLUMNS = (
     Column("sent_at", "Sent"), Column("last_error", "Last error"),
     Column("summary", "Summary"), Column("idempotency_key", "Idempotency key"),
 )
-
-
-def _app() -> AppContext:
-    obj = click.get_current_context().find_object(AppContext)
-    if obj is None:
-        raise UserError("no ecosync context; run this as `ecosync alerts …`")
-    return obj
 
 
 @click.group("alerts")
@@ -72,17 +65,18 @@ def list_events(app: AppContext, status: str | None, limit: int) -> list[dict[st
 @click.option("--status", type=click.Choice([s.value for s in Status]), default=None,
               help="Only events in this state (default: all).")
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
-def list_command(fmt: str, status: str | None, limit: int) -> None:
+@pass_app
+def list_command(app: AppContext, fmt: str, status: str | None, limit: int) -> None:
     """Queued alert events, newest first: pending, sent, failed (and suppressed)."""
-    rows = list_events(_app(), status, limit)
+    rows = list_events(app, status, limit)
     click.echo(render_rows(rows, LIST_COLUMNS, fmt, title="Alert events"), nl=False)
 
 
 @alerts.command("test")
 @click.argument("name")
-def test_command(name: str) -> None:
+@pass_app
+def test_command(app: AppContext, name: str) -> None:
     """Send a sample message to alert NAME, signed and sent like the real ones."""
-    app = _app()
     found = [a for a in app.config.alerts if a.name == name]
     if not found:
         names = ", ".join(a.name for a in app.config.alerts) or "none configured"
@@ -101,10 +95,10 @@ def test_command(name: str) -> None:
 @click.option("--partner", default=None, help="Only this partner id.")
 @click.option("--limit", type=click.IntRange(min=1), default=na.DEFAULT_LIMIT,
               show_default=True, help="Accounts per partner.")
-def next_accounts_command(fmt: str, partner: str | None, limit: int) -> None:
+@pass_app
+def next_accounts_command(app: AppContext, fmt: str, partner: str | None, limit: int) -> None:
     """Per partner, the named accounts to work jointly this week, ranked by a documented
     score (docs/alerts.md) with each row's reasons."""
-    app = _app()
     engine = app.engine()
     require_head(engine)
     with transaction(engine) as session:

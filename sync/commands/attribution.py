@@ -10,16 +10,8 @@ import click
 from schema.db import transaction
 from sync import terminal
 from sync.attribution.explain import explain, restamp
-from sync.context import AppContext
-from sync.errors import UserError
+from sync.context import AppContext, pass_app
 from sync.warehouse import require_head
-
-
-def _app() -> AppContext:
-    obj = click.get_current_context().find_object(AppContext)
-    if obj is None:
-        raise UserError("no ecosync context; run this as `ecosync attribution …`")
-    return obj
 
 
 @click.group("attribution")
@@ -30,10 +22,10 @@ def attribution() -> None:
 @attribution.command("restamp")
 @click.argument("opportunity")
 @click.option("--reason", required=True, help="Why the stamp is remade (kept in the ledger).")
-def restamp_command(opportunity: str, reason: str) -> None:
+@pass_app
+def restamp_command(app: AppContext, opportunity: str, reason: str) -> None:
     """Make a new stamp version for OPPORTUNITY (CRM id, or SOURCE:ID), superseding the
     active one; the next tick writes its fields."""
-    app = _app()
     engine = app.engine()
     require_head(engine)
     with transaction(engine) as session:
@@ -47,10 +39,10 @@ def restamp_command(opportunity: str, reason: str) -> None:
 @click.argument("opportunity")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
-def explain_command(opportunity: str, fmt: str) -> None:
+@pass_app
+def explain_command(app: AppContext, opportunity: str, fmt: str) -> None:
     """The active stamp of OPPORTUNITY and its history: partners, kinds, amounts, the rule
     that fired and the overlaps it saw."""
-    app = _app()
     engine = app.engine()
     require_head(engine)
     with transaction(engine) as session:

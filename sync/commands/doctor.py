@@ -7,9 +7,8 @@ import json
 import click
 
 from sync import terminal
-from sync.context import AppContext
+from sync.context import AppContext, pass_app
 from sync.doctor import DoctorReport, run_doctor
-from sync.errors import UserError
 from sync.logs import configure_logging
 
 MARKS = {"ok": ("ok", "green"), "warn": ("warn", "yellow"), "fail": ("FAIL", "red"),
@@ -44,13 +43,10 @@ def render_table(report: DoctorReport) -> str:
 @click.command("doctor")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True, help="json: one object with ok, counts and checks.")
-def doctor_command(fmt: str) -> None:
+@pass_app
+def doctor_command(app: AppContext, fmt: str) -> None:
     """Check what a production run needs: config, warehouse, CRM access and owned fields,
     API budget, partner files, sharing policies, the health port. Exit 0 only when all pass."""
-    ctx = click.get_current_context()
-    app = ctx.find_object(AppContext)
-    if app is None:
-        raise UserError("no ecosync context; run this as `ecosync doctor`")
     if app.config.logging.level == "info":
         # The checklist is the output: the connectors' info lines (each probe's pull) would
         # only interleave with it. Warnings still show; level = "debug" still shows all.
@@ -61,4 +57,4 @@ def doctor_command(fmt: str) -> None:
     else:
         click.echo(render_table(report))
     if not report.ok:
-        ctx.exit(1)
+        click.get_current_context().exit(1)

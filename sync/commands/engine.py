@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from connectors.base import ConnectorError
 from schema.models import ChangeLog, WritebackError
 from sync import terminal
-from sync.context import AppContext
+from sync.context import AppContext, pass_app
 from sync.errors import UserError
 from sync.leader import Holder, writing
 from sync.warehouse import require_head
@@ -27,13 +27,6 @@ from sync.wiring import build_connectors
 if TYPE_CHECKING:
     from sync.tick import Progress as Progress_
     from sync.tick import TickOptions, TickReport
-
-
-def _app() -> AppContext:
-    obj = click.get_current_context().find_object(AppContext)
-    if obj is None:
-        raise UserError("no ecosync context; run this through the `ecosync` command")
-    return obj
 
 
 @contextmanager
@@ -90,11 +83,10 @@ def _waiting(holder: Holder | None) -> None:
     click.echo(f"waiting for {who} to finish writing the warehouse...", err=True)
 
 
-def _run(options: TickOptions, source: str | None, show_bars: bool, *,
+def _run(app: AppContext, options: TickOptions, source: str | None, show_bars: bool, *,
          wait: bool = False) -> TickReport:
     from sync.tick import run_tick  # the engine loads only for commands that run it
 
-    app = _app()
     engine = app.engine()
     require_head(engine)
     connectors = build_connectors(app.config, source)
@@ -124,11 +116,13 @@ _WAIT_HELP = ("If another writer (a backfill, a sync, the daemon) holds the ware
               help="Print the field changes; change nothing (CRMs and warehouse).")
 @click.option("--source", default=None, help="Only this CRM source (by its name).")
 @click.option("--wait", is_flag=True, help=_WAIT_HELP)
-def sync_command(once: bool, dry_run: bool, source: str | None, wait: bool) -> None:
+@pass_app
+def sync_command(app: AppContext, once: bool, dry_run: bool, source: str | None,
+                 wait: bool) -> None:
     """One tick: pull, match, stamp, and write back what changed."""
     from sync.tick import TickOptions
 
-    report = _run(TickOptions(dry_run=dry_run), source, show_bars=False, wait=wait)
+    report = _run(app, TickOptions(dry_run=dry_run), source, show_bars=False, wait=wait)
     console = Console()
     if dry_run:
         print_planned(report, console)
@@ -143,14 +137,15 @@ def sync_command(once: bool, dry_run: bool, source: str | None, wait: bool) -> N
               help="Pull and match, print changes; change nothing (CRMs and warehouse).")
 @click.option("--progress/--no-progress", default=True, help="Show progress bars.")
 @click.option("--wait", is_flag=True, help=_WAIT_HELP)
-def backfill_command(source: str | None, since: datetime | None, dry_run: bool,
-                     progress: bool, wait: bool) -> None:
+@pass_app
+def backfill_command(app: AppContext, source: str | None, since: datetime | None,
+                     dry_run: bool, progress: bool, wait: bool) -> None:
     """Full pull, match and write-back; resumes from its last checkpoint after a kill."""
     from sync.tick import TickOptions
 
     opts = TickOptions(dry_run=dry_run, backfill=True, kind="backfill",
                        since=since.replace(tzinfo=UTC) if since else None)
-    report = _run(opts, source, show_bars=progress, wait=wait)
+    report = _run(app, opts, source, show_bars=progress, wait=wait)
     console = Console()
     if dry_run:
         print_planned(report, console)
@@ -165,9 +160,9 @@ def fields_group() -> None:
 @fields_group.command("ensure")
 @click.option("--source", default=None, help="Only this CRM source.")
 @click.option("--check", "check_only", is_flag=True, help="Only report; create nothing.")
-def fields_ensure(source: str | None, check_only: bool) -> None:
+@pass_app
+def fields_ensure(app: AppContext, source: str | None, check_only: bool) -> None:
     """Create the missing owned fields (or, with --check, report them)."""
-    app = _app()
     console = terminal.console()
     missing = 0
     for connector in build_connectors(app.config, source):
@@ -198,8 +193,9 @@ def deadletter_group() -> None:
 @deadletter_group.command("list")
 @click.option("--all", "show_all", is_flag=True, help="Include skipped records.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
-def deadletter_list(show_all: bool, fmt: str) -> None:
-    app = _app()
+@pass_app
+def deadletter_list(app: AppContext, show_all: bool, fmt: str) -> None:
+    """Records waiting for a retry (with --all, skipped ones too)."""
     with Session(app.engine()) as session:
         query = select(WritebackError).order_by(WritebackError.id)
         if not show_all:
@@ -222,8 +218,7 @@ def deadletter_list(show_all: bool, fmt: str) -> None:
     terminal.console().print(table)
 
 
-def _set_status(ids: tuple[int, ...], every: bool, status: str) -> int:
-    app = _app()
+def _set_status(app: AppContext, ids: tuple[int, ...], every: bool, status: str) -> int:
     if not ids and not every:
         raise UserError("name dead-letter ids (see `ecosync deadletter list`) or pass --all")
     now = datetime.now(UTC)
@@ -237,25 +232,28 @@ def _set_status(ids: tuple[int, ...], every: bool, status: str) -> int:
 @deadletter_group.command("retry")
 @click.argument("ids", nargs=-1, type=int)
 @click.option("--all", "every", is_flag=True)
-def deadletter_retry(ids: tuple[int, ...], every: bool) -> None:
+@pass_app
+def deadletter_retry(app: AppContext, ids: tuple[int, ...], every: bool) -> None:
     """Retry on the next tick."""
-    click.echo(f"{_set_status(ids, every, 'pending')} record(s) will be retried on the next tick")
+    retried = _set_status(app, ids, every, "pending")
+    click.echo(f"{retried} record(s) will be retried on the next tick")
 
 
 @deadletter_group.command("skip")
 @click.argument("ids", nargs=-1, type=int)
 @click.option("--all", "every", is_flag=True)
-def deadletter_skip(ids: tuple[int, ...], every: bool) -> None:
+@pass_app
+def deadletter_skip(app: AppContext, ids: tuple[int, ...], every: bool) -> None:
     """Stop retrying these records."""
-    click.echo(f"{_set_status(ids, every, 'skipped')} record(s) skipped")
+    click.echo(f"{_set_status(app, ids, every, 'skipped')} record(s) skipped")
 
 
 @click.command("history")
 @click.argument("record")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
-def history_command(record: str, fmt: str) -> None:
+@pass_app
+def history_command(app: AppContext, record: str, fmt: str) -> None:
     """Every owned field ecosync wrote on RECORD (its CRM id): when, run, old → new."""
-    app = _app()
     with Session(app.engine()) as session:
         rows = session.scalars(select(ChangeLog).where(ChangeLog.external_id == record)
                                .order_by(ChangeLog.id)).all()
@@ -282,13 +280,13 @@ ALL = [sync_command, backfill_command, fields_group, deadletter_group, history_c
 
 @click.command("run")
 @click.option("--max-ticks", type=int, default=None, hidden=True)
-def run_command(max_ticks: int | None) -> None:
+@pass_app
+def run_command(app: AppContext, max_ticks: int | None) -> None:
     """The daemon: a tick every daemon.interval_seconds; one leader among replicas."""
     import threading
 
     from sync.daemon import install_signal_handlers, run_daemon
 
-    app = _app()
     stop = threading.Event()
     install_signal_handlers(stop)
     run_daemon(app.engine(), app.config, stop=stop, max_ticks=max_ticks)

@@ -11,8 +11,7 @@ import click
 import structlog
 
 from schema.db import transaction
-from sync.context import AppContext
-from sync.errors import UserError
+from sync.context import AppContext, pass_app
 from sync.matching.engine import rematch
 from sync.matching.explain import Explanation, explain_shared
 from sync.matching.overrides import block, pin, resolve_account, revoke
@@ -37,17 +36,8 @@ EXPLAIN_COLUMNS = (
 )
 
 
-def _app() -> AppContext:
-    obj = click.get_current_context().find_object(AppContext)
-    if obj is None:
-        raise UserError("no ecosync context; run this as `ecosync match …`")
-    return obj
-
-
 def _who(by: str | None) -> str:
     return by or os.environ.get("ECOSYNC_USER") or getpass.getuser()
-
-
 
 
 @click.group("match")
@@ -57,9 +47,9 @@ def match() -> None:
 
 @match.command("run")
 @click.option("--full", is_flag=True, help="Re-match every account, not only changed ones.")
-def run_command(full: bool) -> None:
+@pass_app
+def run_command(app: AppContext, full: bool) -> None:
     """Re-match changed accounts and partner accounts now (the daemon does this every tick)."""
-    app = _app()
     engine = app.engine()
     require_head(engine)
     with transaction(engine) as session:
@@ -71,10 +61,9 @@ def run_command(full: bool) -> None:
                f"{stats.changed_accounts} accounts changed")
 
 
-def _override_command(action: str, account: str, partner_id: str, source: str | None,
-                      row: str | None, population: str | None, reason: str,
-                      by: str | None) -> None:
-    app = _app()
+def _override_command(app: AppContext, action: str, account: str, partner_id: str,
+                      source: str | None, row: str | None, population: str | None,
+                      reason: str, by: str | None) -> None:
     engine = app.engine()
     require_head(engine)
     now = datetime.now(UTC)
@@ -122,10 +111,11 @@ _by_opt = click.option("--by", default=None,
                                  "else prospect).")
 @_reason_opt
 @_by_opt
-def pin_command(account: str, partner_id: str, source: str | None, row: str | None,
+@pass_app
+def pin_command(app: AppContext, account: str, partner_id: str, source: str | None, row: str | None,
                 population: str | None, reason: str, by: str | None) -> None:
     """Force ACCOUNT to overlap PARTNER, whatever the rules say."""
-    _override_command("pin", account, partner_id, source, row, population, reason, by)
+    _override_command(app, "pin", account, partner_id, source, row, population, reason, by)
 
 
 @match.command("block")
@@ -135,18 +125,19 @@ def pin_command(account: str, partner_id: str, source: str | None, row: str | No
 @_row_opt
 @_reason_opt
 @_by_opt
-def block_command(account: str, partner_id: str, source: str | None, row: str | None,
-                  reason: str, by: str | None) -> None:
+@pass_app
+def block_command(app: AppContext, account: str, partner_id: str, source: str | None,
+                  row: str | None, reason: str, by: str | None) -> None:
     """Forbid ACCOUNT to overlap PARTNER (or one of its rows), whatever the rules say."""
-    _override_command("block", account, partner_id, source, row, None, reason, by)
+    _override_command(app, "block", account, partner_id, source, row, None, reason, by)
 
 
 @match.command("revoke")
 @click.argument("override_id", type=int)
 @_by_opt
-def revoke_command(override_id: int, by: str | None) -> None:
+@pass_app
+def revoke_command(app: AppContext, override_id: int, by: str | None) -> None:
     """Withdraw override OVERRIDE_ID; the rules decide again."""
-    app = _app()
     engine = app.engine()
     require_head(engine)
     now = datetime.now(UTC)
@@ -162,10 +153,10 @@ def revoke_command(override_id: int, by: str | None) -> None:
 @_source_opt
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table",
               show_default=True)
-def explain_command(account: str, source: str | None, fmt: str) -> None:
+@pass_app
+def explain_command(app: AppContext, account: str, source: str | None, fmt: str) -> None:
     """Why ACCOUNT (CRM record id or website) matched each partner, or why not, as far as
     each partner's sharing policy allows: a partner that names no population is left out."""
-    app = _app()
     engine = app.engine()
     require_head(engine)
     with transaction(engine) as session:

@@ -10,7 +10,7 @@ import structlog
 
 from schema.db import transaction
 from sync import terminal
-from sync.context import AppContext
+from sync.context import AppContext, pass_app
 from sync.errors import UserError
 from sync.matching.keys import generic_domains
 from sync.partners.csv_import import import_partner_csv
@@ -25,13 +25,6 @@ from sync.partners.registry import (
 from sync.warehouse import require_head
 
 log = structlog.get_logger(__name__)
-
-
-def _app() -> AppContext:
-    obj = click.get_current_context().find_object(AppContext)
-    if obj is None:  # only when the group is invoked outside the `ecosync` root group
-        raise UserError("no ecosync context; run this as `ecosync partners …`")
-    return obj
 
 
 def _parse_shares(values: tuple[str, ...]) -> dict[str, str]:
@@ -59,9 +52,10 @@ def partners() -> None:
 @click.option("--share", "shares", multiple=True, metavar="POPULATION=LEVEL",
               help="Sharing level per population (full, names, counts, hidden); repeatable. "
                    "Unset populations are shared in full.")
-def add(partner_id: str, name: str, kind: str, source: str, shares: tuple[str, ...]) -> None:
+@pass_app
+def add(app: AppContext, partner_id: str, name: str, kind: str, source: str,
+        shares: tuple[str, ...]) -> None:
     """Register partner PARTNER_ID."""
-    app = _app()
     engine = app.engine()
     require_head(engine)
     with transaction(engine) as session:
@@ -75,9 +69,9 @@ def add(partner_id: str, name: str, kind: str, source: str, shares: tuple[str, .
 @partners.command("list")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True)
-def list_command(fmt: str) -> None:
+@pass_app
+def list_command(app: AppContext, fmt: str) -> None:
     """Partners with their shared rows by population and last import."""
-    app = _app()
     engine = app.engine()
     require_head(engine)
     with transaction(engine) as session:
@@ -111,10 +105,10 @@ def list_command(fmt: str) -> None:
               help="The file's text encoding (default: the partner's config, else UTF-8 with "
                    "or without BOM), e.g. cp1252.")
 @click.option("--force", is_flag=True, help="Re-import even if the file is unchanged.")
-def import_command(partner_id: str, file: Path, skip_invalid: bool | None,
+@pass_app
+def import_command(app: AppContext, partner_id: str, file: Path, skip_invalid: bool | None,
                    encoding: str | None, force: bool) -> None:
     """Replace PARTNER's shared account list with the rows of FILE (CSV)."""
-    app = _app()
     engine = app.engine()
     require_head(engine)
     configured = partner_config(app.config, partner_id)

@@ -12,8 +12,7 @@ import structlog
 from schema.db import transaction
 from sync import terminal
 from sync.config import POPULATIONS
-from sync.context import AppContext
-from sync.errors import UserError
+from sync.context import AppContext, pass_app
 from sync.psi.log import log_rows
 from sync.psi.requester import finish, request
 from sync.psi.responder import respond
@@ -21,13 +20,6 @@ from sync.warehouse import require_head
 
 log = structlog.get_logger(__name__)
 _FILE = click.Path(path_type=Path, dir_okay=False)
-
-
-def _app() -> AppContext:
-    obj = click.get_current_context().find_object(AppContext)
-    if obj is None:
-        raise UserError("no ecosync context; run this as `ecosync psi …`")
-    return obj
 
 
 @click.group("psi")
@@ -41,9 +33,10 @@ def psi() -> None:
 @click.option("--out", "out", required=True, type=_FILE, help="Request file to write.")
 @click.option("--population", "populations", multiple=True, type=click.Choice(POPULATIONS),
               help="The partner's populations to ask for; repeatable (default: all).")
-def request_command(partner_id: str, out: Path, populations: tuple[str, ...]) -> None:
+@pass_app
+def request_command(app: AppContext, partner_id: str, out: Path,
+                    populations: tuple[str, ...]) -> None:
     """Step 1 (our side): write a request for PARTNER."""
-    app = _app()
     engine = app.engine()
     require_head(engine)
     with transaction(engine) as session:
@@ -60,9 +53,9 @@ def request_command(partner_id: str, out: Path, populations: tuple[str, ...]) ->
 @click.option("--partner", "partner_id", default=None,
               help="The partner who sent it (default: the one whose id or name the request "
                    "names).")
-def respond_command(in_: Path, out: Path, partner_id: str | None) -> None:
+@pass_app
+def respond_command(app: AppContext, in_: Path, out: Path, partner_id: str | None) -> None:
     """Step 2 (their side): answer a request under our outbound policy for its sender."""
-    app = _app()
     engine = app.engine()
     require_head(engine)
     with transaction(engine) as session:
@@ -77,9 +70,9 @@ def respond_command(in_: Path, out: Path, partner_id: str | None) -> None:
 @click.option("--out", "out", default=None, type=_FILE,
               help="Where to write the contacts request, when the partner shares owners "
                    "(default: beside the response).")
-def finish_command(in_: Path, out: Path | None) -> None:
+@pass_app
+def finish_command(app: AppContext, in_: Path, out: Path | None) -> None:
     """Step 3 (our side): land the partner's answer."""
-    app = _app()
     engine = app.engine()
     require_head(engine)
     with transaction(engine) as session:
@@ -94,9 +87,9 @@ def finish_command(in_: Path, out: Path | None) -> None:
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True)
-def log_command(partner_id: str | None, limit: int, fmt: str) -> None:
+@pass_app
+def log_command(app: AppContext, partner_id: str | None, limit: int, fmt: str) -> None:
     """Every private-matching run, on both sides: newest first."""
-    app = _app()
     engine = app.engine()
     require_head(engine)
     with transaction(engine) as session:

@@ -8,9 +8,8 @@ import click
 
 from schema.db import transaction
 from sync.attribution.currency import kept_rates
-from sync.commands.reports_attribution import attribution_command, working_set_command
-from sync.context import AppContext
-from sync.errors import UserError
+from sync.commands.lazy import Lazy, LazyGroup
+from sync.context import AppContext, pass_app
 from sync.partners.registry import sync_partners_from_config
 from sync.reports import accounts as accounts_report
 from sync.reports import overlaps as overlaps_report
@@ -21,23 +20,32 @@ _format_opt = click.option("--format", "fmt", type=click.Choice(FORMATS), defaul
                            show_default=True)
 
 
-def _app() -> AppContext:
-    obj = click.get_current_context().find_object(AppContext)
-    if obj is None:
-        raise UserError("no ecosync context; run this as `ecosync report …`")
-    return obj
+# Loaded when asked for: `report overlaps` needs none of what they import.
+LAZY = {
+    "attribution": Lazy("sync.commands.reports_attribution:attribution_command",
+                        "Ecosystem-influenced revenue, partner revenue, win-rate lift (raw and "
+                        "in matched cohorts), partner impact and ecosystem health, for the four "
+                        "quarters to --quarter."),
+    "next-accounts": Lazy("sync.commands.alerts:next_accounts_command",
+                          "Per partner, the named accounts to work jointly this week, ranked by "
+                          "a documented score (docs/alerts.md) with each row's reasons."),
+    "working-set": Lazy("sync.commands.reports_attribution:working_set_command",
+                        "Per partner: named accounts in joint pursuit this quarter; 8-15 is a "
+                        "working set, fewer a rolodex, more over-extended; with the influenced "
+                        "revenue each brought."),
+}
 
 
-@click.group("report")
+@click.group("report", cls=LazyGroup, lazy=LAZY)
 def report() -> None:
     """Reports over the warehouse, honouring each partner's share policy."""
 
 
 @report.command("overlaps")
 @_format_opt
-def overlaps_command(fmt: str) -> None:
+@pass_app
+def overlaps_command(app: AppContext, fmt: str) -> None:
     """Per partner: overlaps by the partner's population and by our account status."""
-    app = _app()
     engine = app.engine()
     require_head(engine)
     with transaction(engine) as session:
@@ -52,10 +60,10 @@ def overlaps_command(fmt: str) -> None:
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
 @click.option("--min-density", type=click.IntRange(min=1), default=1, show_default=True,
               help="Only accounts overlapping at least this many partners.")
-def accounts_command(fmt: str, limit: int, min_density: int) -> None:
+@pass_app
+def accounts_command(app: AppContext, fmt: str, limit: int, min_density: int) -> None:
     """Named accounts ranked by overlap density, then open pipeline in the corporate currency
     (at the rates attribution uses, in force today; the original currencies beside it)."""
-    app = _app()
     engine = app.engine()
     require_head(engine)
     with transaction(engine) as session:
@@ -68,6 +76,3 @@ def accounts_command(fmt: str, limit: int, min_density: int) -> None:
     click.echo(render(rows, accounts_report.COLUMNS, fmt, title="Accounts by overlap density"),
                nl=False)
 
-
-report.add_command(attribution_command)
-report.add_command(working_set_command)

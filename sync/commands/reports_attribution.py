@@ -8,8 +8,7 @@ import click
 
 from schema.db import transaction
 from sync.attribution.periods import Quarter
-from sync.context import AppContext
-from sync.errors import UserError
+from sync.context import AppContext, pass_app
 from sync.partners.registry import sync_partners_from_config
 from sync.reports.attribution import MIN_SAMPLE, Section, attribution_report
 from sync.reports.formats import FORMATS, Column, json_dump, render
@@ -18,13 +17,6 @@ from sync.reports.working_set import working_set_report
 from sync.warehouse import require_head
 
 SECTIONS = ("revenue", "partners", "comparison", "cohorts", "impact", "health")
-
-
-def _app() -> AppContext:
-    obj = click.get_current_context().find_object(AppContext)
-    if obj is None:
-        raise UserError("no ecosync context; run this as `ecosync report …`")
-    return obj
 
 
 def _quarter(text: str | None) -> Quarter:
@@ -56,10 +48,11 @@ def render_sections(sections: list[Section], fmt: str) -> str:
               show_default=True)
 @click.option("--min-sample", type=click.IntRange(min=1), default=MIN_SAMPLE,
               show_default=True, help="Closed deals a partner needs for an impact rating.")
-def attribution_command(fmt: str, quarter: str | None, section: str, min_sample: int) -> None:
+@pass_app
+def attribution_command(app: AppContext, fmt: str, quarter: str | None, section: str,
+                        min_sample: int) -> None:
     """Ecosystem-influenced revenue, partner revenue, win-rate lift (raw and in matched
     cohorts), partner impact and ecosystem health, for the four quarters to --quarter."""
-    app = _app()
     anchor = _quarter(quarter)
     engine = app.engine()
     require_head(engine)
@@ -76,10 +69,10 @@ def attribution_command(fmt: str, quarter: str | None, section: str, min_sample:
 @click.command("working-set")
 @_format_opt
 @_quarter_opt
-def working_set_command(fmt: str, quarter: str | None) -> None:
+@pass_app
+def working_set_command(app: AppContext, fmt: str, quarter: str | None) -> None:
     """Per partner: named accounts in joint pursuit this quarter; 8-15 is a working set,
     fewer a rolodex, more over-extended; with the influenced revenue each brought."""
-    app = _app()
     anchor = _quarter(quarter)
     engine = app.engine()
     require_head(engine)

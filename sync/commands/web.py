@@ -5,8 +5,7 @@ from __future__ import annotations
 import click
 
 from schema.db import make_engine
-from sync.context import AppContext
-from sync.errors import UserError
+from sync.context import AppContext, pass_app
 from sync.warehouse import require_head
 
 
@@ -17,14 +16,13 @@ from sync.warehouse import require_head
 @click.option("--warehouse", "url", default=None, metavar="URL",
               help="Warehouse URL instead of [warehouse] url, e.g. the demo's "
                    "sqlite:///DIR/ecosync.db.")
-def web_command(host: str | None, port: int | None, url: str | None) -> None:
+@pass_app
+def web_command(app: AppContext, host: str | None, port: int | None,
+                url: str | None) -> None:
     """Serve the read-only web view and JSON API (matrix, accounts, partners, network,
     operations). Binds 127.0.0.1 unless [web] token or trusted_proxy_header is set."""
     from sync.web.server import serve
 
-    app = click.get_current_context().find_object(AppContext)
-    if app is None:
-        raise UserError("no ecosync context; run this as `ecosync web`")
     engine = make_engine(url) if url else app.engine()
     try:
         require_head(engine)

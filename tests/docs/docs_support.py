@@ -112,7 +112,7 @@ def check_tokens(tokens: list[str]) -> tuple[list[str], list[str]]:
             i += 1
             continue
         if isinstance(command, click.Group):
-            sub = command.commands.get(token)
+            sub = command.get_command(click.Context(command), token)  # lazy groups too
             if sub is None:
                 problems.append(f"{' '.join(['ecosync', *path])}: no command {token!r}")
                 return path, problems
