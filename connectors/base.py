@@ -6,10 +6,11 @@ or attribution. One implementation per CRM: connectors.salesforce, connectors.hu
 
 from __future__ import annotations
 
+import email.utils
 import random
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import Enum
 from typing import Any, Protocol, TypeVar
@@ -118,6 +119,24 @@ class Connector(Protocol):
         """The CRM's dated exchange rates (DESIGN.md 6), empty when it keeps none or may not
         be asked (then the config's static rates apply)."""
         ...
+
+    def server_time(self) -> datetime:
+        """The CRM's current time (UTC, whole seconds), from the Date header of one light
+        request. The engine bounds each read window by it, so this host's clock (skewed, or
+        behind the CRM's) never decides which records a window holds."""
+        ...
+
+
+def http_date(value: str | None) -> datetime | None:
+    """An HTTP Date header (RFC 9110 IMF-fixdate) as an aware UTC datetime; None if absent
+    or unreadable."""
+    if not value:
+        return None
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class ConnectorError(Exception):

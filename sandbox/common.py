@@ -8,6 +8,7 @@ file clients trust), with keep-alive, per-request latency and per-endpoint call 
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import json
 import random
 import socket
@@ -17,6 +18,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -197,7 +199,13 @@ class _Handler(BaseHTTPRequestHandler):
             with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
             return
-        self.send_response(response.status)
+        # The Date header follows the emulated platform's clock (frozen or advanced by a
+        # test), as a real server's follows its own: clients read the server's time from it.
+        self.send_response_only(response.status)
+        self.send_header("Server", self.version_string())
+        clock = self.server.clock
+        self.send_header("Date", email.utils.format_datetime(clock(), usegmt=True) if clock
+                         else self.date_time_string())
         for name, value in response.headers.items():
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(response.body)))
@@ -212,11 +220,13 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, app: App, traffic: Traffic, tls: Tls) -> None:
+    def __init__(self, app: App, traffic: Traffic, tls: Tls,
+                 clock: Callable[[], datetime] | None = None) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.app = app
         self.traffic = traffic
         self.tls = tls
+        self.clock = clock
 
     def get_request(self) -> tuple[socket.socket, Any]:
         sock, addr = super().get_request()
@@ -229,8 +239,9 @@ class _Server(ThreadingHTTPServer):
 class HttpsServer:
     """Serves an app on https://127.0.0.1:<free port> in a background thread."""
 
-    def __init__(self, app: App, traffic: Traffic, tls: Tls) -> None:
-        self._server = _Server(app, traffic, tls)
+    def __init__(self, app: App, traffic: Traffic, tls: Tls,
+                 clock: Callable[[], datetime] | None = None) -> None:
+        self._server = _Server(app, traffic, tls, clock)
         # A short poll so stop() returns at once instead of after serve_forever's 0.5 s nap.
         self._thread = threading.Thread(target=self._server.serve_forever,
                                         kwargs={"poll_interval": 0.02}, daemon=True)

@@ -7,7 +7,7 @@ harmless (idempotent upsert), which is what makes lookback windows safe.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -72,6 +72,10 @@ def storable(row: dict[str, Any], limits: Mapping[str, int],
 class Landed:
     records: int
     deleted: int
+    # New records, or records that differ from the stored row in more than their
+    # modification stamp: only these are queued for planning. A re-read of an unchanged
+    # record (a lookback window, the echo of ecosync's own write) costs no further work.
+    changed: int = 0
 
 
 def account_row(
@@ -103,6 +107,42 @@ def opportunity_row(rec: OpportunityRecord, now: datetime) -> dict[str, Any]:
     }
 
 
+# What a re-read may change without being a change: the CRM's modification stamp (ecosync's
+# own write moves it), when we read it, and bookkeeping of ours.
+_NOT_COMPARED = frozenset({"id", "source", "external_id", "modified_at", "ingested_at",
+                           "deleted_at", "match_dirty", "fields_dirty", "closed_seen_at",
+                           "reopens_seen"})
+
+
+def _changed_keys(session: Session, model: type[Account] | type[Opportunity],
+                  rows: Sequence[Mapping[str, Any]]) -> set[str]:
+    """External ids of the rows that are new or differ from the stored row (as stored: the
+    rows are compared after `storable`)."""
+    if not rows:
+        return set()
+    table: Table = model.__table__  # type: ignore[assignment]
+    columns = [c for c in rows[0] if c not in _NOT_COMPARED]
+    source = rows[0]["source"]
+    keys = list({r["external_id"] for r in rows})
+    stored: dict[str, tuple[Any, ...]] = {}
+    for start in range(0, len(keys), 900):
+        for found in session.execute(
+            select(table.c.external_id, *(table.c[c] for c in columns))
+            .where(table.c.source == source, table.c.external_id.in_(keys[start:start + 900]))
+        ):
+            stored[found[0]] = tuple(found[1:])
+    return {r["external_id"] for r in rows
+            if stored.get(r["external_id"]) != tuple(r[c] for c in columns)}
+
+
+def _raise(flag: str) -> Callable[[Table, Any], Any]:
+    # A landed row raises its flag when it changed; it never clears a flag already raised.
+    def expression(table: Table, excluded: Any) -> Any:
+        return case((excluded[flag], True), else_=table.c[flag])
+
+    return expression
+
+
 def _account_flags(table: Table, excluded: Any) -> Mapping[str, Any]:
     # Re-match only when something matching reads changed; a re-read of an unchanged
     # account (lookback window, our own write bumping its modstamp) costs no matching.
@@ -114,6 +154,7 @@ def _account_flags(table: Table, excluded: Any) -> Mapping[str, Any]:
     )
     return {
         "match_dirty": case((changed, True), else_=table.c.match_dirty),
+        "fields_dirty": _raise("fields_dirty")(table, excluded),
         # A deletion keeps the first time it was seen.
         "deleted_at": case(
             (excluded.is_deleted & table.c.deleted_at.is_not(None), table.c.deleted_at),
@@ -124,6 +165,7 @@ def _account_flags(table: Table, excluded: Any) -> Mapping[str, Any]:
 
 def _opportunity_flags(table: Table, excluded: Any) -> Mapping[str, Any]:
     return {
+        "fields_dirty": _raise("fields_dirty")(table, excluded),
         "deleted_at": case(
             (excluded.is_deleted & table.c.deleted_at.is_not(None), table.c.deleted_at),
             else_=excluded.deleted_at,
@@ -133,13 +175,13 @@ def _opportunity_flags(table: Table, excluded: Any) -> Mapping[str, Any]:
 
 _ACCOUNT_UPDATES = [
     c.key for c in Account.__table__.columns
-    if c.key not in {"id", "source", "external_id", "match_dirty", "deleted_at"}
+    if c.key not in {"id", "source", "external_id", "match_dirty", "fields_dirty", "deleted_at"}
 ]
 _OPPORTUNITY_UPDATES = [
     c.key for c in Opportunity.__table__.columns
     # closed_seen_at and reopens_seen are the stamp stage's observations, not CRM data.
     if c.key not in {"id", "source", "external_id", "deleted_at", "closed_seen_at",
-                     "reopens_seen"}
+                     "reopens_seen", "fields_dirty"}
 ]
 
 
@@ -147,27 +189,33 @@ def land_records(
     session: Session, stream: Stream, records: Iterable[AccountRecord | OpportunityRecord],
     *, now: datetime, generic: frozenset[str] = GENERIC_DOMAINS,
 ) -> Landed:
-    count = deleted = 0
+    deleted = 0
+    rows: list[dict[str, Any]] = []
     if stream is Stream.ACCOUNTS:
-        rows = []
         limits = _limits(Account.__table__)  # type: ignore[arg-type]
         for rec in records:
             assert isinstance(rec, AccountRecord)
             rows.append(storable(account_row(rec, now, generic), limits))
             deleted += rec.is_deleted
-        count = bulk_upsert(session, Account, rows, KEY, _ACCOUNT_UPDATES,
-                            update_expressions=_account_flags)
     else:
-        orows = []
         table: Table = Opportunity.__table__  # type: ignore[assignment]
         limits, max_amount = _limits(table), _max_amount(table)
         for rec in records:
             assert isinstance(rec, OpportunityRecord)
-            orows.append(storable(opportunity_row(rec, now), limits, max_amount))
+            rows.append(storable(opportunity_row(rec, now), limits, max_amount))
             deleted += rec.is_deleted
-        count = bulk_upsert(session, Opportunity, orows, KEY, _OPPORTUNITY_UPDATES,
+    model: type[Account] | type[Opportunity] = (
+        Account if stream is Stream.ACCOUNTS else Opportunity)
+    changed = _changed_keys(session, model, rows)
+    for row in rows:
+        row["fields_dirty"] = row["external_id"] in changed
+    if stream is Stream.ACCOUNTS:
+        count = bulk_upsert(session, Account, rows, KEY, _ACCOUNT_UPDATES,
+                            update_expressions=_account_flags)
+    else:
+        count = bulk_upsert(session, Opportunity, rows, KEY, _OPPORTUNITY_UPDATES,
                             update_expressions=_opportunity_flags)
-    return Landed(count, deleted)
+    return Landed(count, deleted, len(changed))
 
 
 def read_watermark(session: Session, source: str, stream: Stream) -> Cursor | None:
@@ -214,12 +262,20 @@ def start_cursor(session: Session, source: str, stream: Stream, *, backfill: boo
     return Cursor(since, "") if since else None
 
 
-def finish_backfill(session: Session, source: str, stream: Stream, now: datetime) -> None:
+def complete_window(session: Session, source: str, stream: Stream, until: datetime, *,
+                    now: datetime, run_id: int | None = None) -> None:
+    """The whole window up to `until` (the CRM's own clock when the tick began) is landed.
+
+    The watermark moves to `until`, not to the last record's stamp: the next window is
+    `[until - lookback, next tick's start)`, so once the CRM has been quiet for longer than
+    the lookback a tick reads nothing, and the echo of ecosync's own writes is read at most
+    until the lookback has passed. Records stamped exactly at `until` were outside this
+    half-open window and are inside the next one (ties are safe). A backfill is complete.
+    """
+    save_watermark(session, source, stream, Cursor(until, ""), now=now, run_id=run_id)
     row = session.get(Watermark, (source, stream.value))
-    if row is not None:
+    if row is not None and row.backfill_cursor is not None:
         row.backfill_cursor, row.backfill_completed_at = None, now
-        if row.modified_at is None or row.modified_at > now:
-            row.modified_at, row.last_id = now, ""
 
 
 def land_page(

@@ -20,6 +20,7 @@ from connectors.base import (
     ReadOnlyRefused,
     Watermark,
     WriteResult,
+    http_date,
 )
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.config import HubSpotConfig
@@ -154,6 +155,17 @@ class HubSpotConnector:
                     "of the portal's dated exchange rates; add the scope to the app "
                     "(docs/hubspot-admin.md, 'Scopes')"]
         return []
+
+    def server_time(self) -> datetime:
+        """The portal's clock, from the Date header of one light read (the definition of
+        the property incremental pulls filter on: a small body, a scope ecosync needs)."""
+        resp = self.client.call("GET /crm/v3/properties/companies/hs_lastmodifieddate",
+                                "crm.properties.core_api", "get_by_name", "companies",
+                                "hs_lastmodifieddate")
+        moment = http_date(resp.headers.get("date"))
+        if moment is None:
+            raise ConnectorError("HubSpot sent no Date header; cannot read the portal's clock")
+        return moment
 
     # ---- internals -----------------------------------------------------------------------
 

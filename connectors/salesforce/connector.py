@@ -30,6 +30,7 @@ from connectors.base import (
     ReadOnlyRefused,
     Watermark,
     WriteResult,
+    http_date,
 )
 from connectors.salesforce import bulk, provision
 from connectors.salesforce import rates as rates_query
@@ -90,6 +91,20 @@ class SalesforceConnector:
     def usage(self) -> ApiUsage:
         return self.api.usage
 
+    def server_time(self) -> datetime:
+        """The org's clock, from the Date header of the versions URI (GET /services/data/),
+        which Salesforce does not count as an API call."""
+        def versions(sf: Any) -> requests.Response:
+            response = self.api.http.get(f"https://{sf.sf_instance}/services/data/",
+                                         headers=sf.headers)
+            response.raise_for_status()
+            return response
+
+        moment = http_date(self.api.call(versions).headers.get("Date"))
+        if moment is None:
+            raise ConnectorError("Salesforce sent no Date header; cannot read the org's clock")
+        return moment
+
     def exchange_rates(self) -> list[ExchangeRate]:
         """The org's dated rates (else its static ones); none for a single-currency org.
         Read at most once an hour: rates change rarely and each read is an API call."""
@@ -138,9 +153,9 @@ class SalesforceConnector:
             self._run_until = until
             self.catalog.forget()
         fields = self.catalog.stream_fields(stream)  # MissingFields before anything is pulled
-        # The window never reaches past the tick's start (nor past "now": a caller's clock
-        # running ahead would otherwise skip rows committed in between).
-        until = floor_second(min(until, self._now()))
+        # The window never reaches past the tick's start, read from the org's own clock
+        # (server_time), in the whole seconds SOQL compares.
+        until = floor_second(until)
         start = _window_start(since, timedelta(minutes=self.config.lookback_minutes))
         to_record = normalizer(stream, self.name, fields)
         first: dict[str, Any] | None

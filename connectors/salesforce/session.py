@@ -79,6 +79,8 @@ def endpoint_key(url: str) -> str:
         return "login"
     if path.startswith("/services/Soap/m/"):
         return "metadata"
+    if path.rstrip("/") == "/services/data":
+        return "versions"
     m = _DATA_PATH.search(path)
     if not m:
         return "other"
@@ -152,7 +154,7 @@ class Api:
         self._last = response
         key = endpoint_key(response.url)
         self.usage.by_endpoint[key] = self.usage.by_endpoint.get(key, 0) + 1
-        if key != "login":
+        if key not in ("login", "versions"):  # neither counts against the org's limit
             self.usage.calls += 1
         m = _LIMIT_INFO.search(response.headers.get("Sforce-Limit-Info", ""))
         if m:

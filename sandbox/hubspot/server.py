@@ -70,7 +70,8 @@ class HubSpotSandbox:
 
     def start(self) -> HubSpotSandbox:
         if self._server is None:
-            self._server = HttpsServer(self.app, self.traffic, self._tls).start()
+            self._server = HttpsServer(self.app, self.traffic, self._tls,
+                                       self.clock.now).start()
         return self
 
     def stop(self) -> None:

@@ -80,7 +80,7 @@ class SalesforceSandbox:
             self._own_dir = Path(tempfile.mkdtemp(prefix="sf-sandbox-"))
         tls = make_tls(self._tls_dir or self._own_dir or Path())
         self.ca_file = tls.ca_file
-        self._server = HttpsServer(self.app, self.traffic, tls).start()
+        self._server = HttpsServer(self.app, self.traffic, tls, self.clock.now).start()
         self.url = self._server.url
         self.tokens.origin = self.url
         return self

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from connectors.base import BudgetExhausted, Connector
 from schema.records import Stream
-from sync.ingest import finish_backfill, land_page, start_cursor
+from sync.ingest import complete_window, land_page, start_cursor
 from sync.matching.keys import generic_domains
 from sync.stages.context import TickContext
 
@@ -29,7 +29,16 @@ def pull(ctx: TickContext) -> None:
 
 def _pull_connector(ctx: TickContext, connector: Connector) -> None:
     generic = generic_domains(ctx.config.matching.generic_domains)
-    opts, until = ctx.options, ctx.started
+    opts, now = ctx.options, ctx.started
+    if budget_short(connector):
+        _defer_reads(ctx, connector, STREAMS[0])
+        return
+    try:
+        # Every window of this tick ends at the CRM's own clock, never at this host's.
+        until = connector.server_time()
+    except BudgetExhausted:
+        _defer_reads(ctx, connector, STREAMS[0])
+        return
     for stream in STREAMS:
         label = f"{connector.name}/{stream.value}"
         if budget_short(connector):
@@ -37,15 +46,17 @@ def _pull_connector(ctx: TickContext, connector: Connector) -> None:
             return
         with ctx.transaction() as session:
             since = start_cursor(session, connector.name, stream, backfill=opts.backfill,
-                                 since=opts.since, now=until)
-        pulled = 0
+                                 since=opts.since, now=now)
+        pulled = changed = 0
         try:
             for page in connector.pull(stream, since, until):
                 with ctx.transaction() as session:
-                    landed = land_page(session, connector.name, page, now=until,
+                    landed = land_page(session, connector.name, page, now=now,
                                        run_id=ctx.run_id, generic=generic)
                 pulled += landed.records
+                changed += landed.changed
                 ctx.report.counts[f"pulled.{label}"] += landed.records
+                ctx.report.counts[f"changed.{label}"] += landed.changed
                 ctx.report.counts[f"deleted.{label}"] += landed.deleted
                 ctx.progress("pull", label, landed.records)
                 if ctx.stopping():
@@ -56,11 +67,11 @@ def _pull_connector(ctx: TickContext, connector: Connector) -> None:
         except BudgetExhausted:
             _defer_reads(ctx, connector, stream)
             return
-        if opts.backfill:
-            with ctx.transaction() as session:
-                finish_backfill(session, connector.name, stream, until)
+        with ctx.transaction() as session:
+            complete_window(session, connector.name, stream, until, now=now, run_id=ctx.run_id)
         ctx.log.info("pulled", source=connector.name, stream=stream.value, records=pulled,
-                     since=since.modified_at.isoformat() if since else None)
+                     changed=changed, since=since.modified_at.isoformat() if since else None,
+                     until=until.isoformat())
 
 
 def budget_short(connector: Connector) -> bool:

@@ -98,7 +98,6 @@ def test_a_dry_backfill_keeps_nothing_and_plans_the_real_backfill(
 
 @pytest.fixture
 def hubspot_only(tmp_path: Path, warehouse: Engine) -> Iterator[Env]:
-    # HubSpot keeps milliseconds: a change is inside the next window at once.
     yield from make_env(tmp_path, warehouse, salesforce=False, accounts=120,
                         opportunities=240)
 
@@ -127,6 +126,7 @@ def test_a_dry_tick_sees_crm_changes_a_partner_file_and_closes(
         row = {"external_id": "DRY-1", "name": "Dry Run Co", "domain": "dry-run-example.com",
                "population": "customer"}
         csv.writer(fh).writerow([row.get(col, "") for col in header])
+    hs.clock.advance(2)  # the tick reads up to the portal's clock, in whole seconds
     dry = dry_then_real(env, TickOptions())
     assert dry.counts["partner_files_imported"] == 1 and dry.counts["stamped"] == 1
     assert ("hubspot", companies[0], "ecosystem_overlap_count") in planned_pairs(dry)

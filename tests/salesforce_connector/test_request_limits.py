@@ -9,7 +9,7 @@ before the next one).
 from __future__ import annotations
 
 import pytest
-from sf_support import Sleeps, later, load_accounts
+from sf_support import Sleeps, load_accounts
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
@@ -24,9 +24,11 @@ from sync.ingest import live_count
 from sync.tick import run_tick
 
 
-def _tick(connector: SalesforceConnector, warehouse: Engine) -> None:
+def _tick(sandbox: SalesforceSandbox, connector: SalesforceConnector,
+          warehouse: Engine) -> None:
     config = Config(crm=CrmConfig(salesforce=connector.config))
-    run_tick(warehouse, config, [connector], now=later(1))
+    sandbox.clock.advance(1)  # a tick reads up to the org's clock, frozen with the records
+    run_tick(warehouse, config, [connector])
 
 
 def _run(warehouse: Engine) -> SyncRun:
@@ -42,7 +44,7 @@ def test_given_the_daily_allocation_is_spent_then_the_run_stops_and_waits_an_hou
     sandbox.faults.next(rate_limit=1)  # the next call gets `TotalRequests Limit exceeded.`
 
     with pytest.raises(RateLimited) as err:
-        _tick(connector, warehouse)
+        _tick(sandbox, connector, warehouse)
 
     assert err.value.retry_after_s == 3600  # the daemon's wait before the next tick
     assert "TotalRequests Limit exceeded." in str(err.value)
@@ -61,7 +63,7 @@ def test_given_the_concurrent_long_request_limit_then_the_tick_backs_off_and_com
     # The org's usage is far below its allocation: this refusal clears in seconds.
     sandbox.faults.next(concurrent_limit=2)
 
-    _tick(connector, warehouse)
+    _tick(sandbox, connector, warehouse)
 
     assert sandbox.faults.fired["concurrent_limit"] == 2
     # DESIGN 8's backoff inside the tick: 0.5 s, then 1 s, each plus up to 25% jitter.
@@ -82,7 +84,7 @@ def test_given_a_concurrent_limit_that_persists_then_the_run_fails_without_an_ho
     sandbox.faults.configure(concurrent_limit=1.0)
 
     with pytest.raises(TransientError, match="ConcurrentPerOrgLongTxn"):
-        _tick(connector, warehouse)
+        _tick(sandbox, connector, warehouse)
 
     assert len(sleeps) == 5  # six attempts, then the next tick (one interval) tries again
     assert _run(warehouse).status == "failed"

@@ -1,0 +1,136 @@
+"""An idle tick is idle: windows end at the CRM's own clock and the watermark follows it.
+
+After a backfill, the echo of ecosync's own writes is re-read (it is inside the lookback) but
+changes nothing; once the CRMs have been quiet for longer than the lookback, a tick reads no
+record at all: one query per Salesforce object, one search per HubSpot object. The sandbox
+clocks are moved instead of waiting on the wall clock.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from e2e_support import Env, make_env
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from schema.models import Account
+from schema.records import Stream
+from sync.config import Config
+from sync.tick import TickOptions, TickReport, run_tick
+
+STREAMS = [f"{source}/{stream.value}" for source in ("salesforce", "hubspot") for stream in Stream]
+
+
+@pytest.fixture
+def env(tmp_path: Path, warehouse: Engine) -> Iterator[Env]:
+    yield from make_env(tmp_path, warehouse, accounts=150, opportunities=300)
+
+
+def advance(env: Env, seconds: float) -> None:
+    assert env.world.salesforce is not None and env.world.hubspot is not None
+    env.world.salesforce.clock.advance(seconds)
+    env.world.hubspot.clock.advance(seconds)
+
+
+def traffic(env: Env) -> tuple[Counter[str], Counter[str]]:
+    assert env.world.salesforce is not None and env.world.hubspot is not None
+    return (Counter(env.world.salesforce.traffic.calls),
+            Counter(env.world.hubspot.traffic.calls))
+
+
+def delta(after: Counter[str], before: Counter[str]) -> dict[str, int]:
+    return {k: after[k] - before[k] for k in after if after[k] != before[k]}
+
+
+def tick(env: Env) -> TickReport:
+    report = run_tick(env.engine, env.config, env.connectors)
+    assert report.status == "succeeded", report.errors
+    return report
+
+
+def lookback(config: Config) -> float:
+    minutes = max(config.crm.salesforce.lookback_minutes, config.crm.hubspot.lookback_minutes)
+    return timedelta(minutes=minutes).total_seconds()
+
+
+def test_once_the_crms_are_quiet_a_tick_reads_nothing(env: Env) -> None:
+    run_tick(env.engine, env.config, env.connectors,
+             options=TickOptions(backfill=True, kind="backfill"))
+    advance(env, 2)  # Salesforce stamps whole seconds: the backfill's writes are now past
+    echo = tick(env)
+    # The echo of the backfill's own writes is read back, and is no change at all.
+    assert sum(echo.counts[f"pulled.{s}"] for s in STREAMS) > 0
+    assert {s: echo.counts[f"changed.{s}"] for s in STREAMS} == dict.fromkeys(STREAMS, 0)
+    assert echo.counts["match.dirty_accounts"] == 0
+    assert sum(v for k, v in echo.counts.items() if k.startswith(("planned.", "written."))) == 0
+
+    advance(env, lookback(env.config) + 60)  # quiet for longer than the lookback
+    tick(env)  # its window still starts a lookback before the echo tick's start
+    sf_before, hs_before = traffic(env)
+    idle = tick(env)
+    sf_after, hs_after = traffic(env)
+    assert {s: idle.counts[f"pulled.{s}"] for s in STREAMS} == dict.fromkeys(STREAMS, 0)
+    sf, hs = delta(sf_after, sf_before), delta(hs_after, hs_before)
+    # One (empty) query per Salesforce object; the connector also re-describes both objects
+    # once per tick, to notice field changes. The org's clock (GET /services/data/) is free.
+    assert {k: v for k, v in sf.items() if k != "describe"} == {"queryAll": 2}, sf
+    # One search per HubSpot object, and the one light read that tells the portal's clock.
+    assert hs == {"POST /crm/v3/objects/companies/search": 1,
+                  "POST /crm/v3/objects/deals/search": 1,
+                  "GET /crm/v3/properties/companies/{name}": 1}, hs
+
+
+def test_a_change_stamped_at_the_window_end_is_read_by_the_next_tick(
+    tmp_path: Path, warehouse: Engine
+) -> None:
+    # No lookback at all: only the half-open windows keep a tie at the boundary safe.
+    for env in make_env(tmp_path, warehouse, accounts=40, opportunities=60):
+        config = env.config
+        crm = config.crm
+        env.config = replace(config, crm=replace(
+            crm, salesforce=replace(crm.salesforce, lookback_minutes=0),
+            hubspot=replace(crm.hubspot, lookback_minutes=0)))
+        sf, hs = env.world.salesforce, env.world.hubspot
+        assert sf is not None and hs is not None
+        run_tick(env.engine, env.config, env.connectors,
+                 options=TickOptions(backfill=True, kind="backfill"))
+        advance(env, 2)
+        sf.clock.freeze()
+        hs.clock.freeze(hs.clock.now().replace(microsecond=0))
+        tick(env)  # its window ends at the frozen instant
+        sf_id = sf.records("Account")[0]["Id"]
+        hs_id = hs.records("companies")[0].id
+        sf.update("Account", sf_id, {"Name": "Tie Breaker Ltd"})  # stamped at that instant
+        hs.update("companies", hs_id, {"name": "Tie Breaker Inc"})
+        advance(env, 1)
+        tick(env)
+        with Session(env.engine) as s:
+            names = dict(s.execute(select(Account.external_id, Account.name).where(
+                Account.external_id.in_([sf_id, hs_id]))).all())
+        assert names == {sf_id: "Tie Breaker Ltd", hs_id: "Tie Breaker Inc"}
+
+
+def test_windows_follow_the_crm_clock_not_this_hosts(env: Env) -> None:
+    sf, hs = env.world.salesforce, env.world.hubspot
+    assert sf is not None and hs is not None
+    run_tick(env.engine, env.config, env.connectors,
+             options=TickOptions(backfill=True, kind="backfill"))
+    advance(env, 3 * 3600)  # the CRMs' clocks run three hours ahead of this host's
+    sf_id = sf.records("Account")[1]["Id"]
+    hs_id = hs.records("companies")[1].id
+    sf.update("Account", sf_id, {"Name": "Ahead Of Time Ltd"})
+    hs.update("companies", hs_id, {"name": "Ahead Of Time Inc"})
+    advance(env, 2)
+    report = tick(env)
+    assert report.counts["changed.salesforce/accounts"] == 1
+    assert report.counts["changed.hubspot/accounts"] == 1
+    with Session(env.engine) as s:
+        names = set(s.scalars(select(Account.name).where(
+            Account.external_id.in_([sf_id, hs_id]))))
+    assert names == {"Ahead Of Time Ltd", "Ahead Of Time Inc"}
