@@ -143,10 +143,12 @@ def main() -> None:
         queries = sum(v for k, v in sf_d.items() if k in ("query", "queryAll", "queryMore"))
         searches = sum(v for k, v in hs_d.items() if k.endswith("/search"))
         # A new process (`sync --once`) also sweeps HubSpot's archive (the daemon every 15
-        # minutes); Salesforce's connector re-describes both objects once per tick.
+        # minutes) and reads its exchange rates (the daemon hourly); the portal's clock is
+        # one light read; Salesforce's connector re-describes both objects once per tick.
         other_hs = {k: v for k, v in hs_d.items() if not k.endswith("/search")
                     and k not in ("GET /crm/v3/objects/companies", "GET /crm/v3/objects/deals",
-                                  "GET /crm/v3/properties/companies/{name}")}
+                                  "GET /crm/v3/properties/companies/{name}",
+                                  "GET /settings/v3/currencies/exchange-rates")}
         met = (pulled == 0 and queries == 2 and searches == 2 and not other_hs
                and not sf_w and not hs_w)
         print(f"idle tick (`sync --once` after the CRMs were quiet for longer than the "

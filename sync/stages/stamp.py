@@ -4,8 +4,6 @@ in force on the close date."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
-from decimal import Decimal
 from typing import Any
 
 from connectors.base import Connector
@@ -15,39 +13,16 @@ from sync.stages.context import TickContext
 
 def exchange_rates(config: Config, connectors: Sequence[Connector]) -> Any:
     """Dated rates the CRMs keep first, the config's static rates last (DESIGN.md 6)."""
-    from sync.attribution.currency import ChainedRates, StaticRates
+    from sync.attribution.currency import ChainedRates, DatedRates, StaticRates
 
-    return ChainedRates((_CrmRates(config, connectors),
-                         StaticRates.from_config(config.attribution)))
-
-
-class _CrmRates:
-    """The CRMs' dated rates, read on the first conversion: a tick with nothing to convert
-    (an idle one) asks the CRMs for none."""
-
-    name = "dated"
-
-    def __init__(self, config: Config, connectors: Sequence[Connector]) -> None:
-        self._config, self._connectors = config, connectors
-        self._dated: Any = None
-
-    def rate(self, currency: str, day: date) -> Decimal | None:
-        if self._dated is None:
-            self._dated = self._read()
-        found: Decimal | None = self._dated.rate(currency, day)
-        return found
-
-    def _read(self) -> Any:
-        from sync.attribution.currency import DatedRates
-
-        dated = DatedRates()
-        corporate = self._config.attribution.corporate_currency.upper()
-        for connector in self._connectors:
-            for rate in connector.exchange_rates():
-                if rate.corporate is not None and rate.corporate != corporate:
-                    continue  # a rate to another currency (a portal's own company currency)
-                dated.add(rate.currency, rate.effective_from, rate.corporate_per_unit)
-        return dated
+    dated = DatedRates()
+    corporate = config.attribution.corporate_currency.upper()
+    for connector in connectors:
+        for rate in connector.exchange_rates():
+            if rate.corporate is not None and rate.corporate != corporate:
+                continue  # a rate to another currency (a portal's own company currency)
+            dated.add(rate.currency, rate.effective_from, rate.corporate_per_unit)
+    return ChainedRates((dated, StaticRates.from_config(config.attribution)))
 
 
 def stamp(ctx: TickContext) -> None:
