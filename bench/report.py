@@ -149,10 +149,10 @@ def parse_salesforce(out: str) -> list[Target]:
     for path, stream, n, calls, low, target, rate, verdict in re.findall(
             r"^\s*(bulk|rest)\s+(\w+)\s+([\d,]+)\s+(\d+)\s+(\d+)\s+(\d+)\s+([\d,]+)\s+(ok|MISSED)",
             out, re.M):
-        bound = "a handful" if path == "bulk" else "ceil(N/2000) + 2"
+        bound = "the job's calls + 2" if path == "bulk" else "ceil(N/2000) + 2"
         targets.append(Target(f"read {stream} over {path.upper()} ({n} records): calls <= "
-                              f"{bound} = {target}",
-                              f"{calls} calls (minimum {low}), {rate} records/s",
+                              f"floor + 2 = {bound} = {target}",
+                              f"{calls} calls (floor {low}), {rate} records/s",
                               verdict == "ok"))
     for m_, path, calls, low, target, rate, failed, verdict in re.findall(
             r"^\s*([\d,]+)\s+(composite|bulk)\s+(\d+)\s+(\d+)\s+(\d+)\s+([\d,]+)\s+(\d+)\s+"
@@ -170,12 +170,13 @@ def parse_salesforce(out: str) -> list[Target]:
 
 
 def parse_hubspot(out: str) -> list[Target]:
-    return [Target(f"{stage} {stream} ({n} records): calls <= minimum + 3, no 429",
-                   f"{calls} calls (minimum {low}), {rate} records/s, {r429} 429s",
-                   verdict == "ok")
-            for stage, stream, n, calls, low, _extra, _s, rate, r429, verdict in re.findall(
+    return [Target(f"{stage} {stream} ({n} records): data calls <= floor + 2, no 429",
+                   f"{calls} data calls (floor {low}) + {meta} metadata, {rate} records/s, "
+                   f"{r429} 429s", verdict == "ok")
+            for stage, stream, n, calls, low, _extra, meta, _s, rate, r429, verdict
+            in re.findall(
                 r"^(backfill|incremental|write) (\w+)\s+(\d+)\s+(\d+)\s+(\d+)\s+\+?(-?\d+)\s+"
-                r"([\d.]+)\s+(\d+)\s+(\d+)\s+(ok|MISS)", out, re.M)]
+                r"(\d+)\s+([\d.]+)\s+(\d+)\s+(\d+)\s+(ok|MISS)", out, re.M)]
 
 
 def parse_e2e(out: str) -> list[Target]:

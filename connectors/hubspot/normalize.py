@@ -19,6 +19,9 @@ from schema.records import AccountRecord, OpportunityRecord, OpportunityStatus
 # v4 association type ids (HUBSPOT_DEFINED): deal → company "Primary" and unlabeled.
 DEAL_TO_COMPANY_PRIMARY = 5
 DEAL_TO_COMPANY_UNLABELED = 341
+# v3 inline association types: the primary link is listed as this type, and again (like every
+# link) as "<type>_unlabeled".
+INLINE_PRIMARY = "deal_to_company"
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,3 +198,28 @@ def primary_company(targets: Iterable[Mapping[str, Any]]) -> str | None:
                 return str(company)
         fallback = company if fallback is None else min(fallback, company)
     return None if fallback is None else str(fallback)
+
+
+def inline_company(raw: Mapping[str, Any]) -> tuple[str | None, bool]:
+    """(company, complete) from a v3 read with ``associations=companies``.
+
+    Each link is listed twice (as ``deal_to_company`` when primary, and always as
+    ``deal_to_company_unlabeled``): the primary wins, else the lowest company id, as for v4.
+    ``complete`` is False when HubSpot cut the list off (its block carries ``paging.next``
+    after 100 entries): the primary may be on a later page, so the caller reads that deal's
+    associations in full. No block at all means no associated company."""
+    block = (raw.get("associations") or {}).get("companies")
+    if not block:
+        return None, True
+    if (block.get("paging") or {}).get("next"):
+        return None, False
+    fallback: int | None = None
+    for entry in block.get("results") or ():
+        try:
+            company = int(str(entry.get("id")))
+        except ValueError:
+            continue
+        if entry.get("type") == INLINE_PRIMARY:
+            return str(company), True
+        fallback = company if fallback is None else min(fallback, company)
+    return (None if fallback is None else str(fallback)), True

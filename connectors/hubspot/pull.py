@@ -21,6 +21,7 @@ from connectors.hubspot.normalize import (
     StageInfo,
     company_record,
     deal_record,
+    inline_company,
     parse_time,
     primary_company,
     stage_map,
@@ -32,6 +33,7 @@ log = structlog.get_logger("ecosync.connectors.hubspot")
 LIST_LIMIT = 100  # the list endpoint's maximum page size
 SEARCH_LIMIT = 200  # the search endpoint's maximum page size
 SEARCH_CEILING = 10_000  # search serves at most this many results per query
+ASSOCIATION_BATCH = 1_000  # deals per v4 association batch read
 DELETED_SWEEP_INTERVAL = timedelta(minutes=15)
 MODIFIED = "hs_lastmodifieddate"
 
@@ -72,11 +74,17 @@ class Puller:
             yield from self._backfill(names, until, deleted)
             return
         start = since.modified_at - timedelta(minutes=self.config.lookback_minutes)
-        for raws in self._search(names, _ms(start), _ms(until)):
-            last = raws[-1]
-            mark = Watermark(datetime.fromtimestamp(_modified_ms(last) / 1000, tz=UTC),
-                             str(last["id"]))
-            yield Page(stream, self._records(names, raws), mark)
+        # Search results carry no associations: deals are read in groups of pages sharing one
+        # v4 batch read (1,000 deals), then yielded page by page with their watermarks.
+        searched = self._search(names, _ms(start), _ms(until))
+        deals = names.stream is Stream.OPPORTUNITIES
+        for group in _grouped(searched, ASSOCIATION_BATCH if deals else 1):
+            companies = self._batch_companies(names, [r for raws in group for r in raws])
+            for raws in group:
+                last = raws[-1]
+                mark = Watermark(datetime.fromtimestamp(_modified_ms(last) / 1000, tz=UTC),
+                                 str(last["id"]))
+                yield Page(stream, self._records(names, raws, companies), mark)
         if deleted:
             yield from self._sweep_archived(names, until)
 
@@ -93,7 +101,8 @@ class Puller:
         lookback = timedelta(minutes=self.config.lookback_minutes)
         since_ms = None if last is None else _ms(last - lookback)
         for raws in self._list(names, archived=True, archived_since_ms=since_ms):
-            yield Page(names.stream, self._records(names, raws), None)
+            yield Page(names.stream, self._records(names, raws, self._inline(names, raws)),
+                       None)
         self._swept[names.stream] = until
 
     def count(self, stream: Stream, created_until: datetime | None = None) -> int:
@@ -129,7 +138,8 @@ class Puller:
             for raws in self._list(names, archived=archived):
                 if pending is not None:
                     yield pending
-                pending = Page(names.stream, self._records(names, raws), None)
+                pending = Page(names.stream,
+                               self._records(names, raws, self._inline(names, raws)), None)
         yield Page(names.stream, [], final) if pending is None else replace(pending,
                                                                            watermark=final)
         if deleted:
@@ -143,6 +153,8 @@ class Puller:
         while True:
             kwargs: dict[str, Any] = {"limit": LIST_LIMIT, "properties": names.read,
                                       "archived": archived}
+            if names.stream is Stream.OPPORTUNITIES:
+                kwargs["associations"] = ["companies"]  # inline: no batch read per page
             if after:
                 kwargs["after"] = after
             resp = self.client.call(f"GET /crm/v3/objects/{obj}", f"crm.{obj}.basic_api",
@@ -265,17 +277,38 @@ class Puller:
 
     # ---- records -------------------------------------------------------------------------
 
-    def _records(self, names: StreamProperties, raws: list[Raw]) -> list[Record]:
+    def _records(self, names: StreamProperties, raws: list[Raw],
+                 companies: Mapping[str, str]) -> list[Record]:
         source = self.config.name
         if names.stream is Stream.ACCOUNTS:
             return [company_record(r, source=source, names=names) for r in raws]
-        companies = self._primary_companies([str(r["id"]) for r in raws])
         stages = self._stage_info(raws)
         return [deal_record(r, source=source, names=names, stages=stages,
                             company_id=companies.get(str(r["id"]))) for r in raws]
 
+    def _inline(self, names: StreamProperties, raws: list[Raw]) -> dict[str, str]:
+        """Deal → primary company from a list page's inline associations; one v4 batch read
+        for the deals whose inline list HubSpot cut off (none on most pages)."""
+        if names.stream is not Stream.OPPORTUNITIES:
+            return {}
+        out: dict[str, str] = {}
+        cut: list[str] = []
+        for raw in raws:
+            company, complete = inline_company(raw)
+            if not complete:
+                cut.append(str(raw["id"]))
+            elif company is not None:
+                out[str(raw["id"])] = company
+        out.update(self._primary_companies(cut))
+        return out
+
+    def _batch_companies(self, names: StreamProperties, raws: list[Raw]) -> dict[str, str]:
+        if names.stream is not Stream.OPPORTUNITIES:
+            return {}
+        return self._primary_companies([str(r["id"]) for r in raws])
+
     def _primary_companies(self, deal_ids: list[str]) -> dict[str, str]:
-        """One v4 batch read for the whole page (search results carry no associations)."""
+        """One v4 batch read for up to 1,000 deals (search results carry no associations)."""
         if not deal_ids:
             return {}
         body = {"inputs": [{"id": i} for i in deal_ids]}
@@ -317,3 +350,17 @@ class Puller:
 def _archived_ms(raw: Mapping[str, Any]) -> int:
     moment = parse_time(raw.get("archivedAt")) or parse_time(raw.get("updatedAt"))
     return _ms(moment) if moment else 0
+
+
+def _grouped(pages: Iterator[list[Raw]], size: int) -> Iterator[list[list[Raw]]]:
+    """Consecutive pages in groups of about `size` records (a page is never split)."""
+    group: list[list[Raw]] = []
+    count = 0
+    for raws in pages:
+        if group and count + len(raws) > size:
+            yield group
+            group, count = [], 0
+        group.append(raws)
+        count += len(raws)
+    if group:
+        yield group

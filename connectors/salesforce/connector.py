@@ -166,6 +166,13 @@ class SalesforceConnector:
         log.info("salesforce pull", sobject=fields.sobject, rows=total, backfill=since is None,
                  bulk=total > self.config.bulk_threshold)
         if total > self.config.bulk_threshold:
+            # The first REST page came with the count: land it rather than throw it away, and
+            # let Bulk read the rest of the window, past that page's last (stamp, id).
+            for page in rest_pages(self.api, stream, fields, start, until, deleted=deleted,
+                                   to_record=to_record, first=first, max_pages=1):
+                yield page
+                if page.watermark is not None:
+                    start = (page.watermark.modified_at, page.watermark.last_id)
             text = select(fields.select, fields.sobject, where(start, until), ordered=False)
             try:
                 yield from bulk.query_pages(
@@ -175,7 +182,7 @@ class SalesforceConnector:
             except bulk.BulkUnavailable as exc:
                 log.warning("bulk query failed; pulling the window over REST",
                             sobject=fields.sobject, error=str(exc))
-            first = None  # start over on REST; the page fetched with the count is stale
+            first = None  # the rest of the window over REST, from where that page ended
         yield from rest_pages(self.api, stream, fields, start, until, deleted=deleted,
                               to_record=to_record, first=first)
 

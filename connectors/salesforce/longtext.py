@@ -68,9 +68,10 @@ def page_queries(fields: StreamFields, extra: Sequence[str], start: soql.Key | N
 def split_pages(
     api: Api, stream: Stream, fields: StreamFields, extra: Sequence[str], start: soql.Key | None,
     until: datetime, *, deleted: bool, to_record: normalize.Normalizer,
-    first: dict[str, Any] | None = None,
+    first: dict[str, Any] | None = None, max_pages: int | None = None,
 ) -> Iterator[Page]:
-    """`first`: the bodies of the first page's subrequests, if already fetched."""
+    """`first`: the bodies of the first page's subrequests, if already fetched; at most
+    `max_pages` pages when given."""
     low, bodies = start, first
     # Keyset paging: each page must start past the (SystemModstamp, Id) the previous one ended.
     guard = PageGuard(f"Salesforce {fields.sobject} query", ordered=True)
@@ -101,7 +102,9 @@ def split_pages(
             else:
                 log.info("salesforce row changed while paging; the next tick pulls it", id=rid)
         yield Page(stream, records, Watermark(*high))
-        if len(rows) < PAGE:
+        if max_pages is not None:
+            max_pages -= 1
+        if len(rows) < PAGE or max_pages == 0:
             return
         low, bodies = high, None
 

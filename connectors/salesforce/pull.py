@@ -85,8 +85,10 @@ def plain_window(api: Api, fields: StreamFields, start: Key | None, until: datet
 def rest_pages(
     api: Api, stream: Stream, fields: StreamFields, start: Key | None, until: datetime, *,
     deleted: bool, to_record: normalize.Normalizer, first: dict[str, Any] | None = None,
+    max_pages: int | None = None,
 ) -> Iterator[Page]:
-    """REST query / queryAll pages of up to 2000 rows, following nextRecordsUrl.
+    """REST query / queryAll pages of up to 2000 rows, following nextRecordsUrl (at most
+    `max_pages` of them when given).
 
     `first` holds the first page already fetched (open_window or plain_window). If the server
     forgets the cursor (INVALID_QUERY_LOCATOR: cursors expire after ~15 idle minutes, ~10 open
@@ -97,7 +99,7 @@ def rest_pages(
     extra = extra_long_text(fields)
     if extra and (first is None or "long0" in first):  # fresh, or a split page already
         yield from split_pages(api, stream, fields, extra, start, until, deleted=deleted,
-                               to_record=to_record, first=first)
+                               to_record=to_record, first=first, max_pages=max_pages)
         return
     position = start
     mark: Watermark | None = None
@@ -118,7 +120,9 @@ def rest_pages(
                 position, mark = key, Watermark(*key)
         if rows:
             yield Page(stream, [to_record(raw) for raw in rows], mark)
-        if body.get("done", True):
+            if max_pages is not None:
+                max_pages -= 1
+        if body.get("done", True) or max_pages == 0:
             return
         if extra and int(body.get("totalSize", 0)) > SPLIT_AFTER_ROWS:
             yield from split_pages(api, stream, fields, extra, position, until,

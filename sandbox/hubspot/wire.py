@@ -15,6 +15,8 @@ from sandbox.hubspot.schema import DEFAULT_PROPERTIES, PropertyDef
 from sandbox.hubspot.store import Portal, Rec
 
 SINGULAR = {"companies": "COMPANY", "deals": "DEAL"}
+# Entries of inline associations a v3 read returns per record before paging them.
+INLINE_ASSOCIATIONS = 100
 # Properties HubSpot returns on every read, whatever was requested.
 ALWAYS = ("createdate", "hs_lastmodifieddate", "hs_object_id")
 
@@ -169,7 +171,11 @@ def record_wire(
 def inline_associations(
     portal: Portal, object_type: str, object_id: str, wanted: Sequence[str]
 ) -> dict[str, Any]:
-    """v3 inline associations: each link twice, the primary label and ``_unlabeled``."""
+    """v3 inline associations: each link twice, the primary label and ``_unlabeled``, at most
+    100 entries a record; past that the block carries its own ``paging.next`` (HubSpot
+    changelog, "Announcing a change to how v3 CRM APIs return association data": "if your
+    request returns more than 100 associations, you will need to use the value of the after
+    field"). The entries are counted as listed, so the cut can fall between a link's two."""
     other = "companies" if object_type == "deals" else "deals"
     if other not in wanted:
         return {}
@@ -182,4 +188,11 @@ def inline_associations(
         if primary:
             results.append({"id": other_id, "type": prefix})
         results.append({"id": other_id, "type": f"{prefix}_unlabeled"})
-    return {other: {"results": results}}
+    block: dict[str, Any] = {"results": results[:INLINE_ASSOCIATIONS]}
+    if len(results) > INLINE_ASSOCIATIONS:
+        after = encode_cursor(INLINE_ASSOCIATIONS)
+        block["paging"] = {"next": {
+            "after": after,
+            "link": f"crm/v3/objects/{object_type}/{object_id}/associations/{other}"
+                    f"?after={after}"}}
+    return {other: block}

@@ -125,3 +125,20 @@ def test_missing_bearer_token_gets_hubspots_401(sandbox: HubSpotSandbox) -> None
     body = error_body(caught.value)
     assert body["category"] == "INVALID_AUTHENTICATION"
     assert body["message"].startswith("Authentication credentials not found")
+
+
+def test_inline_associations_stop_at_100_entries_and_say_there_are_more(
+    sandbox: HubSpotSandbox, client: HubSpot
+) -> None:
+    cids = sandbox.load("companies", companies(120))
+    (deal,) = sandbox.load("deals", [{"dealname": "Crowded"}])
+    for cid in cids:
+        sandbox.associate(deal, cid, primary=cid == cids[0])
+
+    page = client.crm.deals.basic_api.get_page(limit=10, associations=["companies"])
+
+    block = page.results[0].associations["companies"]
+    assert len(block.results) == 100  # 121 entries (the primary twice), cut at 100
+    assert block.results[0].type == "deal_to_company"  # the primary, labeled
+    assert {r.type for r in block.results[1:]} == {"deal_to_company_unlabeled"}
+    assert block.paging.next.after

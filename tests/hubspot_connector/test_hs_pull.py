@@ -102,7 +102,9 @@ def test_given_25000_changed_deals_when_pulling_incrementally_then_each_lands_on
     assert not set(pulled) & set(old_ids)
     searches = sandbox.traffic.calls[SEARCH_DEALS]
     assert math.ceil(25_000 / 200) <= searches <= math.ceil(25_000 / 200) + 3
-    assert endpoint_calls(sandbox, ASSOCIATIONS) == len(pages)  # one batch read per page
+    # Search results carry no associations: one v4 batch read per 1,000 deals, not per page.
+    associations = endpoint_calls(sandbox, ASSOCIATIONS)
+    assert math.ceil(25_000 / 1_000) <= associations <= math.ceil(25_000 / 1_000) + 2
     marks = [p.watermark for p in pages if p.watermark is not None]
     assert marks == sorted(marks, key=lambda m: (m.modified_at, int(m.last_id)))
     assert marks[-1] == Watermark(T0 + timedelta(seconds=1 + 24_999 // 150), changed[-1])
@@ -208,13 +210,20 @@ def test_given_deals_with_companies_when_pulling_then_the_primary_company_is_the
     sandbox.associate(dids[2], cids[3], primary=False)  # primary beats a lower unlabeled id
     sandbox.associate(dids[2], cids[2])
     # dids[3]: no company at all (a 207 from the batch read)
+    expected = {dids[0]: cids[0], dids[1]: cids[1], dids[2]: cids[2], dids[3]: None}
 
+    # The list endpoint carries the associations inline: no association call at all.
     pages = list(connector.pull(Stream.OPPORTUNITIES, None, T0))
-
     records = {r.external_id: r for p in pages for r in p.records
                if isinstance(r, OpportunityRecord)}
-    assert {d: records[d].account_external_id for d in dids} == {
-        dids[0]: cids[0], dids[1]: cids[1], dids[2]: cids[2], dids[3]: None}
+    assert {d: records[d].account_external_id for d in dids} == expected
+    assert endpoint_calls(sandbox, ASSOCIATIONS) == 0
+
+    # Search results carry none: one v4 batch read, and the same answer.
+    pages = list(connector.pull(Stream.OPPORTUNITIES, Watermark(T0), T0 + timedelta(1)))
+    records = {r.external_id: r for p in pages for r in p.records
+               if isinstance(r, OpportunityRecord)}
+    assert {d: records[d].account_external_id for d in dids} == expected
     assert endpoint_calls(sandbox, ASSOCIATIONS) == 1
 
 
@@ -332,3 +341,23 @@ def test_given_incremental_ticks_when_sweeping_archived_then_at_most_every_15_mi
     sandbox.archive("companies", ids[7])
     assert deleted_at(20) == [ids[7]]  # only what was archived since the last sweep
     assert sandbox.traffic.calls[LIST_COMPANIES] == 2
+
+
+def test_given_a_deal_whose_inline_associations_are_cut_off_then_only_it_is_read_in_full(
+    sandbox: HubSpotSandbox, connector: HubSpotConnector
+) -> None:
+    cids = sandbox.load("companies", companies(120))  # 121 inline entries: more than 100
+    crowded, plain = sandbox.load("deals", deals(2))
+    for cid in cids[:-1]:
+        sandbox.associate(crowded, cid, primary=False)
+    sandbox.associate(crowded, cids[-1])  # primary, past the first 100 inline entries
+    sandbox.associate(plain, cids[0])
+
+    pages = list(connector.pull(Stream.OPPORTUNITIES, None, T0))
+
+    records = {r.external_id: r for p in pages for r in p.records
+               if isinstance(r, OpportunityRecord)}
+    assert records[crowded].account_external_id == cids[-1]
+    assert records[plain].account_external_id == cids[0]
+    # One fallback read, for the page holding the cut-off list (none without one, above).
+    assert endpoint_calls(sandbox, ASSOCIATIONS) == 1

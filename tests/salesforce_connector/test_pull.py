@@ -176,6 +176,29 @@ def test_given_20000_accounts_when_backfilled_then_bulk_api_2_streams_them(
     assert watermark(warehouse, connector.name, Stream.ACCOUNTS) == Watermark(T0, max(ids))
 
 
+def test_given_a_bulk_pull_then_the_page_read_with_the_count_is_used_not_thrown_away(
+    sandbox: SalesforceSandbox, make_connector: ConnectorFactory, warehouse: Engine
+) -> None:
+    ids = sorted(load_accounts(sandbox, 5000))
+    connector = make_connector(bulk_threshold=1000)
+
+    pages = list(connector.pull(Stream.ACCOUNTS, None, later(1)))
+
+    # The first page came with the COUNT(), in one Composite call: it lands, in order, with
+    # its watermark; the Bulk job reads only the rows after it.
+    assert len(pages[0].records) == 2000
+    assert pages[0].watermark == Watermark(T0, ids[1999])
+    (job,) = sandbox.bulk.jobs.values()
+    assert len(job.rows) == 3000
+    assert land(warehouse, connector.name, pages) == 5000
+    assert watermark(warehouse, connector.name, Stream.ACCOUNTS) == Watermark(T0, ids[-1])
+    # Calls: the Bulk floor (create, polls, one results page) + describe + the count's page.
+    calls = sandbox.traffic.calls
+    floor = calls["bulk2.query.create"] + calls["bulk2.query.get"] + calls["bulk2.query.results"]
+    assert (calls["describe"], calls["composite"], calls["bulk2.query.results"]) == (1, 1, 1)
+    assert sum(calls.values()) == floor + 2
+
+
 def test_given_a_failed_bulk_job_when_backfilling_then_rest_pulls_the_window(
     sandbox: SalesforceSandbox, make_connector: ConnectorFactory, warehouse: Engine
 ) -> None:
