@@ -5,8 +5,10 @@ between the guides resolve; doctor's fixes point at commands and guide sections 
 from __future__ import annotations
 
 import ast
+import importlib
 import re
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from click.testing import CliRunner
@@ -118,9 +120,17 @@ _COMMAND = re.compile(r"`(ecosync [^`]+)`")
 
 
 def _doctor_strings() -> list[str]:
-    """Every string literal of sync/doctor.py as it renders, module constants substituted
-    (adjacent literals are already joined by the parser)."""
-    tree = ast.parse(Path(doctor.__file__).read_text(encoding="utf-8"))
+    """Every string literal of the sync/doctor package as it renders, each module's constants
+    substituted (adjacent literals are already joined by the parser)."""
+    out = []
+    for path in sorted(Path(doctor.__file__).parent.glob("*.py")):
+        module = importlib.import_module(f"sync.doctor.{path.stem}" if path.stem != "__init__"
+                                         else "sync.doctor")
+        out += _strings(ast.parse(path.read_text(encoding="utf-8")), module)
+    return out
+
+
+def _strings(tree: ast.Module, module: ModuleType) -> list[str]:
     out = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
@@ -131,8 +141,8 @@ def _doctor_strings() -> list[str]:
                 if isinstance(value, ast.Constant):
                     parts.append(str(value.value))
                 elif (isinstance(value, ast.FormattedValue) and isinstance(value.value, ast.Name)
-                      and isinstance(getattr(doctor, value.value.id, None), str)):
-                    parts.append(getattr(doctor, value.value.id))
+                      and isinstance(getattr(module, value.value.id, None), str)):
+                    parts.append(getattr(module, value.value.id))
                 else:
                     parts.append("{}")
             out.append("".join(parts))

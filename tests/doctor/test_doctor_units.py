@@ -33,12 +33,14 @@ from sync.config import Config, parse_config
 from sync.doctor import (
     Check,
     DoctorReport,
-    _budget_check,
     check_connector,
     check_crm_sources,
     check_sharing,
     run_doctor,
 )
+from sync.doctor.crm import budget_check
+from sync.doctor.hubspot import HUBSPOT
+from sync.doctor.salesforce import SALESFORCE
 from sync.logs import MASKER
 from sync.partners import add_partner
 
@@ -138,12 +140,12 @@ def test_a_connector_that_cannot_be_built_is_a_line_not_a_traceback() -> None:
 @pytest.mark.parametrize(("used", "status"), [(100, "ok"), (399, "ok"), (400, "warn"),
                                               (500, "fail"), (900, "fail")])
 def test_budget_thresholds_follow_max_api_share(used: int, status: str) -> None:
-    check = _budget_check("salesforce", "salesforce", 0.5, used, 1000)
+    check = budget_check("salesforce", SALESFORCE, 0.5, used, 1000)
     assert check.status == status, check
 
 
 def test_no_reported_limit_is_not_a_failure() -> None:
-    assert _budget_check("hubspot", "hubspot", 0.5, None, None).status == "ok"
+    assert budget_check("hubspot", HUBSPOT, 0.5, None, None).status == "ok"
 
 
 def test_a_stored_sharing_policy_with_an_unknown_level_fails(
@@ -217,3 +219,24 @@ def test_on_sqlite_the_lock_file_must_be_creatable(tmp_path: Path) -> None:
     assert "daemon.lock_file" in bad.fix
     # PostgreSQL elects the leader with an advisory lock: no file, no line.
     assert check_lock_file(config("postgresql+psycopg://u@h/db", blocker / "x.lock")) is None
+
+
+def test_each_crm_supplies_its_objects_and_fixes_whatever_its_source_is_named() -> None:
+    """The checks come from the CRM's profile, found by its config section: a Salesforce
+    source named 'sf-prod' and a HubSpot source named 'salesforce' each get their own."""
+    renamed = FakeConnector("check", AuthFailed("invalid_grant"))
+    renamed.name = "sf-prod"
+    checks = check_connector(renamed, _config(name="sf-prod"), NOW)
+    assert checks[0].area == "sf-prod"
+    assert "crm.salesforce.client_id" in checks[0].fix
+
+    hubspot = FakeConnector()  # named "salesforce", configured as the HubSpot source
+    config = parse_config({"crm": {"hubspot": {"enabled": True, "name": "salesforce",
+                                               "access_token": "pat-xyz"}}}, "<test>", {})
+    names = _names(check_connector(hubspot, config, NOW))
+    assert names[:3] == [("authentication", "ok"), ("read companies", "ok"),
+                         ("read deals", "ok")]
+    hubspot.fail_on, hubspot.error = "pull", AuthFailed("401 expired")
+    failed = check_connector(hubspot, config, NOW)
+    assert failed[0].name == "authentication"
+    assert "crm.hubspot.access_token" in failed[0].fix
