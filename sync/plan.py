@@ -8,7 +8,7 @@ by sync.sharing; this module only arranges the data for it.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -108,7 +108,7 @@ def plan_accounts(
                 connector.stored_form(Stream.ACCOUNTS, desired),
                 written.get(acc.external_id, {}), acc.owned_values)
             if change:
-                changes.append(change)
+                changes.append(replace(change, name=acc.name))
         yield PlannedChunk(Stream.ACCOUNTS, [a.id for a in rows], changes)
 
 
@@ -154,7 +154,7 @@ def plan_opportunities(
                 connector.stored_form(Stream.OPPORTUNITIES, desired),
                 written.get(opp.external_id, {}), opp.owned_values)
             if change:
-                changes.append(change)
+                changes.append(replace(change, name=opp.name))
         yield PlannedChunk(Stream.OPPORTUNITIES, [o.id for o in rows], changes)
 
 

@@ -6,8 +6,17 @@ Built over `TickReport.counts`, whose keys are `<what>.<source>/<stream>` or pla
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from schema.models import Account, Opportunity
+from schema.owned_fields import BY_LOGICAL
+from schema.records import Stream
+from sync.config import Config
 
 
 def _total(counts: Mapping[str, int], prefix: str) -> int:
@@ -56,3 +65,39 @@ def api_calls(report: Any) -> str:
         return "no API calls"
     detail = ", ".join(f"{k} {v:,}" for k, v in per.items())
     return f"{_plural(sum(per.values()), 'API call')} ({detail})"
+
+
+def field_api_name(config: Config, source: str, stream: Stream | str, logical: str) -> str:
+    """The CRM's own name of an owned field (`Ecosystem_Partners__c`, `ecosystem_partners`),
+    as configured; the logical name when the source or field is unknown."""
+    stream = Stream(stream)
+    owned = BY_LOGICAL.get(logical)
+    if owned is None:
+        return logical
+    sf, hs = config.crm.salesforce, config.crm.hubspot
+    if source == sf.name:
+        overrides = sf.account_fields if stream is Stream.ACCOUNTS else sf.opportunity_fields
+        return overrides.get(logical) or owned.salesforce
+    if source == hs.name:
+        overrides = hs.company_properties if stream is Stream.ACCOUNTS else hs.deal_properties
+        return overrides.get(logical) or owned.hubspot
+    return logical
+
+
+def record_names(session: Session, records: Iterable[tuple[str, str, str]]
+                 ) -> dict[tuple[str, str, str], str]:
+    """(source, stream, external id) -> the record's name in the warehouse, where known."""
+    wanted: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for source, stream, ext in records:
+        wanted[(source, str(stream))].add(ext)
+    out: dict[tuple[str, str, str], str] = {}
+    for (source, stream), ids in wanted.items():
+        model = Account if stream == Stream.ACCOUNTS.value else Opportunity
+        listed = sorted(ids)
+        for start in range(0, len(listed), 500):
+            for ext, name in session.execute(
+                select(model.external_id, model.name).where(
+                    model.source == source, model.external_id.in_(listed[start:start + 500]))):
+                if name:
+                    out[(source, stream, ext)] = name
+    return out

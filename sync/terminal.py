@@ -18,6 +18,7 @@ never truncated at 80 columns; timestamps are shown to the second.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import sys
@@ -120,9 +121,12 @@ class SafeTable(Table):
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         for column, kind, whole in zip(self.columns, self.kinds, self.whole, strict=True):
             word = max((cell_len(w) for w in str(column.header).split()), default=0)
-            column.min_width = max(whole, word) if whole else None
-            if kind == "number":
-                column.max_width = max(whole, word)
+            # Numbers and ids get a fixed width (their widest cell; the header wraps), which
+            # rich never squeezes; a text column holding timestamps keeps them on one line.
+            if kind != "text":
+                column.width = max(whole, word)
+            elif whole:
+                column.min_width = max(whole, word)
         if self.show_header and len(self.columns) > 2 and (
                 self.needed_width() > options.max_width):
             yield from self._blocks()
@@ -176,10 +180,12 @@ def add_row(t: Table, values: Iterable[object]) -> None:
 
 
 def width() -> int:
-    """The terminal's width; 200 when output is not a terminal, so piped tables stay whole."""
+    """The terminal's width; when output is not a terminal, $COLUMNS if set, else 200, so
+    piped tables stay whole."""
     if sys.stdout.isatty():
         return shutil.get_terminal_size().columns
-    return 200
+    columns = os.environ.get("COLUMNS", "")
+    return int(columns) if columns.isdigit() and int(columns) >= 20 else 200
 
 
 def console(file: IO[str] | None = None, *, width_: int | None = None,

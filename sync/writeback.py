@@ -62,6 +62,7 @@ class RecordChange:
     external_id: str
     changes: tuple[FieldChange, ...]
     values: Mapping[str, object]  # the changed fields' desired values, as Python objects
+    name: str | None = None  # the record's name, for dry-run lines (set by sync.plan)
 
 
 def diff_record(

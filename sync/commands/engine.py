@@ -18,9 +18,11 @@ from sqlalchemy.orm import Session
 from connectors.base import ConnectorError
 from schema.models import ChangeLog, WritebackError
 from sync import terminal
+from sync.config import Config
 from sync.context import AppContext, pass_app
 from sync.errors import UserError
 from sync.leader import Holder, writing
+from sync.summary import api_calls, field_api_name, record_names, tick_summary
 from sync.warehouse import require_head
 from sync.wiring import build_connectors
 
@@ -55,27 +57,56 @@ def _runner(bars: Progress | None) -> Progress_:
     return advance
 
 
-def print_planned(report: TickReport, console: Console) -> None:
-    """One line per field, so the output can be read, grepped and diffed."""
+def print_planned(report: TickReport, console: Console, config: Config) -> None:
+    """One line per field, so the output can be read, grepped and diffed: the record (source,
+    object, id and name) and the field under its CRM name."""
     console.print(f"dry run: {len(report.planned)} records would change, nothing written")
     for change in report.planned:
+        name = f" {change.name!r}" if change.name else ""
         for ch in change.changes:
             old = "—" if ch.crm is None else repr(ch.crm)
             new = "—" if ch.new is None else repr(ch.new)
+            api = field_api_name(config, change.source, change.stream, ch.field)
             console.print(terminal.plain(
-                f"{change.source} {change.stream.value} {change.external_id} "
-                f"{ch.field}: {old} → {new}", cell=True), markup=False, highlight=False,
+                f"{change.source} {change.stream.value} {change.external_id}{name} "
+                f"{api}: {old} → {new}", cell=True), markup=False, highlight=False,
                 soft_wrap=True)
 
 
-def print_report(report: TickReport, console: Console) -> None:
-    counts = {k: v for k, v in sorted(report.counts.items()) if v}
-    console.print(f"run {report.run_id}: [bold]{report.status}[/bold]  "
-                  + "  ".join(f"{k}={v}" for k, v in counts.items()))
-    if report.api_calls:
-        console.print("API calls: " + ", ".join(f"{k}={v}" for k, v in report.api_calls.items()))
+def print_report(report: TickReport, console: Console, *, dry_run: bool = False) -> None:
+    """The outcome in words; the counters are in `--format json`."""
+    console.print(terminal.line(f"run {report.run_id} [bold]{report.status}[/bold]: ",
+                                terminal.value(tick_summary(report, dry_run=dry_run)),
+                                f"; {api_calls(report)}"))
     for err in report.errors:
         console.print(terminal.line("[yellow]warning:[/yellow] ", terminal.value(err)))
+
+
+def report_json(report: TickReport) -> str:
+    """The whole report for automation: status, every counter, API calls, warnings."""
+    return json.dumps({"run_id": report.run_id, "status": report.status,
+                       "summary": tick_summary(report), "counts": dict(sorted(
+                           report.counts.items())), "api_calls": report.api_calls,
+                       "errors": report.errors,
+                       "planned": [{"source": c.source, "object": c.stream.value,
+                                    "record": c.external_id, "name": c.name,
+                                    "fields": {ch.field: ch.new for ch in c.changes}}
+                                   for c in report.planned]}, indent=2, default=str)
+
+
+def _show(app: AppContext, report: TickReport, fmt: str, dry_run: bool) -> None:
+    if fmt == "json":
+        click.echo(report_json(report))
+        return
+    console = terminal.console()
+    if dry_run:
+        print_planned(report, console, app.config)
+    print_report(report, console, dry_run=dry_run)
+
+
+_format_opt = click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+    help="json: the run's status, every counter and the planned changes, for automation.")
 
 
 def _waiting(holder: Holder | None) -> None:
@@ -116,17 +147,15 @@ _WAIT_HELP = ("If another writer (a backfill, a sync, the daemon) holds the ware
               help="Print the field changes; change nothing (CRMs and warehouse).")
 @click.option("--source", default=None, help="Only this CRM source (by its name).")
 @click.option("--wait", is_flag=True, help=_WAIT_HELP)
+@_format_opt
 @pass_app
 def sync_command(app: AppContext, once: bool, dry_run: bool, source: str | None,
-                 wait: bool) -> None:
+                 wait: bool, fmt: str) -> None:
     """One tick: pull, match, stamp, and write back what changed."""
     from sync.tick import TickOptions
 
     report = _run(app, TickOptions(dry_run=dry_run), source, show_bars=False, wait=wait)
-    console = Console()
-    if dry_run:
-        print_planned(report, console)
-    print_report(report, console)
+    _show(app, report, fmt, dry_run)
 
 
 @click.command("backfill")
@@ -137,19 +166,17 @@ def sync_command(app: AppContext, once: bool, dry_run: bool, source: str | None,
               help="Pull and match, print changes; change nothing (CRMs and warehouse).")
 @click.option("--progress/--no-progress", default=True, help="Show progress bars.")
 @click.option("--wait", is_flag=True, help=_WAIT_HELP)
+@_format_opt
 @pass_app
 def backfill_command(app: AppContext, source: str | None, since: datetime | None,
-                     dry_run: bool, progress: bool, wait: bool) -> None:
+                     dry_run: bool, progress: bool, wait: bool, fmt: str) -> None:
     """Full pull, match and write-back; resumes from its last checkpoint after a kill."""
     from sync.tick import TickOptions
 
     opts = TickOptions(dry_run=dry_run, backfill=True, kind="backfill",
                        since=since.replace(tzinfo=UTC) if since else None)
-    report = _run(app, opts, source, show_bars=progress, wait=wait)
-    console = Console()
-    if dry_run:
-        print_planned(report, console)
-    print_report(report, console)
+    report = _run(app, opts, source, show_bars=progress and fmt == "text", wait=wait)
+    _show(app, report, fmt, dry_run)
 
 
 @click.group("fields")
@@ -262,15 +289,21 @@ def history_command(app: AppContext, record: str, fmt: str) -> None:
     if fmt == "json":
         click.echo(json.dumps([
             {"run": r.run_id, "written_at": r.written_at.isoformat(), "source": r.source,
-             "object": r.stream, "field": r.field, "old": r.old_value, "new": r.new_value,
+             "object": r.stream, "field": r.field,
+             "api_name": field_api_name(app.config, r.source, r.stream, r.field),
+             "old": r.old_value, "new": r.new_value,
              "manual_edit": r.manual_edit, "crm_value": r.crm_value} for r in rows], indent=2))
         return
+    with Session(app.engine()) as session:
+        names = record_names(session, [(r.source, r.stream, r.external_id) for r in rows])
+    name = next((names[k] for k in names), None)
     table = terminal.table("written at (UTC)", terminal.Col("run", "number"), "source",
                            "object", terminal.Col("field", "id"), "old", "new", "note",
-                           title=f"history of {record}")
+                           title=f"history of {record}" + (f" ({name})" if name else ""))
     for r in rows:
         note = f"rep had set {r.crm_value!r}" if r.manual_edit else ""
-        terminal.add_row(table, (r.written_at, r.run_id, r.source, r.stream, r.field,
+        terminal.add_row(table, (r.written_at, r.run_id, r.source, r.stream,
+                                 field_api_name(app.config, r.source, r.stream, r.field),
                                  r.old_value or "—", r.new_value or "—", note))
     terminal.console().print(table)
 

@@ -51,6 +51,11 @@ def overlaps_command(app: AppContext, fmt: str) -> None:
     with transaction(engine) as session:
         sync_partners_from_config(session, app.config)
         rows = overlaps_report.rows(overlaps_report.overlaps_report(session))
+    if not rows and fmt == "table":
+        click.echo("no overlaps that partners share yet: import partner lists "
+                   "(`ecosync partners import`) and run `ecosync backfill` or `ecosync sync "
+                   "--once`")
+        return
     click.echo(render(rows, overlaps_report.COLUMNS, fmt, title="Overlaps by partner"),
                nl=False)
 
@@ -73,6 +78,11 @@ def accounts_command(app: AppContext, fmt: str, limit: int, min_density: int) ->
             session, limit=limit, min_density=min_density,
             corporate=attribution.corporate_currency, rates=kept_rates(session, attribution),
             today=datetime.now(UTC).date()))
+    if not rows and fmt == "table":
+        click.echo(f"no account overlaps {min_density} or more partners as they share it"
+                   + ("; try a lower --min-density" if min_density > 1 else
+                      " yet: run `ecosync backfill` once partner lists are imported"))
+        return
     click.echo(render(rows, accounts_report.COLUMNS, fmt, title="Accounts by overlap density"),
                nl=False)
 

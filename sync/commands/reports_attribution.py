@@ -7,10 +7,16 @@ from datetime import UTC, datetime
 import click
 
 from schema.db import transaction
+from sync import terminal
 from sync.attribution.periods import Quarter
 from sync.context import AppContext, pass_app
 from sync.partners.registry import sync_partners_from_config
-from sync.reports.attribution import MIN_SAMPLE, Section, attribution_report
+from sync.reports.attribution import (
+    MIN_SAMPLE,
+    Section,
+    attribution_report,
+    closed_deals_note,
+)
 from sync.reports.formats import FORMATS, Column, json_dump, render
 from sync.reports.working_set import COLUMNS as WORKING_SET_COLUMNS
 from sync.reports.working_set import working_set_report
@@ -29,16 +35,30 @@ _quarter_opt = click.option("--quarter", help="Quarter, e.g. 2026Q3 (default: th
 
 
 def render_sections(sections: list[Section], fmt: str) -> str:
-    """Tables one after another; JSON as one object keyed by section; CSV as blocks separated
-    by a blank line, each with its own header and a leading `section` column."""
+    """Tables one after another; JSON as one object keyed by section; CSV as one table: the
+    section's own columns for one section, else the long form (`long_csv`)."""
     if fmt == "json":
         return json_dump({s.name: [{c.key: r.get(c.key) for c in s.columns} for r in s.rows]
                           for s in sections})
     if fmt == "csv":
-        blocks = [render([{"section": s.name, **r} for r in s.rows],
-                         (Column("section", "Section"), *s.columns), "csv") for s in sections]
-        return "\n".join(blocks)
+        if len(sections) == 1:
+            return render(sections[0].rows, sections[0].columns, "csv")
+        return long_csv(sections)
     return "".join(render(s.rows, s.columns, "table", title=s.title) for s in sections)
+
+
+def long_csv(sections: list[Section]) -> str:
+    """Every section in one CSV: a row per figure, `section`, the sections' describing
+    (non-numeric) columns, then `metric` and `value`; a column a section lacks is empty."""
+    dims: list[Column] = []
+    for s in sections:
+        dims += [c for c in s.columns if not c.numeric and c.key not in {d.key for d in dims}]
+    rows = [{"section": s.name, **{d.key: r.get(d.key) for d in dims if d in s.columns},
+             "metric": c.key, "value": r.get(c.key)}
+            for s in sections for r in s.rows for c in s.columns if c.numeric]
+    columns = (Column("section", "Section"), *dims, Column("metric", "Metric"),
+               Column("value", "Value", numeric=True))
+    return render(rows, columns, "csv")
 
 
 @click.command("attribution")
@@ -62,7 +82,13 @@ def attribution_command(app: AppContext, fmt: str, quarter: str | None, section:
             session, anchor=anchor, today=datetime.now(UTC).date(),
             corporate_currency=app.config.attribution.corporate_currency.upper(),
             min_sample=min_sample)
+        note, nothing = closed_deals_note(session, anchor)
     chosen = [s for s in sections if section in ("all", s.name)]
+    if fmt == "table" and note:
+        # Instead of tables of zeros: say so, and where the data is.
+        click.echo(terminal.plain(note + ("" if nothing else "; the trailing quarters:")))
+        if nothing:
+            return
     click.echo(render_sections(chosen, fmt), nl=False)
 
 

@@ -344,3 +344,31 @@ def attribution_report(
         Section("health", "Ecosystem health", HEALTH_COLUMNS,
                 health_rows(session, deals, anchor, today, shares)),
     ]
+
+
+def closed_deals_note(session: Session, anchor: Quarter) -> tuple[str | None, bool]:
+    """(a line for a reader when `anchor` or its trailing year has no closed deal, whether
+    the trailing year has none at all): `no closed deals in 2026Q4; the latest close is
+    2025-12-21`, so nobody reads an empty table as a real zero."""
+    live = (AttributionStamp.superseded_at.is_(None), Opportunity.is_deleted.is_(False))
+
+    def closes(start: date | None, end: date | None) -> Any:
+        query = (select(func.count(), func.max(AttributionStamp.close_date))
+                 .join(Opportunity, Opportunity.id == AttributionStamp.opportunity_id)
+                 .where(*live))
+        if start is not None and end is not None:
+            query = query.where(AttributionStamp.close_date >= start,
+                                AttributionStamp.close_date < end)
+        return session.execute(query).one()
+
+    first = anchor.trailing()[0]
+    in_year, _ = closes(first.start, anchor.end)
+    in_quarter, _ = closes(anchor.start, anchor.end)
+    if in_quarter:
+        return None, False
+    _, latest = closes(None, None)
+    where = (f"the latest close is {latest.isoformat()}" if latest is not None else
+             "no deal is stamped yet (stamps are made when ecosync sees a deal closed; "
+             "run `ecosync backfill`)")
+    span = anchor.label if in_year else f"{first.label}..{anchor.label}"
+    return f"no closed deals in {span}; {where}", not in_year

@@ -95,3 +95,37 @@ def test_restamp_and_explain(config: tuple[Path, World]) -> None:
     missing = _run(path, "attribution", "restamp", "nope", "--reason", "x")
     assert missing.exit_code == 1 and "no opportunity 'nope'" in missing.output
     assert len(world.stamps("006A")) == 2
+
+
+def test_report_attribution_says_where_the_closed_deals_are_instead_of_empty_tables(
+    config: tuple[Path, World],
+) -> None:
+    path, _ = config
+    empty_year = _run(path, "report", "attribution", "--quarter", "2027Q4")
+    assert empty_year.exit_code == 0, empty_year.output
+    assert empty_year.stdout == ("no closed deals in 2027Q1..2027Q4; the latest close is "
+                                 "2026-02-01\n")
+    empty_quarter = _run(path, "report", "attribution", "--quarter", "2026Q4")
+    assert empty_quarter.stdout.startswith(
+        "no closed deals in 2026Q4; the latest close is 2026-02-01; the trailing quarters:")
+    assert "Ecosystem-influenced revenue" in empty_quarter.stdout
+    full = _run(path, "report", "attribution", "--quarter", "2026Q1")
+    assert "no closed deals" not in full.stdout
+
+
+def test_report_attribution_csv_is_one_table(config: tuple[Path, World]) -> None:
+    path, _ = config
+    result = _run(path, "report", "attribution", "--quarter", "2026Q1", "--format", "csv")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert "" not in lines  # no blank line between blocks: one CSV, one header
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert {r["section"] for r in rows} == {"revenue", "partners", "comparison", "cohorts",
+                                             "impact", "health"}
+    assert all(set(r) == set(rows[0]) for r in rows)
+    [figure] = [r for r in rows if r["section"] == "revenue" and r["period"] == "2026Q1"
+                and r["metric"] == "ecosystem_influenced_revenue"]
+    assert figure["value"] == "1200.00"
+    partner = [r for r in rows if r["section"] == "partners" and r["period"] == "2026Q1"
+               and r["metric"] == "attributed_revenue"]
+    assert [(r["partner"], r["value"]) for r in partner] == [("'=HYPERLINK(\"x\")", "600.00")]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import time
 from pathlib import Path
 
@@ -31,7 +33,22 @@ def test_dry_run_prints_changes_and_writes_nothing(both: Env, tmp_path: Path) ->
     result = invoke(both, tmp_path, "sync", "--once", "--dry-run")
     assert result.exit_code == 0, result.output
     assert "dry run:" in result.output and "→" in result.output
-    assert "overlap_count" in result.output
+    # Each line names the field by its CRM name and the record by its name.
+    lines = [x for x in result.output.splitlines() if "→" in x]
+    sf_account = next(x for x in lines if x.startswith("salesforce accounts "))
+    assert "Ecosystem_Overlap_Count__c: " in result.output
+    assert "ecosystem_partners: " in result.output and " overlap_count:" not in result.output
+    ext = sf_account.split()[2]
+    name = both.world.salesforce.get("Account", ext)["Name"]
+    assert f"{ext} {name!r} " in sf_account
+    # The outcome in words; the counters only in JSON.
+    summary = result.output.splitlines()[-1]
+    assert re.match(r"run \d+ succeeded: pulled [\d,]+, .*would write [\d,]+ records? "
+                    r"\(dry run: nothing written\); [\d,]+ API calls \(", summary), summary
+    assert "pulled.salesforce" not in result.stdout  # (the JSON log line keeps them)
+    as_json = json.loads(invoke(both, tmp_path, "sync", "--once", "--dry-run", "--format",
+                                "json").stdout)
+    assert as_json["counts"]["pulled.salesforce/accounts"] > 0 and as_json["planned"]
     assert both.world.salesforce.api_writes() == []
     assert [e for e in both.world.hubspot.write_log if e.source == "api"] == []
     for secret in both.world.env().values():
@@ -47,6 +64,11 @@ def test_history_shows_every_field_written(both: Env, tmp_path: Path) -> None:
     history = invoke(both, tmp_path, "history", record, "--format", "json")
     assert history.exit_code == 0, history.output
     assert '"field": "overlap_count"' in history.output
+    assert '"api_name": "Ecosystem_Overlap_Count__c"' in history.output
+    table = invoke(both, tmp_path, "history", record)
+    name = both.world.salesforce.get("Account", record)["Name"]
+    assert f"history of {record} ({name})" in table.output
+    assert "Ecosystem_Overlap_Count__c" in table.output
     status = invoke(both, tmp_path, "status")
     assert status.exit_code == 0 and "backfill" in status.output
     assert "API use salesforce" in status.output and "calls today" in status.output
