@@ -5,7 +5,6 @@ config rates), ranked on that, the original currencies beside it; domains in Uni
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -37,7 +36,6 @@ def test_open_pipeline_ranks_in_the_corporate_currency(tmp_path: Path,
             "attribution": {"corporate_currency": "USD", "static_rates": {"GBP": 1.25}},
             "partners": [{"id": "p-one", "name": "Partner One", "path": str(partners)}]}
     with SalesforceSandbox(multi_currency=True, tls_dir=tmp_path / "tls") as sf:
-        sf.clock.freeze(datetime.now(UTC) - timedelta(seconds=5))  # before the tick's start
         globex, initech, buecher, umbrella = sf.load("Account", [
             {"Name": "Globex GmbH", "Website": "https://globex.de"},
             {"Name": "Initech", "Website": "https://initech.com"},
@@ -54,7 +52,7 @@ def test_open_pipeline_ranks_in_the_corporate_currency(tmp_path: Path,
              "CurrencyIsoCode": "JPY", "CloseDate": "2030-01-01"},
             {"AccountId": umbrella, "Name": "U", "StageName": "Prospecting", "Amount": 1000,
              "CurrencyIsoCode": "GBP", "CloseDate": "2030-01-01"}])
-        sf.clock.unfreeze()
+        sf.clock.advance(2)  # the tick reads up to the org's clock, in whole seconds
         config = parse_config({**base, "crm": {"salesforce": {
             "enabled": True, "instance_url": sf.url, "login_url": sf.url,
             "client_id": sf.client_id, "client_secret": sf.client_secret,
