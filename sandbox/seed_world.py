@@ -48,6 +48,9 @@ class Row:
     fuzzy_of: Company | None = None  # set when the name is a typo of this company's name
 
 
+DECOY_ATTEMPTS = 40
+
+
 @dataclass(slots=True)
 class World:
     rng: random.Random
@@ -98,13 +101,16 @@ class World:
                 return candidate
         raise RuntimeError(f"could not find a free domain for {name!r}")
 
-    def decoy(self, of: Company) -> Company:
-        """A different company with a similar name and a similar but different domain."""
+    def decoy(self, of: Company) -> Company | None:
+        """A different company with a similar name and a similar but different domain, or
+        None when every candidate name is taken or too close to a name-matched company."""
         rng = self.rng
         # A near-identical name ("Acmes") tests that fuzzy matching stays off when both
         # sides have a domain; it is only made where no account of `of` lacks a domain.
         near_ok = id(of) not in self.name_matched
-        while True:
+        # Bounded: a long name plus one word can stay above the fuzzy threshold for every
+        # extra, and a company may already have all its decoys; looping forever hung seeds.
+        for _ in range(DECOY_ATTEMPTS):
             extra = rng.choice(("Labs", "Group", "Digital", "Holdings", "Partners", "Global"))
             name = f"{of.name}s" if near_ok and rng.random() < 0.3 else f"{of.name} {extra}"
             key = words.name_key(name)
@@ -112,6 +118,8 @@ class World:
                 continue
             if self.claim(key):
                 break
+        else:
+            return None
         tld = of.domain.split(".", 1)[1]
         return Company(name, key, self.new_domain(of.label, name, avoid_tld=tld), of.label)
 
@@ -154,7 +162,8 @@ class World:
             rows.append(self.overlap_row(company))
         for company in rng.sample(list(ours), n_decoy):
             decoy = self.decoy(company)
-            rows.append(self.plain_row(decoy, usable=True))
+            if decoy is not None:
+                rows.append(self.plain_row(decoy, usable=True))
         for original in rng.sample(rows[:n_overlap], n_dup):
             others = [p for p in Population if p != original.population]
             row = self.overlap_row(original.company)

@@ -294,3 +294,22 @@ def test_any_size_gives_consistent_data(seed: int, accounts: int, opportunities:
             assert len(rows) <= partner_accounts
         for row in rows:
             assert row["name"] or row["domain"] or row["website"]
+
+
+def test_a_company_whose_decoys_cannot_be_made_gets_none_instead_of_hanging() -> None:
+    # Hypothesis found seeds where generate() never returned: once every decoy name of a
+    # company is taken (or too close to a name-matched one), the loop never ended.
+    import random
+
+    from sandbox import seed_names as words
+    from sandbox.seed_world import Company, World
+
+    world = World(random.Random(1))
+    of = Company("Northwind", "northwind", "northwind.com", "northwind")
+    world.name_matched.add(id(of))
+    for extra in ("Labs", "Group", "Digital", "Holdings", "Partners", "Global"):
+        assert world.claim(words.name_key(f"Northwind {extra}"))
+    assert world.decoy(of) is None
+    world.keys.clear()
+    made = world.decoy(of)
+    assert made is not None and made.name.startswith("Northwind ")
