@@ -194,6 +194,42 @@ class PartnerAccount(Base):
     updated_at: Mapped[datetime]
 
 
+class PartnerPopulationCount(Base):
+    """A partner population known by its size only: the partner's exchange file shares it at
+    `counts` (docs/exchange-format.md), so it lands no rows. Replaced by each import."""
+
+    __tablename__ = "partner_population_counts"
+
+    partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"),
+                                            primary_key=True)
+    population: Mapped[str] = mapped_column(String(20), primary_key=True)
+    accounts: Mapped[int] = mapped_column(BigInteger)
+    as_of: Mapped[datetime]  # when the partner generated the file
+    imported_at: Mapped[datetime]
+
+
+class ShareExport(Base):
+    """Every export of our accounts to a partner (`ecosync share export`): who, when, under
+    which outbound policy, how many rows, and the checksum of the file sent."""
+
+    __tablename__ = "share_exports"
+    __table_args__ = (Index("ix_share_exports_partner", "partner_id", "exported_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"))
+    format: Mapped[str] = mapped_column(String(16))  # ecosync / plain
+    schema_version: Mapped[int | None] = mapped_column(Integer)
+    exported_at: Mapped[datetime]
+    exported_by: Mapped[str] = mapped_column(String(120))
+    organisation: Mapped[str]
+    policy: Mapped[dict[str, Any]]  # population -> level, as applied
+    counts: Mapped[dict[str, Any]]  # population -> accounts (rows, or the count shared)
+    rows: Mapped[int] = mapped_column(BigInteger)
+    file_name: Mapped[str] = mapped_column(Text)
+    checksum: Mapped[str] = mapped_column(String(64))  # sha256 of the rows file
+    manifest_checksum: Mapped[str | None] = mapped_column(String(64))
+
+
 class Overlap(Base):
     """One of our accounts matched to one partner. History is kept: ended rows stay."""
 

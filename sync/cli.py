@@ -46,6 +46,9 @@ COMMANDS: dict[str, Lazy] = {
                 "(docs/private-matching.md)."),
     "report": Lazy("sync.commands.report:report",
                    "Reports over the warehouse, honouring each partner's share policy."),
+    "share": Lazy("sync.commands.share:share",
+                  "What we send partners: exports of our accounts under each partner's "
+                  "outbound policy (docs/exchange-format.md)."),
     "run": Lazy("sync.commands.engine:run_command",
                 "The daemon: a tick every daemon.interval_seconds; one leader among replicas."),
     "sandbox": Lazy("sync.commands.sandbox:sandbox_group",

@@ -131,6 +131,14 @@ class PsiConfig:
 
 
 @dataclass(frozen=True)
+class ExchangeConfig:
+    """Exchange files sent to partners (`ecosync share export`, docs/exchange-format.md)."""
+
+    # Our organisation's name as partners know it, written into every exchange manifest.
+    organisation: str = ""
+
+
+@dataclass(frozen=True)
 class Config:
     warehouse: WarehouseConfig = field(default_factory=WarehouseConfig)
     daemon: DaemonConfig = field(default_factory=DaemonConfig)
@@ -142,6 +150,7 @@ class Config:
     web: WebConfig = field(default_factory=WebConfig)
     psi: PsiConfig = field(default_factory=PsiConfig)
     alerts: list[AlertConfig] = field(default_factory=list)
+    exchange: ExchangeConfig = field(default_factory=ExchangeConfig)
     source_path: str = ""
     # Every value substituted from a ${NAME} reference, wherever it sits (a whole key or a
     # part of one, such as the password inside warehouse.url): each is a secret.

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import and_, case, false, func, literal, null, or_, select
 from sqlalchemy.orm import Session
 
-from schema.models import Overlap, Partner, PartnerAccount
+from schema.models import Overlap, Partner, PartnerAccount, PartnerPopulationCount
 from schema.records import POPULATION_RANK
 from sync.terminal import crm_text
 
@@ -298,3 +298,40 @@ class Policies:
 def policies(session: Session) -> Policies:
     rows = session.execute(select(Partner.id, Partner.name, Partner.share)).all()
     return Policies({r[0]: r[1] for r in rows}, {r[0]: dict(r[2] or {}) for r in rows})
+
+
+# --- Populations a partner shares as counts only (its exchange file's manifest) -----------
+
+
+@dataclass(frozen=True, slots=True)
+class PopulationCount:
+    """A partner population known by its size only, as a view may show it: under the
+    partner (`partner_id` set) or pooled with other unnamed partners (`partner_id` None)."""
+
+    partner_id: str | None
+    partner_name: str
+    population: str
+    accounts: int
+
+
+def shown_population_counts(session: Session) -> list[PopulationCount]:
+    """Counts-only populations, through our `share` policy for each partner: named where
+    we name the partner in that population, pooled where it is counts, left out where it is
+    hidden. Never a member: there are none to show."""
+    policy = policies(session)
+    shown: dict[tuple[str, str], PopulationCount] = {}
+    for partner_id, population, accounts in session.execute(
+            select(PartnerPopulationCount.partner_id, PartnerPopulationCount.population,
+                   PartnerPopulationCount.accounts)):
+        key = policy.key(partner_id, population)
+        if key is None:
+            continue
+        pooled = key[0] == POOLED_KEY
+        before = shown.get((key[0], population))
+        total = accounts + (before.accounts if before else 0)
+        shown[(key[0], population)] = PopulationCount(None if pooled else partner_id, key[1],
+                                                      population, total)
+    rank = {str(p): r for p, r in POPULATION_RANK.items()}
+    return sorted(shown.values(), key=lambda c: (c.partner_id is None,
+                                                 c.partner_name.casefold(),
+                                                 rank.get(c.population, 9)))

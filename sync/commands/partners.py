@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -12,8 +13,8 @@ from schema.db import transaction
 from sync import terminal
 from sync.context import AppContext, pass_app
 from sync.errors import UserError
+from sync.exchange.importer import import_partner_file
 from sync.matching.keys import generic_domains
-from sync.partners.csv_import import import_partner_csv
 from sync.partners.registry import (
     KINDS,
     SOURCES,
@@ -108,24 +109,27 @@ def list_command(app: AppContext, fmt: str) -> None:
 @pass_app
 def import_command(app: AppContext, partner_id: str, file: Path, skip_invalid: bool | None,
                    encoding: str | None, force: bool) -> None:
-    """Replace PARTNER's shared account list with the rows of FILE (CSV)."""
+    """Replace PARTNER's shared account list with the rows of FILE: a CSV, or an ecosync
+    exchange file (its manifest or its rows), recognised and imported with no mapping."""
     engine = app.engine()
     require_head(engine)
     configured = partner_config(app.config, partner_id)
     with transaction(engine) as session:
         sync_partners_from_config(session, app.config)
-        result = import_partner_csv(
+        imported = import_partner_file(
             session, partner_id, file,
             columns=configured.columns if configured else None,
             encoding=encoding or (configured.encoding if configured else None),
             skip_invalid=(skip_invalid if skip_invalid is not None
                           else bool(configured and configured.skip_invalid)),
-            force=force,
-            generic=generic_domains(app.config.matching.generic_domains),
+            force=force, generic=generic_domains(app.config.matching.generic_domains),
+            now=datetime.now(UTC),
         )
+    result = imported.result
     if result.skipped_rows:
         click.echo(result.skipped_message(), err=True)
     log.info("partner import", partner=partner_id, rows=result.rows, added=result.added,
              changed=result.changed, removed=result.removed, skipped=result.skipped_rows,
-             snapshot=result.snapshot_version, unchanged_file=result.file_unchanged)
-    click.echo(result.summary())
+             snapshot=result.snapshot_version, unchanged_file=result.file_unchanged,
+             exchange=imported.manifest is not None)
+    click.echo(imported.summary())

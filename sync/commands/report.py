@@ -50,14 +50,15 @@ def overlaps_command(app: AppContext, fmt: str) -> None:
     require_head(engine)
     with transaction(engine) as session:
         sync_partners_from_config(session, app.config)
-        rows = overlaps_report.rows(overlaps_report.overlaps_report(session))
+        found = overlaps_report.overlaps_report(session)
+    rows = overlaps_report.rows(found)
     if not rows and fmt == "table":
         click.echo("no overlaps that partners share yet: import partner lists "
                    "(`ecosync partners import`) and run `ecosync backfill` or `ecosync sync "
                    "--once`")
         return
-    click.echo(render(rows, overlaps_report.COLUMNS, fmt, title="Overlaps by partner"),
-               nl=False)
+    click.echo(render(rows, overlaps_report.columns_for(found), fmt,
+                      title="Overlaps by partner"), nl=False)
 
 
 @report.command("accounts")

@@ -255,7 +255,7 @@ def iter_partner_csv(path: Path, *, encoding: str = "utf-8-sig",
                 info.columns = {f: header[i] for f, i in index.items()}
                 info.header_cells = len(header)
                 continue
-            yield from _parse(start, cells, header, index, generic)
+            yield from parse_record(start, cells, header, index, generic)
     if header is None:
         raise UserError(f"{path}: the file is empty; a partner CSV needs a header line "
                         f"(name, domain, population, …) and one line per account")
@@ -276,7 +276,7 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _parse(line: int, cells: list[str], header: list[str], index: Mapping[str, int],
+def parse_record(line: int, cells: list[str], header: list[str], index: Mapping[str, int],
            generic: frozenset[str]) -> Iterator[Record]:
     """One record's problems, or its parsed row. Messages name the line and column, never a
     cell's value: the value may belong to a population the partner hides, and it reaches

@@ -24,12 +24,9 @@ from sqlalchemy.orm import Session
 from schema.models import Partner
 from sync.config import PartnerConfig
 from sync.errors import UserError
+from sync.exchange.importer import import_partner_file
 from sync.matching.keys import GENERIC_DOMAINS
-from sync.partners.csv_import import (
-    FileChangedWhileRead,
-    file_fingerprint,
-    import_partner_csv,
-)
+from sync.partners.csv_import import FileChangedWhileRead, file_fingerprint
 from sync.partners.csv_read import check_encoding, file_sha256
 
 Transaction = Callable[[], AbstractContextManager[Session]]
@@ -75,9 +72,10 @@ def refresh_watched_file(transaction: Transaction, partner: PartnerConfig, path:
             return WatchOutcome(partner.id, WatchStatus.STILL_REJECTED)
     try:
         with transaction() as session:
-            result = import_partner_csv(session, partner.id, path, columns=columns,
-                                        encoding=encoding, skip_invalid=partner.skip_invalid,
-                                        generic=generic, now=now, content_sha256=digest)
+            imported = import_partner_file(
+                session, partner.id, path, columns=columns, encoding=encoding,
+                skip_invalid=partner.skip_invalid, generic=generic, now=now,
+                content_sha256=digest)
     except FileChangedWhileRead as exc:
         return WatchOutcome(partner.id, WatchStatus.UNREADABLE, exc.message)
     except UserError as exc:
@@ -86,7 +84,8 @@ def refresh_watched_file(transaction: Transaction, partner: PartnerConfig, path:
             session.execute(update(Partner).where(Partner.id == partner.id)
                             .values(rejected_fingerprint=fingerprint))
         return WatchOutcome(partner.id, WatchStatus.REJECTED, exc.message)
+    result = imported.result
     if result.file_unchanged:
         return WatchOutcome(partner.id, WatchStatus.UNCHANGED)
-    return WatchOutcome(partner.id, WatchStatus.IMPORTED, result.summary(),
+    return WatchOutcome(partner.id, WatchStatus.IMPORTED, imported.summary(),
                         result.skipped_message(), result.skipped_rows)

@@ -19,7 +19,7 @@ from schema.models import Account, Opportunity, Overlap, Partner
 from schema.records import Population
 from sync.psi.log import counted_populations
 from sync.reports.formats import Column
-from sync.sharing import COUNTED, NAMED, share_level
+from sync.sharing import COUNTED, NAMED, share_level, shown_population_counts
 
 POOLED_NAME = "Partners sharing counts only"
 OUR_STATUSES = ("customer", "open_pipeline", "prospect")
@@ -34,6 +34,9 @@ class PartnerOverlaps:
         default_factory=lambda: dict.fromkeys(POPULATIONS, 0))
     by_our_status: dict[str, int] = field(
         default_factory=lambda: dict.fromkeys(OUR_STATUSES, 0))
+    # Populations of the partner's list known by their size only (its exchange file shares
+    # them as counts): sizes of its list, not overlaps.
+    counts_only: dict[str, int] = field(default_factory=dict)
 
     @property
     def total(self) -> int:
@@ -42,7 +45,8 @@ class PartnerOverlaps:
     def as_row(self) -> dict[str, Any]:
         return {"partner_id": self.partner_id, "partner": self.partner, "total": self.total,
                 **{f"partner_{k}": v for k, v in self.by_population.items()},
-                **{f"our_{k}": v for k, v in self.by_our_status.items()}}
+                **{f"our_{k}": v for k, v in self.by_our_status.items()},
+                "counts_only": "; ".join(f"{p} {n:,}" for p, n in self.counts_only.items())}
 
 
 COLUMNS = (
@@ -55,6 +59,12 @@ COLUMNS = (
     Column("our_open_pipeline", "Our open pipeline", numeric=True),
     Column("our_prospect", "Our prospects", numeric=True),
 )
+COUNTS_ONLY = Column("counts_only", "Their list, counts only")
+
+
+def columns_for(report: Sequence[PartnerOverlaps]) -> tuple[Column, ...]:
+    """The report's columns; the counts-only column when some partner shared counts only."""
+    return (*COLUMNS, COUNTS_ONLY) if any(r.counts_only for r in report) else COLUMNS
 
 
 def our_status() -> Select[Any]:
@@ -98,8 +108,13 @@ def overlaps_report(session: Session) -> list[PartnerOverlaps]:
     # members, so it joins the pool by their population (our side of it is unknown).
     for _, population, n in counted_populations(session):
         pooled.by_population[population] = pooled.by_population.get(population, 0) + n
+    # Populations a partner's exchange file shares as counts only: sizes, never members.
+    for shown in shown_population_counts(session):
+        row = pooled if shown.partner_id is None else named.setdefault(
+            shown.partner_id, PartnerOverlaps(shown.partner_id, shown.partner_name))
+        row.counts_only[shown.population] = shown.accounts
     out = sorted(named.values(), key=lambda r: (-r.total, r.partner.casefold()))
-    return out + ([pooled] if pooled.total else [])
+    return out + ([pooled] if pooled.total or pooled.counts_only else [])
 
 
 def rows(report: Sequence[PartnerOverlaps]) -> list[dict[str, Any]]:
