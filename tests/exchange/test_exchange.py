@@ -22,6 +22,7 @@ from sync.errors import UserError
 from sync.exchange.export import ExportFormat, ExportResult, export_for_partner
 from sync.exchange.format import COLUMNS, SCHEMA_VERSION, ExchangeFileError
 from sync.exchange.importer import import_partner_file
+from sync.partners.registry import sync_partners_from_config
 from sync.reports.overlaps import overlaps_report
 
 POLICY = {"customer": "full", "open_opportunity": "names", "prospect": "counts"}
@@ -137,7 +138,7 @@ def test_partners_import_reads_an_exchange_file_with_no_mapping(
     ours: Engine, databases: Any, tmp_path: Path
 ) -> None:
     result = _export(ours, _config(ours), tmp_path)
-    theirs, config = _partner_side(databases)
+    theirs, _ = _partner_side(databases)
     toml = tmp_path / "theirs.toml"
     toml.write_text(f'[warehouse]\nurl = "{_url(theirs)}"\n[[partners]]\nid = "p-us"\n'
                     f'name = "Example Corp"\n', encoding="utf-8")
@@ -170,8 +171,6 @@ def test_counts_only_populations_follow_our_share_policy(
     theirs, config = _partner_side(databases, share)
     assert result.manifest_path is not None
     with transaction(theirs) as session:
-        from sync.partners.registry import sync_partners_from_config
-
         sync_partners_from_config(session, config, now=NOW)
         import_partner_file(session, "p-us", result.manifest_path, now=NOW)
     with transaction(theirs) as session:
@@ -214,8 +213,6 @@ def test_a_bad_or_future_manifest_is_refused_whole(
     theirs, config = _partner_side(databases)
     assert result.manifest_path is not None
     with transaction(theirs) as session:
-        from sync.partners.registry import sync_partners_from_config
-
         sync_partners_from_config(session, config, now=NOW)
     with pytest.raises(UserError, match=message), transaction(theirs) as session:
         import_partner_file(session, "p-us", result.manifest_path, now=NOW)
@@ -259,8 +256,6 @@ def test_rows_beyond_the_senders_policy_are_refused_whole(
     theirs, config = _partner_side(databases)
     assert result.manifest_path is not None
     with transaction(theirs) as session:
-        from sync.partners.registry import sync_partners_from_config
-
         sync_partners_from_config(session, config, now=NOW)
     with pytest.raises(ExchangeFileError, match=message), transaction(theirs) as session:
         import_partner_file(session, "p-us", result.manifest_path, now=NOW)
@@ -273,10 +268,8 @@ def test_the_rows_file_alone_is_refused(ours: Engine, databases: Any, tmp_path: 
     alone.write_bytes(result.rows_path.read_bytes())
     theirs, config = _partner_side(databases)
     with transaction(theirs) as session:
-        from sync.partners.registry import sync_partners_from_config
-
         sync_partners_from_config(session, config, now=NOW)
-    with pytest.raises(UserError, match="manifest rows.manifest.json is not beside it"), \
+    with pytest.raises(UserError, match=r"manifest rows\.manifest\.json is not beside it"), \
             transaction(theirs) as session:
         import_partner_file(session, "p-us", alone, now=NOW)
 
