@@ -35,6 +35,9 @@ class FieldDef:
     reference_to: tuple[str, ...] = ()
     relationship_name: str | None = None
     picklist: tuple[str, ...] = ()
+    inline_help: str | None = None  # describe's inlineHelpText (Metadata API inlineHelpText)
+    description: str | None = None  # Metadata API only; describe does not return it
+    visible_lines: int = 0  # long text areas (Metadata API visibleLines)
 
     @property
     def is_long_text(self) -> bool:
@@ -79,7 +82,7 @@ class FieldDef:
             "autoNumber": False,
             "caseSensitive": False,
             "restrictedPicklist": False,
-            "inlineHelpText": None,
+            "inlineHelpText": self.inline_help,
         }
 
 
