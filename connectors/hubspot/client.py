@@ -22,6 +22,7 @@ from hubspot import HubSpot
 from urllib3.util.retry import Retry
 
 from connectors.base import (
+    MAX_ATTEMPTS,
     Action,
     AuthFailed,
     BudgetExhausted,
@@ -261,8 +262,16 @@ class HubSpotClient:
         if verdict.action in (Action.RATE_LIMITED, Action.THROTTLE):
             return RateLimited(f"{what}: HubSpot rate limit {verdict.policy}: "
                                f"{verdict.message}", verdict.retry_after_s)
+        if verdict.action is Action.RETRY and not verdict.status:
+            # No HTTP answer at all: a connection refused, reset or timed out.
+            return TransientError(
+                f"{what}: HubSpot unreachable at {self.config.base_url} after {MAX_ATTEMPTS} "
+                f"attempts ({verdict.message[:200]}); check crm.hubspot.base_url, that this "
+                "host can reach it (DNS, firewall, a proxy) and crm.hubspot.timeout_seconds, "
+                "then run `ecosync doctor`")
         if verdict.action is Action.RETRY:
-            return TransientError(f"{what}: {verdict.status or ''} {verdict.message}".strip())
+            return TransientError(f"{what}: HubSpot kept failing after {MAX_ATTEMPTS} attempts "
+                                  f"({verdict.status} {verdict.message})".strip())
         return HubSpotApiError(verdict)
 
 

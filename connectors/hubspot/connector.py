@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -18,6 +19,7 @@ from connectors.base import (
     FieldUpdate,
     Page,
     ReadOnlyRefused,
+    TransientError,
     Watermark,
     WriteResult,
     http_date,
@@ -65,12 +67,13 @@ class HubSpotConnector:
     """
 
     def __init__(self, config: HubSpotConfig, *,
-                 now: Callable[[], datetime] = _utcnow, read_only: bool = False) -> None:
+                 now: Callable[[], datetime] = _utcnow, read_only: bool = False,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self.config = config
         self.name = config.name
         # Read-only (a partner's portal): every write method raises before any call is made.
         self.read_only = read_only
-        self.client = HubSpotClient(config, now=now)
+        self.client = HubSpotClient(config, now=now, sleep=sleep)
         self._puller = Puller(self.client, config)
         self._writer = Writer(self.client, config)
         self._rates: tuple[datetime, list[ExchangeRate]] | None = None
@@ -122,6 +125,8 @@ class HubSpotConnector:
             rates = self._rates_problems()
         except AuthFailed as exc:
             return [str(exc)]
+        except TransientError as exc:
+            return [str(exc)]  # names the URL and what to check
         except ConnectorError as exc:
             return [f"{self.name}: cannot reach HubSpot at crm.hubspot.base_url = "
                     f"{self.config.base_url}: {exc}"]

@@ -23,6 +23,7 @@ from simple_salesforce.exceptions import SalesforceAuthenticationFailed, Salesfo
 from simple_salesforce.login import SalesforceLogin
 
 from connectors.base import (
+    MAX_ATTEMPTS,
     Action,
     ApiUsage,
     AuthFailed,
@@ -236,7 +237,11 @@ class Api:
             raise AuthFailed(self.auth_hint(f"{exc.code}: {exc.auth_message}")) from None
         except requests.exceptions.SSLError as exc:
             raise tls_error(exc) from None
-        except (requests.RequestException, SalesforceError) as exc:
+        except requests.RequestException as exc:
+            key = ("crm.salesforce.instance_url" if c.auth == "client_credentials"
+                   else "crm.salesforce.login_url")
+            raise TransientError(f"Salesforce login failed: {unreachable(exc, key)}") from exc
+        except SalesforceError as exc:
             raise TransientError(f"Salesforce login failed: {exc}") from exc
         return self._client(str(session_id), str(instance))
 
@@ -301,9 +306,7 @@ class Api:
         except requests.exceptions.SSLError as exc:
             raise tls_error(exc) from None
         except requests.RequestException as exc:
-            raise TransientError(
-                f"Salesforce unreachable after retries ({exc.__class__.__name__}: {exc})"
-            ) from exc
+            raise TransientError(unreachable(exc, "crm.salesforce.instance_url")) from exc
 
     def _attempt(self, fn: Callable[[Salesforce], T]) -> T:
         self._check_budget()
@@ -331,6 +334,19 @@ def _log_retry(decision: Decision, wait_s: float) -> None:
     # as the run's own failure instead.
     log.warning("salesforce.retry", code=decision.code, action=decision.action.value,
                 wait_s=round(wait_s, 2), message=decision.message[:200])
+
+
+def unreachable(exc: requests.RequestException, key: str) -> str:
+    """Where the connection failed and what to check, for a network failure that outlived
+    the retries (the URL is the origin only: paths and queries stay out of messages)."""
+    url = getattr(exc.request, "url", None) or ""
+    parts = urlsplit(url)
+    where = f"{parts.scheme}://{parts.netloc}" if parts.netloc else "the configured URL"
+    detail = (str(exc).splitlines() or [""])[0][:200]
+    return (f"Salesforce unreachable at {where} after {MAX_ATTEMPTS} attempts "
+            f"({exc.__class__.__name__}: {detail}); check {key}, that this host can reach it "
+            "(DNS, firewall, a proxy set in HTTPS_PROXY / NO_PROXY) and "
+            "crm.salesforce.timeout_seconds, then run `ecosync doctor`")
 
 
 def tls_error(exc: BaseException) -> ConnectorError:

@@ -5,14 +5,15 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from hs_support import T0, companies, connector_for, deals
+from hs_support import T0, companies, connector_for, deals, hubspot_config
 
-from connectors.base import AuthFailed, BudgetExhausted, Watermark
+from connectors.base import AuthFailed, BudgetExhausted, TransientError, Watermark
+from connectors.hubspot import HubSpotConnector
 from sandbox.hubspot import HubSpotSandbox, RateLimits
 from schema.records import Stream
 
@@ -232,3 +233,22 @@ def test_given_an_untrusted_certificate_when_checking_then_ca_bundle_is_named_at
 
     assert len(problems) == 1 and "crm.hubspot.ca_bundle" in problems[0]
     assert connector.usage().calls == 1  # a certificate does not get better with retries
+
+
+def test_given_an_unreachable_portal_then_the_error_names_the_url_and_what_to_check(
+    sandbox: HubSpotSandbox,
+) -> None:
+    slept: list[float] = []
+    config = replace(hubspot_config(sandbox), base_url="https://127.0.0.1:1")
+    connector = HubSpotConnector(config, now=sandbox.clock.now, sleep=slept.append)
+
+    with pytest.raises(TransientError) as err:
+        connector.count(Stream.ACCOUNTS)
+
+    message = str(err.value)
+    assert "HubSpot unreachable at https://127.0.0.1:1 after 6 attempts" in message
+    assert "check crm.hubspot.base_url" in message and "ecosync doctor" in message
+    assert connector.usage().by_endpoint == {"POST /crm/v3/objects/companies/search": 6}
+    assert sum(slept) > 15  # backed off between the attempts (0.5 s doubling)
+    (problem,) = connector.check()
+    assert "unreachable at https://127.0.0.1:1" in problem

@@ -247,3 +247,22 @@ def test_given_an_untrusted_certificate_then_check_names_ca_bundle(
     problems = make_connector(ca_bundle="/etc/ssl/certs/ca-certificates.crt").check()
     assert len(problems) == 1 and "crm.salesforce.ca_bundle" in problems[0]
     assert not sleeps  # not retried
+
+
+def test_given_an_unreachable_org_then_the_error_names_the_url_and_what_to_check(
+    sandbox: SalesforceSandbox, make_connector: ConnectorFactory, sleeps: Sleeps
+) -> None:
+    nowhere = "https://127.0.0.1:1"  # nothing listens there: connection refused
+
+    with pytest.raises(TransientError) as err:
+        make_connector(instance_url=nowhere).count(Stream.ACCOUNTS)
+
+    message = str(err.value)
+    assert f"Salesforce unreachable at {nowhere} after 6 attempts" in message
+    assert "check crm.salesforce.instance_url" in message and "ecosync doctor" in message
+    assert len(sleeps) == 5  # retried first: a network blip is not worth a failed run
+
+    with pytest.raises(TransientError) as login:
+        make_connector("password", login_url=nowhere).count(Stream.ACCOUNTS)
+    assert f"login failed: Salesforce unreachable at {nowhere}" in str(login.value)
+    assert "check crm.salesforce.login_url" in str(login.value)
