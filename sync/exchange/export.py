@@ -209,7 +209,8 @@ def export_query(policy: dict[str, Level]) -> Select[Any]:
               .scalar_subquery())
     is_full = pops.c.population.in_(full) if full else false()
     return (
-        select(Account.name, Account.domain_key, Account.duns, pops.c.population,
+        select(Account.name, Account.name_key, Account.domain_key, Account.duns,
+               pops.c.population,
                case((is_full, stage), else_=null()).label("stage"),
                case((is_full, created), else_=null()).label("created"),
                case((is_full, closed), else_=null()).label("closed"))
@@ -246,7 +247,9 @@ def _write_rows(session: Session, path: Path, policy: dict[str, Level], fmt: Exp
         for row in _stream(session, policy):
             cells = _cells(row, policy[row.population])
             # A row the partner's import would refuse would make it refuse the whole file.
-            parsed = list(parse_record(tally.rows + 2, cells, header, _INDEX, generic))
+            # The keys were computed at ingest by the same functions the import uses.
+            parsed = list(parse_record(tally.rows + 2, cells, header, _INDEX, generic,
+                                       keys=(row.name_key, row.domain_key)))
             if len(parsed) != 1 or not isinstance(parsed[0], ParsedRow):
                 tally.left_out += 1
                 continue

@@ -277,10 +277,12 @@ def file_sha256(path: Path) -> str:
 
 
 def parse_record(line: int, cells: list[str], header: list[str], index: Mapping[str, int],
-           generic: frozenset[str]) -> Iterator[Record]:
+                 generic: frozenset[str],
+                 keys: tuple[str | None, str | None] | None = None) -> Iterator[Record]:
     """One record's problems, or its parsed row. Messages name the line and column, never a
     cell's value: the value may belong to a population the partner hides, and it reaches
-    logs, `doctor` and run records (issue 15.6)."""
+    logs, `doctor` and run records (issue 15.6). `keys`: the (name key, domain key) of the
+    cells when already computed by `sync.matching.keys` (an export of warehouse rows)."""
     problems: list[RowProblem] = []
 
     def bad(column: str | None, message: str) -> None:
@@ -308,10 +310,13 @@ def parse_record(line: int, cells: list[str], header: list[str], index: Mapping[
         if value is not None and len(value) > MAX_SHORT:
             bad(header[index[f]], f"{f} is {len(value)} characters long (limit {MAX_SHORT})")
     name, domain, website = values.get("name"), values.get("domain"), values.get("website")
-    name_key = normalize_name(name)
-    domain_key = registrable_domain(domain, generic=generic) if domain else None
-    if domain_key is None and website:
-        domain_key = registrable_domain(website, generic=generic)
+    if keys is not None:
+        name_key, domain_key = keys
+    else:
+        name_key = normalize_name(name)
+        domain_key = registrable_domain(domain, generic=generic) if domain else None
+        if domain_key is None and website:
+            domain_key = registrable_domain(website, generic=generic)
     if domain_key is not None and len(domain_key) > 253:
         bad(header[index["domain" if domain else "website"]],
             "is not a valid host name (longer than 253 characters)")
