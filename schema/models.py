@@ -324,6 +324,9 @@ class AttributionCredit(Base):
     amount: Mapped[Decimal | None]
     corporate_amount: Mapped[Decimal | None]
     overlap_id: Mapped[int | None] = mapped_column(ForeignKey("overlaps.id"))
+    # The partner's population at close, as the stamp's evidence records it (None: credited
+    # by our CRM's field alone). A column so reports can apply sharing in SQL.
+    population: Mapped[str | None] = mapped_column(String(20))
 
 
 class Watermark(Base):

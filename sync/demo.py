@@ -224,5 +224,6 @@ def next_steps(out: Console, result: DemoResult, world: World) -> None:
                     "ecosync report overlaps", "ecosync report attribution",
                     f"ecosync match explain {account}", f"ecosync attribution explain {opp}",
                     f"ecosync history {account}", "ecosync partners list",
-                    "ecosync sandbox serve   # CRM emulators of your own, ready config"):
+                    "ecosync sandbox serve   # CRM emulators of your own, ready config",
+                    "ecosync web   # the same warehouse in a browser: http://127.0.0.1:8080/"):
         out.print(terminal.line("  ", terminal.value(command)))

@@ -272,27 +272,36 @@ class Policies:
         return any(self.level(pid, p) is Level.COUNTS for pid in self.shares
                    for p in _POPULATIONS)
 
-    def pairs(self, levels: frozenset[Level]) -> dict[str, list[str]]:
+    def pairs(self, levels: frozenset[Level],
+              populations: Sequence[str] = _POPULATIONS) -> dict[str, list[str]]:
         """partner id -> the populations it shares at one of `levels`."""
         out: dict[str, list[str]] = {}
         for pid in sorted(self.shares):
-            pops = [p for p in _POPULATIONS if self.level(pid, p) in levels]
+            pops = [p for p in populations if self.level(pid, p) in levels]
             if pops:
                 out[pid] = pops
         return out
 
     def overlap_clause(self, partner: Any, population: Any,
-                       levels: frozenset[Level] = COUNTED) -> Any:
-        """SQL: (partner, population) is shared at one of `levels` (false when none is)."""
+                       levels: frozenset[Level] = COUNTED, *, credited: bool = False) -> Any:
+        """SQL: (partner, population) is shared at one of `levels` (false when none is).
+        `credited`: the population is a credit's (sync.attribution.credited), which may also
+        be REFERRAL."""
+        pops_known = (*_POPULATIONS, REFERRAL) if credited else _POPULATIONS
         terms = [and_(partner == pid, population.in_(pops))
-                 for pid, pops in self.pairs(levels).items()]
+                 for pid, pops in self.pairs(levels, pops_known).items()]
         return or_(*terms) if terms else false()
 
-    def key_expression(self, partner: Any, population: Any) -> Any:
-        """SQL: the key a row appears under (partner id, POOLED_KEY, or NULL when hidden)."""
-        named = self.overlap_clause(partner, population, NAMED)
-        counted = self.overlap_clause(partner, population, COUNTED)
+    def key_expression(self, partner: Any, population: Any, *, credited: bool = False) -> Any:
+        """SQL: the key a row appears under (partner id, POOLED_KEY, or NULL when hidden),
+        as `key` decides it in Python. NULL population: hidden."""
+        named = self.overlap_clause(partner, population, NAMED, credited=credited)
+        counted = self.overlap_clause(partner, population, COUNTED, credited=credited)
         return case((named, partner), (counted, literal(POOLED_KEY)), else_=null())
+
+    def label(self, key: str) -> str:
+        """The label of a key `key`/`key_expression` gave."""
+        return POOLED_LABEL if key == POOLED_KEY else self.names[key]
 
 
 def policies(session: Session) -> Policies:

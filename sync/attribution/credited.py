@@ -11,35 +11,66 @@ population into a level; this module only finds the population.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Table, and_, exists, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Table,
+    and_,
+    case,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+)
 from sqlalchemy.orm import Session
 
 from schema.models import Account, AttributionCredit, AttributionStamp, Opportunity, Overlap
-from schema.records import POPULATION_RANK, Population
+from schema.records import POPULATION_RANK
 from sync.attribution.rules import RULE_REFERRING_FIELD
 from sync.sharing import REFERRAL
 
 CHUNK = 500
 
 
-def _rank(population: str) -> int:
-    try:
-        return POPULATION_RANK[Population(population)]
-    except ValueError:
-        return len(POPULATION_RANK)
+def _rank(population: Any) -> Any:
+    """SQL: the strength of a population (customer first), as POPULATION_RANK orders it."""
+    return case({str(p): r for p, r in POPULATION_RANK.items()}, value=population,
+                else_=len(POPULATION_RANK))
 
 
-def recorded_populations(evidence: Mapping[str, Any] | None) -> dict[str, str | None]:
-    """partner id -> the population the stamp's evidence recorded (None: none recorded)."""
-    return {p["partner_id"]: p.get("population")
-            for p in (evidence or {}).get("partners", [])}
+def shown_population() -> ColumnElement[str | None]:
+    """SQL, over a query joining AttributionCredit, AttributionStamp and the opportunity's
+    Account (outer): the population the credited partner is shown under, NULL when it may not
+    be shown at all. The one expression of the rule above: the population recorded at close,
+    else the account's current overlap with the partner (the strongest), else REFERRAL for
+    the partner credited by our own referring field."""
+    current = (select(Overlap.population)
+               .where(Overlap.account_id == Account.id,
+                      Overlap.partner_id == AttributionCredit.partner_id,
+                      Overlap.ended_at.is_(None))
+               .order_by(_rank(Overlap.population)).limit(1)
+               .correlate(Account, AttributionCredit).scalar_subquery())
+    referral = case((and_(AttributionStamp.sourced_rule == RULE_REFERRING_FIELD,
+                          AttributionStamp.sourcing_partner_id == AttributionCredit.partner_id),
+                     literal(REFERRAL)))
+    return func.coalesce(AttributionCredit.population, current, referral)
 
 
-def _without_population(stamp: Any) -> set[str]:
-    return {pid for pid, pop in recorded_populations(stamp.evidence).items() if pop is None}
+def shown_credits() -> Select[int, str, str, Decimal | None, str | None]:
+    """Every credit with the population it is shown under (`shown_population`); the caller
+    narrows it with .where() on AttributionStamp / AttributionCredit."""
+    return (select(AttributionCredit.stamp_id, AttributionCredit.partner_id,
+                   AttributionCredit.kind, AttributionCredit.corporate_amount,
+                   shown_population().label("population"))
+            .join(AttributionStamp, AttributionStamp.id == AttributionCredit.stamp_id)
+            .join(Opportunity, Opportunity.id == AttributionStamp.opportunity_id)
+            .outerjoin(Account, and_(Account.source == Opportunity.source,
+                                     Account.external_id == Opportunity.account_external_id)))
 
 
 def credited_populations(
@@ -47,34 +78,17 @@ def credited_populations(
 ) -> dict[int, dict[str, str | None]]:
     """stamp id -> {credited partner id: population to show it under}.
 
-    `stamps` are AttributionStamp rows (or rows with id, opportunity_id, evidence,
-    sourcing_partner_id and sourced_rule). None means the partner may not be shown at all
-    (fail closed: only a referral source can lack an overlap population).
+    `stamps` are flushed AttributionStamp rows (anything with an `id`). None means the
+    partner may not be shown at all (fail closed: only a referral source can lack an overlap
+    population). Computed by `shown_population`, the rule's one expression.
     """
-    stamps = list(stamps)
-    out = {s.id: recorded_populations(s.evidence) for s in stamps}
-    missing = [s for s in stamps if _without_population(s)]
-    current: dict[tuple[int, str], str] = {}
-    for start in range(0, len(missing), CHUNK):
-        ids = [s.id for s in missing[start:start + CHUNK]]
-        rows = session.execute(
-            select(AttributionStamp.id, Overlap.partner_id, Overlap.population)
-            .join(Opportunity, Opportunity.id == AttributionStamp.opportunity_id)
-            .join(Account, and_(Account.source == Opportunity.source,
-                                Account.external_id == Opportunity.account_external_id))
-            .join(Overlap, Overlap.account_id == Account.id)
-            .where(AttributionStamp.id.in_(ids), Overlap.ended_at.is_(None)))
-        for stamp_id, partner_id, population in rows:
-            key = (stamp_id, partner_id)
-            if key not in current or _rank(population) < _rank(current[key]):
-                current[key] = population
-    for s in missing:
-        for pid in _without_population(s):
-            now_pop = current.get((s.id, pid))
-            if now_pop is not None:
-                out[s.id][pid] = now_pop
-            elif s.sourced_rule == RULE_REFERRING_FIELD and s.sourcing_partner_id == pid:
-                out[s.id][pid] = REFERRAL
+    ids = [s.id for s in stamps]
+    out: dict[int, dict[str, str | None]] = {i: {} for i in ids}
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start:start + CHUNK]
+        for stamp_id, partner_id, _, _, population in session.execute(
+                shown_credits().where(AttributionCredit.stamp_id.in_(chunk))):
+            out[stamp_id][partner_id] = population
     return out
 
 

@@ -125,18 +125,22 @@ class GroupStats:
     avg_days_to_close: Decimal | None  # won deals
 
 
-def _mean(values: Sequence[Decimal | int]) -> Decimal | None:
-    if not values:
-        return None
-    return (sum((Decimal(v) for v in values), Decimal(0)) / len(values)).quantize(CENT)
-
-
 def stats(deals: Sequence[Deal]) -> GroupStats:
     won = [d for d in deals if d.won]
-    rate = (Decimal(len(won)) / len(deals) * 100).quantize(Decimal("0.1")) if deals else None
-    return GroupStats(
-        len(deals), len(won), rate, _mean([d.amount for d in won if d.amount is not None]),
-        _mean([n for d in won if (n := d.days_to_close) is not None]))
+    amounts = [d.amount for d in won if d.amount is not None]
+    days = [n for d in won if (n := d.days_to_close) is not None]
+    return group_stats(len(deals), len(won), sum(amounts, Decimal(0)), len(amounts),
+                       sum(days), len(days))
+
+
+def group_stats(closed: int, won: int, amount_total: Decimal, amounts: int, days_total: int,
+                days: int) -> GroupStats:
+    """GroupStats from totals (what SQL aggregates give): won amounts and days to close of
+    won deals, summed and counted where known."""
+    rate = (Decimal(won) / closed * 100).quantize(Decimal("0.1")) if closed else None
+    return GroupStats(closed, won, rate,
+                      (amount_total / amounts).quantize(CENT) if amounts else None,
+                      (Decimal(days_total) / days).quantize(CENT) if days else None)
 
 
 def compare(deals: Sequence[Deal]) -> tuple[GroupStats, GroupStats]:

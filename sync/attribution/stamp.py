@@ -208,7 +208,7 @@ def make_stamp(
             session.add_all(
                 AttributionCredit(stamp_id=stamp.id, partner_id=c.partner_id, kind=c.kind,
                                   amount=c.amount, corporate_amount=part,
-                                  overlap_id=c.overlap_id)
+                                  overlap_id=c.overlap_id, population=c.population)
                 for c, part in zip(result.credits, corporate_parts, strict=True))
             if supersedes is not None:
                 supersedes.superseded_at = now

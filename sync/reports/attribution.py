@@ -15,26 +15,24 @@ is absent everywhere, as if it did not exist; counts-only partners are pooled un
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from schema.models import Account, AttributionCredit, AttributionStamp, Opportunity, Overlap
+from schema.models import Overlap
 from schema.models import Partner as PartnerRow
 from sync.attribution import metrics as m
-from sync.attribution.credited import credited_populations
 from sync.attribution.periods import Quarter, at_midnight
+from sync.reports import deals as deals_sql
 from sync.reports.formats import Column
-from sync.sharing import COUNTED, NAMED, share_level
+from sync.sharing import COUNTED, NAMED, POOLED_KEY, POOLED_LABEL, share_level
 
-POOLED_KEY = "~counts-only"
-POOLED_NAME = "Partners sharing counts only"
+POOLED_NAME = POOLED_LABEL
 MIN_SAMPLE = 10
 
 
@@ -66,54 +64,10 @@ def shown_partner(pid: str, population: str | None, shares: Shares) -> tuple[str
     return (POOLED_KEY, POOLED_NAME) if level in COUNTED else None
 
 
-def deal_partners(credits: Iterable[AttributionCredit], populations: Mapping[str, Any],
-                  shares: Shares) -> tuple[m.DealPartner, ...]:
-    """A stamp's credits as shown: hidden dropped, counts-only merged into one pooled entry."""
-    merged: dict[str, m.DealPartner] = {}
-    for c in credits:
-        shown = shown_partner(c.partner_id, populations.get(c.partner_id), shares)
-        if shown is None:
-            continue
-        key, label = shown
-        prev = merged.get(key)
-        if prev is None:
-            merged[key] = m.DealPartner(key, label, c.kind, c.corporate_amount)
-            continue
-        attributed = (None if prev.attributed is None or c.corporate_amount is None
-                      else prev.attributed + c.corporate_amount)
-        kind = "sourced" if "sourced" in (prev.kind, c.kind) else "influenced"
-        merged[key] = m.DealPartner(key, label, kind, attributed)
-    return tuple(merged.values())
-
-
 def load_deals(session: Session, start: date, end: date, shares: Shares) -> list[m.Deal]:
-    """Closed deals with an active stamp and a close date in [start, end)."""
-    rows = session.execute(
-        select(AttributionStamp.id, AttributionStamp.opportunity_id, AttributionStamp.outcome,
-               AttributionStamp.close_date, AttributionStamp.corporate_amount,
-               AttributionStamp.evidence, AttributionStamp.sourcing_partner_id,
-               AttributionStamp.sourced_rule, Opportunity.created_at, Account.account_type)
-        .join(Opportunity, Opportunity.id == AttributionStamp.opportunity_id)
-        .outerjoin(Account, and_(Account.source == Opportunity.source,
-                                 Account.external_id == Opportunity.account_external_id))
-        .where(AttributionStamp.superseded_at.is_(None), Opportunity.is_deleted.is_(False),
-               AttributionStamp.close_date >= start, AttributionStamp.close_date < end)
-        .order_by(AttributionStamp.id)).all()
-    credits: dict[int, list[AttributionCredit]] = defaultdict(list)
-    ids = [r.id for r in rows]
-    for i in range(0, len(ids), 500):
-        for c in session.scalars(select(AttributionCredit).where(
-                AttributionCredit.stamp_id.in_(ids[i:i + 500]))):
-            credits[c.stamp_id].append(c)
-    populations = credited_populations(session, rows)
-    deals = []
-    for r in rows:
-        pops = populations[r.id]
-        deals.append(m.Deal(
-            r.opportunity_id, r.outcome == "won", r.close_date,
-            r.created_at.date() if r.created_at else None, r.corporate_amount,
-            r.account_type or "unknown", deal_partners(credits[r.id], pops, shares)))
-    return deals
+    """Closed deals with an active stamp and a close date in [start, end), their partners as
+    shown (sync.reports.deals: the same SQL the web view aggregates)."""
+    return deals_sql.load_deals(session, deals_sql.policies_of(shares), start, end)
 
 
 def _in(deals: Sequence[m.Deal], q: Quarter) -> list[m.Deal]:

@@ -26,14 +26,13 @@ from schema.records import Population
 from sync.attribution import metrics as m
 from sync.attribution.periods import Quarter, at_midnight
 from sync.reports.attribution import (
-    POOLED_KEY,
     POOLED_NAME,
     load_deals,
     partner_shares,
     shown_partner,
 )
 from sync.reports.formats import Column
-from sync.sharing import NAMED, share_level
+from sync.sharing import NAMED, POOLED_KEY, share_level
 
 WORKING_SET_MIN = 8
 WORKING_SET_MAX = 15

@@ -186,7 +186,7 @@ def page_partner(partner_id: str, ctx: Ctx = CtxDep) -> Response:
 
 
 def _network(ctx: Ctx) -> View:
-    return network.network(ctx.session, ctx.now.date(),
+    return network.network(ctx.session, ctx.policies, ctx.now.date(),
                            ctx.config.attribution.corporate_currency.upper())
 
 

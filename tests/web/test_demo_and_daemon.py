@@ -14,7 +14,7 @@ import requests
 from rich.console import Console
 
 from schema.db import make_engine
-from sync.config import Config, DaemonConfig, WebConfig
+from sync.config import Config, DaemonConfig, WebConfig, load_config
 from sync.daemon import run_daemon
 from sync.demo import run_demo
 
@@ -28,12 +28,13 @@ def _free_port() -> int:
 @pytest.mark.sqlite_only  # the demo always builds SQLite
 def test_demo_warehouse_opens_in_the_web_view_served_by_the_daemon(tmp_path: Path) -> None:
     out = io.StringIO()
-    run_demo(tmp_path / "demo", accounts=60, opportunities=120, partners=2,
-             console=Console(file=out, width=200))
-    last = out.getvalue().strip().splitlines()[-1]
-    found = re.search(r"ecosync web --warehouse (sqlite:///\S+)", last)
-    assert found, last
-    engine = make_engine(found.group(1))
+    result = run_demo(tmp_path / "demo", accounts=60, opportunities=120, partners=2,
+                      console=Console(file=out, width=200))
+    # The demo ends with the commands to try in its folder, whose config names its warehouse.
+    lines = out.getvalue().strip().splitlines()
+    assert any(re.fullmatch(r"\s*ecosync web\b.*", line) for line in lines[-12:]), lines[-12:]
+    assert f"cd {result.directory}" in "\n".join(lines[-12:])
+    engine = make_engine(load_config(result.directory / "ecosync.toml").warehouse.url)
     port = _free_port()
     config = Config(daemon=DaemonConfig(lock_file=str(tmp_path / "lock"), interval_seconds=3600),
                     web=WebConfig(enabled=True, port=port))

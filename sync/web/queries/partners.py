@@ -1,14 +1,13 @@
 """Partners: who is a working set and who a rolodex, what each brought in, and one partner's
 overlaps over time, revenue, and win rate / deal size / cycle with it and without any partner.
 
-Closed-deal figures come from the stamp ledger through sync.reports.attribution (the same
-deals, sharing and arithmetic as `ecosync report attribution`); the working-set test is
-sync.reports.working_set's, counted in SQL.
+Closed-deal figures come from the stamp ledger through sync.reports.deals (the same deals,
+sharing and arithmetic as `ecosync report attribution`, aggregated in SQL); the working-set
+test is sync.reports.working_set's, counted in SQL.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -19,7 +18,7 @@ from sqlalchemy.orm import Session
 from schema.models import Overlap, Partner
 from sync.attribution import metrics as m
 from sync.attribution.periods import Quarter
-from sync.reports.attribution import load_deals, partner_shares
+from sync.reports import deals
 from sync.reports.working_set import WORKING_SET_MAX, WORKING_SET_MIN, classify, joint_pursuit_query
 from sync.sharing import COUNTED, POOLED_KEY, POOLED_LABEL, Policies
 from sync.web.queries.common import Chart, Col, Table, UnknownPartner, View
@@ -43,15 +42,9 @@ def verdict_words(name: str, n: int, quarter: Quarter) -> str:
             f"of ours): a {status}. A working set has {WORKING_SET_MIN} to {WORKING_SET_MAX}.")
 
 
-def _deals(session: Session, today: date) -> tuple[Quarter, list[m.Deal]]:
-    anchor = Quarter.of(today)
-    start = anchor.trailing()[0].start
-    return anchor, load_deals(session, start, anchor.end, partner_shares(session))
-
-
 def partners_list(session: Session, pol: Policies, today: date) -> View:
-    anchor, deals = _deals(session, today)
-    revenue = {r.key: r for r in m.by_partner(deals)}
+    anchor = Quarter.of(today)
+    revenue = {r.key: r for r in deals.by_partner(session, pol, anchor)[deals.TRAILING]}
     joint = joint_accounts(session, pol, anchor)
     key = pol.key_expression(Overlap.partner_id, Overlap.population)
     active: dict[str, int] = {k: int(n) for k, n in session.execute(
@@ -124,7 +117,7 @@ def partner_view(session: Session, pol: Policies, partner: str, now: datetime) -
     if not pol.named_populations(partner):
         raise UnknownPartner(partner)
     name = pol.names[partner]
-    anchor, deals = _deals(session, now.date())
+    anchor = Quarter.of(now.date())
     joint = joint_accounts(session, pol, anchor).get(partner, 0)
     history = over_time(session, pol, partner, now)
     pops = pol.named_populations(partner)
@@ -143,18 +136,15 @@ def partner_view(session: Session, pol: Policies, partner: str, now: datetime) -
     return View(name, facts={"partner_id": partner, "quarter": anchor.label,
                              "joint_accounts": joint, "verdict": classify(joint)[0],
                              "summary": summary},
-                tables=[history, _revenue(deals, partner, anchor),
-                        _comparison(deals, partner)], charts=[chart])
+                tables=[history, _revenue(session, pol, partner, anchor),
+                        _comparison(session, pol, partner, anchor)], charts=[chart])
 
 
-def _revenue(deals: list[m.Deal], partner: str, anchor: Quarter) -> Table:
-    per_q: dict[str, list[m.Deal]] = defaultdict(list)
-    for d in deals:
-        per_q[Quarter.of(d.close_date).label].append(d)
+def _revenue(session: Session, pol: Policies, partner: str, anchor: Quarter) -> Table:
+    per = deals.by_partner(session, pol, anchor)
     rows: list[dict[str, Any]] = []
-    for label, chosen in [*((q.label, per_q.get(q.label, [])) for q in anchor.trailing()),
-                          ("trailing 12 months", deals)]:
-        r = next((x for x in m.by_partner(chosen) if x.key == partner), None)
+    for label in [*(q.label for q in anchor.trailing()), deals.TRAILING]:
+        r = next((x for x in per[label] if x.key == partner), None)
         rows.append({"period": label, "won_deals": r.won_deals if r else 0,
                      "sourced_deals": r.sourced_deals if r else 0,
                      "influenced_revenue": r.influenced_revenue if r else Decimal("0.00"),
@@ -168,9 +158,8 @@ def _revenue(deals: list[m.Deal], partner: str, anchor: Quarter) -> Table:
         Col("attributed_revenue", "Attributed (model)", numeric=True)), rows)
 
 
-def _comparison(deals: list[m.Deal], partner: str) -> Table:
-    with_p = m.stats([d for d in deals if any(p.key == partner for p in d.partners)])
-    without = m.stats([d for d in deals if not d.with_partner])
+def _comparison(session: Session, pol: Policies, partner: str, anchor: Quarter) -> Table:
+    with_p, without = deals.comparison(session, pol, anchor, partner)[deals.TRAILING]
 
     def row(group: str, s: m.GroupStats) -> dict[str, Any]:
         return {"group": group, "closed": s.closed, "won": s.won, "win_rate_pct": s.win_rate,
