@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from schema.models import Overlap
+from schema.models import AttributionStamp, Opportunity, Overlap
 from schema.models import Partner as PartnerRow
 from sync.attribution import metrics as m
 from sync.attribution.periods import Quarter, at_midnight

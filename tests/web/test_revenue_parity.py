@@ -155,14 +155,14 @@ def test_the_web_reads_aggregates_not_deals(warehouse: Engine) -> None:
 
 
 def test_the_migration_fills_credit_populations_from_the_evidence(warehouse: Engine) -> None:
-    """Credits stamped before migration 0009 get the population their evidence recorded."""
+    """Credits stamped before migration 0010 get the population their evidence recorded."""
     _world(warehouse)
     with Session(warehouse) as s:
         before = sorted(s.execute(select(AttributionCredit.stamp_id,
                                          AttributionCredit.partner_id,
                                          AttributionCredit.population)).all())
     assert any(p is None for _, _, p in before) and any(p for _, _, p in before)
-    migrations.downgrade(warehouse, "0008")
+    migrations.downgrade(warehouse, "0009")
     migrations.upgrade(warehouse)
     with Session(warehouse) as s:
         after = sorted(s.execute(select(AttributionCredit.stamp_id,

@@ -4,8 +4,8 @@ The population a credited partner is shown under is decided by sharing; with it 
 revenue per partner and per quarter aggregate in SQL (the web view) instead of loading every
 stamp's evidence. Existing credits are filled from the evidence they were stamped with.
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-03 03:00:00
 """
 
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0009"
-down_revision: str | None = "0008"
+revision: str = "0010"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
