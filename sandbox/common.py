@@ -221,8 +221,8 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
 
     def __init__(self, app: App, traffic: Traffic, tls: Tls,
-                 clock: Callable[[], datetime] | None = None) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+                 clock: Callable[[], datetime] | None = None, port: int = 0) -> None:
+        super().__init__(("127.0.0.1", port), _Handler)
         self.app = app
         self.traffic = traffic
         self.tls = tls
@@ -237,11 +237,13 @@ class _Server(ThreadingHTTPServer):
 
 
 class HttpsServer:
-    """Serves an app on https://127.0.0.1:<free port> in a background thread."""
+    """Serves an app on https://127.0.0.1:<port> (a free one unless given) in a background
+    thread."""
 
     def __init__(self, app: App, traffic: Traffic, tls: Tls,
-                 clock: Callable[[], datetime] | None = None) -> None:
-        self._server = _Server(app, traffic, tls, clock)
+                 clock: Callable[[], datetime] | None = None, port: int = 0) -> None:
+        # port 0: a free one; a given port lets `sandbox serve` keep its URLs across restarts.
+        self._server = _Server(app, traffic, tls, clock, port)
         # A short poll so stop() returns at once instead of after serve_forever's 0.5 s nap.
         self._thread = threading.Thread(target=self._server.serve_forever,
                                         kwargs={"poll_interval": 0.02}, daemon=True)

@@ -1,9 +1,12 @@
 """Deterministic seed data: a Salesforce org, a HubSpot portal and partner lists with ground truth.
 
-`generate(seed)` always returns the same data for the same arguments (one `random.Random`, a
-fixed reference time, no network, no clock). Records are plain dicts in each CRM's own field
-names, ready for the emulators' `load()`; partner lists are CSV row dicts with the default
-column names of `ecosync partners import`.
+`generate(seed, today=...)` always returns the same data for the same arguments (one
+`random.Random`, no network, no clock). Dates are relative to `today` (default: the real
+date), so the default report periods (this quarter, the trailing four) hold data whenever the
+sandbox is started: records were created over the four years before it, a share of the closed
+deals closed this quarter, open deals close after it. Tests pass a fixed `today`. Records are
+plain dicts in each CRM's own field names, ready for the emulators' `load()`; partner lists
+are CSV row dicts with the default column names of `ecosync partners import`.
 
 Ground truth (`truth`, `truth_population`) follows DESIGN.md section 4 exactly: a domain match
 when both sides have a usable registrable domain, an exact normalized-name match only when a
@@ -23,10 +26,10 @@ from __future__ import annotations
 import argparse
 import csv
 import random
-import time
+import time as clock
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -43,8 +46,9 @@ from sandbox.seed_world import (
 )
 from schema.records import Population
 
-# Fixed "now" of the seeded world: records are created before it, open deals close after it.
-REFERENCE_NOW = datetime(2026, 1, 1, tzinfo=UTC)
+# A share of the closed deals close in the current quarter (up to today), so that quarter's
+# reports show data even on its first day.
+RECENT_CLOSE_SHARE = 0.12
 PARTNER_COLUMNS = ("external_id", "name", "domain", "website", "population", "owner_name",
                    "owner_email")
 SF_STAGES = (  # (StageName, IsClosed, IsWon, weight)
@@ -169,11 +173,26 @@ def _amount(rng: random.Random) -> float | None:
     return float(round(rng.lognormvariate(9.5, 1.1), -2) or 500.0)
 
 
-def _close_date(rng: random.Random, created: datetime, closed: bool) -> date:
+def reference_now(today: date | None) -> datetime:
+    """Midnight UTC of `today` (default: the real date): the seeded world's "now"."""
+    return datetime.combine(today or datetime.now(UTC).date(), time(), tzinfo=UTC)
+
+
+def _close_date(rng: random.Random, created: datetime, closed: bool, now: datetime,
+                recent: random.Random) -> date:
+    """`recent`, a generator of its own, moves a share of the closes into this quarter:
+    the main stream draws the same numbers whatever the day, so the rest of the world
+    (names, domains, partner lists) is the same for a seed on any day."""
+    today = now.date()
     if closed:
-        latest = min(created + timedelta(days=240), REFERENCE_NOW - timedelta(days=1))
-        return _created(rng, created, max(latest, created + timedelta(days=1))).date()
-    return (REFERENCE_NOW + timedelta(days=rng.randrange(5, 270))).date()
+        latest = min(created + timedelta(days=240), now - timedelta(days=1))
+        close = _created(rng, created, max(latest, created + timedelta(days=1))).date()
+        if recent.random() < RECENT_CLOSE_SHARE:
+            quarter = date(today.year, 3 * ((today.month - 1) // 3) + 1, 1)
+            start = max(quarter, created.date())
+            close = start + timedelta(days=recent.randrange((today - start).days + 1))
+        return close
+    return (now + timedelta(days=rng.randrange(5, 270))).date()
 
 
 def _referral(rng: random.Random, lead_source: str | None,
@@ -196,9 +215,13 @@ def _account_site(world: World, company: Company) -> tuple[str | None, bool]:
 
 
 def generate(seed: int = 0, accounts: int = 1000, opportunities: int = 2000,
-             partners: int = 3, partner_accounts: int | None = None) -> SeedData:
+             partners: int = 3, partner_accounts: int | None = None,
+             today: date | None = None) -> SeedData:
     """Generate a whole seeded world. `accounts` and `opportunities` are totals over both CRMs;
-    `partner_accounts` is rows per partner (default accounts // 5, at least 20)."""
+    `partner_accounts` is rows per partner (default accounts // 5, at least 20); dates are
+    relative to `today` (default: the real date)."""
+    now = reference_now(today)
+    recent = random.Random(f"recent-closes-{seed}")
     rng = random.Random(seed)
     world = World(rng)
     n_sf = (accounts * 11 + 19) // 20
@@ -207,8 +230,8 @@ def generate(seed: int = 0, accounts: int = 1000, opportunities: int = 2000,
     per_partner = max(20, accounts // 5) if partner_accounts is None else partner_accounts
     ours = [world.company() for _ in range(n_sf + n_hs - n_shared)]
     pool = [world.company() for _ in range(max(per_partner, 20) if partners else 0)]
-    earliest = REFERENCE_NOW - timedelta(days=4 * 365)
-    latest = REFERENCE_NOW - timedelta(days=30)
+    earliest = now - timedelta(days=4 * 365)
+    latest = now - timedelta(days=30)
     facts: list[AccountFacts] = []
     sf_owners = [sf_id("005", 1000 + i) for i in range(12)]
     hs_owners = [str(40_000_000 + i * 7919) for i in range(10)]
@@ -246,9 +269,10 @@ def generate(seed: int = 0, accounts: int = 1000, opportunities: int = 2000,
 
     seed_partners = _partners(partners)
     n_sf_opps = (opportunities * n_sf) // accounts if accounts else 0
-    sf_opportunities = _sf_opportunities(rng, sf_accounts, n_sf_opps, seed_partners, sf_owners)
+    sf_opportunities = _sf_opportunities(rng, sf_accounts, n_sf_opps, seed_partners, sf_owners,
+                                         now, recent)
     hs_deals = _hs_deals(rng, hs_companies, opportunities - n_sf_opps if hs_companies else 0,
-                         seed_partners)
+                         seed_partners, now, recent)
 
     rows: dict[str, list[Row]] = {}
     partner_rows: dict[str, list[dict[str, str]]] = {}
@@ -265,20 +289,21 @@ def generate(seed: int = 0, accounts: int = 1000, opportunities: int = 2000,
 
 
 def _sf_opportunities(rng: random.Random, accounts: list[dict[str, Any]], count: int,
-                      partners: list[SeedPartner], owners: list[str]) -> list[dict[str, Any]]:
+                      partners: list[SeedPartner], owners: list[str], now: datetime,
+                      recent: random.Random) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     stages = tuple((s[:3], s[3]) for s in SF_STAGES)
     for i in range(count):
         account = accounts[int(len(accounts) * rng.random() ** 1.5)]  # some accounts busier
         stage, closed, won = _weighted(rng, stages)
-        created = _created(rng, account["CreatedDate"], REFERENCE_NOW - timedelta(days=2))
+        created = _created(rng, account["CreatedDate"], now - timedelta(days=2))
         lead_source = _weighted(rng, LEAD_SOURCES)
         out.append({
             "Id": sf_id("006", 70_000 + i), "AccountId": account["Id"],
             "Name": f"{account['Name']} - {rng.choice(words.PRODUCTS)} {created.year}",
             "StageName": stage, "IsClosed": closed, "IsWon": won, "Amount": _amount(rng),
             "CurrencyIsoCode": _weighted(rng, CURRENCIES),
-            "CloseDate": _close_date(rng, created, closed), "CreatedDate": created,
+            "CloseDate": _close_date(rng, created, closed, now, recent), "CreatedDate": created,
             "LeadSource": lead_source, "OwnerId": rng.choice(owners),
             "Referring_Partner__c": _referral(rng, lead_source, partners),
         })
@@ -286,7 +311,8 @@ def _sf_opportunities(rng: random.Random, accounts: list[dict[str, Any]], count:
 
 
 def _hs_deals(rng: random.Random, companies: list[dict[str, Any]], count: int,
-              partners: list[SeedPartner]) -> list[dict[str, Any]]:
+              partners: list[SeedPartner], now: datetime,
+              recent: random.Random) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     stages = tuple((s[:2], s[2]) for s in HS_STAGES)
     for i in range(count):
@@ -295,9 +321,9 @@ def _hs_deals(rng: random.Random, companies: list[dict[str, Any]], count: int,
         company_created = datetime.strptime(
             company["properties"]["createdate"], "%Y-%m-%dT%H:%M:%S.%fZ"
         ).replace(tzinfo=UTC)
-        created = _created(rng, company_created, REFERENCE_NOW - timedelta(days=2))
+        created = _created(rng, company_created, now - timedelta(days=2))
         amount = _amount(rng)
-        close = _close_date(rng, created, closed)
+        close = _close_date(rng, created, closed, now, recent)
         lead_source = _weighted(rng, LEAD_SOURCES)
         out.append({"id": str(20_000_000_000 + i * 7 + 3), "company_id": company["id"],
                     "properties": {
@@ -361,11 +387,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--partners", type=int, default=3)
     parser.add_argument("--partner-accounts", type=int, default=None)
     parser.add_argument("--csv-dir", type=Path, default=None)
+    parser.add_argument("--today", type=date.fromisoformat, default=None,
+                        help="Dates relative to this day (default: today), e.g. 2026-03-31.")
     args = parser.parse_args(argv)
-    started = time.perf_counter()
+    started = clock.perf_counter()
     data = generate(args.seed, args.accounts, args.opportunities, args.partners,
-                    args.partner_accounts)
-    elapsed = time.perf_counter() - started
+                    args.partner_accounts, today=args.today)
+    elapsed = clock.perf_counter() - started
     print(f"{data.record_count} records in {elapsed:.2f} s: "
           f"{len(data.sf_accounts)} SF accounts, {len(data.sf_opportunities)} opportunities, "
           f"{len(data.hs_companies)} HS companies, {len(data.hs_deals)} deals, "

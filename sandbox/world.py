@@ -5,9 +5,11 @@ disk, and the ecosync config that points at them. Used by `ecosync demo`,
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -89,26 +91,75 @@ def load_hubspot(hs: HubSpotSandbox, data: SeedData) -> None:
             hs.associate(deal["id"], deal["company_id"], primary=True)
 
 
+STATE_FILE = "sandbox-state.json"
+
+
+@dataclass(frozen=True)
+class SandboxState:
+    """What `sandbox serve` keeps in its folder so a restart has the same URLs and tokens
+    (the Salesforce credentials are fixed; HubSpot's tokens are drawn at random)."""
+
+    salesforce_port: int = 0
+    hubspot_port: int = 0
+    hubspot_tokens: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, directory: Path) -> SandboxState:
+        path = directory / STATE_FILE
+        if not path.exists():
+            return cls()
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        return cls(int(raw.get("salesforce_port", 0)), int(raw.get("hubspot_port", 0)),
+                   {k: str(v) for k, v in (raw.get("hubspot_tokens") or {}).items()})
+
+    @classmethod
+    def of(cls, world: World) -> SandboxState:
+        sf, hs = world.salesforce, world.hubspot
+        return cls(_port(sf.url) if sf else 0, _port(hs.url) if hs else 0,
+                   {k: getattr(hs.auth, k) for k in HS_TOKENS} if hs else {})
+
+    def save(self, directory: Path) -> Path:
+        path = directory / STATE_FILE
+        path.touch(mode=0o600, exist_ok=True)  # tokens: readable by the owner only
+        path.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
+        return path
+
+
+HS_TOKENS = ("access_token", "client_id", "client_secret", "refresh_token")
+
+
+def _port(url: str) -> int:
+    return int(url.rsplit(":", 1)[1])
+
+
 @contextmanager
 def running_world(
     directory: Path, *, seed: int = 0, accounts: int = 300, opportunities: int = 600,
     partners: int = 3, salesforce: bool = True, hubspot: bool = True, latency_s: float = 0.0,
-    data: SeedData | None = None,
+    data: SeedData | None = None, today: date | None = None,
+    state: SandboxState | None = None,
 ) -> Iterator[World]:
+    """Both emulators loaded with seed data (dates relative to `today`, default the real
+    date); `state` gives them fixed ports and HubSpot tokens (OSError if a port is taken)."""
     directory.mkdir(parents=True, exist_ok=True)
+    state = state or SandboxState()
     seeded = data or generate(seed=seed, accounts=accounts, opportunities=opportunities,
-                              partners=partners)
+                              partners=partners, today=today)
     files = write_partner_csvs(seeded, directory / "partners")
     world = World(directory, seeded, files)
     with ExitStack() as stack:
         if salesforce:
-            sf = SalesforceSandbox(latency_s=latency_s, seed=seed, tls_dir=directory / "tls-sf")
+            sf = SalesforceSandbox(latency_s=latency_s, seed=seed, tls_dir=directory / "tls-sf",
+                                   port=state.salesforce_port)
             stack.enter_context(sf)
             load_salesforce(sf, seeded)
             world.salesforce = sf
         if hubspot:
             hs = HubSpotSandbox(latency_s=latency_s, fault_seed=seed,
-                                directory=directory / "tls-hs")
+                                directory=directory / "tls-hs", port=state.hubspot_port)
+            for key, value in state.hubspot_tokens.items():
+                if key in HS_TOKENS:
+                    setattr(hs.auth, key, value)
             stack.enter_context(hs)
             load_hubspot(hs, seeded)
             world.hubspot = hs

@@ -18,7 +18,7 @@ from __future__ import annotations
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -57,13 +57,14 @@ class DemoResult:
 def run_demo(
     directory: Path | None = None, *, accounts: int = 300, opportunities: int = 600,
     partners: int = 3, seed: int = 7, console: Console | None = None,
+    today: date | None = None,
 ) -> DemoResult:
     out = console or terminal.console()
     base = (directory or Path(tempfile.mkdtemp(prefix="ecosync-demo-"))).resolve()
     base.mkdir(parents=True, exist_ok=True)
     result = DemoResult(base)
     with running_world(base / "sandbox", seed=seed, accounts=accounts,
-                       opportunities=opportunities, partners=partners) as world:
+                       opportunities=opportunities, partners=partners, today=today) as world:
         MASKER.add(world.env().values())
         url = f"sqlite:///{base / 'ecosync.db'}"
         config = world.config(url)

@@ -48,6 +48,7 @@ class HubSpotSandbox:
         rate_limits: bool = True,
         fault_seed: int = 0,
         directory: Path | None = None,
+        port: int = 0,
     ) -> None:
         self.clock = Clock()
         self.portal = Portal(self.clock, search_index_lag_s)
@@ -65,13 +66,14 @@ class HubSpotSandbox:
         self.app = HubSpotApp(self.portal, self.auth, self.limits, self.faults, self.traffic,
                               self.currencies)
         self._server: HttpsServer | None = None
+        self._port = port  # 0: a free port
 
     # ---- lifecycle -----------------------------------------------------------------------
 
     def start(self) -> HubSpotSandbox:
         if self._server is None:
             self._server = HttpsServer(self.app, self.traffic, self._tls,
-                                       self.clock.now).start()
+                                       self.clock.now, self._port).start()
         return self
 
     def stop(self) -> None:

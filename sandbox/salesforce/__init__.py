@@ -54,6 +54,7 @@ class SalesforceSandbox:
         seed: int = 0,
         credentials: Credentials | None = None,
         tls_dir: Path | None = None,
+        port: int = 0,
     ) -> None:
         self.store = Store(multi_currency=multi_currency)
         self.traffic = Traffic(latency_s=latency_s)
@@ -70,6 +71,7 @@ class SalesforceSandbox:
         self._tls_dir = tls_dir
         self._own_dir: Path | None = None
         self._server: HttpsServer | None = None
+        self._port = port  # 0: a free port
         self.access_token = self.tokens.issue()
         self.ca_file = Path()
         self.url = ""
@@ -80,7 +82,8 @@ class SalesforceSandbox:
             self._own_dir = Path(tempfile.mkdtemp(prefix="sf-sandbox-"))
         tls = make_tls(self._tls_dir or self._own_dir or Path())
         self.ca_file = tls.ca_file
-        self._server = HttpsServer(self.app, self.traffic, tls, self.clock.now).start()
+        self._server = HttpsServer(self.app, self.traffic, tls, self.clock.now,
+                                   self._port).start()
         self.url = self._server.url
         self.tokens.origin = self.url
         return self

@@ -4,11 +4,25 @@ from __future__ import annotations
 
 import signal
 import threading
+from datetime import datetime
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
+
+from sync import terminal
+from sync.errors import UserError
+
+if TYPE_CHECKING:
+    from sandbox.world import World
+
+
+_today_opt = click.option(
+    "--today", type=click.DateTime(["%Y-%m-%d"]), default=None,
+    help="Seed dates relative to this day instead of today (records are created in the four "
+         "years before it, open deals close after it).")
 
 
 @click.command("demo")
@@ -18,8 +32,9 @@ from rich.console import Console
 @click.option("--opportunities", default=600, show_default=True)
 @click.option("--partners", default=3, show_default=True)
 @click.option("--seed", default=7, show_default=True)
+@_today_opt
 def demo_command(directory: Path | None, accounts: int, opportunities: int, partners: int,
-                 seed: int) -> None:
+                 seed: int, today: datetime | None) -> None:
     """The whole loop on SQLite and sandbox CRMs; needs no configuration and no network."""
     from sync.demo import run_demo
     from sync.logs import configure_logging
@@ -27,7 +42,7 @@ def demo_command(directory: Path | None, accounts: int, opportunities: int, part
     # The demo prints its own story; log lines would drown it. Warnings still show.
     configure_logging("console", "warning")
     run_demo(directory, accounts=accounts, opportunities=opportunities, partners=partners,
-             seed=seed)
+             seed=seed, today=today.date() if today else None)
 
 
 @click.group("sandbox")
@@ -43,12 +58,15 @@ def sandbox_group() -> None:
 @click.option("--latency-ms", default=0, show_default=True, help="Added to every request.")
 @click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path),
               default=Path("ecosync-sandbox"), show_default=True)
+@_today_opt
 def serve_command(seed: int, accounts: int, opportunities: int, partners: int,
-                  latency_ms: int, directory: Path) -> None:
-    """Serve both emulators with seeded data until Ctrl-C; prints URLs, tokens, CA file."""
-    from sandbox.world import running_world
+                  latency_ms: int, directory: Path, today: datetime | None) -> None:
+    """Serve both emulators with seeded data until Ctrl-C, with a ready-made ecosync config
+    in --dir. A restart with the same --dir keeps the URLs and tokens."""
+    from sandbox.world import STATE_FILE, SandboxState, running_world
 
-    console = Console()
+    base = directory.resolve()
+    base.mkdir(parents=True, exist_ok=True)
     stop = threading.Event()
 
     def on_signal(_sig: int, _frame: FrameType | None) -> None:
@@ -56,35 +74,71 @@ def serve_command(seed: int, accounts: int, opportunities: int, partners: int,
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    with running_world(directory.resolve(), seed=seed, accounts=accounts,
-                       opportunities=opportunities, partners=partners,
-                       latency_s=latency_ms / 1000) as world:
-        config_path = directory.resolve() / "ecosync.toml"
-        config_path.write_text(world.config_toml(f"sqlite:///{directory.resolve()}/ecosync.db"))
-        sf, hs = world.salesforce, world.hubspot
-        assert sf is not None
-        assert hs is not None
-        console.print("[bold]Salesforce sandbox[/bold]")
-        console.print(f"  instance URL   {sf.url}")
-        console.print(f"  client id      {sf.client_id}")
-        console.print(f"  client secret  {sf.client_secret}")
-        console.print(f"  username       {sf.username} / password {sf.password} "
-                      f"/ security token {sf.security_token}")
-        console.print(f"  access token   {sf.access_token}")
-        console.print(f"  CA file        {sf.ca_file}")
-        console.print("[bold]HubSpot sandbox[/bold]")
-        console.print(f"  base URL       {hs.url}")
-        console.print(f"  access token   {hs.access_token}")
-        console.print(f"  CA file        {hs.ca_file}")
-        console.print("[bold]Partner CSV files[/bold]")
-        for pid, path in world.partner_files.items():
-            console.print(f"  {pid:<28} {path}")
-        console.print(f"[bold]ecosync config[/bold] {config_path} (secrets from env):")
-        for name, value in world.env().items():
-            console.print(f"  export {name}={value}")
-        console.print("serving; Ctrl-C to stop")
+    state = SandboxState.load(base)
+    try:
+        world_cm = running_world(base, seed=seed, accounts=accounts,
+                                 opportunities=opportunities, partners=partners,
+                                 latency_s=latency_ms / 1000, state=state,
+                                 today=today.date() if today else None)
+        world = world_cm.__enter__()
+    except OSError as exc:
+        raise UserError(
+            f"cannot listen on the sandbox's ports ({state.salesforce_port}, "
+            f"{state.hubspot_port}, kept in {base / STATE_FILE}): {exc.strerror or exc}; stop "
+            f"the sandbox already serving from {base}, or delete {STATE_FILE} to pick new "
+            "ports (and tokens)") from None
+    try:
+        SandboxState.of(world).save(base)
+        files = _write_config(base, world)
+        _print_connection(terminal.console(), base, world, files)
         stop.wait()
-    console.print("stopped")
+    finally:
+        world_cm.__exit__(None, None, None)
+    click.echo("stopped")
+
+
+def _write_config(base: Path, world: World) -> tuple[Path, Path]:
+    """The ready-made config (secrets by ${NAME}) and the env file that sets them."""
+    config_path = base / "ecosync.toml"
+    config_path.write_text(world.config_toml(f"sqlite:///{base / 'ecosync.db'}"),
+                           encoding="utf-8")
+    env_path = base / "sandbox.env"
+    env_path.touch(mode=0o600, exist_ok=True)
+    env_path.write_text("".join(f"export {k}={v}\n" for k, v in world.env().items()),
+                        encoding="utf-8")
+    return config_path, env_path
+
+
+def _print_connection(out: Console, base: Path, world: World,
+                      files: tuple[Path, Path]) -> None:
+    sf, hs = world.salesforce, world.hubspot
+    assert sf is not None
+    assert hs is not None
+    config_path, env_path = files
+    v = terminal.value
+    out.print("[bold]Salesforce sandbox[/bold]")
+    out.print(terminal.line("  instance URL   ", v(sf.url)))
+    out.print(terminal.line("  client id      ", v(sf.client_id)))
+    out.print(terminal.line("  client secret  ", v(sf.client_secret)))
+    out.print(terminal.line("  username       ", v(f"{sf.username} / password {sf.password} "
+                                                   f"/ security token {sf.security_token}")))
+    out.print(terminal.line("  CA file        ", v(sf.ca_file)))
+    out.print("[bold]HubSpot sandbox[/bold]")
+    out.print(terminal.line("  base URL       ", v(hs.url)))
+    out.print(terminal.line("  access token   ", v(hs.access_token)))
+    out.print(terminal.line("  CA file        ", v(hs.ca_file)))
+    out.print("[bold]Partner CSV files[/bold]")
+    for pid, path in world.partner_files.items():
+        out.print(terminal.line("  ", v(f"{pid:<28} {path}")))
+    out.print(terminal.line("[bold]ready-made ecosync config[/bold] ", v(config_path),
+                            " (secrets from the environment: ", v(env_path), ")"))
+    out.print("in another shell:")
+    for command in (f"cd {base}", "source sandbox.env", "ecosync doctor",
+                    "ecosync backfill", "ecosync report accounts", "ecosync sync --once"):
+        out.print(terminal.line("  ", v(command)))
+    out.print(terminal.line("URLs and tokens stay the same when you restart with --dir ",
+                            v(base), " (kept in ", v(base / "sandbox-state.json"), ")"))
+    out.print("serving; Ctrl-C to stop")
 
 
 ALL = [demo_command, sandbox_group]

@@ -27,11 +27,12 @@ from schema.records import POPULATION_RANK, Population
 from sync.matching.keys import normalize_name, registrable_domain
 
 Key = tuple[str, str, str]
+TODAY = date(2026, 3, 31)  # the seeded world's dates are relative to this day
 
 
 @pytest.fixture(scope="module")
 def data() -> SeedData:
-    return generate(seed=7, accounts=3000, opportunities=4000, partners=4)
+    return generate(seed=7, accounts=3000, opportunities=4000, partners=4, today=TODAY)
 
 
 def _domain(*values: str | None) -> str | None:
@@ -84,20 +85,20 @@ def _population(value: str) -> Population:
 
 
 def test_same_seed_gives_identical_data() -> None:
-    assert generate(seed=3, accounts=300, opportunities=500) == generate(
-        seed=3, accounts=300, opportunities=500)
+    assert generate(seed=3, accounts=300, opportunities=500, today=TODAY) == generate(
+        seed=3, accounts=300, opportunities=500, today=TODAY)
     assert generate(seed=3, accounts=300).sf_accounts != generate(seed=4, accounts=300).sf_accounts
 
 
 def test_twenty_thousand_records_are_fast_and_deterministic() -> None:
     started = time.perf_counter()
     first = generate(seed=11, accounts=6000, opportunities=12000, partners=4,
-                     partner_accounts=500)
+                     partner_accounts=500, today=TODAY)
     elapsed = time.perf_counter() - started
     assert first.record_count == 20_000
     assert elapsed < 5.0, f"20k records took {elapsed:.2f} s"
     second = generate(seed=11, accounts=6000, opportunities=12000, partners=4,
-                      partner_accounts=500)
+                      partner_accounts=500, today=TODAY)
     assert first.truth == second.truth
     assert first.partner_rows == second.partner_rows
     assert first.hs_deals == second.hs_deals
@@ -276,7 +277,7 @@ def test_partner_csvs_round_trip(data: SeedData, tmp_path: Path) -> None:
        partner_accounts=st.one_of(st.none(), st.integers(0, 40)))
 def test_any_size_gives_consistent_data(seed: int, accounts: int, opportunities: int,
                                         partners: int, partner_accounts: int | None) -> None:
-    data = generate(seed, accounts, opportunities, partners, partner_accounts)
+    data = generate(seed, accounts, opportunities, partners, partner_accounts, today=TODAY)
     assert len(data.sf_accounts) + len(data.hs_companies) == accounts
     assert len(data.partners) == partners
     ids = {("salesforce", a["Id"]) for a in data.sf_accounts}
@@ -313,3 +314,19 @@ def test_a_company_whose_decoys_cannot_be_made_gets_none_instead_of_hanging() ->
     world.keys.clear()
     made = world.decoy(of)
     assert made is not None and made.name.startswith("Northwind ")
+
+
+@pytest.mark.parametrize("today", [date(2026, 3, 31), date(2026, 4, 1), date(2031, 11, 15)])
+def test_dates_are_relative_to_today_so_this_quarter_has_closes(today: date) -> None:
+    data = generate(seed=7, accounts=300, opportunities=600, partners=3, today=today)
+    quarter = date(today.year, 3 * ((today.month - 1) // 3) + 1, 1)
+    closes = [o["CloseDate"] for o in data.sf_opportunities if o["IsClosed"]] + [
+        date.fromisoformat(d["properties"]["closedate"][:10]) for d in data.hs_deals
+        if d["properties"]["dealstage"] in ("closedwon", "closedlost")]
+    opens = [o["CloseDate"] for o in data.sf_opportunities if not o["IsClosed"]]
+    assert max(closes) <= today < min(opens)  # nothing closed in the future, nothing open late
+    in_quarter = [c for c in closes if c >= quarter]
+    assert len(in_quarter) >= 20  # this quarter's reports have data, even on its first day
+    created = [o["CreatedDate"] for o in data.sf_opportunities]
+    assert max(created).date() < today and min(created).year >= today.year - 4
+    assert generate(seed=7, accounts=300, opportunities=600, partners=3, today=today) == data
