@@ -70,6 +70,7 @@ def test_serve_keeps_urls_and_tokens_across_restarts(tmp_path: Path) -> None:
         assert _env(directory) == env
         assert re.findall(r"https://127\.0\.0\.1:\d+", config.read_text(encoding="utf-8")) \
             == urls
+        assert set(re.findall(r"https://127\.0\.0\.1:\d+", second)) == set(urls)
         # The config written by the first run works against the restarted sandbox.
         result = CliRunner(env=env).invoke(cli, ["--config", str(config), "fields", "ensure"])
         assert result.exit_code == 0, result.output
