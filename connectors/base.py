@@ -65,10 +65,6 @@ class FieldStatus:
     exists: bool
     updateable: bool
     created: bool = False
-    # The CRM shows ecosync's current help text with the field (Salesforce inline help, HubSpot
-    # description); False: an outdated or missing one, which `ensure_fields` updates.
-    help_current: bool = True
-    help_updated: bool = False
 
 
 @dataclass(slots=True)

@@ -62,6 +62,13 @@ HS_STAGES = (  # (dealstage, closed, weight)
     ("contractsent", False, 6), ("closedwon", True, 29), ("closedlost", True, 29),
 )
 SF_TYPES = (("Customer", 35), ("Prospect", 40), ("Partner", 5), (None, 20))
+# Billing countries as reps type them (None: left blank), weighted like a US-led software
+# vendor's book.
+COUNTRIES = (
+    ("United States", 42), ("United Kingdom", 10), ("Germany", 8), ("Canada", 6),
+    ("France", 6), ("Australia", 4), ("Netherlands", 4), ("Japan", 3), ("Spain", 3),
+    ("Brazil", 2), ("India", 2), ("Sweden", 2), ("Singapore", 1), (None, 7),
+)
 HS_LIFECYCLE = (("customer", 30), ("opportunity", 15), ("salesqualifiedlead", 15),
                 ("lead", 25), ("subscriber", 5), ("other", 5), (None, 5))
 LEAD_SOURCES = (("Partner Referral", 14), ("Web", 30), ("Phone Inquiry", 10),
@@ -235,6 +242,8 @@ def generate(seed: int = 0, accounts: int = 1000, opportunities: int = 2000,
     facts: list[AccountFacts] = []
     sf_owners = [sf_id("005", 1000 + i) for i in range(12)]
     hs_owners = [str(40_000_000 + i * 7919) for i in range(10)]
+    # Attributes added later draw from their own stream, so the rest of a seed stays as it was.
+    extra = random.Random(seed * 7919 + 17)
 
     sf_accounts: list[dict[str, Any]] = []
     for i, company in enumerate(ours[:n_sf]):
@@ -244,6 +253,7 @@ def generate(seed: int = 0, accounts: int = 1000, opportunities: int = 2000,
             "Id": account_id, "Name": words.display_variant(rng, company.name),
             "Website": site, "OwnerId": rng.choice(sf_owners),
             "Type": _weighted(rng, SF_TYPES), "CreatedDate": _created(rng, earliest, latest),
+            "BillingCountry": _weighted(extra, COUNTRIES),
         })
         facts.append(AccountFacts("salesforce", account_id, company, usable))
         if not usable:
@@ -262,6 +272,7 @@ def generate(seed: int = 0, accounts: int = 1000, opportunities: int = 2000,
             "website": site, "hubspot_owner_id": rng.choice(hs_owners),
             "lifecyclestage": _weighted(rng, HS_LIFECYCLE),
             "createdate": hs_time(_created(rng, earliest, latest)),
+            "country": _weighted(extra, COUNTRIES),
         }})
         facts.append(AccountFacts("hubspot", company_id, company, usable))
         if not usable:

@@ -75,6 +75,7 @@ class Account(Base):
         Index("ix_accounts_domain_key", "domain_key"),
         Index("ix_accounts_name_key", "name_key"),
         Index("ix_accounts_duns", "duns", **_where("duns IS NOT NULL")),
+        Index("ix_accounts_country", "country"),
         # Flags index only the flagged rows: a landing or a clearing pass touches a small
         # index instead of maintaining an entry per account.
         Index("ix_accounts_match_dirty", "id", **_where_flag("match_dirty")),
@@ -92,6 +93,8 @@ class Account(Base):
     duns: Mapped[str | None] = mapped_column(String(16))
     owner_id: Mapped[str | None] = mapped_column(String(64))
     account_type: Mapped[str | None] = mapped_column(String(80))
+    # As the CRM holds it (80: Salesforce's BillingCountry length); the web filters on it.
+    country: Mapped[str | None] = mapped_column(String(80))
     created_at: Mapped[datetime | None]
     modified_at: Mapped[datetime]
     is_deleted: Mapped[bool] = mapped_column(Boolean, server_default=false())

@@ -53,6 +53,8 @@ class AccountRecord:
     duns: str | None = None
     created_at: datetime | None = None
     is_deleted: bool = False
+    # The billing country as the CRM holds it (Salesforce BillingCountry, HubSpot country).
+    country: str | None = None
     # Values of the ecosync-owned fields as read from the CRM, by logical field name.
     owned: Mapping[str, str | None] = field(default_factory=lambda: EMPTY)
 

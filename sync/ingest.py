@@ -86,7 +86,7 @@ def account_row(
         "website": rec.website,
         "domain_key": registrable_domain(rec.website, generic=generic),
         "name_key": normalize_name(rec.name), "duns": normalize_duns(rec.duns),
-        "owner_id": rec.owner_id, "account_type": rec.account_type,
+        "owner_id": rec.owner_id, "account_type": rec.account_type, "country": rec.country,
         "created_at": rec.created_at, "modified_at": rec.modified_at,
         "is_deleted": rec.is_deleted, "deleted_at": now if rec.is_deleted else None,
         "owned_values": dict(rec.owned) or None,

@@ -199,12 +199,6 @@ class HubSpotConnector:
             raise
         return True
 
-    def _update_description(self, object_type: str, name: str, text: str) -> None:
-        """The property's description is the help HubSpot shows with it (DESIGN.md 5)."""
-        self.client.call(f"PATCH /crm/v3/properties/{object_type}/{{name}}",
-                         "crm.properties.core_api", "update", object_type, name,
-                         {"description": text})
-
     def _fields(self, *, check_only: bool) -> _FieldReport:
         statuses: list[FieldStatus] = []
         problems: list[str] = []
@@ -229,14 +223,7 @@ class HubSpotConnector:
                                     f"({prop.logical}) does not exist; {ENSURE_HINT}")
                     continue
                 updateable = is_updateable(definition)
-                help_current = (definition.get("description") or "") == prop.field.description
-                help_updated = False
-                if not help_current and not check_only:
-                    self._update_description(obj, prop.name, prop.field.description)
-                    help_current = help_updated = True
-                statuses.append(FieldStatus(stream, prop.logical, prop.name, True, updateable,
-                                            help_current=help_current,
-                                            help_updated=help_updated))
+                statuses.append(FieldStatus(stream, prop.logical, prop.name, True, updateable))
                 if not updateable:
                     problems.append(f"{self.name}: HubSpot {what} property {prop.name!r} "
                                     f"({prop.logical}) is read-only; ecosync must be able to "

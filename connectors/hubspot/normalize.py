@@ -122,6 +122,7 @@ def company_record(raw: Mapping[str, Any], *, source: str,
         duns=_text(props.get(names.duns)) if names.duns else None,
         created_at=parse_time(props.get("createdate")) or parse_time(raw.get("createdAt")),
         is_deleted=bool(raw.get("archived")),
+        country=_text(props.get("country")),
         owned=owned_values(props, names),
     )
 

@@ -28,7 +28,7 @@ GROUP_LABEL = "ecosync"
 MAX_TEXT = 65_536
 
 COMPANY_PROPERTIES = ("name", "domain", "website", "hubspot_owner_id", "lifecyclestage",
-                      "createdate", "hs_lastmodifieddate")
+                      "country", "createdate", "hs_lastmodifieddate")
 DEAL_PROPERTIES = ("dealname", "dealstage", "pipeline", "amount", "deal_currency_code",
                    "closedate", "createdate", "hs_is_closed", "hs_is_closed_won",
                    "hs_lastmodifieddate")

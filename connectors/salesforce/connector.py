@@ -222,27 +222,17 @@ class SalesforceConnector:
             raise ReadOnlyRefused(self.name, "create or change fields")
         statuses = self._field_statuses()
         todo = [s for s in statuses if not (s.exists and s.updateable)]
-        stale = [s for s in statuses if s.exists and not s.help_current]
-        if check_only or not (todo or stale):
-            if todo or stale:
+        if check_only or not todo:
+            if todo:
                 self._echo(provision.spec(statuses))
             return statuses
         missing = [s for s in todo if not s.exists]
-        reasons = []
-        created: set[str] = set()
-        if todo:
-            result = provision.create(self.api, missing, [s for s in todo if s.exists])
-            created = {s.api_name for s in missing} - set(result.failed)
-            reasons.append(result.message)
-        if stale:
-            reasons.append(provision.update_help(self.api, stale).message)
+        result = provision.create(self.api, missing, [s for s in todo if s.exists])
+        created = {s.api_name for s in missing} - set(result.failed)
         # Describe again rather than assume: what the org shows now is the truth.
         self.catalog.forget()
-        was_stale = {s.api_name for s in stale}
-        statuses = [replace(s, created=s.api_name in created,
-                            help_updated=s.api_name in was_stale and s.help_current)
-                    for s in self._field_statuses()]
-        self._echo(provision.spec(statuses, reason="; ".join(reasons)))
+        statuses = [replace(s, created=s.api_name in created) for s in self._field_statuses()]
+        self._echo(provision.spec(statuses, reason=result.message))
         return statuses
 
     def _field_statuses(self) -> list[FieldStatus]:

@@ -14,13 +14,15 @@ from connectors.base import FieldStatus, MissingFields
 from connectors.salesforce.config import SalesforceConfig
 from connectors.salesforce.normalize import FieldNames
 from connectors.salesforce.session import Api
-from schema.owned_fields import BY_LOGICAL, owned_fields
+from schema.owned_fields import owned_fields
 from schema.records import Stream
 
 SOBJECT = {Stream.ACCOUNTS: "Account", Stream.OPPORTUNITIES: "Opportunity"}
 STANDARD = {
-    Stream.ACCOUNTS: ("Id", "Name", "Website", "OwnerId", "Type", "CreatedDate",
-                      "SystemModstamp", "IsDeleted"),
+    # BillingCountry exists in every org; with State and Country picklists on, it holds the
+    # picklist's label, so it is consistent there without also reading BillingCountryCode.
+    Stream.ACCOUNTS: ("Id", "Name", "Website", "OwnerId", "Type", "BillingCountry",
+                      "CreatedDate", "SystemModstamp", "IsDeleted"),
     Stream.OPPORTUNITIES: ("Id", "AccountId", "Name", "StageName", "Amount", "CloseDate",
                            "CreatedDate", "IsClosed", "IsWon", "LeadSource", "SystemModstamp",
                            "IsDeleted"),
@@ -35,7 +37,6 @@ class FieldInfo:
     length: int
     scale: int
     updateable: bool
-    help: str | None = None  # describe's inlineHelpText
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +74,7 @@ class Catalog:
             for f in body.get("fields", []):
                 info = FieldInfo(str(f["name"]), str(f.get("type", "string")),
                                  int(f.get("length") or 0), int(f.get("scale") or 0),
-                                 bool(f.get("updateable", False)),
-                                 f.get("inlineHelpText") or None)
+                                 bool(f.get("updateable", False)))
                 infos[info.name.lower()] = info
             self._describe[sobject] = infos
         return self._describe[sobject]
@@ -142,9 +142,7 @@ class Catalog:
             info = self.field(sobject, api_name)
             out.append(FieldStatus(stream, logical, info.name if info else api_name,
                                    exists=info is not None,
-                                   updateable=bool(info and info.updateable),
-                                   help_current=info is None
-                                   or info.help == BY_LOGICAL[logical].description))
+                                   updateable=bool(info and info.updateable)))
         return out
 
     def writable(self, stream: Stream) -> dict[str, FieldInfo]:

@@ -114,6 +114,7 @@ def account(raw: Raw, source: str, names: FieldNames) -> AccountRecord:
         duns=identifier(raw.get(names.duns)) if names.duns else None,
         created_at=parse_datetime(raw.get("CreatedDate")),
         is_deleted=flag(raw.get("IsDeleted")),
+        country=text(raw.get("BillingCountry")),
         owned=owned_values(raw, names),
     )
 

@@ -81,45 +81,8 @@ def create(api: Api, missing: Sequence[FieldStatus],
     return outcome
 
 
-def update_help(api: Api, stale: Sequence[FieldStatus]) -> Outcome:
-    """Set ecosync's current help text on existing fields whose help differs: readMetadata,
-    change inlineHelpText and description, updateMetadata. Reading first keeps the field's
-    type, length and every other setting as the org has them."""
-    outcome = Outcome()
-    done: set[str] = set()
-    try:
-        mdapi = api.call(lambda sf: _metadata_client(api, sf))
-        for start in range(0, len(stale), MAX_PER_CALL):
-            batch = stale[start:start + MAX_PER_CALL]
-            found = api.call(partial(_read, mdapi, [full_name(s) for s in batch]))
-            components = found if isinstance(found, list) else [found]
-            for component, status in zip(components, batch, strict=True):  # request order
-                text = BY_LOGICAL[status.logical_name].description
-                component.inlineHelpText = text
-                component.description = text
-            api.call(partial(_update, mdapi, components))
-            done.update(s.api_name for s in batch)
-            log.info("updated salesforce field help", fields=[full_name(s) for s in batch])
-        outcome.message = "help text updated"
-    except Exception as exc:  # zeep faults, transport errors and mdapi's bare Exception alike
-        outcome.failed = [s.api_name for s in stale if s.api_name not in done]
-        outcome.message = (f"the Metadata API refused to update help text ({_short(exc)}); "
-                           "this needs the 'Customize Application' and 'Modify Metadata' "
-                           "permissions")
-        log.warning("salesforce field help update refused", error=_short(exc))
-    return outcome
-
-
 def _create(mdapi: Any, components: list[Any], _sf: Any) -> None:
     mdapi.CustomField.create(components)
-
-
-def _read(mdapi: Any, names: list[str], _sf: Any) -> Any:
-    return mdapi.CustomField.read(names)
-
-
-def _update(mdapi: Any, components: list[Any], _sf: Any) -> None:
-    mdapi.CustomField.update(components)
 
 
 def _metadata_client(api: Api, sf: Any) -> Any:
@@ -148,17 +111,9 @@ def spec(statuses: Sequence[FieldStatus], reason: str = "") -> str:
             state = "MISSING: create it"
         elif not s.updateable:
             state = "READ-ONLY: grant Edit in field-level security"
-        elif s.help_updated:
-            state = "help text updated"
-        elif not s.help_current:
-            state = "HELP OUTDATED: set its inline help to the text below"
         else:
             state = "ok"
         lines.append(f"  {full_name(s):55} {label:28} label {owned.label!r:36} {state}")
-    for s in statuses:
-        if s.exists and not s.help_current:
-            lines.append(f"  inline help of {full_name(s)}: "
-                         f"{BY_LOGICAL[s.logical_name].description}")
     todo = [s for s in statuses if not s.updateable]
     if todo:
         lines.append("In Setup → Object Manager → (object) → Fields & Relationships, create "

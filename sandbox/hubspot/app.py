@@ -77,8 +77,6 @@ class HubSpotApp:
         add("POST", "/crm/v3/properties/{type}", lambda r, p: meta.create_property(r, t(p)))
         add("GET", "/crm/v3/properties/{type}/{name}",
             lambda r, p: meta.get_property(t(p), p["name"]))
-        add("PATCH", "/crm/v3/properties/{type}/{name}",
-            lambda r, p: meta.update_property(r, t(p), p["name"]))
         add("GET", "/crm/v3/pipelines/{type}", lambda r, p: meta.pipelines(t(p), None))
         add("GET", "/crm/v3/pipelines/{type}/{pipeline}",
             lambda r, p: meta.pipelines(t(p), p["pipeline"]))

@@ -83,32 +83,6 @@ class MetaHandlers:
         location = f"/crm/v3/properties/{object_type}/{name}"
         return json_response(201, prop.wire(iso), {"Location": location})
 
-    def update_property(self, request: Request, object_type: str, name: str) -> Response:
-        """PATCH a property's definition (label, description, group, options, order); the
-        name and a HubSpot-defined property's definition cannot change."""
-        body = json_body(request)
-        with self.portal.lock:
-            prop = self.portal.properties[object_type].get(name)
-            if prop is None:
-                raise ApiError(404, f"Unable to find property {name} for object type "
-                               f"{object_type}", "OBJECT_NOT_FOUND")
-            if prop.read_only_definition:
-                raise ApiError(400, f"The definition of {name} is read-only",
-                               "VALIDATION_ERROR")
-            if "groupName" in body and body["groupName"] not in self.portal.groups[object_type]:
-                raise ApiError(400, f"Property group {body['groupName']} does not exist",
-                               "VALIDATION_ERROR")
-            for key, attr in (("label", "label"), ("description", "description"),
-                              ("groupName", "group_name")):
-                if key in body:
-                    setattr(prop, attr, str(body[key] or ""))
-            if "options" in body:
-                prop.options = list(body["options"] or [])
-            if "displayOrder" in body:
-                prop.display_order = int(body["displayOrder"])
-            prop.updated_ms = self.portal.clock.now_ms()
-        return json_response(200, prop.wire(iso))
-
     # ---- groups --------------------------------------------------------------------------
 
     def list_groups(self, object_type: str) -> Response:

@@ -184,6 +184,7 @@ def standard_properties(object_type: str, now_ms: int) -> dict[str, PropertyDef]
             _std("domain", "Company Domain Name", "string", "text", group),
             _std("website", "Website URL", "string", "text", group),
             _std("hubspot_owner_id", "Company owner", "enumeration", "select", group),
+            _std("country", "Country/Region", "string", "text", group),
             _std(
                 "lifecyclestage",
                 "Lifecycle Stage",

@@ -1,11 +1,10 @@
 """Metadata API (SOAP, /services/Soap/m/XX.X) for field provisioning, as `sf.mdapi` calls it.
 
-Emulated: createMetadata / upsertMetadata / updateMetadata of CustomField (Number, Text,
-TextArea, LongTextArea, Checkbox, Date, DateTime, Currency, Url; with description and
-inlineHelpText, which describe returns as `inlineHelpText`), readMetadata of CustomField, and
-upsert/update of a PermissionSet's fieldPermissions. Like a real org, a field created through
-the API can be left without field-level security (`sandbox.grant_new_fields = False`): it then
-stays invisible to describe, SOQL and writes until a PermissionSet grants it.
+Emulated: createMetadata / upsertMetadata of CustomField (Number, Text, TextArea, LongTextArea,
+Checkbox, Date, DateTime, Currency, Url), readMetadata of CustomField, and upsert/update of a
+PermissionSet's fieldPermissions. Like a real org, a field created through the API can be left
+without field-level security (`sandbox.grant_new_fields = False`): it then stays invisible to
+describe, SOQL and writes until a PermissionSet grants it.
 
 zeep (inside `sf.mdapi`) uses its own requests session: point it at the sandbox CA with
 ``sf.mdapi._client.transport.session = requests_session(sandbox)`` or REQUESTS_CA_BUNDLE.
@@ -15,7 +14,6 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from dataclasses import replace
 from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape
 
@@ -100,8 +98,7 @@ def _save(sb: SalesforceSandbox, item: ET.Element, op: str) -> str:
         return _result(full, ("INVALID_CROSS_REFERENCE_KEY",
                               f"In field: fullName - no CustomObject named {full.split('.')[0]}"))
     name = m.group(2)
-    current = sb.store.field(obj, name) or sb.store.hidden.get(obj, {}).get(name)
-    exists = current is not None
+    exists = sb.store.field(obj, name) is not None or name in sb.store.hidden.get(obj, {})
     if exists and op == "createMetadata":
         return _result(full, ("DUPLICATE_DEVELOPER_NAME",
                               f"There is already a field named {name[:-3]} on {obj}."))
@@ -109,8 +106,6 @@ def _save(sb: SalesforceSandbox, item: ET.Element, op: str) -> str:
         fdef = _field_def(item, name)
     except ValueError as exc:
         return _result(full, ("FIELD_INTEGRITY_EXCEPTION", str(exc)))
-    if current is not None:  # field-level security is not part of the field's metadata
-        fdef = replace(fdef, updateable=current.updateable)
     sb.store.define_custom_field(obj, fdef, visible=sb.grant_new_fields or exists)
     return _result(full, None)
 
@@ -135,10 +130,7 @@ def _field_def(item: ET.Element, name: str) -> FieldDef:
     if md_type in ("Number", "Currency", "Percent") and not precision:
         precision = 18
     return FieldDef(name, ftype, label, length=length, custom=True,
-                    precision=precision, scale=scale, nillable=ftype != "boolean",
-                    inline_help=_text(item, "inlineHelpText") or None,
-                    description=_text(item, "description") or None,
-                    visible_lines=int(_text(item, "visibleLines") or 0))
+                    precision=precision, scale=scale, nillable=ftype != "boolean")
 
 
 def _read(sb: SalesforceSandbox, type_: str, full: str) -> str:
@@ -153,20 +145,12 @@ def _read(sb: SalesforceSandbox, type_: str, full: str) -> str:
     md_type = _REVERSE.get(fdef.type, "Text")
     if fdef.type == "textarea":
         md_type = "LongTextArea" if fdef.is_long_text else "TextArea"
-    # Elements in the WSDL's sequence order (zeep reads them in order).
-    parts = [f"<fullName>{escape(full)}</fullName>"]
-    for tag, value in (("description", fdef.description),
-                       ("inlineHelpText", fdef.inline_help)):
-        if value:
-            parts.append(f"<{tag}>{escape(value)}</{tag}>")
-    parts.append(f"<label>{escape(fdef.label)}</label>")
+    parts = [f"<fullName>{escape(full)}</fullName>", f"<label>{escape(fdef.label)}</label>"]
     if fdef.length and md_type in ("Text", "LongTextArea"):
         parts.append(f"<length>{fdef.length}</length>")
     if fdef.precision:
         parts += [f"<precision>{fdef.precision}</precision>", f"<scale>{fdef.scale}</scale>"]
     parts.append(f"<type>{md_type}</type>")
-    if md_type == "LongTextArea":  # always set on the platform (3 is its default)
-        parts.append(f"<visibleLines>{fdef.visible_lines or 3}</visibleLines>")
     return f'<records xsi:type="CustomField">{"".join(parts)}</records>'
 
 

@@ -35,9 +35,6 @@ class FieldDef:
     reference_to: tuple[str, ...] = ()
     relationship_name: str | None = None
     picklist: tuple[str, ...] = ()
-    inline_help: str | None = None  # describe's inlineHelpText (Metadata API inlineHelpText)
-    description: str | None = None  # Metadata API only; describe does not return it
-    visible_lines: int = 0  # long text areas (Metadata API visibleLines)
 
     @property
     def is_long_text(self) -> bool:
@@ -82,7 +79,7 @@ class FieldDef:
             "autoNumber": False,
             "caseSensitive": False,
             "restrictedPicklist": False,
-            "inlineHelpText": self.inline_help,
+            "inlineHelpText": None,
         }
 
 
@@ -147,6 +144,9 @@ def account_fields() -> list[FieldDef]:
             "Type", "picklist", "Account Type", length=255,
             picklist=("Prospect", "Customer - Direct", "Customer - Channel", "Partner", "Other"),
         ),
+        # A component of the compound BillingAddress; free text unless the org turns State
+        # and Country picklists on (then also BillingCountryCode, not emulated here).
+        FieldDef("BillingCountry", "string", "Billing Country", length=80),
         _custom("Ecosystem_Overlap_Count__c", "double", "Ecosystem Overlap Count",
                 precision=18, scale=0),
         _custom("Ecosystem_Partners__c", "textarea", "Ecosystem Partners", length=32768),

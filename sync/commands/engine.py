@@ -189,35 +189,27 @@ def fields_group() -> None:
 @click.option("--check", "check_only", is_flag=True, help="Only report; create nothing.")
 @pass_app
 def fields_ensure(app: AppContext, source: str | None, check_only: bool) -> None:
-    """Create the missing owned fields and set their help text (or, with --check, report)."""
+    """Create the missing owned fields (or, with --check, report them)."""
     console = terminal.console()
-    missing = outdated = 0
+    missing = 0
     for connector in build_connectors(app.config, source):
         try:
             statuses = connector.ensure_fields(check_only=check_only)
         except ConnectorError as exc:
             raise UserError(f"{connector.name}: {exc}") from None
         table = terminal.table("object", "field", terminal.Col("API name", "id"), "exists",
-                               "updateable", "created", "help text", title=connector.name)
+                               "updateable", "created", title=connector.name)
         for st in statuses:
-            help_text: str | Text = ("updated" if st.help_updated else "current"
-                                     if st.help_current else Text("outdated", style="red"))
             terminal.add_row(table, (st.stream.value, st.logical_name, st.api_name,
                                      "yes" if st.exists else Text("no", style="red"),
                                      "yes" if st.updateable else Text("no", style="red"),
-                                     "yes" if st.created else "",
-                                     help_text if st.exists else ""))
+                                     "yes" if st.created else ""))
             missing += not (st.exists and st.updateable)
-            outdated += st.exists and not st.help_current
         console.print(table)
     if missing:
         raise UserError(f"{missing} owned field(s) missing or read-only; "
                         + ("run `ecosync fields ensure` without --check" if check_only else
                            "see the admin guide to grant the integration user edit access"))
-    if outdated:
-        raise UserError(f"{outdated} owned field(s) with outdated help text; "
-                        + ("run `ecosync fields ensure` without --check" if check_only else
-                           "the CRM refused the update: see the message above"))
 
 
 @click.group("deadletter")

@@ -97,18 +97,19 @@ def _ranked(ctx: Ctx, filters: accounts.Filters, page_no: int) -> View:
 
 @api.get("/accounts", summary="Accounts ranked by overlap density and open pipeline (paged)")
 def api_accounts(ctx: Ctx = CtxDep, partner: str = "", population: Pop | None = None,
-                 our_population: Pop | None = None, owner: str = "", page_no: PageNo = 1,
-                 format: Fmt = "json", table: TableName = None) -> Response:
-    f = accounts.Filters(partner, population or "", our_population or "", owner)
+                 our_population: Pop | None = None, owner: str = "", country: str = "",
+                 page_no: PageNo = 1, format: Fmt = "json",
+                 table: TableName = None) -> Response:
+    f = accounts.Filters(partner, population or "", our_population or "", owner, country)
     return _guard(ctx.request, True, lambda: _ranked(ctx, f, page_no),
                   lambda v: respond(ctx, lambda: v, format, table))
 
 
 @pages.get("/accounts")
 def page_accounts(ctx: Ctx = CtxDep, partner: str = "", population: Pop | None = None,
-                  our_population: Pop | None = None, owner: str = "",
+                  our_population: Pop | None = None, owner: str = "", country: str = "",
                   page_no: PageNo = 1) -> Response:
-    f = accounts.Filters(partner, population or "", our_population or "", owner)
+    f = accounts.Filters(partner, population or "", our_population or "", owner, country)
     return _guard(ctx.request, False, lambda: _ranked(ctx, f, page_no),
                   lambda v: page(ctx.request, "accounts.html", v, filters=f,
                                  paging_query=query_without(ctx.request, "page")))

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from click.testing import CliRunner, Result
 from hs_support import connector_for
 
 from connectors.hubspot import HubSpotConnector
 from sandbox.hubspot import HubSpotSandbox
 from schema.owned_fields import OWNED_FIELDS
 from schema.records import Stream
-from sync.cli import cli
 
 CREATE_COMPANY_PROPERTY = "POST /crm/v3/properties/companies"
 CREATE_DEAL_PROPERTY = "POST /crm/v3/properties/deals"
@@ -126,60 +122,3 @@ def test_given_a_wrongly_typed_or_unknown_configured_property_when_checking_then
     assert len(problems) == 2
     assert {s.api_name for s in connector.ensure_fields(check_only=True)
             if s.stream is Stream.ACCOUNTS} >= {"eco_count"}
-
-
-def test_property_descriptions_say_what_each_holds_and_outdated_ones_are_updated(
-    sandbox: HubSpotSandbox, connector: HubSpotConnector
-) -> None:
-    from schema.owned_fields import BY_LOGICAL
-
-    connector.ensure_fields(check_only=False)
-    count = sandbox.portal.properties["companies"]["ecosystem_overlap_count"]
-    assert count.description == BY_LOGICAL["overlap_count"].description
-    assert "share counts only" in count.description and "not named" in count.description
-    # An older ecosync (or an admin) left other text on two properties.
-    count.description = "Distinct partners overlapping this account, as shared (ecosync)."
-    sandbox.portal.properties["deals"]["sourcing_partner"].description = ""
-
-    checked = connector.ensure_fields(check_only=True)
-    assert {s.api_name for s in checked if not s.help_current} == {
-        "ecosystem_overlap_count", "sourcing_partner"}
-    assert "PATCH /crm/v3/properties/companies/{name}" not in sandbox.traffic.calls
-
-    statuses = connector.ensure_fields(check_only=False)
-
-    assert {s.api_name for s in statuses if s.help_updated} == {
-        "ecosystem_overlap_count", "sourcing_partner"}
-    assert all(s.help_current for s in statuses)
-    assert count.description == BY_LOGICAL["overlap_count"].description
-    assert (sandbox.portal.properties["deals"]["sourcing_partner"].description
-            == BY_LOGICAL["sourcing_partner"].description)
-    assert sandbox.traffic.calls["PATCH /crm/v3/properties/companies/{name}"] == 1
-    assert sandbox.traffic.calls["PATCH /crm/v3/properties/deals/{name}"] == 1
-
-
-def test_fields_ensure_check_lists_outdated_help_text_and_fails(
-    sandbox: HubSpotSandbox, tmp_path: Path
-) -> None:
-    config = tmp_path / "ecosync.toml"
-    config.write_text(
-        f'[warehouse]\nurl = "sqlite:///{tmp_path / "wh.db"}"\n'
-        f'[crm.hubspot]\nenabled = true\nbase_url = "{sandbox.url}"\n'
-        f'access_token = "${{HS_TOKEN}}"\nca_bundle = "{sandbox.ca_file}"\n', encoding="utf-8")
-
-    def run(*args: str) -> Result:
-        return CliRunner().invoke(cli, ["--config", str(config), "fields", "ensure", *args],
-                                  env={"HS_TOKEN": sandbox.access_token, "COLUMNS": "200"})
-
-    assert run().exit_code == 0
-    assert run("--check").exit_code == 0
-    sandbox.portal.properties["companies"]["ecosystem_overlap_count"].description = "old text"
-
-    checked = run("--check")
-
-    assert checked.exit_code == 1
-    assert "1 owned field(s) with outdated help text" in checked.output
-    assert "outdated" in checked.output.split("ecosystem_overlap_count")[1].splitlines()[0]
-    updated = run()
-    assert updated.exit_code == 0 and "updated" in updated.output
-    assert run("--check").exit_code == 0

@@ -181,38 +181,3 @@ def test_given_an_unreadable_jwt_key_then_check_names_the_key_file(
     assert problems == ["cannot read crm.salesforce.private_key_file '/nonexistent/server.key' "
                         "(No such file or directory); point it at the connected app's PEM "
                         "private key"]
-
-
-def test_given_fields_without_ecosyncs_help_then_ensure_sets_inline_help_and_check_reports_it(
-    sandbox: SalesforceSandbox, connector: SalesforceConnector, sleeps: Sleeps
-) -> None:
-    from schema.owned_fields import BY_LOGICAL
-
-    # The org's owned fields were made by hand, without help text; one is then created.
-    sandbox.remove_field("Opportunity", "Partner_Influenced__c")
-    before = sandbox.describe_field("Account", "Ecosystem_Partners__c")
-    assert before is not None and before.inline_help is None
-
-    checked = connector.ensure_fields(check_only=True)
-    stale = {s.api_name for s in checked if s.exists and not s.help_current}
-    assert len(stale) == 7 and "Ecosystem_Overlap_Count__c" in stale
-    assert "HELP OUTDATED" in sleeps.echoed[-1]
-
-    statuses = connector.ensure_fields(check_only=False)
-
-    assert all(s.help_current for s in statuses)
-    assert {s.api_name for s in statuses if s.help_updated} == stale
-    count = sandbox.describe_field("Account", "Ecosystem_Overlap_Count__c")
-    assert count is not None and count.inline_help == BY_LOGICAL["overlap_count"].description
-    assert "share counts only" in count.inline_help and "not named" in count.inline_help
-    assert count.type == "double" and count.scale == 0  # read, then updated: nothing else
-    partners = sandbox.describe_field("Account", "Ecosystem_Partners__c")
-    assert partners is not None and partners.length == 32768 and partners.is_long_text
-    created = sandbox.describe_field("Opportunity", "Partner_Influenced__c")
-    assert created is not None
-    assert created.inline_help == BY_LOGICAL["partner_influenced"].description
-    assert sandbox.traffic.calls["metadata.updateMetadata"] == 1  # 7 fields, one call
-    connector.new_run()
-    sandbox.traffic.reset()
-    assert all(s.help_current for s in connector.ensure_fields(check_only=False))
-    assert not any(k.startswith("metadata.") for k in sandbox.traffic.calls)  # nothing to do

@@ -60,6 +60,9 @@ ACCOUNTS = [
      None),
     ("001H", "Hotel Plc", "hotel.co.uk", "005-bob", None),
 ]
+# Billing countries as the CRM holds them (Bravo and Golf have none).
+COUNTRIES = {"001A": "United States", "001C": "United States", "001D": "Germany",
+             "001E": "France", "001F": "Sweden", "001H": "United Kingdom"}
 
 # Opportunities: (external id, account, status, amount, currency, created, close)
 OPPORTUNITIES = [
@@ -144,6 +147,7 @@ def build(engine: Engine, *, unshared: bool) -> Built:
             s.add(Account(source="salesforce", external_id=ext, name=name,
                           website=f"https://{domain}", domain_key=registrable_domain(domain),
                           name_key=normalize_name(name), owner_id=owner_id,
+                          country=COUNTRIES.get(ext),
                           account_type=kind, match_dirty=True, modified_at=T0,
                           ingested_at=T0, created_at=T0))
             built.accounts.append(ext)

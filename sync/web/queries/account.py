@@ -52,6 +52,7 @@ def account_view(session: Session, pol: Policies, money_: Money, matching: Match
     view = View(acc.name or f"{source}/{external_id}", facts={
         "source": source, "external_id": external_id, "name": acc.name,
         "domain": acc.domain_key, "website": acc.website, "owner_id": acc.owner_id,
+        "country": acc.country,
         "our_population": population, "overlap_density": vis.overlap_count,
         "overlap_changed_at": vis.changed_at, "deleted": acc.is_deleted,
         "currency": money_.corporate}, tables=[

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, case, false, func, literal, select
+from sqlalchemy import and_, case, false, func, literal, select, text
 from sqlalchemy.orm import Session
 
 from schema.models import Account, Opportunity, Overlap
@@ -26,6 +26,7 @@ class Filters:
     population: str = ""  # the partner's population
     our_population: str = ""
     owner: str = ""
+    country: str = ""
 
     def query(self) -> dict[str, str]:
         return {k: v for k, v in self.__dict__.items() if v}
@@ -66,6 +67,8 @@ def ranked(session: Session, pol: Policies, money_: Money, filters: Filters,
     where: list[Any] = [Account.is_deleted == false()]
     if filters.owner:
         where.append(Account.owner_id == filters.owner)
+    if filters.country:
+        where.append(Account.country == filters.country)
     if filters.our_population:
         pops = our_populations().where(Account.id.in_(select(density.c.account_id))) \
             .subquery("ours")
@@ -73,8 +76,8 @@ def ranked(session: Session, pol: Policies, money_: Money, filters: Filters,
                                     .where(pops.c.population == filters.our_population)))
     found = session.execute(
         select(Account.id, Account.source, Account.external_id, Account.name,
-               Account.domain_key, Account.owner_id, pipe.c.n, pipe.c.amount,
-               pipe.c.unconverted)
+               Account.domain_key, Account.owner_id, Account.country, pipe.c.n,
+               pipe.c.amount, pipe.c.unconverted)
         .join(density, density.c.account_id == Account.id)
         .outerjoin(pipe, and_(pipe.c.source == Account.source,
                               pipe.c.account_external_id == Account.external_id))
@@ -84,17 +87,18 @@ def ranked(session: Session, pol: Policies, money_: Money, filters: Filters,
     page, nxt = paging.cut(list(found))
     seen = account_visibility(session, [r[0] for r in page])
     rows = []
-    for rank, (aid, source, ext, name, domain, owner, opps, total, unconverted) in enumerate(
-            page, start=paging.offset + 1):
+    for rank, (aid, source, ext, name, domain, owner, country, opps, total,
+               unconverted) in enumerate(page, start=paging.offset + 1):
         vis = seen[aid]
         rows.append({"rank": rank, "source": source, "external_id": ext, "name": name,
-                     "domain": domain, "owner_id": owner, "overlap_density": vis.overlap_count,
+                     "domain": domain, "owner_id": owner, "country": country,
+                     "overlap_density": vis.overlap_count,
                      "partners": vis.partners_field(), "open_opportunities": int(opps or 0),
                      "open_pipeline": money(total or 0),
                      "unconverted_opportunities": int(unconverted or 0),
                      "_href": f"/accounts/{source}/{ext}"})
     cols = (Col("rank", "#", numeric=True), Col("name", "Account", link="_href"),
-            Col("domain", "Domain"), Col("owner_id", "Owner"),
+            Col("domain", "Domain"), Col("owner_id", "Owner"), Col("country", "Country"),
             Col("overlap_density", "Partners", numeric=True),
             Col("partners", "Overlapping partners (as shared)"),
             Col("open_opportunities", "Open opps", numeric=True),
@@ -102,6 +106,24 @@ def ranked(session: Session, pol: Policies, money_: Money, filters: Filters,
             Col("unconverted_opportunities", "Opps without a rate", numeric=True))
     return View("Accounts by overlap density and open pipeline",
                 facts={"filters": filters.query(), "currency": money_.corporate,
-                       "partners": pol.named_partners()},
+                       "partners": pol.named_partners(), "countries": countries(session)},
                 tables=[Table("accounts", "Accounts", cols, rows, page=paging.page,
                               next_page=nxt)])
+
+
+# One index probe per distinct country (a loose index scan), not a pass over every account:
+# the filter's choices cost the same for a hundred accounts as for a million.
+_COUNTRIES = text("""
+WITH RECURSIVE c(country) AS (
+  SELECT MIN(country) FROM accounts
+  UNION ALL
+  SELECT (SELECT MIN(a.country) FROM accounts a WHERE a.country > c.country)
+  FROM c WHERE c.country IS NOT NULL
+)
+SELECT country FROM c WHERE country IS NOT NULL
+""")
+
+
+def countries(session: Session) -> list[str]:
+    """The countries our accounts are in, for the Accounts page's country filter."""
+    return [str(c) for c in session.scalars(_COUNTRIES)]

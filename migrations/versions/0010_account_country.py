@@ -1,0 +1,33 @@
+"""accounts.country: the billing country as the CRM holds it
+
+Salesforce `Account.BillingCountry`, HubSpot company `country`; the web view's Accounts page
+filters on it (issue 18), hence the index. Existing rows get it on their next re-read.
+
+Revision ID: 0010
+Revises: 0009
+Create Date: 2026-12-03 01:00:00
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0010"
+down_revision: str | None = "0009"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("accounts", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("country", sa.String(length=80), nullable=True))
+        batch_op.create_index(batch_op.f("ix_accounts_country"), ["country"], unique=False)
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("accounts", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_accounts_country"))
+        batch_op.drop_column("country")

@@ -1,0 +1,46 @@
+"""The Accounts page filters by our accounts' country (issue 18): page, API and CSV agree."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+from fastapi.testclient import TestClient
+
+
+def _api(client: TestClient, query: str) -> list[dict[str, object]]:
+    doc = client.get(f"/api/v1/accounts{query}").json()
+    return next(t["rows"] for t in doc["tables"] if t["name"] == "accounts")
+
+
+def test_country_filter_on_the_page_its_api_twin_and_the_csv(client: TestClient) -> None:
+    everyone = _api(client, "")
+    assert {r["name"]: r["country"] for r in everyone}["Acme Corp"] == "United States"
+    assert {r["name"]: r["country"] for r in everyone}["Bravo Ltd"] is None
+    us = _api(client, "?country=United%20States")
+    assert {r["name"] for r in us} == {"Acme Corp", "Cobalt Inc"}
+    assert {r["country"] for r in us} == {"United States"}
+    # Filters combine: an owner's accounts in one country.
+    assert [r["name"] for r in _api(client, "?country=France&owner=005-cyd")] == ["Echo SA"]
+    assert _api(client, "?country=Atlantis") == []
+
+    body = client.get("/api/v1/accounts?country=Germany&format=csv&table=accounts").text
+    rows = list(csv.DictReader(io.StringIO(body)))
+    assert [(r["name"], r["country"]) for r in rows] == [("Delta GmbH", "Germany")]
+
+    page = client.get("/accounts?country=Sweden").text
+    select = re.search(r'<select name="country">(.*?)</select>', page, re.S)
+    assert select is not None
+    # Every country our accounts are in, once, sorted; the chosen one selected.
+    assert re.findall(r'<option value="([^"]*)"', select.group(1)) == [
+        "", "France", "Germany", "Sweden", "United Kingdom", "United States"]
+    assert '<option value="Sweden" selected>' in select.group(1)
+    table = page.split('<table', 1)[1]
+    assert "Foxtrot AB" in table and "Acme Corp" not in table
+
+
+def test_account_page_shows_the_country(client: TestClient) -> None:
+    doc = client.get("/api/v1/accounts/salesforce/001E").json()
+    assert doc["facts"]["country"] == "France"
+    assert "<dt>Country</dt><dd>France</dd>" in client.get("/accounts/salesforce/001E").text
