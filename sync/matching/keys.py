@@ -11,9 +11,11 @@ import ipaddress
 import re
 import unicodedata
 from collections.abc import Iterable
-from functools import lru_cache
+from functools import cache, lru_cache
+from typing import TYPE_CHECKING
 
-import tldextract
+if TYPE_CHECKING:
+    import tldextract
 
 # Free mail, social networks and site builders' apex domains: many unrelated companies share
 # them, so they are never match keys. Extended per deployment by `matching.generic_domains`.
@@ -30,12 +32,18 @@ GENERIC_DOMAINS: frozenset[str] = frozenset(
     }
 )
 
-# The bundled Public Suffix List snapshot, private section included (acme.github.io and
-# acme.wixsite.com are distinct companies). No suffix_list_urls and no cache dir: tldextract
-# can neither fetch the list nor write a cache file, at run time or in tests.
-_EXTRACT = tldextract.TLDExtract(
-    suffix_list_urls=(), cache_dir=None, include_psl_private_domains=True
-)
+
+@cache
+def _extractor() -> tldextract.TLDExtract:
+    """The bundled Public Suffix List snapshot, private section included (acme.github.io and
+    acme.wixsite.com are distinct companies). No suffix_list_urls and no cache dir: tldextract
+    can neither fetch the list nor write a cache file, at run time or in tests. Made on first
+    use: tldextract loads an HTTP client, which commands that compute no key never need."""
+    import tldextract
+
+    return tldextract.TLDExtract(
+        suffix_list_urls=(), cache_dir=None, include_psl_private_domains=True)
+
 
 _SCHEME = re.compile(r"^[a-z][a-z0-9+.\-]*://|^//")
 _HOST_END = re.compile(r"[/?#\\\s]")
@@ -106,7 +114,7 @@ def _registrable_host(host: str) -> str | None:
             return None
     if not _ASCII_HOST.match(host) or ".." in host:
         return None
-    parts = _EXTRACT.extract_str(host)
+    parts = _extractor().extract_str(host)
     if not parts.suffix or not parts.domain:
         return None  # bare host ("localhost", "intranet") or a public suffix itself
     return f"{parts.domain}.{parts.suffix}"

@@ -45,3 +45,22 @@ def test_every_revision_downgrades_cleanly(new_database: Callable[..., Engine]) 
     assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
     migrations.upgrade(engine)
     assert migrations.current_revision(engine) == migrations.head_revision()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_revisions_read_without_alembic_agree_with_alembic(
+    new_database: Callable[..., Engine], kind: str
+) -> None:
+    """Commands check the revision without loading Alembic; Alembic must see the same."""
+    from alembic.script import ScriptDirectory
+
+    assert migrations.head_revision() == ScriptDirectory.from_config(
+        migrations.alembic_config()).get_current_head()
+    engine = new_database(kind, migrate=False)
+    for target in (None, "0001", "head"):
+        if target is not None:
+            migrations.upgrade(engine, target)
+        with engine.connect() as conn:
+            by_alembic = MigrationContext.configure(conn).get_current_revision()
+        assert migrations.current_revision(engine) == by_alembic
+    assert migrations.current_revision(engine) == migrations.head_revision()
