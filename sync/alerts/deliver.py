@@ -28,9 +28,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import requests
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 from tenacity import (
@@ -48,6 +47,9 @@ from sync.alerts.periodic import queue_periodic
 from sync.alerts.render import Message, render, slack_body, webhook_body
 from sync.config import Config
 from sync.logs import get_logger
+
+if TYPE_CHECKING:  # loaded to send: `alerts list` and the reports need no HTTP client
+    import requests
 
 SIGNATURE_HEADER = "X-Ecosync-Signature-256"
 TIMESTAMP_HEADER = "X-Ecosync-Timestamp"
@@ -142,6 +144,8 @@ def send(alert: AlertConfig, msg: Message, key: str, occurred_at: str, *, deadli
     attempts = 0
     last = Outcome(False, 0, "not attempted: the stage's time was spent")
 
+    import requests
+
     retrying = Retrying(
         stop=stop_after_attempt(IN_STAGE_ATTEMPTS) | _StopAt(deadline, clock),
         wait=wait_exponential(multiplier=0.5, max=4), sleep=sleep,
@@ -166,6 +170,8 @@ def send(alert: AlertConfig, msg: Message, key: str, occurred_at: str, *, deadli
 
 def _post(client: requests.Session, alert: AlertConfig, body: bytes, headers: dict[str, str],
           timeout: float, attempts: int) -> Outcome:
+    import requests
+
     try:
         resp = client.post(alert.webhook_url, data=body, headers=headers,
                            timeout=(timeout, timeout), allow_redirects=False,
