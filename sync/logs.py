@@ -138,6 +138,27 @@ class _MaskingFormatter(logging.Formatter):
         return safe if safe is not None else super().formatException(ei)
 
 
+_WRITE_LOCKS: dict[int, threading.RLock] = {}
+
+
+class _LineLogger:
+    """structlog's PrintLogger, with a reentrant lock per stream: a signal handler that logs
+    (the daemon's) may run while the main thread is inside a write, where a plain lock, as
+    PrintLogger's, would deadlock the process for good."""
+
+    def __init__(self, file: TextIO) -> None:
+        self._file = file
+        self._lock = _WRITE_LOCKS.setdefault(id(file), threading.RLock())
+
+    def msg(self, message: str) -> None:
+        with self._lock:
+            self._file.write(message + "\n")
+            self._file.flush()
+
+    log = debug = info = warn = warning = msg
+    fatal = failure = err = error = critical = exception = msg
+
+
 class MaskingStream(io.TextIOBase):
     """A text stream that masks secrets in whatever goes through it, line by line.
 
@@ -150,7 +171,7 @@ class MaskingStream(io.TextIOBase):
         super().__init__()
         self.inner = inner
         self._pending = ""
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # reentrant: a signal handler may log mid-write
 
     def write(self, text: str) -> int:
         if not isinstance(text, str):
@@ -227,7 +248,7 @@ def configure_logging(
             _MaskingRenderer(renderer),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=out),
+        logger_factory=lambda *_args: _LineLogger(out),
         cache_logger_on_first_use=False,
     )
     handler = logging.StreamHandler(out)

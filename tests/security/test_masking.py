@@ -103,3 +103,43 @@ def test_what_the_cli_prints_is_masked_even_outside_the_logs(tmp_path: Path) -> 
     assert result.exit_code == 2, result.output
     assert "crm.hubspot.timeout_seconds" in result.output and "***" in result.output
     assert found(result.output) == []
+
+
+SIGNAL_CHILD = r"""
+import io, os, signal, sys
+from sync.logs import configure_logging, get_logger, install_masking_streams
+
+class Terminal(io.TextIOBase):
+    # The real stderr, but the first line written raises a signal mid-write: its handler
+    # runs right there, inside the logger's and the masking stream's write.
+    fired = False
+    def write(self, text):
+        sys.__stderr__.write(text)
+        if not Terminal.fired:
+            Terminal.fired = True
+            os.kill(os.getpid(), signal.SIGUSR1)
+        return len(text)
+    def flush(self):
+        sys.__stderr__.flush()
+
+sys.stderr = Terminal()
+install_masking_streams()
+configure_logging("json", "info")
+log = get_logger("daemon")
+signal.signal(signal.SIGUSR1, lambda *_: log.info("stop requested"))
+log.info("tick summary")
+log.info("daemon stopped")
+"""
+
+
+def test_a_signal_handler_that_logs_mid_write_does_not_deadlock() -> None:
+    """The daemon logs from its SIGTERM handler; a signal can land while the main thread is
+    writing a log line through the masking stream."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", SIGNAL_CHILD], capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    for event in ("tick summary", "stop requested", "daemon stopped"):
+        assert f'"event": "{event}"' in proc.stderr, proc.stderr

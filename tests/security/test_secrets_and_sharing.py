@@ -147,7 +147,11 @@ def transcript(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Transcript]
             lines.append(line)
             summaries += b'"event": "tick summary"' in line
         proc.send_signal(signal.SIGTERM)
-        rest, _ = proc.communicate(timeout=60)
+        try:
+            rest, _ = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            rest = proc.communicate()[0] + b"\n(killed: no exit within 60 s of SIGTERM)"
         t.outputs["run"] = b"".join([*lines, rest]).decode("utf-8", "replace")
         t.exit_codes["run"] = proc.returncode
 
@@ -276,3 +280,4 @@ def test_unshared_populations_and_contacts_are_never_written_reported_or_logged(
 def _context(text: str, item: str) -> str:
     at = text.index(item)
     return text[max(0, at - 300): at + len(item) + 100]
+
