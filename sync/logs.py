@@ -259,4 +259,6 @@ def configure_logging(
 
 
 def get_logger(name: str | None = None, **bound: Any) -> Any:
-    return structlog.get_logger(name).bind(**bound)
+    """A lazy logger: it renders with the configuration in force when it logs, so one made at
+    import time (a module's `log`) follows a later `configure_logging` (the CLI's)."""
+    return structlog.get_logger(name, **bound)
