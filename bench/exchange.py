@@ -115,8 +115,8 @@ def _accounts(n: int) -> Iterator[dict[str, Any]]:
                "name": f"Bench Account {i} Ltd", "website": f"https://www.bench{i}.com",
                "domain_key": f"bench{i}.com", "name_key": f"bench account {i}",
                "duns": f"{100_000_000 + i}" if i % 4 == 0 else None, "owner_id": None,
-               "account_type": None, "is_deleted": False, "match_dirty": False,
-               "fields_dirty": False, "modified_at": NOW, "ingested_at": NOW}
+               "account_type": None, "is_deleted": False,
+               "modified_at": NOW, "ingested_at": NOW}
 
 
 def _opportunities(n: int) -> Iterator[dict[str, Any]]:
@@ -130,7 +130,7 @@ def _opportunities(n: int) -> Iterator[dict[str, Any]]:
                "status": "won" if won else "open", "amount": Decimal("1000"),
                "currency": "USD", "close_date": date(2026, 2, 1) if won else date(2026, 6, 1),
                "created_at": NOW - timedelta(days=i % 400), "is_deleted": False,
-               "fields_dirty": False, "modified_at": NOW, "ingested_at": NOW}
+               "modified_at": NOW, "ingested_at": NOW}
 
 
 def prepare(ours: str, theirs: str, accounts: int) -> None:

@@ -30,14 +30,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, insert, text, update
+from sqlalchemy import Connection, Engine, insert, select, text, update
 from sqlalchemy.exc import OperationalError
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from schema.db import make_engine
 from schema.models import Account, Base, Partner, PartnerAccount
+from sync import dirty
 from sync.config import MatchingConfig
+from sync.dirty import Kind, Queue
 from sync.matching.engine import rematch
 from sync.matching.stats import MatchStats
 
@@ -95,7 +97,7 @@ def _accounts(c: Companies, n: int) -> Iterator[dict[str, Any]]:
     for i in range(n):
         yield {"source": "salesforce", "external_id": f"001{i:012d}", "name": c.name(i),
                "website": None, "domain_key": c.domain(i), "name_key": c.name(i),
-               "duns": c.duns(i), "match_dirty": True, "fields_dirty": False,
+               "duns": c.duns(i),
                "is_deleted": False, "modified_at": NOW, "ingested_at": NOW}
 
 
@@ -122,7 +124,7 @@ def _partner_rows(c: Companies, pid: str, seed: int, ours: int,
                "domain": domain, "website": None, "domain_key": domain, "name_key": name,
                "duns": c.duns(i) if rng.random() < 0.5 else None,
                "population": rng.choice(POPULATIONS), "owner_name": None, "owner_email": None,
-               "match_dirty": True, "imported_at": NOW, "updated_at": NOW}
+               "imported_at": NOW, "updated_at": NOW}
 
 
 def build(engine: Engine, accounts: int, partners: int, per_partner: int) -> float:
@@ -138,6 +140,7 @@ def build(engine: Engine, accounts: int, partners: int, per_partner: int) -> flo
         for k in range(partners):
             for chunk in _chunks(_partner_rows(c, f"p{k}", k + 1, accounts, per_partner)):
                 conn.execute(insert(PartnerAccount), chunk)
+        queue_everything(conn)
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
             conn.execute(text("ANALYZE"))
@@ -213,8 +216,8 @@ def change_accounts(engine: Engine, accounts: int, share: float) -> int:
                 values = {"domain_key": None}
             else:
                 values = {"name_key": c.name((i * 17 + 3) % accounts)}
-            conn.execute(update(Account).where(Account.id == account_id)
-                         .values(match_dirty=True, **values))
+            conn.execute(update(Account).where(Account.id == account_id).values(**values))
+        dirty.mark(conn, Queue.MATCH, Kind.ACCOUNT, picked)
     return len(picked)
 
 
@@ -226,8 +229,14 @@ def reset(engine: Engine) -> None:
     """Back to "everything new" on a database built by an earlier --reuse run."""
     with engine.begin() as conn:
         conn.execute(text("DELETE FROM overlaps"))
-        conn.execute(text("UPDATE accounts SET match_dirty = true, fields_dirty = false"))
-        conn.execute(text("UPDATE partner_accounts SET match_dirty = true"))
+        conn.execute(text("DELETE FROM dirty_records"))
+        queue_everything(conn)
+
+
+def queue_everything(conn: Connection) -> None:
+    """Every account and partner account new: all queued for matching, none for planning."""
+    dirty.mark(conn, Queue.MATCH, Kind.ACCOUNT, select(Account.id))
+    dirty.mark(conn, Queue.MATCH, Kind.PARTNER_ACCOUNT, select(PartnerAccount.id))
 
 
 def run(name: str, engine: Engine, accounts: int, partners: int, per_partner: int,

@@ -214,7 +214,7 @@ def recall(seed: int, accounts: int, partners: int) -> None:
         s.execute(insert(Account), [
             {"source": src, "external_id": ext, "name": name, "website": site,
              "domain_key": registrable_domain(site), "name_key": normalize_name(name),
-             "match_dirty": True, "modified_at": now, "ingested_at": now}
+             "modified_at": now, "ingested_at": now}
             for src, ext, name, site in ours])
         for p in data.partners:
             s.add(Partner(id=p.id, name=p.name, kind=p.kind, source_kind="csv",
@@ -227,7 +227,7 @@ def recall(seed: int, accounts: int, partners: int) -> None:
                  "name_key": normalize_name(r["name"]),
                  "population": population.get(r["population"].strip().lower(),
                                               r["population"].strip().lower()),
-                 "match_dirty": True, "imported_at": now, "updated_at": now}
+                 "imported_at": now, "updated_at": now}
                 for n, r in enumerate(rows)])
         rematch(s, MatchingConfig(fuzzy=True), now=now, full=True)
     with Session(engine) as s:

@@ -39,7 +39,7 @@ def make_rows(start: int, n: int, name: str, at: datetime) -> list[dict[str, obj
          "name_key": f"{name.lower()} {i}", "owner_id": "005000000000001AAA",
          "account_type": "Customer", "created_at": T0 - timedelta(days=1, seconds=7 * i),
          "modified_at": at - timedelta(seconds=i), "ingested_at": at,
-         "is_deleted": False, "match_dirty": True}
+         "is_deleted": False}
         for i in range(start, start + n)
     ]
 

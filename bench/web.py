@@ -73,7 +73,7 @@ def build(engine: Engine, accounts: int, per_partner: int) -> float:
             "currency": "EUR" if i % 40 == 0 else "USD",
             "close_date": date(2026, 6, 1) - timedelta(days=rng.randrange(0, 300)),
             "created_at": datetime(2025, 6, 1, tzinfo=UTC), "modified_at": mb.NOW,
-            "ingested_at": mb.NOW, "is_deleted": False, "fields_dirty": False})
+            "ingested_at": mb.NOW, "is_deleted": False})
         if len(rows) == mb.CHUNK:
             with engine.begin() as conn:
                 conn.execute(insert(Opportunity), rows)

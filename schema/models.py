@@ -60,12 +60,6 @@ def _where(predicate: str) -> dict[str, Any]:
     return {"sqlite_where": text(predicate), "postgresql_where": text(predicate)}
 
 
-def _where_flag(flag: str) -> dict[str, Any]:
-    # Phrased as each engine phrases `WHERE flag` in a query, which is what lets the planner
-    # prove the index applies (SQLite matches the term literally).
-    return {"sqlite_where": text(f"{flag} = 1"), "postgresql_where": text(flag)}
-
-
 class Account(Base):
     """One of our accounts, per CRM source (Salesforce Account, HubSpot company)."""
 
@@ -76,10 +70,6 @@ class Account(Base):
         Index("ix_accounts_name_key", "name_key"),
         Index("ix_accounts_duns", "duns", **_where("duns IS NOT NULL")),
         Index("ix_accounts_country", "country"),
-        # Flags index only the flagged rows: a landing or a clearing pass touches a small
-        # index instead of maintaining an entry per account.
-        Index("ix_accounts_match_dirty", "id", **_where_flag("match_dirty")),
-        Index("ix_accounts_fields_dirty", "source", "id", **_where_flag("fields_dirty")),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -101,9 +91,6 @@ class Account(Base):
     deleted_at: Mapped[datetime | None]
     # Owned fields as last read from the CRM, by logical name: the diff's "value in the CRM".
     owned_values: Mapped[dict[str, Any] | None]
-    match_dirty: Mapped[bool] = mapped_column(Boolean, server_default=false())
-    # Owned fields must be recomputed and diffed (new record, rep edit, overlap change).
-    fields_dirty: Mapped[bool] = mapped_column(Boolean, server_default=false())
     ingested_at: Mapped[datetime]
 
 
@@ -115,7 +102,6 @@ class Opportunity(Base):
         UniqueConstraint("source", "external_id"),
         Index("ix_opportunities_account", "source", "account_external_id"),
         Index("ix_opportunities_status", "status"),
-        Index("ix_opportunities_fields_dirty", "source", "id", **_where_flag("fields_dirty")),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -140,8 +126,20 @@ class Opportunity(Base):
     # Reopens ecosync observed (a closed opportunity seen open again): part of the close key,
     # so a re-close after an observed reopen is a new close even on the same outcome and date.
     reopens_seen: Mapped[int] = mapped_column(Integer, server_default=text("0"))
-    fields_dirty: Mapped[bool] = mapped_column(Boolean, server_default=false())
     ingested_at: Mapped[datetime]
+
+
+class DirtyRecord(Base):
+    """The dirty queue (sync.dirty): a record to re-match or to re-plan, until the stage that
+    deals with it takes it off. Kept apart from the records' own rows, so raising or clearing
+    a mark never rewrites an account or an opportunity."""
+
+    __tablename__ = "dirty_records"
+
+    queue: Mapped[str] = mapped_column(String(8), primary_key=True)  # match / plan
+    # account / opportunity / partner_account
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    record_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
 
 
 class Partner(Base):
@@ -175,7 +173,6 @@ class PartnerAccount(Base):
         Index("ix_partner_accounts_name_key_no_domain", "name_key",
               **_where("coalesce(domain_key, '') = ''")),
         Index("ix_partner_accounts_duns", "duns", **_where("duns IS NOT NULL")),
-        Index("ix_partner_accounts_match_dirty", "id", **_where_flag("match_dirty")),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -192,7 +189,6 @@ class PartnerAccount(Base):
     population: Mapped[str] = mapped_column(String(20))
     owner_name: Mapped[str | None]
     owner_email: Mapped[str | None]
-    match_dirty: Mapped[bool] = mapped_column(Boolean, server_default=false())
     imported_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

@@ -7,13 +7,13 @@ harmless (idempotent upsert), which is what makes lookback windows safe.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Numeric, String, Table, case, or_, select
+from sqlalchemy import Numeric, String, Table, case, select
 from sqlalchemy.orm import Session
 
 from connectors.base import Page
@@ -21,6 +21,8 @@ from connectors.base import Watermark as Cursor
 from schema.models import Account, Opportunity, Watermark
 from schema.records import AccountRecord, OpportunityRecord, Stream
 from schema.upsert import bulk_upsert
+from sync import dirty
+from sync.dirty import Kind, Queue
 from sync.matching.keys import (
     GENERIC_DOMAINS,
     normalize_duns,
@@ -90,7 +92,7 @@ def account_row(
         "created_at": rec.created_at, "modified_at": rec.modified_at,
         "is_deleted": rec.is_deleted, "deleted_at": now if rec.is_deleted else None,
         "owned_values": dict(rec.owned) or None,
-        "match_dirty": True, "fields_dirty": True, "ingested_at": now,
+        "ingested_at": now,
     }
 
 
@@ -103,25 +105,32 @@ def opportunity_row(rec: OpportunityRecord, now: datetime) -> dict[str, Any]:
         "lead_source": rec.lead_source, "referring_partner": rec.referring_partner,
         "modified_at": rec.modified_at, "is_deleted": rec.is_deleted,
         "deleted_at": now if rec.is_deleted else None,
-        "owned_values": dict(rec.owned) or None, "fields_dirty": True, "ingested_at": now,
+        "owned_values": dict(rec.owned) or None, "ingested_at": now,
     }
 
 
 # What a re-read may change without being a change: the CRM's modification stamp (ecosync's
-# own write moves it), when we read it, and bookkeeping of ours.
+# own write moves it), when we read it, and observations of ours.
 _NOT_COMPARED = frozenset({"id", "source", "external_id", "modified_at", "ingested_at",
-                           "deleted_at", "match_dirty", "fields_dirty", "closed_seen_at",
-                           "reopens_seen"})
+                           "deleted_at", "closed_seen_at", "reopens_seen"})
+# What matching reads of an account (DESIGN.md 4): only a change here costs a re-match.
+_MATCHED = ("domain_key", "name_key", "duns", "is_deleted")
 
 
-def _changed_keys(session: Session, model: type[Account] | type[Opportunity],
-                  rows: Sequence[Mapping[str, Any]]) -> set[str]:
-    """External ids of the rows that are new or differ from the stored row (as stored: the
-    rows are compared after `storable`)."""
+@dataclass(frozen=True)
+class _Changes:
+    changed: set[str]  # new, or different in anything compared: to re-plan
+    rematch: set[str]  # new, or different in what matching reads: to re-match
+
+
+def _changes(session: Session, model: type[Account] | type[Opportunity],
+             rows: Sequence[Mapping[str, Any]]) -> _Changes:
+    """Compare the rows (as they will be stored, after `storable`) with the stored ones."""
     if not rows:
-        return set()
+        return _Changes(set(), set())
     table: Table = model.__table__  # type: ignore[assignment]
     columns = [c for c in rows[0] if c not in _NOT_COMPARED]
+    matched = [columns.index(c) for c in _MATCHED if c in columns]
     source = rows[0]["source"]
     keys = list({r["external_id"] for r in rows})
     stored: dict[str, tuple[Any, ...]] = {}
@@ -131,57 +140,50 @@ def _changed_keys(session: Session, model: type[Account] | type[Opportunity],
             .where(table.c.source == source, table.c.external_id.in_(keys[start:start + 900]))
         ):
             stored[found[0]] = tuple(found[1:])
-    return {r["external_id"] for r in rows
-            if stored.get(r["external_id"]) != tuple(r[c] for c in columns)}
+    out = _Changes(set(), set())
+    for row in rows:
+        key, values = row["external_id"], tuple(row[c] for c in columns)
+        old = stored.get(key)
+        if old != values:
+            out.changed.add(key)
+        if old is None or any(old[i] != values[i] for i in matched):
+            out.rematch.add(key)
+    return out
 
 
-def _raise(flag: str) -> Callable[[Table, Any], Any]:
-    # A landed row raises its flag when it changed; it never clears a flag already raised.
-    def expression(table: Table, excluded: Any) -> Any:
-        return case((excluded[flag], True), else_=table.c[flag])
-
-    return expression
-
-
-def _account_flags(table: Table, excluded: Any) -> Mapping[str, Any]:
-    # Re-match only when something matching reads changed; a re-read of an unchanged
-    # account (lookback window, our own write bumping its modstamp) costs no matching.
-    changed = or_(
-        table.c.domain_key.is_distinct_from(excluded.domain_key),
-        table.c.name_key.is_distinct_from(excluded.name_key),
-        table.c.duns.is_distinct_from(excluded.duns),
-        table.c.is_deleted.is_distinct_from(excluded.is_deleted),
-    )
-    return {
-        "match_dirty": case((changed, True), else_=table.c.match_dirty),
-        "fields_dirty": _raise("fields_dirty")(table, excluded),
-        # A deletion keeps the first time it was seen.
-        "deleted_at": case(
-            (excluded.is_deleted & table.c.deleted_at.is_not(None), table.c.deleted_at),
-            else_=excluded.deleted_at,
-        ),
-    }
+def _queue(session: Session, model: type[Account] | type[Opportunity], source: str,
+           changes: _Changes) -> None:
+    """Queue the landed records that changed, by their warehouse ids."""
+    kind = Kind.ACCOUNT if model is Account else Kind.OPPORTUNITY
+    keys = sorted(changes.changed | changes.rematch)
+    ids: dict[str, int] = {}
+    for start in range(0, len(keys), 900):
+        ids.update(session.execute(
+            select(model.external_id, model.id)
+            .where(model.source == source, model.external_id.in_(keys[start:start + 900]))
+        ).all())
+    dirty.mark(session, Queue.PLAN, kind, [ids[k] for k in changes.changed])
+    if model is Account:
+        dirty.mark(session, Queue.MATCH, kind, [ids[k] for k in changes.rematch])
 
 
-def _opportunity_flags(table: Table, excluded: Any) -> Mapping[str, Any]:
-    return {
-        "fields_dirty": _raise("fields_dirty")(table, excluded),
-        "deleted_at": case(
-            (excluded.is_deleted & table.c.deleted_at.is_not(None), table.c.deleted_at),
-            else_=excluded.deleted_at,
-        ),
-    }
+def _kept_deleted_at(table: Table, excluded: Any) -> Mapping[str, Any]:
+    # A deletion keeps the first time it was seen.
+    return {"deleted_at": case(
+        (excluded.is_deleted & table.c.deleted_at.is_not(None), table.c.deleted_at),
+        else_=excluded.deleted_at,
+    )}
 
 
 _ACCOUNT_UPDATES = [
     c.key for c in Account.__table__.columns
-    if c.key not in {"id", "source", "external_id", "match_dirty", "fields_dirty", "deleted_at"}
+    if c.key not in {"id", "source", "external_id", "deleted_at"}
 ]
 _OPPORTUNITY_UPDATES = [
     c.key for c in Opportunity.__table__.columns
     # closed_seen_at and reopens_seen are the stamp stage's observations, not CRM data.
     if c.key not in {"id", "source", "external_id", "deleted_at", "closed_seen_at",
-                     "reopens_seen", "fields_dirty"}
+                     "reopens_seen"}
 ]
 
 
@@ -189,33 +191,34 @@ def land_records(
     session: Session, stream: Stream, records: Iterable[AccountRecord | OpportunityRecord],
     *, now: datetime, generic: frozenset[str] = GENERIC_DOMAINS,
 ) -> Landed:
+    """Upsert the records and queue those that changed (sync.dirty): a re-read of an
+    unchanged record (a lookback window, our own write moving its modstamp) costs no
+    matching and no planning."""
     deleted = 0
     rows: list[dict[str, Any]] = []
+    model: type[Account] | type[Opportunity]
     if stream is Stream.ACCOUNTS:
+        model, updates = Account, _ACCOUNT_UPDATES
         limits = _limits(Account.__table__)  # type: ignore[arg-type]
         for rec in records:
             assert isinstance(rec, AccountRecord)
             rows.append(storable(account_row(rec, now, generic), limits))
             deleted += rec.is_deleted
     else:
+        model, updates = Opportunity, _OPPORTUNITY_UPDATES
         table: Table = Opportunity.__table__  # type: ignore[assignment]
         limits, max_amount = _limits(table), _max_amount(table)
         for rec in records:
             assert isinstance(rec, OpportunityRecord)
             rows.append(storable(opportunity_row(rec, now), limits, max_amount))
             deleted += rec.is_deleted
-    model: type[Account] | type[Opportunity] = (
-        Account if stream is Stream.ACCOUNTS else Opportunity)
-    changed = _changed_keys(session, model, rows)
-    for row in rows:
-        row["fields_dirty"] = row["external_id"] in changed
-    if stream is Stream.ACCOUNTS:
-        count = bulk_upsert(session, Account, rows, KEY, _ACCOUNT_UPDATES,
-                            update_expressions=_account_flags)
-    else:
-        count = bulk_upsert(session, Opportunity, rows, KEY, _OPPORTUNITY_UPDATES,
-                            update_expressions=_opportunity_flags)
-    return Landed(count, deleted, len(changed))
+    if not rows:
+        return Landed(0, 0, 0)
+    changes = _changes(session, model, rows)
+    count = bulk_upsert(session, model, rows, KEY, updates,
+                        update_expressions=_kept_deleted_at)
+    _queue(session, model, rows[0]["source"], changes)
+    return Landed(count, deleted, len(changes.changed))
 
 
 def read_watermark(session: Session, source: str, stream: Stream) -> Cursor | None:

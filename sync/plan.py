@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select, true
+from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
 from connectors.base import Connector
@@ -21,11 +21,12 @@ from schema.models import (
     AttributionStamp,
     Opportunity,
     Partner,
-    WritebackError,
 )
 from schema.owned_fields import owned_fields
 from schema.records import Stream
+from sync import dirty
 from sync.attribution.credited import credited_populations
+from sync.dirty import Kind, Queue
 from sync.sharing import EMPTY, SharedOverlap, Visibility, account_visibility, visibility
 from sync.writeback import RecordChange, last_written, plan_changes
 
@@ -35,16 +36,8 @@ CHUNK = 2_000
 @dataclass(frozen=True)
 class PlannedChunk:
     stream: Stream
-    record_ids: list[int]  # warehouse ids planned (to clear fields_dirty after the push)
+    record_ids: list[int]  # warehouse ids planned (taken off the queue after the push)
     changes: list[RecordChange]
-
-
-def _due_dead_letters(session: Session, source: str, stream: Stream, now: datetime) -> set[str]:
-    return set(session.scalars(
-        select(WritebackError.external_id).where(
-            WritebackError.source == source, WritebackError.stream == stream.value,
-            WritebackError.status == "pending", WritebackError.next_retry_at <= now)
-    ))
 
 
 def account_values(vis: Visibility) -> dict[str, object]:
@@ -78,14 +71,16 @@ def opportunity_values(live: Visibility, stamp: Any | None,
     }
 
 
-def _keyset(session: Session, model: Any, source: str, extra_ids: set[str],
-            after: int) -> list[Any]:
-    cond = model.fields_dirty == true()  # as the partial index ix_*_fields_dirty reads
-    if extra_ids:
-        cond = or_(cond, model.external_id.in_(list(extra_ids)[:900]))
+def _keyset(session: Session, model: Any, source: str, after: int) -> list[Any]:
+    """The next chunk of the source's records queued for planning (sync.dirty), in id order:
+    the queue's key drives, so a few queued records among millions cost a few lookups."""
+    kind = Kind.ACCOUNT if model is Account else Kind.OPPORTUNITY
+    q = dirty.Q
     return list(session.execute(
-        select(model).where(model.source == source, model.id > after, cond)
-        .order_by(model.id).limit(CHUNK)
+        select(model).join(q, and_(q.c.queue == Queue.PLAN.value, q.c.kind == kind.value,
+                                   q.c.record_id == model.id))
+        .where(model.source == source, q.c.record_id > after)
+        .order_by(q.c.record_id).limit(CHUNK)
     ).scalars())
 
 
@@ -93,9 +88,8 @@ def plan_accounts(
     session: Session, connector: Connector, now: datetime
 ) -> Iterator[PlannedChunk]:
     source = connector.name
-    retry = _due_dead_letters(session, source, Stream.ACCOUNTS, now)
     after = 0
-    while rows := _keyset(session, Account, source, retry, after):
+    while rows := _keyset(session, Account, source, after):
         after = rows[-1].id
         live = [a for a in rows if not a.is_deleted]
         shown = account_visibility(session, [a.id for a in live])
@@ -127,10 +121,9 @@ def plan_opportunities(
     session: Session, connector: Connector, now: datetime
 ) -> Iterator[PlannedChunk]:
     source = connector.name
-    retry = _due_dead_letters(session, source, Stream.OPPORTUNITIES, now)
     partners = _partners(session)
     after = 0
-    while rows := _keyset(session, Opportunity, source, retry, after):
+    while rows := _keyset(session, Opportunity, source, after):
         after = rows[-1].id
         live = [o for o in rows if not o.is_deleted]
         acc_ids = dict(session.execute(

@@ -54,6 +54,7 @@ STAGES: tuple[Stage, ...] = (
 )
 
 _LOGGED_RUN = "ecosync_run_id"
+RETRIED = "run log write retried after a dropped warehouse connection"
 
 
 def failed_run_id(exc: BaseException) -> int | None:
@@ -69,13 +70,15 @@ def run_tick(
 ) -> TickReport:
     opts = options or TickOptions()
     started = now or utcnow()
-    run_id = start_run(engine, opts.kind, started, dry_run=opts.dry_run)
+    run_id, dropped = start_run(engine, opts.kind, started, dry_run=opts.dry_run)
     ctx = TickContext(
         engine=engine, config=config, connectors=connectors, options=opts, started=started,
         report=TickReport(run_id), log=get_logger("ecosync.tick", run_id=run_id, kind=opts.kind),
         calls_before={c.name: c.usage().calls for c in connectors})
     if progress is not None:
         ctx.progress = progress
+    if dropped is not None:
+        ctx.log.warning(RETRIED, write="start", error=describe_error(dropped))
     # Every line logged during the tick, connectors' retries included, names the run.
     with structlog.contextvars.bound_contextvars(run_id=run_id):
         try:
@@ -123,7 +126,10 @@ def record(ctx: TickContext) -> None:
             # The org/portal's whole use today, as the API last reported it.
             report.api_calls[f"{c.name}.daily_used"] = usage.daily_used or 0
             report.api_calls[f"{c.name}.daily_limit"] = usage.daily_limit
-    finish_run(ctx.engine, ctx.run_id, utcnow(), status=report.status, counts=report.counts,
-               api_calls=report.api_calls, error="; ".join(report.errors) or None)
+    dropped = finish_run(ctx.engine, ctx.run_id, utcnow(), status=report.status,
+                         counts=report.counts, api_calls=report.api_calls,
+                         error="; ".join(report.errors) or None)
+    if dropped is not None:
+        ctx.log.warning(RETRIED, write="finish", error=describe_error(dropped))
     ctx.log.info("tick summary", status=report.status, dry_run=ctx.dry_run,
                  **dict(report.counts), api_calls=report.api_calls)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Engine, and_, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from connectors.base import Connector, FieldUpdate, WriteResult
@@ -22,6 +22,8 @@ from schema.models import Account, ChangeLog, Opportunity, WritebackError, Write
 from schema.owned_fields import BY_LOGICAL, FieldKind
 from schema.records import Stream
 from schema.upsert import bulk_upsert
+from sync import dirty
+from sync.dirty import Kind, Queue
 from sync.errors import masked_text
 from sync.logs import get_logger
 
@@ -198,6 +200,17 @@ def _record_success(
                 WritebackError.source == source, WritebackError.stream == stream.value,
                 WritebackError.external_id.in_(ids[start:start + 900]))
         )
+
+
+def queue_due_dead_letters(session: Session, now: datetime) -> None:
+    """Dead letters whose retry time has come are queued for planning (sync.dirty): the plan
+    stage renders them again and the push retries what still differs."""
+    for model, kind, stream in ((Account, Kind.ACCOUNT, Stream.ACCOUNTS),
+                                (Opportunity, Kind.OPPORTUNITY, Stream.OPPORTUNITIES)):
+        dirty.mark(session, Queue.PLAN, kind, select(model.id).join(WritebackError, and_(
+            WritebackError.source == model.source, WritebackError.stream == stream.value,
+            WritebackError.external_id == model.external_id)).where(
+            WritebackError.status == "pending", WritebackError.next_retry_at <= now))
 
 
 def retry_delay(attempts: int) -> timedelta:

@@ -39,7 +39,6 @@ from sqlalchemy import (
     insert,
     literal,
     select,
-    true,
     union,
 )
 from sqlalchemy.exc import IntegrityError
@@ -57,10 +56,12 @@ from schema.models import (
     PartnerAccount,
 )
 from schema.records import Population
+from sync import dirty
 from sync.alerts.config import AlertConfig, EventKind
 from sync.attribution.credited import credited_populations
 from sync.attribution.currency import RateProvider, StaticRates
 from sync.config import Config
+from sync.dirty import Kind, Queue
 from sync.populations import our_populations
 from sync.reports.next_accounts import OpenOpp, Pipeline, open_opportunities
 from sync.sharing import COUNTED, NAMED, SharedOverlap, share_level, visibility
@@ -113,14 +114,14 @@ def detect_facts(session: Session, config: Config, *, now: datetime, run_id: int
 
 
 def _scope() -> Any:
-    """Accounts this tick changed: flagged for write-back themselves or through an opportunity
-    (the flags are cleared only by the push that follows the stamp stage)."""
+    """Accounts this tick changed: queued for planning themselves or through an opportunity
+    (sync.dirty; the queue is cleared only by the push that follows the stamp stage)."""
     flagged_opps = (select(Account.id)
                     .join(Opportunity, and_(Opportunity.source == Account.source,
                                             Opportunity.account_external_id
                                             == Account.external_id))
-                    .where(Opportunity.fields_dirty == true()))
-    return union(select(Account.id).where(Account.fields_dirty == true()), flagged_opps)
+                    .where(Opportunity.id.in_(dirty.queued(Queue.PLAN, Kind.OPPORTUNITY))))
+    return union(dirty.queued(Queue.PLAN, Kind.ACCOUNT), flagged_opps)
 
 
 def _not_recorded(event: EventKind, subject: Any) -> Any:
@@ -162,7 +163,7 @@ def _stamp_candidates(scope_opps: bool) -> Any:
                     exists().where(AttributionCredit.stamp_id == AttributionStamp.id),
                     _not_recorded(EventKind.CLOSED_WITH_PARTNER, AttributionStamp.close_key)))
     if scope_opps:
-        query = query.where(Opportunity.fields_dirty == true())
+        query = query.where(Opportunity.id.in_(dirty.queued(Queue.PLAN, Kind.OPPORTUNITY)))
     return query
 
 

@@ -17,10 +17,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from schema.models import AttributionCredit, AttributionStamp, Opportunity, Partner
+from sync import dirty
 from sync.attribution.credited import credited_populations
 from sync.attribution.currency import RateProvider, StaticRates
 from sync.attribution.stamp import make_stamp
 from sync.config import AttributionConfig
+from sync.dirty import Kind, Queue
 from sync.errors import UserError
 from sync.sharing import COUNTED, NAMED, share_level
 
@@ -71,7 +73,7 @@ def restamp(
     if stamp is None:
         raise UserError("another process restamped this opportunity at the same moment; "
                         "run `ecosync attribution explain` and retry if needed")
-    opp.fields_dirty = True  # the next tick writes the new stamp's fields
+    dirty.mark(session, Queue.PLAN, Kind.OPPORTUNITY, [opp.id])  # the next tick writes it
     return stamp
 
 

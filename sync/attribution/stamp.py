@@ -36,6 +36,7 @@ from schema.models import (
     Overlap,
     Partner,
 )
+from sync import dirty
 from sync.attribution.currency import RateProvider, StaticRates, convert_on
 from sync.attribution.rules import (
     Attribution,
@@ -46,6 +47,7 @@ from sync.attribution.rules import (
     config_version,
 )
 from sync.config import AttributionConfig
+from sync.dirty import Kind, Queue
 
 PAGE = 500
 CLOSED = ("won", "lost")
@@ -78,8 +80,9 @@ def stamp_closed(
 ) -> StampStats:
     """Stamp every live opportunity whose current close has no stamp yet.
 
-    Runs inside the caller's transaction; the caller commits. Sets fields_dirty on every
-    opportunity it stamps, so the plan stage of the same tick writes the stamped fields.
+    Runs inside the caller's transaction; the caller commits. Queues every opportunity it
+    stamps for planning (sync.dirty), so the plan stage of the same tick writes the stamped
+    fields.
     """
     stats = StampStats()
     provider = rates or StaticRates.from_config(config)
@@ -88,12 +91,13 @@ def stamp_closed(
     after = 0
     while True:
         # Candidates: closes never seen, and seen closes whose record changed (outcome or
-        # close date may differ); fields_dirty is set by ingest on every landed record.
+        # close date may differ): ingest queues every changed record for planning.
         opps = list(session.scalars(
             select(Opportunity).where(
                 Opportunity.id > after, Opportunity.status.in_(CLOSED),
                 Opportunity.is_deleted.is_(False),
-                or_(Opportunity.closed_seen_at.is_(None), Opportunity.fields_dirty.is_(True)))
+                or_(Opportunity.closed_seen_at.is_(None),
+                    dirty.is_queued(Queue.PLAN, Kind.OPPORTUNITY, Opportunity.id)))
             .order_by(Opportunity.id).limit(PAGE)))
         if not opps:
             break
@@ -105,11 +109,11 @@ def stamp_closed(
 
 
 def _clear_reopened(session: Session, stats: StampStats) -> None:
+    reopened = (Opportunity.status == "open", Opportunity.closed_seen_at.is_not(None))
+    dirty.mark(session, Queue.PLAN, Kind.OPPORTUNITY, select(Opportunity.id).where(*reopened))
     result = session.execute(
-        update(Opportunity)
-        .where(Opportunity.status == "open", Opportunity.closed_seen_at.is_not(None))
-        .values(closed_seen_at=None, reopens_seen=Opportunity.reopens_seen + 1,
-                fields_dirty=True)
+        update(Opportunity).where(*reopened)
+        .values(closed_seen_at=None, reopens_seen=Opportunity.reopens_seen + 1)
         .execution_options(synchronize_session=False))
     stats.reopened += int(getattr(result, "rowcount", 0) or 0)
 
@@ -137,7 +141,7 @@ def _stamp_if_new_close(
         if opp.closed_seen_at is None:
             stats.recovered += 1
             opp.closed_seen_at = now
-            opp.fields_dirty = True
+            dirty.mark(session, Queue.PLAN, Kind.OPPORTUNITY, [opp.id])
         return
     keys = set(session.scalars(select(AttributionStamp.close_key).where(
         AttributionStamp.opportunity_id == opp.id)))
@@ -154,7 +158,7 @@ def _stamp_if_new_close(
     stats.late += late
     stats.stamp_ids.append(stamp.id)
     opp.closed_seen_at = now
-    opp.fields_dirty = True
+    dirty.mark(session, Queue.PLAN, Kind.OPPORTUNITY, [opp.id])
 
 
 def spans_for(session: Session, opp: Opportunity) -> list[OverlapSpan]:

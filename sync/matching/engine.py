@@ -8,10 +8,10 @@ engine, for the planners' sake: `fuzzy.lacks`); fuzzy candidates come from
 (account, partner) in a work table; and a few statements reconcile that set with the active
 overlaps: still present (same row, `last_seen_at` moves), new (inserted with first_seen_at),
 vanished (`ended_at` set). Nothing is deleted: history is kept. Accounts whose overlaps
-changed get `fields_dirty` (and so do their open opportunities) for the write-back stage.
+changed are queued for planning (sync.dirty), with the opportunities that show them.
 
-Incremental by default: only accounts flagged `match_dirty`, plus the accounts that match (or
-matched) partner accounts flagged `match_dirty`, are recomputed. `full=True` recomputes all.
+Incremental by default: only accounts queued for matching, plus the accounts that match (or
+matched) partner accounts queued for matching, are recomputed. `full=True` recomputes all.
 """
 
 from __future__ import annotations
@@ -36,16 +36,24 @@ from sqlalchemy import (
     select,
     text,
     true,
-    tuple_,
     union,
     update,
 )
 from sqlalchemy.orm import Session
 
-from schema.models import Account, MatchOverride, Opportunity, Overlap, PartnerAccount
+from schema.models import (
+    Account,
+    DirtyRecord,
+    MatchOverride,
+    Opportunity,
+    Overlap,
+    PartnerAccount,
+)
 from schema.records import POPULATION_RANK
+from sync import dirty
 from sync.attribution.credited import replanned_on_overlap_change
 from sync.config import MatchingConfig
+from sync.dirty import Kind, Queue
 from sync.matching import fuzzy
 from sync.matching.rules import METHOD_BY_RANK, METHOD_RANK, Method
 from sync.matching.stats import MatchStats
@@ -119,23 +127,13 @@ class _Run:
         return int(self.conn.execute(stmt, *args).rowcount or 0)
 
     # -- stage 1: what is dirty, and which accounts that touches ---------------------------
-    def _flagged(self, table: Table) -> Any:
-        """The ids of `table`'s rows flagged match_dirty, read from its partial flag index.
-
-        SQLite plans from the statistics of its last ANALYZE, typically taken when every row
-        was new and dirty: it would scan a million rows for the few flagged ones, so the
-        index is named. (PostgreSQL's statistics are refreshed after large runs: `flags`.)
-        """
-        if self.conn.dialect.name != "sqlite":
-            return select(table.c.id).where(table.c.match_dirty)
-        index = f"ix_{table.name}_match_dirty"
-        return text(f"SELECT id FROM {table.name} INDEXED BY {index} "
-                    "WHERE match_dirty = 1").columns(table.c.id)
-
     def snapshot_dirty(self) -> None:
+        """What is queued for matching now (sync.dirty); marks raised during the run stay."""
         c = self.conn
-        c.execute(insert(DIRTY_ACCOUNTS).from_select(["id"], self._flagged(A)))
-        c.execute(insert(DIRTY_PARTNER_ACCOUNTS).from_select(["id"], self._flagged(PA)))
+        c.execute(insert(DIRTY_ACCOUNTS).from_select(
+            ["id"], dirty.queued(Queue.MATCH, Kind.ACCOUNT)))
+        c.execute(insert(DIRTY_PARTNER_ACCOUNTS).from_select(
+            ["id"], dirty.queued(Queue.MATCH, Kind.PARTNER_ACCOUNT)))
         self.stats.dirty_accounts = _count(c, DIRTY_ACCOUNTS)
         self.stats.dirty_partner_accounts = _count(c, DIRTY_PARTNER_ACCOUNTS)
         self.analyze(DIRTY_ACCOUNTS, DIRTY_PARTNER_ACCOUNTS)
@@ -150,7 +148,7 @@ class _Run:
         ]
         # Overlaps built on a dirty partner account: its keys or population changed, so the
         # account may no longer match it. (A deleted partner account's overlaps are flagged by
-        # the import, which marks their accounts match_dirty: see sync.partners.csv_import.)
+        # the import, which queues their accounts for matching: see sync.partners.csv_import.)
         via_overlaps = (
             select(OV.c.account_id)
             .join(DIRTY_PARTNER_ACCOUNTS, DIRTY_PARTNER_ACCOUNTS.c.id == OV.c.partner_account_id)
@@ -330,36 +328,20 @@ class _Run:
         self._analyze_if_large(OV, self.stats.inserted + self.stats.ended)
         self.lap("insert")
 
-    # -- stage 5: flags ---------------------------------------------------------------------
+    # -- stage 5: the queue ------------------------------------------------------------------
     def flags(self) -> None:
-        changed = select(CHANGED.c.account_id)
-        dirty = select(DIRTY_ACCOUNTS.c.id)
-        # One write per dirty account: its flag cleared and, if its overlaps changed,
-        # fields_dirty raised in the same pass. The test is a correlated EXISTS (a primary-key
-        # probe per row), not `id IN (subquery)`, which PostgreSQL evaluates per row by
-        # scanning the subquery once it no longer fits work_mem: quadratic on a full run.
-        in_changed = exists().where(CHANGED.c.account_id == A.c.id)
-        self.execute(update(A).where(A.c.id.in_(dirty)).values(
-            match_dirty=false(), fields_dirty=or_(A.c.fields_dirty, in_changed)))
-        # Changed accounts that were not dirty (reached through a partner account); rows
-        # already flagged are not written again.
-        self.execute(update(A).where(A.c.id.in_(changed), A.c.fields_dirty == false())
-                     .values(fields_dirty=true()))
-        # Open opportunities show their account's partners live (DESIGN.md 5), and so may a
-        # closed one's referral source (sync.attribution.credited).
-        self.execute(update(OPP).where(
-            replanned_on_overlap_change(), OPP.c.is_deleted == false(),
-            OPP.c.fields_dirty == false(),
-            tuple_(OPP.c.source, OPP.c.account_external_id).in_(
-                select(A.c.source, A.c.external_id).where(A.c.id.in_(changed))),
-        ).values(fields_dirty=true()))
-        self.execute(update(PA).where(PA.c.id.in_(select(DIRTY_PARTNER_ACCOUNTS.c.id)))
-                     .values(match_dirty=false()))
-        # Clearing a large run's flags leaves PostgreSQL's statistics saying every row is
-        # dirty until autovacuum (if it runs at all) gets round to it: the next run would
-        # seq-scan for its few dirty rows instead of reading the partial flag index.
-        self._analyze_if_large(A, self.stats.dirty_accounts + self.stats.changed_accounts)
-        self._analyze_if_large(PA, self.stats.dirty_partner_accounts)
+        """Accounts whose overlaps changed, and the opportunities showing them, are queued
+        for planning; what this run matched leaves the match queue. Queue rows only: no
+        account row is rewritten."""
+        dirty.plan_accounts_and_opportunities(
+            self.conn, select(CHANGED.c.account_id), replanned_on_overlap_change())
+        dirty.clear(self.conn, Queue.MATCH, Kind.ACCOUNT, select(DIRTY_ACCOUNTS.c.id))
+        dirty.clear(self.conn, Queue.MATCH, Kind.PARTNER_ACCOUNT,
+                    select(DIRTY_PARTNER_ACCOUNTS.c.id))
+        # A large run's inserts and deletes leave PostgreSQL's statistics of the queue far
+        # from its size until autovacuum gets round to it.
+        self._analyze_if_large(table_of(DirtyRecord), self.stats.dirty_accounts
+                               + self.stats.dirty_partner_accounts + self.stats.changed_accounts)
         self.lap("flags")
 
     def _analyze_if_large(self, table: Table, written: int) -> None:

@@ -16,6 +16,8 @@ from sqlalchemy.orm import Session
 
 from schema.models import Account, MatchOverride, Partner, PartnerAccount
 from schema.records import Population
+from sync import dirty
+from sync.dirty import Kind, Queue
 from sync.errors import UserError
 from sync.matching.keys import registrable_domain
 
@@ -93,7 +95,7 @@ def _record(session: Session, action: str, account: Account, partner_id: str, *,
         created_by=who.strip(), created_at=now,
     )
     session.add(override)
-    account.match_dirty = True  # the next re-match applies it
+    dirty.mark(session, Queue.MATCH, Kind.ACCOUNT, [account.id])  # the next re-match applies it
     session.flush()
     return override
 
@@ -127,9 +129,9 @@ def revoke(session: Session, override_id: int, *, who: str, now: datetime) -> Ma
         raise UserError(f"override #{override_id} was already revoked on "
                         f"{override.revoked_at:%Y-%m-%d %H:%M} by {override.revoked_by}")
     override.revoked_at, override.revoked_by = now, who
-    session.execute(update(Account).where(Account.source == override.source,
-                                          Account.external_id == override.account_external_id)
-                    .values(match_dirty=True))
+    dirty.mark(session, Queue.MATCH, Kind.ACCOUNT, select(Account.id).where(
+        Account.source == override.source,
+        Account.external_id == override.account_external_id))
     session.flush()
     return override
 

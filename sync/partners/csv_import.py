@@ -3,14 +3,15 @@ constant memory whatever the file's size (issue 15.9).
 
 The file streams through validation into temporary staging tables (`staging`); the diff
 against the partner's current rows is then set-based SQL in the caller's transaction: new and
-changed rows are upserted with `match_dirty`, rows missing from the file are deleted, and the
-snapshot version and file fingerprint are bumped. The caller commits (`schema.db.transaction`),
-so a bad row, a failure at any point or a kill leaves the previous snapshot in place.
+changed rows are upserted and queued for matching (sync.dirty), rows missing from the file are
+deleted, and the snapshot version and file fingerprint are bumped. The caller commits
+(`schema.db.transaction`), so a bad row, a failure at any point or a kill leaves the previous
+snapshot in place.
 
 Deleted rows and the matching engine: partner_accounts only ever holds the current snapshot,
 so a row that left the file is deleted here (its overlaps' `partner_account_id` becomes NULL by
 the foreign key). Before deleting, and for every changed row, the *accounts* of the active
-overlaps that point at the row are marked `match_dirty`: the incremental matcher re-matches
+overlaps that point at the row are queued for matching: the incremental matcher re-matches
 dirty accounts and dirty partner accounts, and ends the overlaps it no longer finds, so no
 vanished row keeps an overlap alive.
 """
@@ -31,19 +32,18 @@ from sqlalchemy import (
     bindparam,
     delete,
     exists,
-    false,
     func,
     literal,
     or_,
     select,
-    true,
-    update,
 )
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from schema.models import Account, Overlap, Partner, PartnerAccount
+from schema.models import Overlap, Partner, PartnerAccount
+from sync import dirty
+from sync.dirty import Kind, Queue
 from sync.errors import UserError
 from sync.matching.keys import GENERIC_DOMAINS
 from sync.matching.worktables import table_of
@@ -239,16 +239,15 @@ def merge_snapshot(session: Session, partner_id: str, staged: StagedRows, *,
     # Accounts overlapping through a changed or vanished row must be re-matched, or an
     # overlap could outlive the row that made it.
     stale = select(pa.c.id).where(mine, or_(~exists(twin), exists(twin.where(differs))))
-    conn.execute(
-        update(Account)
-        .where(Account.id.in_(select(Overlap.account_id).where(
-            Overlap.partner_account_id.in_(stale), Overlap.ended_at.is_(None))),
-            Account.match_dirty == false())
-        .values(match_dirty=True).execution_options(synchronize_session=False))
+    dirty.mark(conn, Queue.MATCH, Kind.ACCOUNT, select(Overlap.account_id).where(
+        Overlap.partner_account_id.in_(stale), Overlap.ended_at.is_(None)))
     if removed:
         conn.execute(delete(pa).where(vanished))
     if added or changed:
         _upsert_staged(conn, partner_id, k, now)
+        # The rows just written (only new and changed ones are): to be re-matched.
+        dirty.mark(conn, Queue.MATCH, Kind.PARTNER_ACCOUNT, select(pa.c.id).where(
+            mine, pa.c.updated_at == bindparam("now", now, type_=pa.c.updated_at.type)))
     return added, changed, removed, staged.row_count - added - changed
 
 
@@ -256,19 +255,19 @@ def _upsert_staged(conn: Connection, partner_id: str, k: Table, now: datetime) -
     pa = table_of(PartnerAccount)
     insert = sqlite_insert if conn.dialect.name == "sqlite" else postgresql_insert
     stamp = bindparam("now", now, type_=pa.c.updated_at.type)
-    target = ["partner_id", "row_key", *COMPARED, "match_dirty", "imported_at", "updated_at"]
+    target = ["partner_id", "row_key", *COMPARED, "imported_at", "updated_at"]
     # Only new and changed rows are offered: an unchanged one would cost a conflict probe.
     # (A WHERE also settles SQLite's parse of INSERT … SELECT … ON CONFLICT.)
     same = select(pa.c.id).where(pa.c.partner_id == partner_id, pa.c.row_key == k.c.row_key)
     differs = or_(*(pa.c[c].is_distinct_from(k.c[c]) for c in COMPARED))
     rows = (select(literal(partner_id, pa.c.partner_id.type), k.c.row_key,
-                   *(k.c[c] for c in COMPARED), true(), stamp, stamp)
+                   *(k.c[c] for c in COMPARED), stamp, stamp)
             .where(or_(~exists(same), exists(same.where(differs)))))
     statement = insert(pa).from_select(target, rows)
     # imported_at only satisfies NOT NULL on the insert half: an update keeps the
     # first-import time. Unchanged rows are not touched at all.
     conn.execute(statement.on_conflict_do_update(
         index_elements=["partner_id", "row_key"],
-        set_={**{c: statement.excluded[c] for c in COMPARED}, "match_dirty": true(),
+        set_={**{c: statement.excluded[c] for c in COMPARED},
               "updated_at": statement.excluded.updated_at},
         where=or_(*(pa.c[c].is_distinct_from(statement.excluded[c]) for c in COMPARED))))

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-from sqlalchemy import and_, exists, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from schema.models import Account, Opportunity, Overlap, Partner
+from schema.models import Overlap, Partner
+from sync import dirty
 from sync.attribution.credited import crediting, replanned_on_overlap_change
 from sync.config import Config
+from sync.dirty import Kind, Queue
 from sync.stages.context import TickContext
 
 
@@ -68,24 +69,9 @@ def import_watched_partner_files(ctx: TickContext) -> None:
 
 
 def _mark_partner_accounts_dirty(session: Session, partner_ids: Sequence[str]) -> None:
-    """A partner's sharing policy changed: every account it overlaps must be re-rendered."""
+    """A partner's sharing policy changed: every account it overlaps must be re-rendered,
+    with the opportunities that show it."""
     touched = select(Overlap.account_id).where(Overlap.partner_id.in_(partner_ids))
-    session.execute(update(Account).where(Account.id.in_(touched)).values(fields_dirty=True))
-    _mark_opportunities_of(session, Account.id.in_(touched))
+    dirty.plan_accounts_and_opportunities(session, touched, replanned_on_overlap_change())
     # Stamped opportunities show their credited partners under the current policy.
-    session.execute(update(Opportunity).where(Opportunity.id.in_(crediting(partner_ids)))
-                    .values(fields_dirty=True))
-
-
-def _mark_opportunities_of(session: Session, account_condition: Any) -> None:
-    # Closed opportunities keep their stamp; open ones show live influence (and a closed
-    # one's referral source may follow the account's current overlap).
-    session.execute(
-        update(Opportunity)
-        .where(replanned_on_overlap_change(), exists(
-            select(Account.id).where(and_(
-                Account.source == Opportunity.source,
-                Account.external_id == Opportunity.account_external_id,
-                account_condition))))
-        .values(fields_dirty=True)
-    )
+    dirty.mark(session, Queue.PLAN, Kind.OPPORTUNITY, crediting(partner_ids))

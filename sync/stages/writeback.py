@@ -10,15 +10,18 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connectors.base import Connector
 from schema.models import Account, Opportunity
 from schema.records import Stream
+from sync import dirty
+from sync.dirty import Kind, Queue
 from sync.plan import PlannedChunk, plan_accounts, plan_opportunities
 from sync.stages.context import TickContext
 from sync.writeback import push as push_changes
+from sync.writeback import queue_due_dead_letters
 
 PUSH_BATCH = 10_000
 _PLANNERS = {Stream.ACCOUNTS: plan_accounts, Stream.OPPORTUNITIES: plan_opportunities}
@@ -39,6 +42,8 @@ class Plan:
 
 
 def plan(ctx: TickContext) -> None:
+    with ctx.transaction() as session:
+        queue_due_dead_letters(session, ctx.started)
     ctx.plans = [Plan(c, s, _chunks(ctx, c, s)) for c in ctx.connectors for s in ORDER]
 
 
@@ -93,18 +98,19 @@ def _push_chunks(ctx: TickContext, item: Plan, chunks: Sequence[PlannedChunk]) -
     counts[f"manual_edits.{label}"] += stats.manual_edits
     counts[f"deferred.{label}"] += len(stats.deferred)
     ctx.progress("write", label, stats.records_written)
-    model: type[Account] | type[Opportunity] = (
-        Account if item.stream is Stream.ACCOUNTS else Opportunity)
     ids = [i for chunk in chunks for i in chunk.record_ids]
     with ctx.transaction() as session:
-        _clear(session, model, ids, stats.deferred)
+        _taken_off(session, item, ids, stats.deferred)
 
 
-def _clear(session: Session, model: type[Account] | type[Opportunity], ids: Sequence[int],
-           deferred: set[str]) -> None:
-    for start in range(0, len(ids), 900):
-        stmt = update(model).where(model.id.in_(ids[start:start + 900]))
-        if deferred:
-            # Deferred records stay dirty: the next tick plans and writes them again.
-            stmt = stmt.where(model.external_id.not_in(list(deferred)))
-        session.execute(stmt.values(fields_dirty=False))
+def _taken_off(session: Session, item: Plan, ids: Sequence[int], deferred: set[str]) -> None:
+    """Planned records leave the plan queue, written or found equal; those deferred for a
+    reason of the moment (budget, rate limit) stay, so the next tick writes them."""
+    model: type[Account] | type[Opportunity] = (
+        Account if item.stream is Stream.ACCOUNTS else Opportunity)
+    kind = Kind.ACCOUNT if item.stream is Stream.ACCOUNTS else Kind.OPPORTUNITY
+    if deferred:
+        kept = set(session.scalars(select(model.id).where(
+            model.source == item.connector.name, model.external_id.in_(list(deferred)))))
+        ids = [i for i in ids if i not in kept]
+    dirty.clear(session, Queue.PLAN, kind, ids)

@@ -17,7 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from sandbox.common import HttpsServer, Request, Response, Traffic, make_tls
@@ -28,9 +28,11 @@ from schema.models import (
     Partner,
     PartnerAccount,
 )
+from sync import dirty
 from sync.alerts.detect import DetectStats, detect_facts
 from sync.attribution.stamp import stamp_closed
 from sync.config import Config, parse_config
+from sync.dirty import Kind, Queue
 from sync.matching.engine import rematch
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday
@@ -154,36 +156,45 @@ class Warehouse:
             acc = Account(source="salesforce", external_id=ext, name=name or ext,
                           website=f"https://{domain}", domain_key=domain, owner_id=owner,
                           account_type=account_type, modified_at=self.now,
-                          ingested_at=self.now, match_dirty=True, fields_dirty=True)
+                          ingested_at=self.now)
             s.add(acc)
             s.flush()
+            dirty.mark(s, Queue.MATCH, Kind.ACCOUNT, [acc.id])
+            dirty.mark(s, Queue.PLAN, Kind.ACCOUNT, [acc.id])
             return acc.id
 
     def partner_account(self, pid: str, domain: str, population: str, *,
                         owner_name: str | None = "Pat Partner",
                         owner_email: str | None = "pat@partner.example") -> None:
         with Session(self.engine) as s, s.begin():
-            s.add(PartnerAccount(partner_id=pid, row_key=domain, name=domain, domain=domain,
+            row = PartnerAccount(partner_id=pid, row_key=domain, name=domain, domain=domain,
                                  domain_key=domain, population=population,
                                  owner_name=owner_name, owner_email=owner_email,
-                                 match_dirty=True, imported_at=self.now, updated_at=self.now))
+                                 imported_at=self.now, updated_at=self.now)
+            s.add(row)
+            s.flush()
+            dirty.mark(s, Queue.MATCH, Kind.PARTNER_ACCOUNT, [row.id])
 
     def opportunity(self, ext: str, account_ext: str, *, status: str = "open",
                     amount: str | None = "50000", currency: str = "USD",
                     stage: str = "Negotiation/Review") -> None:
         with Session(self.engine) as s, s.begin():
-            s.add(Opportunity(
+            opp = Opportunity(
                 source="salesforce", external_id=ext, account_external_id=account_ext,
                 name=f"Deal {ext}", stage=stage, status=status,
                 amount=None if amount is None else Decimal(amount), currency=currency,
                 created_at=self.now - timedelta(days=10),
                 close_date=self.now.date() if status != "open" else None,
-                modified_at=self.now, ingested_at=self.now, fields_dirty=True))
+                modified_at=self.now, ingested_at=self.now)
+            s.add(opp)
+            s.flush()
+            dirty.mark(s, Queue.PLAN, Kind.OPPORTUNITY, [opp.id])
 
     def close(self, ext: str, status: str = "won") -> None:
         with Session(self.engine) as s, s.begin():
             opp = s.scalars(select(Opportunity).where(Opportunity.external_id == ext)).one()
-            opp.status, opp.close_date, opp.fields_dirty = status, self.now.date(), True
+            opp.status, opp.close_date = status, self.now.date()
+            dirty.mark(s, Queue.PLAN, Kind.OPPORTUNITY, [opp.id])
 
     def tick(self, config: Config) -> DetectStats:
         """Match, stamp and detect as the tick does, then clear the flags as the push would."""
@@ -200,8 +211,8 @@ class Warehouse:
 
     def pushed(self) -> None:
         with Session(self.engine) as s, s.begin():
-            s.execute(update(Account).values(fields_dirty=False))
-            s.execute(update(Opportunity).values(fields_dirty=False))
+            for kind in (Kind.ACCOUNT, Kind.OPPORTUNITY):
+                dirty.clear(s, Queue.PLAN, kind, dirty.queued(Queue.PLAN, kind))
 
     def events(self, **where: Any) -> list[AlertEvent]:
         with Session(self.engine, expire_on_commit=False) as s:

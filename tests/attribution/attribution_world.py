@@ -17,8 +17,10 @@ from schema.models import (
     Overlap,
     Partner,
 )
+from sync import dirty
 from sync.attribution.stamp import StampStats, stamp_closed
 from sync.config import AttributionConfig
+from sync.dirty import Kind, Queue
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 FULL = {"customer": "full", "open_opportunity": "full", "prospect": "full"}
@@ -73,9 +75,10 @@ class World:
                 close_date=close if close is not None else (day(30).date()
                                                             if status != "open" else None),
                 lead_source=lead_source, referring_partner=referring, modified_at=T0,
-                ingested_at=T0, fields_dirty=True)
+                ingested_at=T0)
             s.add(opp)
             s.flush()
+            dirty.mark(s, Queue.PLAN, Kind.OPPORTUNITY, [opp.id])
             return opp.id
 
     def update_opp(self, ext: str, **values: Any) -> None:
@@ -83,7 +86,12 @@ class World:
             opp = s.scalars(select(Opportunity).where(Opportunity.external_id == ext)).one()
             for key, value in values.items():
                 setattr(opp, key, value)
-            opp.fields_dirty = True
+            dirty.mark(s, Queue.PLAN, Kind.OPPORTUNITY, [opp.id])
+
+    def queued_for_plan(self, ext: str) -> bool:
+        with Session(self.engine) as s:
+            opp_id = s.scalars(select(Opportunity.id).where(Opportunity.external_id == ext)).one()
+            return dirty.holds(s, Queue.PLAN, Kind.OPPORTUNITY, opp_id)
 
     def stamp(self, config: AttributionConfig | None = None, *, now: datetime | None = None,
               late: bool = False) -> StampStats:

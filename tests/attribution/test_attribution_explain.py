@@ -36,7 +36,7 @@ def test_restamp_makes_a_new_version_with_the_reason(world: World) -> None:
     assert new.close_key == old.close_key
     assert new.amount_model == "sourced_first"
     assert world.credits(new.id)["alpha"] == ("sourced", pytest.approx(450))
-    assert world.opp("O1").fields_dirty
+    assert world.queued_for_plan("O1")
 
 
 def test_restamp_refuses_open_or_unknown_opportunities(world: World) -> None:

@@ -13,9 +13,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from schema.models import AttributionStamp, Opportunity, Overlap, Partner
+from sync import dirty
 from sync.attribution.metrics import Deal, DealPartner, by_partner, network
 from sync.attribution.rules import OppFacts, OverlapSpan, allocate, attribute
 from sync.config import AttributionConfig
+from sync.dirty import Kind, Queue
 
 BASE = datetime(2026, 1, 1, tzinfo=UTC)
 POPULATIONS = ("customer", "open_opportunity", "prospect")
@@ -124,8 +126,7 @@ def test_stamping_repeatedly_or_after_crashes_makes_one_stamp_per_close(
                 s.execute(update(Opportunity).where(Opportunity.id.in_(opp_ids))
                           .values(closed_seen_at=None))
             elif step == "dirty":  # re-landed by ingest with the same close
-                s.execute(update(Opportunity).where(Opportunity.id.in_(opp_ids))
-                          .values(fields_dirty=True))
+                dirty.mark(s, Queue.PLAN, Kind.OPPORTUNITY, opp_ids)
             elif step == "overlap":
                 s.add(Overlap(account_id=acc, partner_id="p1", method="name",
                               population="prospect", first_seen_at=day(40 + k),

@@ -39,7 +39,7 @@ def test_closed_opportunity_gets_one_stamp_with_credits_that_sum(world: World) -
     assert {p["partner_id"]: p["population"] for p in stamp.evidence["partners"]} == {
         "alpha": "customer", "beta": "prospect"}
     opp = world.opp("O1")
-    assert opp.closed_seen_at == day(31) and opp.fields_dirty
+    assert opp.closed_seen_at == day(31) and world.queued_for_plan("O1")
 
 
 def test_stamping_again_changes_nothing(world: World) -> None:

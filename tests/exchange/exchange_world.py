@@ -45,7 +45,7 @@ def build_side(engine: Engine, companies: Sequence[Company], *, source: str = "s
             session.add(Account(
                 source=source, external_id=ext, name=c.name, website=f"https://www.{c.domain}/",
                 domain_key=registrable_domain(c.domain), name_key=normalize_name(c.name),
-                duns=c.duns, match_dirty=True, modified_at=NOW, ingested_at=NOW))
+                duns=c.duns, modified_at=NOW, ingested_at=NOW))
             if c.population != "prospect":
                 won = c.population == "customer"
                 session.add(Opportunity(

@@ -18,7 +18,7 @@ def rows(n: int, start: int = 0, name: str = "Acme", at: datetime = T0) -> list[
     return [
         {"source": "salesforce", "external_id": f"001{i:015d}", "name": f"{name} {i}",
          "website": f"acme{i}.com", "modified_at": at, "ingested_at": at,
-         "is_deleted": False, "match_dirty": True}
+         "is_deleted": False}
         for i in range(start, start + n)
     ]
 
@@ -94,8 +94,8 @@ def test_update_expressions_and_constants_reach_every_row(warehouse: Engine) -> 
     from sqlalchemy import case
 
     def flag(table: Any, excluded: Any) -> dict[str, Any]:
-        return {"match_dirty": case((table.c.name.is_distinct_from(excluded.name), True),
-                                    else_=False)}
+        return {"is_deleted": case((table.c.name.is_distinct_from(excluded.name), True),
+                                   else_=False)}
 
     with warehouse.begin() as conn:
         bulk_upsert(conn, Account, rows(2_500), ["source", "external_id"])
@@ -105,7 +105,7 @@ def test_update_expressions_and_constants_reach_every_row(warehouse: Engine) -> 
                     update_expressions=flag)
     with warehouse.connect() as conn:
         dirty = conn.execute(select(func.count()).select_from(Account)
-                             .where(Account.match_dirty.is_(True))).scalar()
+                             .where(Account.is_deleted.is_(True))).scalar()
     assert dirty == 100
 
 
@@ -141,7 +141,7 @@ def test_every_column_type_round_trips_through_the_bulk_path(warehouse: Engine) 
                 "stage": stage, "status": "won", "amount": Decimal("1234.50") + i,
                 "currency": "EUR", "close_date": date(2026, 3, 1 + i % 28),
                 "created_at": None, "modified_at": T0 + timedelta(seconds=i),
-                "is_deleted": i % 2 == 0, "fields_dirty": True, "ingested_at": T0,
+                "is_deleted": i % 2 == 0, "ingested_at": T0,
                 "owned_values": {"partner_overlap": ["Acme", "Ünïcode"], "n": i}}
 
     for stage in ("first", "second"):  # an insert, then an update of every row

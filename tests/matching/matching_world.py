@@ -15,12 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select, text, update
+from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
 from schema.db import make_engine
 from schema.models import Account, Base, Opportunity, Overlap, Partner, PartnerAccount
+from sync import dirty
 from sync.config import MatchingConfig
+from sync.dirty import Kind, Queue
 from sync.matching.engine import rematch
 from sync.matching.keys import normalize_duns, normalize_name, registrable_domain
 from sync.matching.stats import MatchStats
@@ -95,7 +97,7 @@ class World:
         values: dict[str, Any] = {
             "name": name, "website": website, "domain_key": registrable_domain(website),
             "name_key": normalize_name(name), "duns": normalize_duns(duns),
-            "is_deleted": deleted, "match_dirty": True, "modified_at": self.now,
+            "is_deleted": deleted, "modified_at": self.now,
             "ingested_at": self.now,
         }
         with Session(self.engine) as s, s.begin():
@@ -108,6 +110,7 @@ class World:
                 for key, value in values.items():
                     setattr(row, key, value)
             s.flush()
+            dirty.mark(s, Queue.MATCH, Kind.ACCOUNT, [row.id])
             self._account_ids[external_id] = row.id
             return row.id
 
@@ -120,7 +123,7 @@ class World:
             "name": name, "domain": domain, "domain_key": registrable_domain(domain),
             "name_key": normalize_name(name), "duns": normalize_duns(duns),
             "population": population, "owner_name": owner_name, "owner_email": owner_email,
-            "match_dirty": True, "imported_at": self.now, "updated_at": self.now,
+            "imported_at": self.now, "updated_at": self.now,
         }
         with Session(self.engine) as s, s.begin():
             row = s.scalar(select(PartnerAccount).where(PartnerAccount.partner_id == partner_id,
@@ -132,14 +135,14 @@ class World:
                 for k, value in values.items():
                     setattr(row, k, value)
             s.flush()
+            dirty.mark(s, Queue.MATCH, Kind.PARTNER_ACCOUNT, [row.id])
             return row.id
 
     def delete_partner_account(self, row_id: int) -> None:
         with Session(self.engine) as s, s.begin():
             overlapping = select(Overlap.account_id).where(Overlap.partner_account_id == row_id,
                                                            Overlap.ended_at.is_(None))
-            s.execute(update(Account).where(Account.id.in_(overlapping))
-                      .values(match_dirty=True))
+            dirty.mark(s, Queue.MATCH, Kind.ACCOUNT, overlapping)
             s.execute(PartnerAccount.__table__.delete().where(PartnerAccount.id == row_id))
 
     def opportunity(self, external_id: str, account_external_id: str, *, status: str = "open",
@@ -172,12 +175,16 @@ class World:
             return list(s.scalars(select(Overlap).order_by(Overlap.id)))
 
     def flags(self, external_id: str) -> tuple[bool, bool]:
-        """(match_dirty, fields_dirty) of one account."""
+        """(queued for matching, queued for planning) of one account."""
         with Session(self.engine) as s:
-            row = s.execute(select(Account.match_dirty, Account.fields_dirty)
-                            .where(Account.external_id == external_id)).one()
-            return bool(row[0]), bool(row[1])
+            account_id = s.scalars(select(Account.id)
+                                   .where(Account.external_id == external_id)).one()
+            return (dirty.holds(s, Queue.MATCH, Kind.ACCOUNT, account_id),
+                    dirty.holds(s, Queue.PLAN, Kind.ACCOUNT, account_id))
 
     def clear_fields_dirty(self) -> None:
+        """The plan queue emptied, as a push leaves it."""
         with Session(self.engine) as s, s.begin():
-            s.execute(update(Account).values(fields_dirty=False))
+            dirty.clear(s, Queue.PLAN, Kind.ACCOUNT, dirty.queued(Queue.PLAN, Kind.ACCOUNT))
+            dirty.clear(s, Queue.PLAN, Kind.OPPORTUNITY,
+                        dirty.queued(Queue.PLAN, Kind.OPPORTUNITY))

@@ -7,8 +7,10 @@ from matching_world import World
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from schema.models import Account, Opportunity
+from schema.models import Opportunity
+from sync import dirty
 from sync.config import MatchingConfig
+from sync.dirty import Kind, Queue
 from sync.matching import engine as engine_module
 
 
@@ -216,9 +218,10 @@ def test_overlap_change_flags_open_opportunities(world: World) -> None:
     world.partner_account("p1", "Acme", "acme.com")
     world.match()
     with Session(world.engine) as s:
-        flags = dict(s.execute(select(Opportunity.external_id, Opportunity.fields_dirty)).all())
+        ids = dict(s.execute(select(Opportunity.external_id, Opportunity.id)).all())
+        flags = {ext: dirty.holds(s, Queue.PLAN, Kind.OPPORTUNITY, i) for ext, i in ids.items()}
         assert flags == {"O1": True, "O2": False}
-        assert s.scalar(select(Account.match_dirty)) is False
+    assert world.flags("A1") == (False, True)
 
 
 def test_large_runs_refresh_planner_statistics(world: World,

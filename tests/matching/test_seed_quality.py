@@ -14,7 +14,9 @@ from sqlalchemy.orm import Session
 
 from sandbox.seed import SeedData, generate
 from schema.models import Account, Overlap, Partner, PartnerAccount
+from sync import dirty
 from sync.config import MatchingConfig
+from sync.dirty import Kind, Queue
 from sync.matching.engine import rematch
 from sync.matching.keys import normalize_name, registrable_domain
 
@@ -40,7 +42,7 @@ def _load(engine: Engine, data: SeedData) -> None:
         s.execute(insert(Account), [
             {"source": src, "external_id": ext, "name": name, "website": site,
              "domain_key": registrable_domain(site), "name_key": normalize_name(name),
-             "match_dirty": True, "modified_at": NOW, "ingested_at": NOW}
+             "modified_at": NOW, "ingested_at": NOW}
             for src, ext, name, site in accounts])
         for p in data.partners:
             s.add(Partner(id=p.id, name=p.name, kind=p.kind, source_kind="csv",
@@ -53,8 +55,10 @@ def _load(engine: Engine, data: SeedData) -> None:
                  "domain_key": registrable_domain(r["domain"] or r["website"]),
                  "name_key": normalize_name(r["name"]),
                  "population": POPULATIONS[r["population"].strip().lower()],
-                 "match_dirty": True, "imported_at": NOW, "updated_at": NOW}
+                 "imported_at": NOW, "updated_at": NOW}
                 for n, r in enumerate(rows)])
+        dirty.mark(s, Queue.MATCH, Kind.ACCOUNT, select(Account.id))
+        dirty.mark(s, Queue.MATCH, Kind.PARTNER_ACCOUNT, select(PartnerAccount.id))
 
 
 def _predicted(engine: Engine, config: MatchingConfig) -> dict[Key, str]:

@@ -8,10 +8,13 @@ from typing import Any
 
 import pytest
 from partner_support import NOW, write_csv
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
 from schema.db import transaction
 from schema.models import Account, Overlap, Partner, PartnerAccount
+from sync import dirty
+from sync.dirty import Kind, Queue
 from sync.errors import UserError
 from sync.partners import ImportResult, PartnerImportError, import_partner_csv
 
@@ -41,6 +44,11 @@ def _partner(engine: Engine) -> Partner:
         return partner
 
 
+def _queued(engine: Engine, kind: Kind, record_id: int) -> bool:
+    with Session(engine) as session:
+        return dirty.holds(session, Queue.MATCH, kind, record_id)
+
+
 def test_a_good_file_becomes_the_snapshot(engine: Engine, tmp_path: Path) -> None:
     result = _import(engine, write_csv(tmp_path / "p.csv", GOOD))
     assert (result.added, result.changed, result.removed, result.unchanged) == (3, 0, 0, 0)
@@ -52,7 +60,7 @@ def test_a_good_file_becomes_the_snapshot(engine: Engine, tmp_path: Path) -> Non
     assert rows["x:A-2"].domain_key == "beta.de"
     assert rows["x:A-2"].population == "open_opportunity"
     assert rows["x:A-3"].domain_key is None
-    assert all(r.match_dirty for r in rows.values())
+    assert all(_queued(engine, Kind.PARTNER_ACCOUNT, r.id) for r in rows.values())
     partner = _partner(engine)
     assert partner.snapshot_version == 1
     assert partner.last_import_at == NOW
@@ -90,7 +98,8 @@ def test_reimport_reports_added_changed_removed_unchanged(engine: Engine,
                                                          tmp_path: Path) -> None:
     _import(engine, write_csv(tmp_path / "v1.csv", GOOD))
     with transaction(engine) as session:  # the matcher has seen the first snapshot
-        session.execute(update(PartnerAccount).values(match_dirty=False))
+        dirty.clear(session, Queue.MATCH, Kind.PARTNER_ACCOUNT,
+                    dirty.queued(Queue.MATCH, Kind.PARTNER_ACCOUNT))
     v2 = [
         GOOD[0],  # unchanged
         ["A-2", "Beta GmbH", "beta.de", "customer", "", ""],  # changed population and domain
@@ -100,13 +109,13 @@ def test_reimport_reports_added_changed_removed_unchanged(engine: Engine,
     assert (result.added, result.changed, result.removed, result.unchanged) == (1, 1, 1, 1)
     rows = _rows(engine)
     assert set(rows) == {"x:A-1", "x:A-2", "x:A-4"}
-    assert not rows["x:A-1"].match_dirty
+    assert not _queued(engine, Kind.PARTNER_ACCOUNT, rows["x:A-1"].id)
     assert rows["x:A-1"].updated_at == NOW
-    assert rows["x:A-2"].match_dirty
+    assert _queued(engine, Kind.PARTNER_ACCOUNT, rows["x:A-2"].id)
     assert rows["x:A-2"].population == "customer"
     assert rows["x:A-2"].imported_at == NOW  # first seen, kept across changes
     assert rows["x:A-2"].updated_at == NOW + timedelta(days=1)
-    assert rows["x:A-4"].match_dirty
+    assert _queued(engine, Kind.PARTNER_ACCOUNT, rows["x:A-4"].id)
     assert _partner(engine).snapshot_version == 2
 
 
@@ -118,7 +127,7 @@ def test_accounts_overlapping_changed_or_removed_rows_are_marked_for_rematch(
     with transaction(engine) as session:
         for n, row_key in enumerate(("x:A-1", "x:A-2", "x:A-3")):
             account = Account(source="salesforce", external_id=f"001{n}", name="x",
-                              modified_at=NOW, ingested_at=NOW, match_dirty=False)
+                              modified_at=NOW, ingested_at=NOW)
             session.add(account)
             session.flush()
             session.add(Overlap(account_id=account.id, partner_id="p-acme",
@@ -128,10 +137,11 @@ def test_accounts_overlapping_changed_or_removed_rows_are_marked_for_rematch(
     v2 = [GOOD[0], ["A-2", "Beta GmbH", "beta.de", "customer", "", ""]]  # A-3 removed
     _import(engine, write_csv(tmp_path / "v2.csv", v2), now=NOW + timedelta(days=1))
     with transaction(engine) as session:
-        dirty = dict(session.execute(select(Account.external_id, Account.match_dirty)).all())
+        ids = dict(session.execute(select(Account.external_id, Account.id)).all())
         orphaned = session.scalars(select(Overlap).where(Overlap.partner_account_id.is_(None)))
         assert len(list(orphaned)) == 1  # the removed row's overlap awaits the matcher
-    assert dirty == {"0010": False, "0011": True, "0012": True}
+    queued = {ext: _queued(engine, Kind.ACCOUNT, i) for ext, i in ids.items()}
+    assert queued == {"0010": False, "0011": True, "0012": True}
 
 
 def test_an_unchanged_file_is_skipped_unless_forced(engine: Engine, tmp_path: Path) -> None:

@@ -25,8 +25,10 @@ from schema.models import (
     SyncRun,
     WritebackError,
 )
+from sync import dirty
 from sync.attribution.stamp import stamp_closed
 from sync.config import AttributionConfig, Config, MatchingConfig
+from sync.dirty import Kind, Queue
 from sync.matching.engine import rematch
 from sync.matching.keys import normalize_name, registrable_domain
 from sync.web.app import create_app
@@ -126,7 +128,7 @@ def _partner_row(s: Session, pid: str, domain: str, population: str, n: int,
     s.add(PartnerAccount(
         partner_id=pid, row_key=domain, name=domain.split(".")[0].title(), domain=domain,
         domain_key=registrable_domain(domain), name_key=normalize_name(domain.split(".")[0]),
-        population=population, owner_name=name, owner_email=email, match_dirty=True,
+        population=population, owner_name=name, owner_email=email,
         imported_at=now, updated_at=now))
     if share.get(population) == "full":
         built.owners_shared += [name, email]
@@ -148,7 +150,7 @@ def build(engine: Engine, *, unshared: bool) -> Built:
                           website=f"https://{domain}", domain_key=registrable_domain(domain),
                           name_key=normalize_name(name), owner_id=owner_id,
                           country=COUNTRIES.get(ext),
-                          account_type=kind, match_dirty=True, modified_at=T0,
+                          account_type=kind, modified_at=T0,
                           ingested_at=T0, created_at=T0))
             built.accounts.append(ext)
         for ext, acc, status, amount, cur, created, close in OPPORTUNITIES:
@@ -176,8 +178,8 @@ def build(engine: Engine, *, unshared: bool) -> Built:
                                                     PartnerAccount.row_key == "bravo.io"))
         assert row is not None
         s.delete(row)
-        s.execute(Account.__table__.update().where(Account.external_id == "001B")
-                  .values(match_dirty=True))
+        dirty.mark(s, Queue.MATCH, Kind.ACCOUNT,
+                   select(Account.id).where(Account.external_id == "001B"))
     with Session(engine) as s, s.begin():
         rematch(s, MatchingConfig(), now=later, full=True)
     stamped_at = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)

@@ -1,0 +1,136 @@
+"""The dirty queue: which records must be re-matched, and which must be re-planned.
+
+One rule, one owner. A record is queued by whoever changes something it depends on, and is
+taken off by the stage that has dealt with it:
+
+- `Queue.MATCH`, accounts and partner accounts: marked by ingest (a new record, or a match
+  key changed), a partner file import, a pin or block; cleared by matching.
+- `Queue.PLAN`, accounts and opportunities: marked by ingest (anything but the modification
+  stamp changed), matching (an account's overlaps changed, with the opportunities that show
+  them), a partner's sharing policy change, stamping, a restamp, a due dead letter; cleared
+  by the push that wrote (or found nothing to write for) the record.
+
+The queue is its own table (`dirty_records`, keyed by queue, kind and record id), so raising or
+clearing a mark never rewrites an account or opportunity row: matching a million accounts
+inserts and deletes small queue rows instead of updating a million wide ones. Every function
+works inside the caller's transaction (a Session or a Connection).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    Table,
+    and_,
+    delete,
+    exists,
+    false,
+    literal,
+    select,
+)
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from schema.models import Account, DirtyRecord, Opportunity
+
+
+class Queue(StrEnum):
+    MATCH = "match"
+    PLAN = "plan"
+
+
+class Kind(StrEnum):
+    ACCOUNT = "account"
+    OPPORTUNITY = "opportunity"
+    PARTNER_ACCOUNT = "partner_account"
+
+
+def _table() -> Table:
+    table = DirtyRecord.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+Q = _table()
+_BATCH = 900  # bound parameters per statement (SQLite's default limit is far above)
+
+
+def _conn(bind: Session | Connection) -> Connection:
+    return bind.connection() if isinstance(bind, Session) else bind
+
+
+def mark(bind: Session | Connection, queue: Queue, kind: Kind,
+         ids: Iterable[int] | Select[Any]) -> None:
+    """Queue records (ids, or a one-column SELECT of ids); already queued ones stay as they
+    are."""
+    conn = _conn(bind)
+    insert = sqlite_insert if conn.dialect.name == "sqlite" else postgresql_insert
+    if isinstance(ids, Select):
+        sub = ids.subquery()
+        rows = select(literal(queue.value), literal(kind.value), sub.c[0]).where(
+            sub.c[0].is_not(None))  # the WHERE also settles SQLite's parse of ON CONFLICT
+        conn.execute(insert(Q).from_select(["queue", "kind", "record_id"], rows)
+                     .on_conflict_do_nothing())
+        return
+    values = sorted(set(ids))
+    for start in range(0, len(values), _BATCH):
+        conn.execute(insert(Q).on_conflict_do_nothing(), [
+            {"queue": queue.value, "kind": kind.value, "record_id": i}
+            for i in values[start:start + _BATCH]])
+
+
+def clear(bind: Session | Connection, queue: Queue, kind: Kind,
+          ids: Sequence[int] | Select[Any]) -> None:
+    """Take records off the queue (ids, or a one-column SELECT of ids)."""
+    conn = _conn(bind)
+    where = and_(Q.c.queue == queue.value, Q.c.kind == kind.value)
+    if isinstance(ids, Select):
+        conn.execute(delete(Q).where(where, Q.c.record_id.in_(ids)))
+        return
+    for start in range(0, len(ids), _BATCH):
+        conn.execute(delete(Q).where(where, Q.c.record_id.in_(list(ids[start:start + _BATCH]))))
+
+
+def queued(queue: Queue, kind: Kind) -> Select[Any]:
+    """The ids queued, as a SELECT to join or to test membership against."""
+    return select(Q.c.record_id).where(Q.c.queue == queue.value, Q.c.kind == kind.value)
+
+
+def is_queued(queue: Queue, kind: Kind, record_id: Any) -> ColumnElement[bool]:
+    """`record_id` (a column) is queued: a primary-key probe per row."""
+    return exists().where(Q.c.queue == queue.value, Q.c.kind == kind.value,
+                          Q.c.record_id == record_id)
+
+
+def count(bind: Session | Connection, queue: Queue, kind: Kind) -> int:
+    from sqlalchemy import func
+
+    return int(_conn(bind).execute(
+        select(func.count()).select_from(queued(queue, kind).subquery())).scalar_one())
+
+
+def plan_accounts_and_opportunities(bind: Session | Connection, account_ids: Select[Any],
+                                    opportunities: ColumnElement[bool]) -> None:
+    """Queue accounts for planning together with their live opportunities that
+    `opportunities` (a condition on the opportunities table: which ones show their account's
+    overlaps, sync.attribution.credited.replanned_on_overlap_change) selects. The one
+    cascade of an overlap or sharing change."""
+    mark(bind, Queue.PLAN, Kind.ACCOUNT, account_ids)
+    accounts = account_ids.subquery()
+    mark(bind, Queue.PLAN, Kind.OPPORTUNITY, select(Opportunity.id).join(
+        Account, and_(Account.source == Opportunity.source,
+                      Account.external_id == Opportunity.account_external_id))
+        .where(Account.id.in_(select(accounts.c[0])), Opportunity.is_deleted == false(),
+               opportunities))
+
+
+def holds(bind: Session | Connection, queue: Queue, kind: Kind, record_id: int) -> bool:
+    """Whether one record is queued."""
+    return _conn(bind).execute(select(is_queued(queue, kind, record_id))).scalar() is True

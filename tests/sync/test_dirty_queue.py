@@ -1,0 +1,87 @@
+"""The dirty queue (sync.dirty): one owner of "re-match" and "re-plan", stored apart from the
+records. Migration 0009 carries raised flags over into the queue and back; matching and a
+push leave the records' rows untouched; a mark raised while a record waits is kept."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine, select, text
+from sqlalchemy.orm import Session
+
+import migrations
+from schema.models import Account, DirtyRecord
+from sync import dirty
+from sync.config import MatchingConfig
+from sync.dirty import Kind, Queue
+from sync.matching.engine import rematch
+
+T0 = datetime(2026, 5, 1, 12, tzinfo=UTC)
+
+
+def test_migration_carries_raised_flags_into_the_queue_and_back(
+    new_database: Callable[..., Engine],
+) -> None:
+    engine = new_database(migrate=False)
+    migrations.upgrade(engine, "0011")
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO accounts (id, source, external_id, modified_at, ingested_at, "
+            "is_deleted, match_dirty, fields_dirty) VALUES "
+            "(1, 'sf', 'a', :t, :t, false, true, false), (2, 'sf', 'b', :t, :t, false, false, "
+            "true), (3, 'sf', 'c', :t, :t, false, false, false)"), {"t": T0.replace(tzinfo=None)})
+        conn.execute(text(
+            "INSERT INTO opportunities (id, source, external_id, status, modified_at, "
+            "ingested_at, is_deleted, fields_dirty, reopens_seen) VALUES "
+            "(7, 'sf', 'o', 'open', :t, :t, false, true, 0)"), {"t": T0.replace(tzinfo=None)})
+    migrations.upgrade(engine)
+    with Session(engine) as s:
+        rows = set(s.execute(select(DirtyRecord.queue, DirtyRecord.kind, DirtyRecord.record_id)))
+    assert rows == {("match", "account", 1), ("plan", "account", 2), ("plan", "opportunity", 7)}
+    migrations.downgrade(engine, "0011")
+    with engine.connect() as conn:
+        flags = conn.execute(text(
+            "SELECT id, match_dirty, fields_dirty FROM accounts ORDER BY id")).all()
+        opp = conn.execute(text("SELECT fields_dirty FROM opportunities")).scalar()
+    assert [(i, bool(m), bool(f)) for i, m, f in flags] == [
+        (1, True, False), (2, False, True), (3, False, False)]
+    assert bool(opp)
+
+
+def test_matching_leaves_the_account_rows_alone(warehouse: Engine) -> None:
+    with Session(warehouse) as s, s.begin():
+        ids = []
+        for i in range(3):
+            account = Account(source="sf", external_id=f"a{i}", name=f"Acme {i}",
+                              domain_key=f"acme{i}.com", modified_at=T0, ingested_at=T0)
+            s.add(account)
+            s.flush()
+            ids.append(account.id)
+        dirty.mark(s, Queue.MATCH, Kind.ACCOUNT, ids)
+    before = _accounts(warehouse)
+    with Session(warehouse) as s, s.begin():
+        stats = rematch(s, MatchingConfig(), now=T0)
+    assert stats.dirty_accounts == 3
+    assert _accounts(warehouse) == before  # not one account row rewritten
+    with Session(warehouse) as s:
+        assert dirty.count(s, Queue.MATCH, Kind.ACCOUNT) == 0
+
+
+def test_marking_twice_keeps_one_mark_and_clearing_takes_only_what_was_named(
+    warehouse: Engine,
+) -> None:
+    with Session(warehouse) as s, s.begin():
+        dirty.mark(s, Queue.PLAN, Kind.OPPORTUNITY, [5, 6, 7])
+        dirty.mark(s, Queue.PLAN, Kind.OPPORTUNITY, [6, 8])
+        dirty.mark(s, Queue.MATCH, Kind.ACCOUNT, [6])
+        dirty.clear(s, Queue.PLAN, Kind.OPPORTUNITY, [5, 6])
+    with Session(warehouse) as s:
+        left = set(s.scalars(dirty.queued(Queue.PLAN, Kind.OPPORTUNITY)))
+        assert left == {7, 8}
+        assert dirty.holds(s, Queue.MATCH, Kind.ACCOUNT, 6)
+
+
+def _accounts(engine: Engine) -> list[tuple[object, ...]]:
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(select(Account).order_by(Account.id))]
