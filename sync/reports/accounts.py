@@ -53,7 +53,7 @@ COLUMNS = (
     Column("name", "Account"),
     Column("source", "Source"),
     Column("external_id", "Id", ident=True),
-    Column("domain", "Domain"),
+    Column("domain", "Domain", ident=True),
     Column("overlap_density", "Partners", numeric=True),
     Column("partners", "Overlapping partners"),
     Column("open_opportunities", "Open opps", numeric=True),

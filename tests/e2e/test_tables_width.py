@@ -62,7 +62,8 @@ def test_reports_fit_and_keep_ids_whole(demo: DemoResult, command: tuple[str, ..
     if command == ("report", "accounts"):
         rows = json.loads(_run(demo.directory, width, *command, "--format", "json"))
         assert rows
-        _whole(text, [r["external_id"] for r in rows] + [r["open_pipeline"] for r in rows])
+        _whole(text, [r["external_id"] for r in rows] + [r["open_pipeline"] for r in rows]
+               + [r["domain"] for r in rows if r["domain"]])
     if command == ("partners", "list"):
         _whole(text, ["p-acme-cloud", "p-northbeam-consulting", "p-vantage-resellers"])
         assert STAMP.search(text)
