@@ -17,6 +17,7 @@ from typing import Any
 
 import requests
 import structlog
+from simple_salesforce.util import exception_handler
 
 from connectors.base import (
     ApiUsage,
@@ -97,7 +98,10 @@ class SalesforceConnector:
         def versions(sf: Any) -> requests.Response:
             response = self.api.http.get(f"https://{sf.sf_instance}/services/data/",
                                          headers=sf.headers)
-            response.raise_for_status()
+            if response.status_code >= 300:
+                # As simple-salesforce raises for every other call, so that the one classifier
+                # sees a 401 as an expired session and a 5xx as weather.
+                exception_handler(response, "versions")
             return response
 
         moment = http_date(self.api.call(versions).headers.get("Date"))

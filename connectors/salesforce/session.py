@@ -237,11 +237,11 @@ class Api:
             raise AuthFailed(self.auth_hint(f"{exc.code}: {exc.auth_message}")) from None
         except requests.exceptions.SSLError as exc:
             raise tls_error(exc) from None
-        except requests.RequestException as exc:
+        except _NO_ANSWER as exc:
             key = ("crm.salesforce.instance_url" if c.auth == "client_credentials"
                    else "crm.salesforce.login_url")
             raise TransientError(f"Salesforce login failed: {unreachable(exc, key)}") from exc
-        except SalesforceError as exc:
+        except (requests.RequestException, SalesforceError) as exc:
             raise TransientError(f"Salesforce login failed: {exc}") from exc
         return self._client(str(session_id), str(instance))
 
@@ -305,8 +305,12 @@ class Api:
                                      int(exc.status or 0) or None) from exc
         except requests.exceptions.SSLError as exc:
             raise tls_error(exc) from None
-        except requests.RequestException as exc:
+        except _NO_ANSWER as exc:
             raise TransientError(unreachable(exc, "crm.salesforce.instance_url")) from exc
+        except requests.RequestException as exc:  # an answer requests itself refused
+            raise TransientError(
+                f"Salesforce request failed after retries ({exc.__class__.__name__}: {exc})"
+            ) from exc
 
     def _attempt(self, fn: Callable[[Salesforce], T]) -> T:
         self._check_budget()
@@ -334,6 +338,11 @@ def _log_retry(decision: Decision, wait_s: float) -> None:
     # as the run's own failure instead.
     log.warning("salesforce.retry", code=decision.code, action=decision.action.value,
                 wait_s=round(wait_s, 2), message=decision.message[:200])
+
+
+# Failures where the server never answered: the only ones worth calling "unreachable".
+_NO_ANSWER = (requests.ConnectionError, requests.Timeout,
+              requests.exceptions.ChunkedEncodingError)
 
 
 def unreachable(exc: requests.RequestException, key: str) -> str:
