@@ -207,6 +207,60 @@ class PartnerPopulationCount(Base):
     imported_at: Mapped[datetime]
 
 
+class PartnerCrmAccount(Base):
+    """An account of a partner's own CRM (`source = "salesforce"|"hubspot"`), as last read,
+    read-only: the partner's snapshot of partner accounts is derived from these rows and
+    their opportunities (DESIGN.md 10). Deleted in the CRM: `is_deleted`."""
+
+    __tablename__ = "partner_crm_accounts"
+    __table_args__ = (UniqueConstraint("partner_id", "external_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"))
+    external_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str | None] = mapped_column(Text)
+    website: Mapped[str | None] = mapped_column(Text)
+    domain_key: Mapped[str | None]
+    name_key: Mapped[str | None]
+    duns: Mapped[str | None] = mapped_column(String(16))
+    account_type: Mapped[str | None] = mapped_column(String(80))
+    is_deleted: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    modified_at: Mapped[datetime]
+    landed_at: Mapped[datetime]
+
+
+class PartnerCrmOpportunity(Base):
+    """An opportunity of a partner's own CRM: only what decides its account's population."""
+
+    __tablename__ = "partner_crm_opportunities"
+    __table_args__ = (
+        UniqueConstraint("partner_id", "external_id"),
+        Index("ix_partner_crm_opportunities_account", "partner_id", "account_external_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"))
+    external_id: Mapped[str] = mapped_column(String(64))
+    account_external_id: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(8))  # open / won / lost
+    is_deleted: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    modified_at: Mapped[datetime]
+    landed_at: Mapped[datetime]
+
+
+class PartnerCrmWatermark(Base):
+    """Per partner CRM and stream: everything up to (modified_at, last_id) is landed."""
+
+    __tablename__ = "partner_crm_watermarks"
+
+    partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"),
+                                            primary_key=True)
+    stream: Mapped[str] = mapped_column(String(32), primary_key=True)
+    modified_at: Mapped[datetime | None]
+    last_id: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[datetime]
+
+
 class ShareExport(Base):
     """Every export of our accounts to a partner (`ecosync share export`): who, when, under
     which outbound policy, how many rows, and the checksum of the file sent."""

@@ -93,6 +93,57 @@ class AttributionConfig:
 
 
 @dataclass(frozen=True)
+class PartnerCrmConfig:
+    """A partner's own CRM (`source = "salesforce"` or `"hubspot"`), read-only: its own
+    credentials, never ours. Keys as under [crm.salesforce] / [crm.hubspot]."""
+
+    # salesforce: client_credentials (default), jwt, password or session;
+    # hubspot: private_app (default) or oauth.
+    auth: str = ""
+    instance_url: str = ""
+    login_url: str = "https://login.salesforce.com"
+    base_url: str = "https://api.hubapi.com"
+    client_id: str = ""
+    client_secret: str = ""
+    username: str = ""
+    password: str = ""
+    security_token: str = ""
+    private_key_file: str = ""
+    session_id: str = ""
+    access_token: str = ""
+    refresh_token: str = ""
+    ca_bundle: str = ""
+    # Their DUNS field (Salesforce Account field, HubSpot company property), if they keep one.
+    duns_field: str = ""
+    lookback_minutes: int = 10
+    # Share of the partner's daily API allocation ecosync may use: it is their budget.
+    max_api_share: float = 0.2
+
+
+@dataclass(frozen=True)
+class PartnerPopulationsConfig:
+    """How a partner CRM's accounts map onto populations. First match wins: `types`, then
+    a won opportunity, then a type starting with one of `customer_types`, then an open
+    opportunity; anything else is a prospect."""
+
+    # Exact account types (Salesforce Account.Type, HubSpot lifecycle stage), any case.
+    types: dict[str, str] = field(default_factory=dict)
+    customer_if_won: bool = True
+    customer_types: list[str] = field(default_factory=lambda: ["customer"])
+    open_opportunity_if_open: bool = True
+
+
+CRM_AUTH_REQUIRED: dict[str, dict[str, tuple[str, ...]]] = {
+    "salesforce": {"client_credentials": ("instance_url", "client_id", "client_secret"),
+                   "jwt": ("client_id", "username", "private_key_file"),
+                   "password": ("username", "password"),
+                   "session": ("instance_url", "session_id")},
+    "hubspot": {"private_app": ("access_token",),
+                "oauth": ("client_id", "client_secret", "refresh_token")},
+}
+
+
+@dataclass(frozen=True)
 class PartnerConfig:
     id: str
     name: str
@@ -111,6 +162,10 @@ class PartnerConfig:
     # A watched file with bad rows: import the good rows and report the skipped lines
     # (true), or keep the previous list until the file is fixed (false).
     skip_invalid: bool = False
+    # source = "salesforce" or "hubspot": the partner's CRM, and how its accounts map onto
+    # populations.
+    crm: PartnerCrmConfig = field(default_factory=PartnerCrmConfig)
+    populations: PartnerPopulationsConfig = field(default_factory=PartnerPopulationsConfig)
 
     def outbound_level(self, population: str) -> str:
         return self.outbound.get(population, "hidden")
@@ -443,7 +498,28 @@ def _validate(config: Config, where: str) -> None:
                 fail(f"{key}.outbound.{pop}", f"must be one of {', '.join(SHARE_LEVELS)}")
         if partner.source == "csv" and partner.path and not partner.path.strip():
             fail(f"{key}.path", "is blank")
+        if partner.source in CRM_AUTH_REQUIRED:
+            _check_partner_crm(partner, key, fail)
     validate_alerts(config.alerts, where, seen)
+
+
+def _check_partner_crm(partner: PartnerConfig, key: str, fail: Any) -> None:
+    crm, modes = partner.crm, CRM_AUTH_REQUIRED[partner.source]
+    auth = crm.auth or next(iter(modes))
+    if auth not in modes:
+        fail(f"{key}.crm.auth", f"must be one of {', '.join(modes)} for source = "
+             f"\"{partner.source}\"")
+    for required in modes[auth]:
+        if not getattr(crm, required):
+            fail(f"{key}.crm.{required}", f"is required to read the partner's "
+                 f"{partner.source} with auth = \"{auth}\"; set it (secrets as "
+                 f"\"${{ENV_VAR}}\")")
+    if not 0 < crm.max_api_share <= 1:
+        fail(f"{key}.crm.max_api_share", "must be a fraction in (0, 1]")
+    for value, population in partner.populations.types.items():
+        if population not in POPULATIONS:
+            fail(f"{key}.populations.types.{value}",
+                 f"must be one of {', '.join(POPULATIONS)}")
 
 
 def partner_name_key(name: str) -> str:

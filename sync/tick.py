@@ -1,6 +1,7 @@
 """One tick: the named stages of `STAGES`, in order, over one TickContext, then `record`.
 
-    pull → refresh partners → match → stamp → plan → push → deliver alerts → record
+    pull → refresh partners → partner sources → match → stamp → plan → push →
+    deliver alerts → record
 
 Each stage commits its own units of work before the next begins, so a kill between (or
 inside) stages loses nothing: pulled pages are committed with their watermarks, queued
@@ -25,6 +26,7 @@ from sync.alerts.stage import deliver
 from sync.config import Config
 from sync.errors import describe_error
 from sync.logs import get_logger
+from sync.partners.crm_source import pull_partner_crms
 from sync.runs import finish_run, start_run
 from sync.stages.context import Progress, TickContext, TickOptions, TickReport, utcnow
 from sync.stages.match import match
@@ -46,6 +48,8 @@ class Stage:
 STAGES: tuple[Stage, ...] = (
     Stage("pull", pull),
     Stage("refresh partners", refresh_partners),
+    # Partners whose list is their own CRM, read-only (sync.partners.crm_source).
+    Stage("partner sources", pull_partner_crms),
     Stage("match", match),
     Stage("stamp", stamp),
     Stage("plan", plan),

@@ -121,6 +121,12 @@ class HubSpotConnector:
 
     def check(self) -> list[str]:
         try:
+            if self.read_only:
+                # A partner's portal: ecosync owns no property there; it needs to read
+                # companies and deals, which one search of each proves.
+                for stream in (Stream.ACCOUNTS, Stream.OPPORTUNITIES):
+                    self._puller.count(stream, None)
+                return []
             report = self._fields(check_only=True)
             rates = self._rates_problems()
         except AuthFailed as exc:

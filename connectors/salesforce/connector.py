@@ -80,7 +80,7 @@ class SalesforceConnector:
         # The field spec goes to the log (stderr), never stdout: stdout may be a JSON report.
         self._echo = echo or (lambda text: log.warning("salesforce owned fields", spec=text))
         self.api = Api(config, session or requests.Session(), sleep)
-        self.catalog = Catalog(self.api, config)
+        self.catalog = Catalog(self.api, config, owned=not read_only)
         self._run_until: datetime | None = None
         self._rates: tuple[datetime, list[ExchangeRate]] | None = None
 
@@ -133,6 +133,8 @@ class SalesforceConnector:
             self.api.call(lambda sf: sf.limits())
             for stream in (Stream.ACCOUNTS, Stream.OPPORTUNITIES):
                 problems.extend(self.catalog.problems(stream, include_owned=False))
+                if self.read_only:
+                    continue  # a partner's org: ecosync owns no field there
                 for status in self.catalog.owned_status(stream):
                     sobject = SOBJECT[stream]
                     if not status.exists:

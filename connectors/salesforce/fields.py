@@ -59,9 +59,12 @@ def _override_key(stream: Stream) -> str:
 class Catalog:
     """Describe results of Account and Opportunity, fetched lazily and kept for the run."""
 
-    def __init__(self, api: Api, config: SalesforceConfig) -> None:
+    def __init__(self, api: Api, config: SalesforceConfig, *, owned: bool = True) -> None:
         self.api = api
         self.config = config
+        # False on a read-only connection (a partner's org): ecosync owns no field there, so
+        # none is required, selected or read back.
+        self.owned = owned
         self._describe: dict[str, dict[str, FieldInfo]] = {}
 
     def forget(self) -> None:
@@ -97,7 +100,7 @@ class Catalog:
             if name and self.field(sobject, name) is None:
                 out.append(f"{sobject}.{name} does not exist (crm.salesforce.{key}); fix the"
                            " key or create the field")
-        if include_owned:
+        if include_owned and self.owned:
             for logical, api_name in owned_api_names(self.config, stream).items():
                 info = self.field(sobject, api_name)
                 if info is None:
@@ -111,7 +114,7 @@ class Catalog:
         if problems:
             raise MissingFields("Salesforce: " + "; ".join(problems))
         sobject = SOBJECT[stream]
-        owned = owned_api_names(self.config, stream)
+        owned = owned_api_names(self.config, stream) if self.owned else {}
         select: list[str] = list(STANDARD[stream])
         duns = referring = ""
         if stream is Stream.ACCOUNTS and self.config.duns_field:

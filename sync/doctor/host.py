@@ -34,6 +34,14 @@ def check_partner(config: Config, partner: PartnerConfig) -> Check:
     from sync.partners.staging import check_partner_file
 
     area = f"partner {partner.id}"
+    if partner.source in ("salesforce", "hubspot"):
+        from sync.partners.crm_source import check_partner_crm
+
+        ok, detail = check_partner_crm(partner)
+        return Check(area, "crm", "ok" if ok else "fail", detail,
+                     "" if ok else f"fix the partner's [partners.crm] credentials (their "
+                     f"{partner.source}, read-only access to accounts and opportunities) "
+                     f"({PARTNER_GUIDE}, 'Partner CRM sources')")
     if partner.source != "csv":
         return Check(area, "source", "ok",
                      f"source '{partner.source}': no file to check")

@@ -6,13 +6,14 @@ from sync.partners.csv_import import (
     import_partner_csv,
     replace_snapshot,
 )
-from sync.partners.csv_read import ParsedRow, RowProblem, parse_population, read_partner_csv
+from sync.partners.csv_read import ParsedRow, RowProblem, parse_population
 from sync.partners.registry import (
     PartnerSummary,
     add_partner,
     list_partners,
     sync_partners_from_config,
 )
+from sync.partners.staging import read_partner_csv
 
 __all__ = [
     "ImportResult",

@@ -361,18 +361,3 @@ def base_row_key(row: ParsedRow) -> str:
     if len(base) > 200:  # row_key is VARCHAR(255), with room for a "#n" suffix
         base = f"{base[:2]}sha256:{hashlib.sha256(base.encode()).hexdigest()}"
     return base
-
-
-def read_partner_csv(path: Path, *, encoding: str = "utf-8-sig",
-                     columns: Mapping[str, str] | None = None,
-                     generic: frozenset[str] = GENERIC_DOMAINS) -> ReadResult:
-    """Every row and problem of a small file in memory (examples, tests). Imports and
-    `doctor` stream instead (`sync.partners.staging`), whatever the file's size."""
-    # Staging owns the rules that need the whole file (repeated ids and keys).
-    from sync.partners.staging import scratch_stage, stage_file
-
-    with scratch_stage() as conn:
-        staged = stage_file(conn, path, encoding=encoding, columns=columns, generic=generic,
-                            keep=None)
-        return ReadResult(list(staged.iter_rows(conn)), staged.problems, staged.fingerprint,
-                          staged.columns)

@@ -27,12 +27,14 @@ from sqlalchemy import (
     Connection,
     Integer,
     MetaData,
+    Select,
     String,
     Table,
     Text,
     and_,
     delete,
     func,
+    insert,
     select,
     text,
     update,
@@ -45,6 +47,7 @@ from sync.matching.keys import GENERIC_DOMAINS
 from sync.partners.csv_read import (
     ParsedRow,
     ReadInfo,
+    ReadResult,
     Record,
     RowProblem,
     base_row_key,
@@ -168,6 +171,21 @@ def stage_records(conn: Connection, records: Iterable[Record], *,
     return staged
 
 
+def stage_query(conn: Connection, rows: Select[Any]) -> StagedRows:
+    """Stage rows selected in the warehouse itself (a partner CRM's accounts), with no trip
+    through Python: `rows` gives (seq, line, row_key, *ROW_FIELDS) with unique row keys."""
+    rows_table, problem_table = _tables()
+    rows_table.create(conn)
+    problem_table.create(conn)
+    conn.execute(insert(rows_table).from_select([c.name for c in rows_table.columns], rows))
+    _index(conn, rows_table, "row_key")
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f'ANALYZE "{rows_table.name}"')
+    staged = StagedRows(rows_table, problem_table)
+    staged.row_count = conn.execute(select(func.count()).select_from(rows_table)).scalar_one()
+    return staged
+
+
 def _index(conn: Connection, table: Table, column: str) -> None:
     # Built after the load: one sort instead of an index update per inserted row.
     conn.exec_driver_sql(f'CREATE INDEX "ix_{table.name}_{column}" ON "{table.name}" '
@@ -275,3 +293,16 @@ def check_partner_file(path: Path, *, encoding: str = "utf-8-sig",
                             keep=keep)
         return FileCheck(staged.row_count, staged.invalid_rows, staged.problems,
                          staged.fingerprint)
+
+
+def read_partner_csv(path: Path, *, encoding: str = "utf-8-sig",
+                     columns: Mapping[str, str] | None = None,
+                     generic: frozenset[str] = GENERIC_DOMAINS) -> ReadResult:
+    """Every row and problem of a small file in memory (examples, tests). Imports and
+    `doctor` stream instead (`sync.partners.staging`), whatever the file's size."""
+    # Staging owns the rules that need the whole file (repeated ids and keys).
+    with scratch_stage() as conn:
+        staged = stage_file(conn, path, encoding=encoding, columns=columns, generic=generic,
+                            keep=None)
+        return ReadResult(list(staged.iter_rows(conn)), staged.problems, staged.fingerprint,
+                          staged.columns)

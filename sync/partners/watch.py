@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
+from typing import Protocol
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
@@ -24,12 +25,23 @@ from sqlalchemy.orm import Session
 from schema.models import Partner
 from sync.config import PartnerConfig
 from sync.errors import UserError
-from sync.exchange.importer import import_partner_file
 from sync.matching.keys import GENERIC_DOMAINS
-from sync.partners.csv_import import FileChangedWhileRead, file_fingerprint
+from sync.partners.csv_import import FileChangedWhileRead, ImportResult, file_fingerprint
 from sync.partners.csv_read import check_encoding, file_sha256
 
 Transaction = Callable[[], AbstractContextManager[Session]]
+
+
+class Imported(Protocol):
+    @property
+    def result(self) -> ImportResult: ...
+
+    def summary(self) -> str: ...
+
+
+# Imports one partner file into the session (CSV or exchange: sync.exchange.importer's
+# `import_partner_file`, handed in by the tick, which sits above both packages).
+Importer = Callable[..., Imported]
 
 
 class WatchStatus(StrEnum):
@@ -55,7 +67,7 @@ class WatchOutcome:
 
 
 def refresh_watched_file(transaction: Transaction, partner: PartnerConfig, path: Path, *,
-                         generic: frozenset[str] = GENERIC_DOMAINS,
+                         importer: Importer, generic: frozenset[str] = GENERIC_DOMAINS,
                          now: datetime) -> WatchOutcome:
     """Import the partner's watched file if it changed; each `transaction()` is one unit of
     work (the import's, then the refusal's, so the refusal outlives the import's rollback)."""
@@ -72,7 +84,7 @@ def refresh_watched_file(transaction: Transaction, partner: PartnerConfig, path:
             return WatchOutcome(partner.id, WatchStatus.STILL_REJECTED)
     try:
         with transaction() as session:
-            imported = import_partner_file(
+            imported = importer(
                 session, partner.id, path, columns=columns, encoding=encoding,
                 skip_invalid=partner.skip_invalid, generic=generic, now=now,
                 content_sha256=digest)

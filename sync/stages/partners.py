@@ -44,6 +44,7 @@ def partner_file_path(config: Config, path: str) -> Path:
 
 
 def import_watched_partner_files(ctx: TickContext) -> None:
+    from sync.exchange.importer import import_partner_file
     from sync.matching.keys import generic_domains
     from sync.partners.watch import WatchStatus, refresh_watched_file
 
@@ -52,7 +53,8 @@ def import_watched_partner_files(ctx: TickContext) -> None:
         if partner.source != "csv" or not partner.path:
             continue
         path = partner_file_path(ctx.config, partner.path)
-        outcome = refresh_watched_file(ctx.transaction, partner, path, generic=generic,
+        outcome = refresh_watched_file(ctx.transaction, partner, path,
+                                       importer=import_partner_file, generic=generic,
                                        now=ctx.started)
         # A refused file is said once per version of it (the previous snapshot stays and
         # the daemon goes on); the same bad bytes on later ticks pass quietly.

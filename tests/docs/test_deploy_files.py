@@ -28,7 +28,7 @@ from sync.cli import cli
 from sync.config import Config, parse_config
 from sync.daemon import run_daemon
 from sync.health import render_metrics
-from sync.partners.csv_read import read_partner_csv
+from sync.partners.staging import read_partner_csv
 
 UNIT = DEPLOY / "ecosync.service"
 ALERTS = DEPLOY / "prometheus" / "alerts.yml"
