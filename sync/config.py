@@ -218,6 +218,8 @@ class Config:
         password = _url_password(self.warehouse.url)
         if password:
             out.append(password)
+        for value in self.interpolated:  # e.g. a webhook URL: its path is the credential
+            out += _url_secret_parts(value)
         return [s for s in dict.fromkeys(out) if s]
 
 
@@ -592,6 +594,25 @@ def _url_password(url: str) -> str | None:
     except ValueError:
         return None
     return unquote(password) if password else None
+
+
+def _url_secret_parts(value: str) -> list[str]:
+    """The parts of a URL from ${...} that a server may echo alone: its password, and its
+    path and query when long enough to be a token (a Slack webhook's /services/T…/B…/…)."""
+    from urllib.parse import urlsplit
+
+    if "://" not in value:
+        return []
+    try:
+        parts = urlsplit(value.strip())
+    except ValueError:
+        return []
+    found = [p for p in (parts.path, parts.query) if len(p) >= MIN_URL_SECRET]
+    password = _url_password(value)
+    return [*found, *([password] if password else [])]
+
+
+MIN_URL_SECRET = 16  # shorter paths ("/ecosync", a database name) are not tokens
 
 
 def masked(config: Config) -> dict[str, Any]:

@@ -46,6 +46,7 @@ from sync.alerts.config import AlertConfig, EventKind
 from sync.alerts.periodic import queue_periodic
 from sync.alerts.render import Message, render, slack_body, webhook_body
 from sync.config import Config
+from sync.errors import masked_text
 from sync.logs import get_logger
 
 if TYPE_CHECKING:  # loaded to send: `alerts list` and the reports need no HTTP client
@@ -305,8 +306,9 @@ def _record(engine: Engine, job: _Job, outcome: Outcome, now: datetime,
             stats: DeliveryStats) -> None:
     stats.outcomes[job.event_id] = outcome
     attempts = job.attempts_before + outcome.attempts
+    # A receiver's answer may quote what it was sent (its URL, a signature): masked.
     values: dict[str, Any] = {"attempts": attempts, "last_error": None if outcome.ok
-                              else outcome.detail}
+                              else masked_text(outcome.detail)}
     if outcome.ok:
         values.update(status=Status.SENT.value, sent_at=now)
         stats.sent += 1

@@ -1,5 +1,5 @@
-"""The security suite reuses the reliability suite's scenario helpers and the matching
-suite's warehouse builders."""
+"""The security suite reuses the reliability suite's scenario helpers, the matching suite's
+warehouse builders and the alert suite's receivers."""
 
 from __future__ import annotations
 
@@ -9,3 +9,4 @@ from pathlib import Path
 _TESTS = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(_TESTS / "reliability"))
 sys.path.insert(0, str(_TESTS / "matching"))
+sys.path.insert(0, str(_TESTS / "alerts"))
