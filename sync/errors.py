@@ -12,6 +12,7 @@ import re
 from schema.errors import ConfigError as ConfigError
 from schema.errors import UserError as UserError
 from schema.errors import WarehouseError as WarehouseError
+from sync.masking import MASKER
 
 # A PostgreSQL message may quote the offending value ('invalid input syntax for type
 # integer: "x"', 'Key (owner_email)=(x) already exists'): those parts are withheld.
@@ -60,8 +61,6 @@ def describe_error(exc: BaseException) -> str:
     """One line about an exception that is safe to log, store and print: secrets masked,
     and for a database error only the driver's first line (never the statement or its bound
     parameters, which carry row data such as a hidden partner population's owner e-mails)."""
-    from sync.logs import MASKER
-
     if isinstance(exc, UserError):
         return MASKER.mask(exc.message)
     if is_database_error(exc):
@@ -78,6 +77,4 @@ def describe_error(exc: BaseException) -> str:
 
 def masked_text(text: str | None) -> str | None:
     """Text about to be stored (a run's error, a dead letter's message), secrets masked."""
-    from sync.logs import MASKER
-
     return None if text is None else MASKER.mask(text)

@@ -22,12 +22,12 @@ import structlog
 from sqlalchemy import Engine
 
 from connectors.base import Connector, ConnectorError
-from sync.alerts.stage import deliver
 from sync.config import Config
 from sync.errors import describe_error
 from sync.logs import get_logger
 from sync.partners.crm_source import pull_partner_crms
 from sync.runs import finish_run, start_run
+from sync.stages.alerts import deliver
 from sync.stages.context import Progress, TickContext, TickOptions, TickReport, utcnow
 from sync.stages.match import match
 from sync.stages.partners import refresh_partners

@@ -42,10 +42,10 @@ from tenacity import (
 from tenacity.stop import stop_base
 
 from schema.models import AlertEvent, Partner
-from sync.alerts.config import AlertConfig, EventKind
 from sync.alerts.periodic import queue_periodic
 from sync.alerts.render import Message, render, slack_body, webhook_body
 from sync.config import Config
+from sync.config.alerts import AlertConfig, EventKind
 from sync.errors import masked_text
 from sync.logs import get_logger
 

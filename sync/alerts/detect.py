@@ -57,10 +57,10 @@ from schema.models import (
 )
 from schema.records import Population
 from sync import dirty
-from sync.alerts.config import AlertConfig, EventKind
 from sync.attribution.credited import credited_populations
 from sync.attribution.currency import RateProvider, StaticRates
 from sync.config import Config
+from sync.config.alerts import AlertConfig, EventKind
 from sync.dirty import Kind, Queue
 from sync.populations import our_populations
 from sync.reports.next_accounts import OpenOpp, Pipeline, open_opportunities

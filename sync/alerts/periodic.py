@@ -20,10 +20,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from schema.models import AlertEvent, WritebackError
-from sync.alerts.config import DIGEST_MAX, WEEKDAYS, AlertConfig, EventKind
 from sync.alerts.detect import outbox_row
 from sync.attribution.currency import RateProvider, StaticRates
 from sync.config import Config
+from sync.config.alerts import DIGEST_MAX, WEEKDAYS, AlertConfig, EventKind
 from sync.reports.next_accounts import NextAccount, named_partners, next_accounts
 
 ApiUse = Mapping[str, tuple[int, int]]  # CRM name -> (calls used today, daily limit)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sync.alerts.config import EventKind
+from sync.config.alerts import EventKind
 from sync.sharing import NAMED, Level, SharedOverlap, share_level, visibility
 
 Shares = Mapping[str, tuple[str, Mapping[str, Any]]]  # partner id -> (name, share policy)

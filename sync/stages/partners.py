@@ -46,7 +46,7 @@ def partner_file_path(config: Config, path: str) -> Path:
 def import_watched_partner_files(ctx: TickContext) -> None:
     from sync.exchange.importer import import_partner_file
     from sync.matching.keys import generic_domains
-    from sync.partners.watch import WatchStatus, refresh_watched_file
+    from sync.stages.partner_files import WatchStatus, refresh_watched_file
 
     generic = generic_domains(ctx.config.matching.generic_domains)
     for partner in ctx.config.partners:

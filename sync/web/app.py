@@ -7,21 +7,20 @@ partner shares: the query functions take a `sync.sharing.Policies` and build fro
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
-from sqlalchemy import Engine, text
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine
 
 from sync.config import Config
 from sync.logs import get_logger
-from sync.sharing import Policies, policies
 from sync.web.auth import COOKIE, Gate, session_cookie
-from sync.web.render import SECURITY_HEADERS, as_csv, as_json, page
+from sync.web.deps import as_json_error
+from sync.web.render import SECURITY_HEADERS, page
 
 STATIC = Path(__file__).parent / "static"
 NAV = (("/matrix", "Matrix"), ("/accounts", "Accounts"), ("/partners", "Partners"),
@@ -34,38 +33,6 @@ def plotly_js() -> Path:
     import plotly
 
     return Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
-
-
-class Ctx:
-    """What a request handler needs: a read-only session, the share policies, the clock."""
-
-    def __init__(self, request: Request, session: Session) -> None:
-        self.request = request
-        self.session = session
-        self.config: Config = request.app.state.config
-        self.now: datetime = request.app.state.clock()
-        self._policies: Policies | None = None
-
-    @property
-    def policies(self) -> Policies:
-        if self._policies is None:
-            self._policies = policies(self.session)
-        return self._policies
-
-
-def context(request: Request) -> Iterator[Ctx]:
-    engine: Engine = request.app.state.engine
-    with Session(engine) as session:
-        if engine.dialect.name == "postgresql":
-            # No write action exists; the database enforces it for every query too.
-            session.execute(text("SET TRANSACTION READ ONLY"))
-        try:
-            yield Ctx(request, session)
-        finally:
-            session.rollback()
-
-
-CtxDep = Depends(context)
 
 
 def create_app(engine: Engine, config: Config, *,
@@ -169,28 +136,3 @@ def _refused(request: Request) -> Response:
         response = as_json_error("authentication required: send Authorization: Bearer TOKEN")
     response.headers["WWW-Authenticate"] = "Bearer"
     return response
-
-
-def as_json_error(detail: str, status: int = 401) -> Response:
-    from fastapi.responses import JSONResponse
-
-    return JSONResponse({"detail": detail}, status_code=status)
-
-
-def respond(ctx: Ctx, view_fn: Callable[[], object], fmt: str, table: str | None) -> Response:
-    """Shared by the API routes: the view as JSON or one of its tables as CSV."""
-    from sync.web.queries.common import View
-
-    view = view_fn()
-    assert isinstance(view, View)
-    if fmt == "csv":
-        if table and table not in {t.name for t in view.tables}:
-            names = ", ".join(t.name for t in view.tables)
-            return as_json_error(f"no table {table!r} here; use one of: {names}", 404)
-        return as_csv(view, table)
-    return as_json(view)
-
-
-def query_without(request: Request, *names: str) -> str:
-    kept = [(k, v) for k, v in request.query_params.multi_items() if k not in names]
-    return urlencode(kept)

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import Response
 
-from sync.web.app import Ctx, CtxDep, as_json_error, query_without, respond
+from sync.web.deps import Ctx, CtxDep, as_json_error, query_without, respond
 from sync.web.queries import account, accounts, matrix, network, operations, partners
 from sync.web.queries.common import Money, Paging, UnknownPartner, View
 from sync.web.render import page

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from alerts_support import ENV, SECRET, Clock, Warehouse, make_config, receivers, verify, wall
 
-from sync.alerts.config import EventKind
 from sync.alerts.deliver import IN_STAGE_ATTEMPTS, deliver_alerts
 from sync.config import Config
+from sync.config.alerts import EventKind
 
 NEW = EventKind.NEW_ON_OPEN_OPPORTUNITY.value
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from alerts_support import ENV, Warehouse, make_config
 
-from sync.alerts.config import EventKind
 from sync.config import Config
+from sync.config.alerts import EventKind
 
 ALL_OVERLAP = [EventKind.NEW_ON_OPEN_OPPORTUNITY.value,
                EventKind.PARTNER_CUSTOMER_ON_PROSPECT.value,

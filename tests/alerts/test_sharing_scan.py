@@ -9,9 +9,9 @@ from pathlib import Path
 
 from alerts_support import ENV, Clock, Warehouse, make_config, receivers
 
-from sync.alerts.config import SUBSCRIBABLE
 from sync.alerts.deliver import deliver_alerts
 from sync.commands.alerts import list_events
+from sync.config.alerts import SUBSCRIBABLE
 from sync.context import AppContext
 
 FULL = {"customer": "full", "open_opportunity": "full", "prospect": "full"}

@@ -14,8 +14,8 @@ from dataclasses import MISSING, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
-from sync.alerts.config import AlertConfig
 from sync.config import INTERNAL_FIELDS, Config, PartnerConfig
+from sync.config.alerts import AlertConfig
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config.example.toml"
 ENV_REF = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")

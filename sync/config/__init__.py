@@ -19,7 +19,7 @@ from typing import Any, Literal, TypeVar, get_args, get_origin
 # Each CRM section lives with its connector (connectors never import sync); re-exported here.
 from connectors.hubspot.config import HubSpotConfig as HubSpotConfig
 from connectors.salesforce.config import SalesforceConfig as SalesforceConfig
-from sync.alerts.config import AlertConfig, check_credentials_from_env, validate_alerts
+from sync.config.alerts import AlertConfig, check_credentials_from_env, validate_alerts
 from sync.errors import ConfigError
 
 DEFAULT_PATH = Path("ecosync.toml")

@@ -1,8 +1,9 @@
 """The `[[alerts]]` table: where co-sell signals go, which events, which filters.
 
-Kept apart from sync/config.py (which composes it) so the alert rules have one owner. The
-receiver's URL and the signing secret are credentials: the TOML must name an environment
-variable (`"${NAME}"`) for them, never hold the value itself.
+Kept apart from the config package's composition (sync/config/__init__.py) so the alert
+rules have one owner, and inside the config package so the config imports nothing of the
+engine. The receiver's URL and the signing secret are credentials: the TOML must name an
+environment variable (`"${NAME}"`) for them, never hold the value itself.
 """
 
 from __future__ import annotations
