@@ -11,8 +11,8 @@ from reliability_support import captured_logs
 from sqlalchemy import Engine
 
 from sandbox.common import HttpsServer, Request, Response, Traffic, make_tls
-from sync.alerts.config import EventKind
 from sync.alerts.deliver import deliver_alerts
+from sync.config.alerts import EventKind
 from sync.logs import MASKER
 
 NEW = EventKind.NEW_ON_OPEN_OPPORTUNITY.value
