@@ -166,6 +166,7 @@ def status(app: AppContext, fmt: str) -> None:
     from rich.table import Table
 
     from sync import warehouse
+    from sync.stages.counts import TickCounts, api_from_json
 
     st = warehouse.status(app.engine())
     if fmt == "json":
@@ -182,17 +183,13 @@ def status(app: AppContext, fmt: str) -> None:
         table = Table("run", "kind", "status", "started", "ended", "pulled", "written",
                       "failed", "API calls", title="last runs")
         for r in st.last_runs:
-            counts = r["counts"]
-
-            def total(prefix: str, counts: dict[str, int] = counts) -> str:
-                return str(sum(v for k, v in counts.items() if k.startswith(prefix)))
-
+            totals = TickCounts.from_json(r["counts"]).totals()
             kind = r["kind"] + (" (dry run)" if r.get("dry_run") else "")
             table.add_row(str(r["id"]), kind, r["status"], r["started_at"] or "",
-                          r["ended_at"] or "", total("pulled."), total("written."),
-                          total("failed."),
-                          ", ".join(f"{k} {v}" for k, v in r["api_calls"].items()
-                                    if "." not in k))
+                          r["ended_at"] or "", str(totals.pulled), str(totals.written),
+                          str(totals.failed),
+                          ", ".join(f"{k} {v.calls}"
+                                    for k, v in api_from_json(r["api_calls"]).items()))
         console.print(table)
     if st.watermarks:
         from datetime import UTC, datetime
@@ -212,14 +209,15 @@ def status(app: AppContext, fmt: str) -> None:
     shares = {app.config.crm.salesforce.name: app.config.crm.salesforce.max_api_share,
               app.config.crm.hubspot.name: app.config.crm.hubspot.max_api_share}
     for run in st.last_runs:
-        calls = run["api_calls"]
+        api = api_from_json(run["api_calls"])
         for source, share in shares.items():
-            used, limit = calls.get(f"{source}.daily_used"), calls.get(f"{source}.daily_limit")
-            if limit:
+            use = api.get(source)
+            if use is not None and use.daily_limit:
+                used, limit = use.daily_used or 0, use.daily_limit
                 console.print(
                     f"API use {source}: {used:,} of {limit:,} calls today "
                     f"({used / limit:.0%}; ecosync stops at {share:.0%}), as of run {run['id']}")
-        if any(k.endswith(".daily_limit") for k in calls):
+        if any(use.daily_limit for use in api.values()):
             break
 
 

@@ -13,7 +13,7 @@ import statistics
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from types import FrameType
 
@@ -22,13 +22,15 @@ from sqlalchemy.orm import Session
 
 from connectors.base import Connector, RateLimited
 from schema.models import Watermark, WritebackError
+from schema.states import DeadLetterStatus
 from sync.config import Config
 from sync.errors import UserError, describe_error
-from sync.health import DaemonState, serve_health
+from sync.health import DaemonState, Gauges, serve_health
 from sync.leader import WriterLock
 from sync.logs import get_logger
-from sync.runs import fail_stale_runs
-from sync.tick import TickOptions, TickReport, failed_run_id, run_tick
+from sync.runs import abandon_dead_runs
+from sync.stages.counts import ApiUse
+from sync.tick import TickOptions, TickReport, failed_report, failed_run_id, run_tick
 from sync.warehouse import require_head
 from sync.wiring import build_connectors
 
@@ -42,10 +44,6 @@ def install_signal_handlers(stop: threading.Event) -> None:
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
-
-
-def _sum(report: TickReport, prefix: str) -> int:
-    return sum(v for k, v in report.counts.items() if k.startswith(prefix))
 
 
 class Alerts:
@@ -63,45 +61,46 @@ class Alerts:
         baseline = statistics.median(history)
         return value > 5 * baseline + 100
 
-    def check(self, report: TickReport, dead_letters: int, budget_use: dict[str, float],
-              max_share: dict[str, float]) -> list[str]:
+    def check(self, report: TickReport, gauges: Gauges) -> list[str]:
         alerts = []
-        pulled, written = _sum(report, "pulled."), _sum(report, "written.")
+        totals = report.counts.totals()
+        pulled, written = totals.pulled, totals.written
         if self._spike(list(self.pulled), pulled):
             alerts.append("pulled_spike")
         if self._spike(list(self.written), written):
             alerts.append("written_spike")
         self.pulled.append(pulled)
         self.written.append(written)
+        dead_letters = gauges.dead_letters
         share = dead_letters / max(1, dead_letters + written)
         if len(self.dead_share) >= 3 and share > 0.05 and share > max(self.dead_share):
             alerts.append("dead_letter_share_rising")
         self.dead_share.append(share)
-        for source, used in budget_use.items():
-            if used >= 0.8 * max_share.get(source, 1.0):
+        for source, use in gauges.api.items():
+            if use.daily_cap and use.daily_used is not None \
+                    and use.daily_used >= 0.8 * use.daily_cap:
                 alerts.append(f"api_budget_high:{source}")
         for alert in alerts:
             log.warning("alert", alert=alert, run_id=report.run_id)
         return alerts
 
 
-def _gauges(engine: Engine, connectors: Sequence[Connector], now: datetime) -> dict[str, float]:
-    out: dict[str, float] = {}
+def read_gauges(engine: Engine, connectors: Sequence[Connector], now: datetime,
+                offsets: Mapping[str, timedelta]) -> Gauges:
+    """Dead letters pending, each stream's lag behind the CRM's clock (its watermark is the
+    end of the last window read whole; `offsets`: each CRM's clock minus this host's), and
+    each CRM's API day as it last reported it."""
     with Session(engine) as session:
-        out["dead_letters"] = float(session.execute(
+        dead = int(session.execute(
             select(func.count()).select_from(WritebackError)
-            .where(WritebackError.status == "pending")).scalar_one())
-        for source, stream, modified in session.execute(
-            select(Watermark.source, Watermark.stream, Watermark.modified_at)
-        ):
-            if modified is not None:
-                out[f"data_lag_seconds.{source}/{stream}"] = (now - modified).total_seconds()
-    for connector in connectors:
-        usage = connector.usage()
-        if usage.daily_limit:
-            used = (usage.daily_used or 0) / usage.daily_limit
-            out[f"api_budget_used_ratio.{connector.name}"] = used
-    return out
+            .where(WritebackError.status == DeadLetterStatus.PENDING)).scalar_one())
+        lag = {(source, stream):
+               (now + offsets.get(source, timedelta(0)) - modified).total_seconds()
+               for source, stream, modified in session.execute(
+                   select(Watermark.source, Watermark.stream, Watermark.modified_at))
+               if modified is not None}
+    api = {c.name: ApiUse.of(c.usage(), c.usage().calls) for c in connectors}
+    return Gauges(dead_letters=dead, lag_seconds=lag, api=api)
 
 
 def run_daemon(engine: Engine, config: Config, *, stop: threading.Event | None = None,
@@ -123,8 +122,6 @@ def run_daemon(engine: Engine, config: Config, *, stop: threading.Event | None =
     lock = WriterLock(engine, config.daemon.lock_file, "run")
     conns = list(connectors) if connectors is not None else build_connectors(config)
     alerts = Alerts()
-    max_share = {config.crm.salesforce.name: config.crm.salesforce.max_api_share,
-                 config.crm.hubspot.name: config.crm.hubspot.max_api_share}
     ticks = 0
     standby_logged = False
     web = None
@@ -150,40 +147,8 @@ def run_daemon(engine: Engine, config: Config, *, stop: threading.Event | None =
                 log.info("became leader")
                 state.leader = True
                 standby_logged = False
-                fail_stale_runs(engine, datetime.now(UTC), timedelta(seconds=3 * interval))
-            wait = interval + random.uniform(0, config.daemon.jitter_seconds)
-            started = time.monotonic()
-            try:
-                report = run_tick(engine, config, conns, options=TickOptions(stop=stop))
-                now = datetime.now(UTC)
-                gauges = _gauges(engine, conns, now)
-                budget = {k.split(".", 1)[1]: v for k, v in gauges.items()
-                          if k.startswith("api_budget_used_ratio.")}
-                found = alerts.check(report, int(gauges.get("dead_letters", 0)), budget,
-                                     max_share)
-                with state.lock:
-                    state.ticks += 1
-                    state.last_tick_at = now
-                    if report.status in ("succeeded", "partial", "interrupted"):
-                        state.last_success_at = now
-                    state.last_duration_s = time.monotonic() - started
-                    state.gauges = gauges
-                    state.alerts = found
-                state.add({k: float(v) for k, v in report.counts.items()})
-                state.add({f"api_calls.{k}": float(v) for k, v in report.api_calls.items()})
-            except RateLimited as exc:
-                state.tick_failures += 1
-                wait = max(wait, exc.retry_after_s or interval)
-                run_id = failed_run_id(exc)
-                if run_id is None:
-                    log.error("rate limited; pausing", retry_after_s=wait,
-                              error=describe_error(exc))
-                else:  # the tick logged the failure itself; this line says what happens next
-                    log.info("rate limited; pausing", retry_after_s=wait, run_id=run_id)
-            except Exception as exc:  # a failing tick must never crash-loop the daemon
-                state.tick_failures += 1
-                if failed_run_id(exc) is None:  # else the tick logged it, with its run id
-                    log.exception("tick failed", error=describe_error(exc))
+                abandon_dead_runs(engine, datetime.now(UTC))
+            wait = daemon_tick(engine, config, conns, state, alerts, stop)
             ticks += 1
             if max_ticks is not None and ticks >= max_ticks:
                 break
@@ -197,3 +162,56 @@ def run_daemon(engine: Engine, config: Config, *, stop: threading.Event | None =
             server.server_close()
         log.info("daemon stopped", ticks=ticks)
     return state
+
+
+def daemon_tick(engine: Engine, config: Config, conns: Sequence[Connector], state: DaemonState,
+                alerts: Alerts, stop: threading.Event) -> float:
+    """One tick as the leader, and what /metrics and /healthz learn from it; returns how long
+    to wait before the next (longer after a rate-limit stop)."""
+    interval = state.interval_s
+    wait = interval + random.uniform(0, config.daemon.jitter_seconds)
+    started = time.monotonic()
+    try:
+        report = run_tick(engine, config, conns, options=TickOptions(stop=stop))
+        now = datetime.now(UTC)
+        state.clock_offsets.update(report.clock_offsets)
+        gauges = read_gauges(engine, conns, now, state.clock_offsets)
+        found = alerts.check(report, gauges)
+        with state.lock:
+            state.ticks += 1
+            state.last_tick_at = now
+            if report.status.ok:
+                state.last_success_at = now
+            state.last_duration_s = time.monotonic() - started
+            state.gauges = gauges
+            state.alerts = found
+        _count(state, report)
+    except RateLimited as exc:
+        _count_failed(state, exc)
+        wait = max(wait, exc.retry_after_s or interval)
+        run_id = failed_run_id(exc)
+        if run_id is None:
+            log.error("rate limited; pausing", retry_after_s=wait,
+                      error=describe_error(exc))
+        else:  # the tick logged the failure itself; this line says what happens next
+            log.info("rate limited; pausing", retry_after_s=wait, run_id=run_id)
+    except Exception as exc:  # a failing tick must never crash-loop the daemon
+        _count_failed(state, exc)
+        if failed_run_id(exc) is None:  # else the tick logged it, with its run id
+            log.exception("tick failed", error=describe_error(exc))
+    return wait
+
+
+def _count(state: DaemonState, report: TickReport) -> None:
+    state.add(report.counts, {name: use.calls for name, use in report.api.items()})
+
+
+def _count_failed(state: DaemonState, exc: BaseException) -> None:
+    """A failed tick still counts what it did before it failed (calls made, records read)."""
+    with state.lock:
+        state.ticks += 1
+        state.tick_failures += 1
+        state.last_tick_at = datetime.now(UTC)
+    report = failed_report(exc)
+    if report is not None:
+        _count(state, report)

@@ -1,7 +1,8 @@
-"""The audit trail of runs: each tick, backfill or import writes one row with a heartbeat.
+"""The audit trail of runs: each tick or backfill writes one row with a heartbeat.
 
-A run left 'running' by a killed process is marked 'stale' by the next one that starts, so
-`ecosync status` never shows a ghost run as live.
+A run left `running` by a process that died is marked `abandoned` by the next writer that
+takes the writer lock (which that process held until it died), and `ecosync status` shows one
+as abandoned as soon as its heartbeat has stopped, so a ghost run never reads as live.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, select, update
@@ -17,6 +18,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from schema.models import SyncRun
+from schema.states import RunStatus
 from sync.errors import masked_text
 
 T = TypeVar("T")
@@ -36,7 +38,7 @@ def start_run(engine: Engine, kind: str, now: datetime, *,
               dry_run: bool = False) -> tuple[int, OperationalError | None]:
     def insert() -> int:
         with Session(engine) as session, session.begin():
-            run = SyncRun(kind=kind, status="running", started_at=now, heartbeat_at=now,
+            run = SyncRun(kind=kind, status=RunStatus.RUNNING, started_at=now, heartbeat_at=now,
                           host=socket.gethostname(), pid=os.getpid(), dry_run=dry_run,
                           counts={}, api_calls={})
             session.add(run)
@@ -55,7 +57,7 @@ def heartbeat(engine: Engine, run_id: int, now: datetime,
         conn.execute(update(SyncRun).where(SyncRun.id == run_id).values(**values))
 
 
-def finish_run(engine: Engine, run_id: int, now: datetime, *, status: str,
+def finish_run(engine: Engine, run_id: int, now: datetime, *, status: RunStatus,
                counts: Mapping[str, Any], api_calls: Mapping[str, Any],
                error: str | None = None) -> OperationalError | None:
     """Record the run's outcome; returns the dropped-connection error it retried, if any."""
@@ -68,15 +70,21 @@ def finish_run(engine: Engine, run_id: int, now: datetime, *, status: str,
     return once_more(update_row)[1]
 
 
-def fail_stale_runs(engine: Engine, now: datetime, stale_after: timedelta) -> int:
-    """Mark runs whose heartbeat stopped long ago as stale (their process died)."""
+ABANDONED_REASON = "its process stopped without finishing (no heartbeat since {at})"
+
+
+def abandon_dead_runs(engine: Engine, now: datetime) -> int:
+    """Mark every run still `running` as abandoned. Call it holding the writer lock: every
+    run is made under that lock, so a run still `running` belongs to a process that died
+    holding it (the lock went with the process)."""
     with engine.begin() as conn:
-        result = conn.execute(
-            update(SyncRun)
-            .where(SyncRun.status == "running", SyncRun.heartbeat_at < now - stale_after)
-            .values(status="stale", ended_at=now, error="process stopped without finishing")
-        )
-        return int(result.rowcount or 0)
+        dead = conn.execute(select(SyncRun.id, SyncRun.heartbeat_at)
+                            .where(SyncRun.status == RunStatus.RUNNING)).all()
+        for run_id, heartbeat_at in dead:
+            conn.execute(update(SyncRun).where(SyncRun.id == run_id).values(
+                status=RunStatus.ABANDONED, ended_at=heartbeat_at,
+                error=ABANDONED_REASON.format(at=f"{heartbeat_at:%Y-%m-%d %H:%M:%S} UTC")))
+        return len(dead)
 
 
 def recent_runs(engine: Engine, kind: str | None = None, limit: int = 10) -> list[SyncRun]:

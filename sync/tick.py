@@ -22,6 +22,7 @@ import structlog
 from sqlalchemy import Engine
 
 from connectors.base import Connector, ConnectorError
+from schema.states import RunStatus
 from sync.config import Config
 from sync.errors import describe_error
 from sync.logs import get_logger
@@ -29,6 +30,7 @@ from sync.partners.crm_source import pull_partner_crms
 from sync.runs import finish_run, start_run
 from sync.stages.alerts import deliver
 from sync.stages.context import Progress, TickContext, TickOptions, TickReport, utcnow
+from sync.stages.counts import ApiUse, api_to_json
 from sync.stages.match import match
 from sync.stages.partners import refresh_partners
 from sync.stages.pull import pull
@@ -58,7 +60,14 @@ STAGES: tuple[Stage, ...] = (
 )
 
 _LOGGED_RUN = "ecosync_run_id"
+_FAILED_REPORT = "ecosync_tick_report"
 RETRIED = "run log write retried after a dropped warehouse connection"
+
+
+def failed_report(exc: BaseException) -> TickReport | None:
+    """What the failed tick counted before it failed (for the daemon's counters)."""
+    value = getattr(exc, _FAILED_REPORT, None)
+    return value if isinstance(value, TickReport) else None
 
 
 def failed_run_id(exc: BaseException) -> int | None:
@@ -93,11 +102,13 @@ def run_tick(
                     stage.run(ctx)
                     ctx.heartbeat()
             if ctx.stopping():
-                ctx.report.status = "interrupted"
+                ctx.report.status = RunStatus.INTERRUPTED
             else:
-                ctx.report.status = "succeeded" if not ctx.report.errors else "partial"
+                ctx.report.status = (RunStatus.PARTIAL if ctx.report.errors
+                                     else RunStatus.SUCCEEDED)
         except BaseException as exc:
             _failed(ctx, exc)
+            setattr(exc, _FAILED_REPORT, ctx.report)
             raise
         finally:
             record(ctx)
@@ -105,7 +116,7 @@ def run_tick(
 
 
 def _failed(ctx: TickContext, exc: BaseException) -> None:
-    ctx.report.status = "failed"
+    ctx.report.status = RunStatus.FAILED
     ctx.report.errors.append(describe_error(exc))
     if isinstance(exc, ConnectorError):
         ctx.log.error("tick stopped", error=describe_error(exc),
@@ -121,19 +132,15 @@ def _failed(ctx: TickContext, exc: BaseException) -> None:
 def record(ctx: TickContext) -> None:
     """Stage `record`: the run's row in the run log and its one summary line."""
     report = ctx.report
-    # This run's calls only: connectors live across ticks in the daemon.
-    report.api_calls = {c.name: c.usage().calls - ctx.calls_before.get(c.name, 0)
-                        for c in ctx.connectors}
-    for c in ctx.connectors:
-        usage = c.usage()
-        if usage.daily_limit:
-            # The org/portal's whole use today, as the API last reported it.
-            report.api_calls[f"{c.name}.daily_used"] = usage.daily_used or 0
-            report.api_calls[f"{c.name}.daily_limit"] = usage.daily_limit
+    # This run's calls only (connectors live across ticks in the daemon), and the org's or
+    # portal's whole use today as the API last reported it.
+    report.api = {c.name: ApiUse.of(c.usage(), c.usage().calls - ctx.calls_before.get(c.name, 0))
+                  for c in ctx.connectors}
     dropped = finish_run(ctx.engine, ctx.run_id, utcnow(), status=report.status,
-                         counts=report.counts, api_calls=report.api_calls,
+                         counts=report.counts.to_json(), api_calls=api_to_json(report.api),
                          error="; ".join(report.errors) or None)
     if dropped is not None:
         ctx.log.warning(RETRIED, write="finish", error=describe_error(dropped))
-    ctx.log.info("tick summary", status=report.status, dry_run=ctx.dry_run,
-                 **dict(report.counts), api_calls=report.api_calls)
+    ctx.log.info("tick summary", status=report.status.value, dry_run=ctx.dry_run,
+                 **dict(report.counts.flat()),
+                 api_calls={name: use.calls for name, use in report.api.items()})

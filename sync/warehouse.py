@@ -11,6 +11,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 import migrations
 from schema.models import Base, SyncRun, Watermark, WritebackError
+from schema.states import DeadLetterStatus
 from sync.errors import WarehouseError, describe_error
 from sync.logs import get_logger
 
@@ -123,7 +124,7 @@ def status(engine: Engine, runs: int = 5) -> WarehouseStatus:
         marks = conn.execute(select(Watermark).order_by(Watermark.source, Watermark.stream)).all()
         dead = conn.execute(
             select(func.count()).select_from(WritebackError)
-            .where(WritebackError.status == "pending")
+            .where(WritebackError.status == DeadLetterStatus.PENDING)
         ).scalar_one()
     return WarehouseStatus(
         url, True, rev, head,

@@ -21,6 +21,7 @@ from connectors.base import Connector, FieldUpdate, WriteResult
 from schema.models import Account, ChangeLog, Opportunity, WritebackError, WritebackState
 from schema.owned_fields import BY_LOGICAL, FieldKind
 from schema.records import Stream
+from schema.states import DeadLetterStatus
 from schema.upsert import bulk_upsert
 from sync import dirty
 from sync.dirty import Kind, Queue
@@ -210,7 +211,8 @@ def queue_due_dead_letters(session: Session, now: datetime) -> None:
         dirty.mark(session, Queue.PLAN, kind, select(model.id).join(WritebackError, and_(
             WritebackError.source == model.source, WritebackError.stream == stream.value,
             WritebackError.external_id == model.external_id)).where(
-            WritebackError.status == "pending", WritebackError.next_retry_at <= now))
+            WritebackError.status == DeadLetterStatus.PENDING,
+            WritebackError.next_retry_at <= now))
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -236,14 +238,14 @@ def _record_failures(
             session.add(WritebackError(
                 source=source, stream=stream.value, external_id=change.external_id,
                 payload=payload, error_code=code, message=message, attempts=1,
-                status="pending", first_failed_at=now, last_failed_at=now,
+                status=DeadLetterStatus.PENDING, first_failed_at=now, last_failed_at=now,
                 next_retry_at=now + retry_delay(1), run_id=run_id))
         else:
             existing.attempts += 1
             existing.payload, existing.error_code, existing.message = payload, code, message
             existing.last_failed_at, existing.run_id = now, run_id
-            if existing.status != "skipped":
-                existing.status = "pending"
+            if existing.status != DeadLetterStatus.SKIPPED:
+                existing.status = DeadLetterStatus.PENDING
                 existing.next_retry_at = now + retry_delay(existing.attempts)
         log.warning("write failed; dead-lettered", source=source, stream=stream.value,
                     record=change.external_id, error_code=code, error=message, run_id=run_id)

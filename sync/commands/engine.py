@@ -17,11 +17,13 @@ from sqlalchemy.orm import Session
 
 from connectors.base import ConnectorError
 from schema.models import ChangeLog, WritebackError
+from schema.states import DeadLetterStatus
 from sync import terminal
 from sync.config import Config
 from sync.context import AppContext, pass_app
 from sync.errors import UserError
 from sync.leader import Holder, writing
+from sync.runs import abandon_dead_runs
 from sync.summary import api_calls, field_api_name, record_names, tick_summary
 from sync.warehouse import require_head
 from sync.wiring import build_connectors
@@ -75,7 +77,7 @@ def print_planned(report: TickReport, console: Console, config: Config) -> None:
 
 def print_report(report: TickReport, console: Console, *, dry_run: bool = False) -> None:
     """The outcome in words; the counters are in `--format json`."""
-    console.print(terminal.line(f"run {report.run_id} [bold]{report.status}[/bold]: ",
+    console.print(terminal.line(f"run {report.run_id} [bold]{report.status.value}[/bold]: ",
                                 terminal.value(tick_summary(report, dry_run=dry_run)),
                                 f"; {api_calls(report)}"))
     for err in report.errors:
@@ -84,9 +86,11 @@ def print_report(report: TickReport, console: Console, *, dry_run: bool = False)
 
 def report_json(report: TickReport) -> str:
     """The whole report for automation: status, every counter, API calls, warnings."""
-    return json.dumps({"run_id": report.run_id, "status": report.status,
-                       "summary": tick_summary(report), "counts": dict(sorted(
-                           report.counts.items())), "api_calls": report.api_calls,
+    from sync.stages.counts import api_to_json
+
+    return json.dumps({"run_id": report.run_id, "status": report.status.value,
+                       "summary": tick_summary(report), "counts": report.counts.to_json(),
+                       "api": api_to_json(report.api),
                        "errors": report.errors,
                        "planned": [{"source": c.source, "object": c.stream.value,
                                     "record": c.external_id, "name": c.name,
@@ -129,6 +133,7 @@ def _run(app: AppContext, options: TickOptions, source: str | None, show_bars: b
     command = ("backfill" if options.backfill else "sync --once") + (
         " --dry-run" if options.dry_run else "")
     with writing(engine, app.config.daemon.lock_file, command, wait=wait, on_wait=_waiting):
+        abandon_dead_runs(engine, datetime.now(UTC))  # their writers died holding this lock
         try:
             with _progress(show_bars) as bars:
                 return run_tick(engine, app.config, connectors, options=options,
@@ -226,7 +231,7 @@ def deadletter_list(app: AppContext, show_all: bool, fmt: str) -> None:
     with Session(app.engine()) as session:
         query = select(WritebackError).order_by(WritebackError.id)
         if not show_all:
-            query = query.where(WritebackError.status == "pending")
+            query = query.where(WritebackError.status == DeadLetterStatus.PENDING)
         rows = session.scalars(query).all()
     if fmt == "json":
         click.echo(json.dumps([
@@ -245,7 +250,8 @@ def deadletter_list(app: AppContext, show_all: bool, fmt: str) -> None:
     terminal.console().print(table)
 
 
-def _set_status(app: AppContext, ids: tuple[int, ...], every: bool, status: str) -> int:
+def _set_status(app: AppContext, ids: tuple[int, ...], every: bool,
+                status: DeadLetterStatus) -> int:
     if not ids and not every:
         raise UserError("name dead-letter ids (see `ecosync deadletter list`) or pass --all")
     now = datetime.now(UTC)
@@ -262,7 +268,7 @@ def _set_status(app: AppContext, ids: tuple[int, ...], every: bool, status: str)
 @pass_app
 def deadletter_retry(app: AppContext, ids: tuple[int, ...], every: bool) -> None:
     """Retry on the next tick."""
-    retried = _set_status(app, ids, every, "pending")
+    retried = _set_status(app, ids, every, DeadLetterStatus.PENDING)
     click.echo(f"{retried} record(s) will be retried on the next tick")
 
 
@@ -272,7 +278,7 @@ def deadletter_retry(app: AppContext, ids: tuple[int, ...], every: bool) -> None
 @pass_app
 def deadletter_skip(app: AppContext, ids: tuple[int, ...], every: bool) -> None:
     """Stop retrying these records."""
-    click.echo(f"{_set_status(app, ids, every, 'skipped')} record(s) skipped")
+    click.echo(f"{_set_status(app, ids, every, DeadLetterStatus.SKIPPED)} record(s) skipped")
 
 
 @click.command("history")

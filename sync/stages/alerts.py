@@ -13,5 +13,5 @@ def deliver(ctx: TickContext) -> None:
     if ctx.dry_run:
         return
     # Bounded in time (STAGE_BUDGET_S): a failing or hanging receiver never holds the tick.
-    ctx.report.counts["alerts_sent"] += deliver_alerts(
+    ctx.report.counts.tick["alerts_sent"] += deliver_alerts(
         ctx.engine, ctx.config, run_id=ctx.run_id, connectors=ctx.connectors).sent

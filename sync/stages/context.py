@@ -12,22 +12,27 @@ is written outside it.
 from __future__ import annotations
 
 import threading
-from collections import Counter
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
 from connectors.base import Connector
+from schema.states import RunStatus
 from sync.config import Config
 from sync.runs import heartbeat
+from sync.stages.counts import ApiUse, TickCounts
 from sync.writeback import RecordChange
 
 Progress = Callable[[str, str, int], None]  # (stage, source/stream label, amount)
+# Inside a long stage (a backfill's pull, a large push) the run log hears from the run this
+# often; `ecosync status` calls a run whose heartbeat stopped for far longer abandoned.
+HEARTBEAT_EVERY_S = 30.0
 
 
 def utcnow() -> datetime:
@@ -50,11 +55,13 @@ class TickOptions:
 @dataclass
 class TickReport:
     run_id: int
-    status: str = "running"
-    counts: Counter[str] = field(default_factory=Counter)
-    api_calls: dict[str, int] = field(default_factory=dict)
+    status: RunStatus = RunStatus.RUNNING
+    counts: TickCounts = field(default_factory=TickCounts)
+    api: dict[str, ApiUse] = field(default_factory=dict)  # per CRM source
     planned: list[RecordChange] = field(default_factory=list)  # dry run: what would be written
     errors: list[str] = field(default_factory=list)
+    # Per CRM source: its clock minus this host's, as read when the tick began its pull.
+    clock_offsets: dict[str, timedelta] = field(default_factory=dict)
 
 
 @dataclass
@@ -72,6 +79,7 @@ class TickContext:
     _dry: Connection | None = field(default=None, repr=False)
     # Handed from the plan stage to the push stage: lazily planned chunks per connector.
     plans: list[Any] = field(default_factory=list)
+    _beat: float = field(default_factory=time.monotonic, repr=False)
 
     @property
     def run_id(self) -> int:
@@ -125,9 +133,15 @@ class TickContext:
         with Session(bind=self._dry, join_transaction_mode="create_savepoint") as session:
             yield session
 
-    def heartbeat(self) -> None:
+    def heartbeat(self, *, at_most_every_s: float = 0.0) -> None:
+        """Tell the run log this run is alive (and what it has counted so far); inside a long
+        stage, at most every `at_most_every_s` seconds."""
+        now = time.monotonic()
+        if at_most_every_s and now - self._beat < at_most_every_s:
+            return
+        self._beat = now
         # A dry run on SQLite holds the database's write lock until it ends: a heartbeat
         # from another connection would wait for it. (The writer lock says it is alive.)
         if self._dry is not None and self._dry.dialect.name == "sqlite":
             return
-        heartbeat(self.engine, self.run_id, utcnow(), self.report.counts)
+        heartbeat(self.engine, self.run_id, utcnow(), self.report.counts.to_json())

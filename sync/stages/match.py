@@ -16,6 +16,6 @@ def match(ctx: TickContext) -> None:
         stats = rematch(session, ctx.config.matching, now=ctx.started)
     for key, value in vars(stats).items():
         if isinstance(value, int) and not isinstance(value, bool):
-            ctx.report.counts[f"match.{key}"] += value
+            ctx.report.counts.match[key] = ctx.report.counts.match.get(key, 0) + value
     ctx.log.info("matched", **{k: v for k, v in vars(stats).items()
                                if isinstance(v, int | float) and not isinstance(v, bool)})

@@ -60,10 +60,10 @@ def import_watched_partner_files(ctx: TickContext) -> None:
         # the daemon goes on); the same bad bytes on later ticks pass quietly.
         if outcome.reportable:
             ctx.report.errors.append(f"partner {partner.id}: {outcome.message}")
-            ctx.report.counts["partner_files_rejected"] += 1
+            ctx.report.counts.tick["partner_files_rejected"] += 1
             ctx.log.warning("partner file rejected", partner=partner.id, error=outcome.message)
         elif outcome.status is WatchStatus.IMPORTED:
-            ctx.report.counts["partner_files_imported"] += 1
+            ctx.report.counts.tick["partner_files_imported"] += 1
             ctx.log.info("partner file imported", partner=partner.id, summary=outcome.message)
             if outcome.skipped_rows:
                 ctx.log.warning("partner file rows skipped", partner=partner.id,

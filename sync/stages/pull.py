@@ -11,7 +11,7 @@ from connectors.base import BudgetExhausted, Connector
 from schema.records import Stream
 from sync.ingest import complete_window, land_page, start_cursor
 from sync.matching.keys import generic_domains
-from sync.stages.context import TickContext
+from sync.stages.context import HEARTBEAT_EVERY_S, TickContext, utcnow
 
 STREAMS = (Stream.ACCOUNTS, Stream.OPPORTUNITIES)
 
@@ -36,6 +36,7 @@ def _pull_connector(ctx: TickContext, connector: Connector) -> None:
     try:
         # Every window of this tick ends at the CRM's own clock, never at this host's.
         until = connector.server_time()
+        ctx.report.clock_offsets[connector.name] = until - utcnow()
     except BudgetExhausted:
         _defer_reads(ctx, connector, STREAMS[0])
         return
@@ -55,10 +56,12 @@ def _pull_connector(ctx: TickContext, connector: Connector) -> None:
                                        run_id=ctx.run_id, generic=generic)
                 pulled += landed.records
                 changed += landed.changed
-                ctx.report.counts[f"pulled.{label}"] += landed.records
-                ctx.report.counts[f"changed.{label}"] += landed.changed
-                ctx.report.counts[f"deleted.{label}"] += landed.deleted
+                counts = ctx.report.counts.of(connector.name, stream)
+                counts.pulled += landed.records
+                counts.changed += landed.changed
+                counts.deleted += landed.deleted
                 ctx.progress("pull", label, landed.records)
+                ctx.heartbeat(at_most_every_s=HEARTBEAT_EVERY_S)
                 if ctx.stopping():
                     return
                 if budget_short(connector):
@@ -83,7 +86,7 @@ def budget_short(connector: Connector) -> bool:
 
 def _defer_reads(ctx: TickContext, connector: Connector, stream: Stream) -> None:
     """Committed pages stay; the rest of the window is read on a later tick."""
-    ctx.report.counts[f"reads_deferred.{connector.name}/{stream.value}"] += 1
+    ctx.report.counts.of(connector.name, stream).reads_deferred += 1
     ctx.report.errors.append(f"{connector.name}: API budget short; reads deferred, writes first")
     ctx.log.warning("API budget short: reads deferred so write-back goes first",
                     source=connector.name, stream=stream.value)

@@ -39,11 +39,11 @@ def stamp(ctx: TickContext) -> None:
         stats = stamp_closed(session, ctx.config.attribution, now=ctx.started,
                              run_id=ctx.run_id, late=ctx.options.backfill, rates=rates)
         # Alert facts commit with the tick's result: a re-run never announces one twice.
-        ctx.report.counts["alerts_queued"] += detect_facts(
+        ctx.report.counts.tick["alerts_queued"] += detect_facts(
             session, ctx.config, now=ctx.started, run_id=ctx.run_id, rates=rates).queued
-    ctx.report.counts["stamped"] += stats.stamped
-    ctx.report.counts["stamps_superseded"] += stats.superseded
-    ctx.report.counts["reopened"] += stats.reopened
+    ctx.report.counts.tick["stamped"] += stats.stamped
+    ctx.report.counts.tick["stamps_superseded"] += stats.superseded
+    ctx.report.counts.tick["reopened"] += stats.reopened
     if stats.stamped or stats.reopened:
         ctx.log.info("stamped", stamped=stats.stamped, superseded=stats.superseded,
                      reopened=stats.reopened, late=stats.late)

@@ -19,7 +19,7 @@ from schema.records import Stream
 from sync import dirty
 from sync.dirty import Kind, Queue
 from sync.plan import PlannedChunk, plan_accounts, plan_opportunities
-from sync.stages.context import TickContext
+from sync.stages.context import HEARTBEAT_EVERY_S, TickContext
 from sync.writeback import push as push_changes
 from sync.writeback import queue_due_dead_letters
 
@@ -53,8 +53,7 @@ def _chunks(ctx: TickContext, connector: Connector,
         with ctx.reading() as session:
             for chunk in _PLANNERS[stream](session, connector, ctx.started):
                 session.rollback()  # end the read snapshot before writing
-                ctx.report.counts[f"planned.{connector.name}/{stream.value}"] += len(
-                    chunk.changes)
+                ctx.report.counts.of(connector.name, stream).planned += len(chunk.changes)
                 yield chunk
 
     return produce
@@ -82,22 +81,23 @@ def _push_plan(ctx: TickContext, item: Plan) -> None:
             break
     if pending:
         _push_chunks(ctx, item, pending)
-    counts = ctx.report.counts
+    counts = ctx.report.counts.of(item.connector.name, item.stream)
     ctx.log.info("written", source=item.connector.name, stream=item.stream.value,
-                 records=counts[f"written.{item.label}"], failed=counts[f"failed.{item.label}"])
+                 records=counts.written, failed=counts.failed)
 
 
 def _push_chunks(ctx: TickContext, item: Plan, chunks: Sequence[PlannedChunk]) -> None:
     changes = [c for chunk in chunks for c in chunk.changes]
     stats = push_changes(ctx.engine, item.connector, changes, now=ctx.started,
                          run_id=ctx.run_id)
-    counts, label = ctx.report.counts, item.label
-    counts[f"written.{label}"] += stats.records_written
-    counts[f"fields_written.{label}"] += stats.fields_written
-    counts[f"failed.{label}"] += stats.records_failed
-    counts[f"manual_edits.{label}"] += stats.manual_edits
-    counts[f"deferred.{label}"] += len(stats.deferred)
-    ctx.progress("write", label, stats.records_written)
+    counts = ctx.report.counts.of(item.connector.name, item.stream)
+    counts.written += stats.records_written
+    counts.fields_written += stats.fields_written
+    counts.failed += stats.records_failed
+    counts.manual_edits += stats.manual_edits
+    counts.deferred += len(stats.deferred)
+    ctx.progress("write", item.label, stats.records_written)
+    ctx.heartbeat(at_most_every_s=HEARTBEAT_EVERY_S)
     ids = [i for chunk in chunks for i in chunk.record_ids]
     with ctx.transaction() as session:
         _taken_off(session, item, ids, stats.deferred)

@@ -57,7 +57,8 @@ def test_tick_announces_a_new_open_opportunity_once(tmp_path: Path, warehouse: E
                            options=TickOptions(dry_run=True))
             assert dry.status == "succeeded" and hook.received == []
             report = run_tick(env.engine, config, env.connectors)
-            assert report.counts["alerts_queued"] >= 1 and report.counts["alerts_sent"] >= 1
+            events = report.counts.tick
+            assert events["alerts_queued"] >= 1 and events["alerts_sent"] >= 1
             mine = [json.loads(r.body) for r in hook.received]
             assert {m["data"]["account"]["external_id"] for m in mine} == {account}
             assert partner in {m["data"]["partner"]["name"] for m in mine if m["data"]["partner"]}

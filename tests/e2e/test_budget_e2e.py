@@ -12,6 +12,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from schema.models import Account, Overlap
+from schema.records import Stream
 from sync.tick import TickOptions, run_tick
 
 
@@ -47,8 +48,8 @@ def test_short_budget_defers_reads_but_writes_new_overlaps(salesforce_only: Env)
     sf.daily_limit = 1_000
     sf.api_usage = 460
     report = run_tick(env.engine, env.config, env.connectors)
-    assert report.counts["reads_deferred.salesforce/accounts"] == 1
-    assert "pulled.salesforce/opportunities" not in report.counts
+    assert report.counts.of("salesforce", Stream.ACCOUNTS).reads_deferred == 1
+    assert ("salesforce", Stream.OPPORTUNITIES) not in report.counts.streams
     record = sf.get("Account", lonely[0]) or {}
     assert partner.name in (record.get("Ecosystem_Partners__c") or "") or (
         partner.share.get("customer") == "counts" and record.get("Ecosystem_Overlap_Count__c"))

@@ -48,7 +48,8 @@ def test_dry_run_prints_changes_and_writes_nothing(both: Env, tmp_path: Path) ->
     assert "pulled.salesforce" not in result.stdout  # (the JSON log line keeps them)
     as_json = json.loads(invoke(both, tmp_path, "sync", "--once", "--dry-run", "--format",
                                 "json").stdout)
-    assert as_json["counts"]["pulled.salesforce/accounts"] > 0 and as_json["planned"]
+    pulled = {(r["source"], r["stream"]): r["pulled"] for r in as_json["counts"]["streams"]}
+    assert pulled[("salesforce", "accounts")] > 0 and as_json["planned"]
     assert both.world.salesforce.api_writes() == []
     assert [e for e in both.world.hubspot.write_log if e.source == "api"] == []
     for secret in both.world.env().values():

@@ -17,13 +17,14 @@ from sync.cli import cli
 from sync.demo import DemoResult, run_demo
 from sync.partners.csv_read import parse_population
 from sync.sharing import NAMED, Level, share_level
+from sync.stages.counts import TickCounts
 
 SIZE = {"accounts": 160, "opportunities": 320, "partners": 4, "seed": 7}
 TODAY = date.today()  # one day for the demo and the seed it is compared with
 
 
-def _written(counts: dict[str, int]) -> int:
-    return sum(v for k, v in counts.items() if k.startswith("written."))
+def _written(counts: TickCounts) -> int:
+    return counts.totals().written
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +44,7 @@ def test_demo_matches_writes_reacts_to_changes_then_rests(
     assert _written(backfill.counts) > 0
     assert len(result.changes) == 2  # an opportunity closed, a website changed
     assert _written(after_changes.counts) > 0
-    assert after_changes.counts["stamped"] >= 1
+    assert after_changes.counts.tick["stamped"] >= 1
     assert _written(quiet.counts) == 0
     assert "what matched" in text and "Ecosystem Partners" in text
     assert (result.directory / "ecosync.db").exists()

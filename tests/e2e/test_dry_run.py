@@ -91,7 +91,7 @@ def test_a_dry_backfill_keeps_nothing_and_plans_the_real_backfill(
     for env in make_env(tmp_path, warehouse, accounts=120, opportunities=240):
         dry = dry_then_real(env, TickOptions(backfill=True, kind="backfill"))
         assert {c.source for c in dry.planned} == {"salesforce", "hubspot"}
-        assert dry.counts["stamped"] > 0  # stamps were made, seen by the plan, rolled back
+        assert dry.counts.tick["stamped"] > 0  # stamps were made, seen by the plan, rolled back
         with Session(env.engine) as s:
             assert s.scalars(select(AttributionStamp)).first() is not None
 
@@ -128,7 +128,7 @@ def test_a_dry_tick_sees_crm_changes_a_partner_file_and_closes(
         csv.writer(fh).writerow([row.get(col, "") for col in header])
     hs.clock.advance(2)  # the tick reads up to the portal's clock, in whole seconds
     dry = dry_then_real(env, TickOptions())
-    assert dry.counts["partner_files_imported"] == 1 and dry.counts["stamped"] == 1
+    assert dry.counts.tick["partner_files_imported"] == 1 and dry.counts.tick["stamped"] == 1
     assert ("hubspot", companies[0], "ecosystem_overlap_count") in planned_pairs(dry)
     assert any(c.external_id == open_deal for c in dry.planned)
 

@@ -24,7 +24,7 @@ from schema.records import Stream
 from sync.config import Config
 from sync.tick import TickOptions, TickReport, run_tick
 
-STREAMS = [f"{source}/{stream.value}" for source in ("salesforce", "hubspot") for stream in Stream]
+STREAMS = [(source, stream) for source in ("salesforce", "hubspot") for stream in Stream]
 
 
 @pytest.fixture
@@ -65,17 +65,17 @@ def test_once_the_crms_are_quiet_a_tick_reads_nothing(env: Env) -> None:
     advance(env, 2)  # Salesforce stamps whole seconds: the backfill's writes are now past
     echo = tick(env)
     # The echo of the backfill's own writes is read back, and is no change at all.
-    assert sum(echo.counts[f"pulled.{s}"] for s in STREAMS) > 0
-    assert {s: echo.counts[f"changed.{s}"] for s in STREAMS} == dict.fromkeys(STREAMS, 0)
-    assert echo.counts["match.dirty_accounts"] == 0
-    assert sum(v for k, v in echo.counts.items() if k.startswith(("planned.", "written."))) == 0
+    assert echo.counts.totals().pulled > 0
+    assert {s: echo.counts.of(*s).changed for s in STREAMS} == dict.fromkeys(STREAMS, 0)
+    assert echo.counts.match["dirty_accounts"] == 0
+    assert (echo.counts.totals().planned, echo.counts.totals().written) == (0, 0)
 
     advance(env, lookback(env.config) + 60)  # quiet for longer than the lookback
     tick(env)  # its window still starts a lookback before the echo tick's start
     sf_before, hs_before = traffic(env)
     idle = tick(env)
     sf_after, hs_after = traffic(env)
-    assert {s: idle.counts[f"pulled.{s}"] for s in STREAMS} == dict.fromkeys(STREAMS, 0)
+    assert {s: idle.counts.of(*s).pulled for s in STREAMS} == dict.fromkeys(STREAMS, 0)
     sf, hs = delta(sf_after, sf_before), delta(hs_after, hs_before)
     # One (empty) query per Salesforce object; the connector also re-describes both objects
     # once per tick, to notice field changes. The org's clock (GET /services/data/) is free.
@@ -128,8 +128,8 @@ def test_windows_follow_the_crm_clock_not_this_hosts(env: Env) -> None:
     hs.update("companies", hs_id, {"name": "Ahead Of Time Inc"})
     advance(env, 2)
     report = tick(env)
-    assert report.counts["changed.salesforce/accounts"] == 1
-    assert report.counts["changed.hubspot/accounts"] == 1
+    assert report.counts.of("salesforce", Stream.ACCOUNTS).changed == 1
+    assert report.counts.of("hubspot", Stream.ACCOUNTS).changed == 1
     with Session(env.engine) as s:
         names = set(s.scalars(select(Account.name).where(
             Account.external_id.in_([sf_id, hs_id]))))

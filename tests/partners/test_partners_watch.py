@@ -77,7 +77,7 @@ def test_a_bad_version_is_reported_once_then_the_ticks_are_quiet(tmp_path: Path,
     assert _rows(warehouse) == 2  # the previous list stands
     # Fixed: imported, and the refusal forgotten; broken again: said again.
     write_csv(tmp_path / "p.csv", [*GOOD, ["A-3", "Gamma", "gamma.com", "customer", "", ""]])
-    assert run_tick(warehouse, config, [], now=NOW).counts["partner_files_imported"] == 1
+    assert run_tick(warehouse, config, [], now=NOW).counts.tick["partner_files_imported"] == 1
     assert _rows(warehouse) == 3
     with transaction(warehouse) as session:
         partner = session.get(Partner, "p-w")

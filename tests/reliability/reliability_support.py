@@ -170,8 +170,8 @@ def converge(env: Env, *, backfill: bool = False, max_ticks: int = 25) -> int:
             backfill = False
             time.sleep(1.05)  # let the second of the backfill's writes pass (whole seconds)
             continue
-        written = sum(v for k, v in report.counts.items()
-                      if k.startswith(("written.", "failed.")))
+        totals = report.counts.totals()
+        written = totals.written + totals.failed
         if written == 0:
             return n
         time.sleep(1.05)  # absorb the echo of our own writes on the next tick

@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from sandbox.world import World, running_world
 from schema.models import Account, Opportunity, SyncRun
 from schema.models import Watermark as WatermarkRow
+from sync.stages.counts import TickCounts
 from sync.wiring import build_connectors
 
 pytestmark = [pytest.mark.slow, pytest.mark.crash]
@@ -171,12 +172,12 @@ def _stage_of_last_run(engine: Engine) -> str:
         run = s.scalars(select(SyncRun).order_by(SyncRun.id.desc()).limit(1)).first()
     if run is None:
         return "start-up"
-    counts = run.counts or {}
-    if any(k.startswith("written.") and v for k, v in counts.items()):
+    counts = TickCounts.from_json(run.counts)
+    if counts.totals().written:
         return "push"
-    if any(k.startswith("match.") for k in counts):
+    if counts.match:
         return "match/stamp/plan/push"
-    if any(k.startswith("pulled.") and v for k, v in counts.items()):
+    if counts.totals().pulled:
         return "pull"
     return "pull" if run.status == "running" else "between ticks"
 

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from sandbox.world import World, running_world
 from schema.models import Account, AttributionStamp, Opportunity, Overlap, SyncRun
 from schema.owned_fields import OWNED_FIELDS
+from sync.stages.counts import TickCounts
 from sync.wiring import build_connectors
 
 pytestmark = pytest.mark.slow
@@ -112,7 +113,7 @@ def test_killed_backfill_resumes_to_the_same_state(
     with Session(crash_db) as s:
         # The resumed backfills continued from committed checkpoints: together they pulled
         # far less than one full backfill per attempt.
-        pulled = [sum(v for k, v in (r.counts or {}).items() if k.startswith("pulled."))
+        pulled = [TickCounts.from_json(r.counts).totals().pulled
                   for r in s.scalars(select(SyncRun).where(SyncRun.kind == "backfill"))]
     total_records = len(expected_wh["accounts"]) + len(expected_wh["opportunities"])
     assert sum(pulled) < total_records * 2.5, pulled

@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
+from schema.records import Stream
 from sync.health import DaemonState, render_metrics, serve_health
 from sync.leader import LeaderLock
+from sync.stages.counts import TickCounts
 
 
 def test_only_one_replica_leads_and_release_hands_over(
@@ -41,7 +43,10 @@ def test_health_turns_unhealthy_after_three_intervals_without_success() -> None:
 def test_health_and_metrics_are_served_over_http() -> None:
     state = DaemonState(interval_s=60, leader=True)
     state.last_success_at = datetime.now(UTC)
-    state.add({"written.salesforce/accounts": 5, "pulled.hubspot/opportunities": 7})
+    counts = TickCounts()
+    counts.of("salesforce", Stream.ACCOUNTS).written = 5
+    counts.of("hubspot", Stream.OPPORTUNITIES).pulled = 7
+    state.add(counts, {"salesforce": 3})
     server = serve_health("127.0.0.1", 0, state)
     port = server.server_address[1]
     try:

@@ -6,19 +6,15 @@ named (counts only or hidden) is still redacted from them (`Policies.redact`), a
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import case, select
 from sqlalchemy.orm import Session
 
 from schema.models import SyncRun, WritebackError
+from schema.states import DeadLetterStatus
 from sync.config import Config
 from sync.sharing import Policies
+from sync.stages.counts import ApiUse, TickCounts, api_from_json
 from sync.web.queries.common import Col, Paging, Table, View
-
-
-def _total(counts: dict[str, Any] | None, prefix: str) -> int:
-    return sum(int(v) for k, v in (counts or {}).items() if k.startswith(prefix))
 
 
 def runs(session: Session, pol: Policies, paging: Paging) -> Table:
@@ -29,13 +25,13 @@ def runs(session: Session, pol: Policies, paging: Paging) -> Table:
     page, nxt = paging.cut(list(found))
     rows = []
     for rid, kind, status, started, ended, dry, counts, calls, error in page:
+        totals = TickCounts.from_json(counts).totals()
         rows.append({
             "run": rid, "kind": kind + (" (dry run)" if dry else ""), "outcome": status,
             "started_at": started, "ended_at": ended,
             "seconds": round((ended - started).total_seconds(), 1) if ended else None,
-            "pulled": _total(counts, "pulled."), "written": _total(counts, "written."),
-            "failed": _total(counts, "failed."),
-            "api_calls": sum(int(v) for k, v in (calls or {}).items() if "." not in k),
+            "pulled": totals.pulled, "written": totals.written, "failed": totals.failed,
+            "api_calls": sum(use.calls for use in api_from_json(calls).values()),
             "reason": pol.redact(error) if error else None})
     return Table("runs", "Recent runs", (
         Col("run", "Run", numeric=True), Col("kind", "Kind"), Col("outcome", "Outcome"),
@@ -46,7 +42,7 @@ def runs(session: Session, pol: Policies, paging: Paging) -> Table:
 
 
 def dead_letters(session: Session, pol: Policies, paging: Paging) -> Table:
-    pending_first = case((WritebackError.status == "pending", 0), else_=1)
+    pending_first = case((WritebackError.status == DeadLetterStatus.PENDING, 0), else_=1)
     found = session.execute(
         select(WritebackError.source, WritebackError.stream, WritebackError.external_id,
                WritebackError.status, WritebackError.error_code, WritebackError.message,
@@ -70,21 +66,23 @@ def budget(session: Session, config: Config) -> Table:
     crms = [(config.crm.salesforce.name, config.crm.salesforce.max_api_share),
             (config.crm.hubspot.name, config.crm.hubspot.max_api_share)]
     wanted = {name for name, _ in crms}
-    found: dict[str, tuple[int, dict[str, Any]]] = {}
+    found: dict[str, tuple[int, ApiUse]] = {}
     recent = session.execute(select(SyncRun.id, SyncRun.api_calls)
                              .order_by(SyncRun.id.desc()).limit(50))
     for rid, calls in recent:
+        api = api_from_json(calls)
         for name in wanted - set(found):
-            if f"{name}.daily_limit" in (calls or {}):
-                found[name] = (rid, calls)
+            use = api.get(name)
+            if use is not None and use.daily_limit:
+                found[name] = (rid, use)
         if set(found) == wanted:
             break
     rows = []
     for name, share in crms:
         if name not in found:
             continue
-        rid, calls = found[name]
-        used, limit = int(calls.get(f"{name}.daily_used") or 0), int(calls[f"{name}.daily_limit"])
+        rid, use = found[name]
+        used, limit = int(use.daily_used or 0), int(use.daily_limit or 0)
         rows.append({"crm": name, "used_today": used, "daily_limit": limit,
                      "used_pct": round(100 * used / limit, 1) if limit else None,
                      "ecosync_stops_at_pct": round(100 * share, 1), "as_of_run": rid})
