@@ -278,13 +278,13 @@ def pull_partner_crms(ctx: Any) -> None:
                     f"its previous list stays. Check [partners.crm] of partner "
                     f"'{partner.id}' ({GUIDE}, 'Partner CRM sources')")
             ctx.report.errors.append(line)
-            ctx.report.counts["partner_crms_failed"] += 1
+            ctx.report.counts.tick["partner_crms_failed"] += 1
             ctx.log.error("partner CRM failed", partner=partner.id, source=partner.source,
                           error=text)
             continue
         for stream, n in done.pulled.items():
-            ctx.report.counts[f"pulled.partner:{partner.id}/{stream}"] += n
-        ctx.report.counts[f"api_calls.partner:{partner.id}"] += done.api_calls
+            ctx.report.counts.of(f"partner:{partner.id}", Stream(stream)).pulled += n
+        ctx.report.counts.tick["partner_crm_api_calls"] += done.api_calls
         ctx.log.info("partner CRM read", partner=partner.id, summary=done.summary())
 
 

@@ -117,7 +117,7 @@ def test_a_partner_salesforce_org_is_read_through_backfill_and_ticks(
         "plain.com": "prospect", "gone.com": "customer"}
     assert _overlapping(warehouse, "p-sf") == {"typed.com", "won.com", "open.com", "plain.com",
                                                "gone.com"}
-    assert report.counts["api_calls.partner:p-sf"] > 0
+    assert report.counts.tick["partner_crm_api_calls"] > 0
 
     # In the partner's org: a deal opens on Plain Co, Gone Co is deleted, and a transaction
     # that committed late lands on Open Co stamped before the watermark (inside the
@@ -133,7 +133,8 @@ def test_a_partner_salesforce_org_is_read_through_backfill_and_ticks(
     assert _partner_rows(warehouse, "p-sf") == {
         "typed.com": "customer", "won.com": "customer", "open.com": "open_opportunity",
         "plain.com": "open_opportunity"}
-    assert tick.counts["pulled.partner:p-sf/accounts"] == 2  # the deleted and the late one
+    # the deleted and the late one
+    assert tick.counts.of("partner:p-sf", Stream.ACCOUNTS).pulled == 2
     with transaction(warehouse) as session:
         names = set(session.scalars(select(PartnerCrmAccount.name)
                                     .where(PartnerCrmAccount.is_deleted.is_(False))))
@@ -143,8 +144,8 @@ def test_a_partner_salesforce_org_is_read_through_backfill_and_ticks(
     for minutes in (60, 120):
         sf.clock.advance(3600)
         quiet = run_tick(warehouse, config, [], now=T0 + timedelta(minutes=minutes))
-    assert quiet.counts["pulled.partner:p-sf/accounts"] == 0
-    assert quiet.counts["pulled.partner:p-sf/opportunities"] == 0
+    assert quiet.counts.of("partner:p-sf", Stream.ACCOUNTS).pulled == 0
+    assert quiet.counts.of("partner:p-sf", Stream.OPPORTUNITIES).pulled == 0
     # Never a write call to the partner's org, not one, in all of it.
     assert sf.write_calls.total() == 0, dict(sf.write_calls.calls)
     assert typed  # (loaded, read, never touched)
