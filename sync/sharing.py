@@ -299,6 +299,12 @@ class Policies:
         counted = self.overlap_clause(partner, population, COUNTED, credited=credited)
         return case((named, partner), (counted, literal(POOLED_KEY)), else_=null())
 
+    def fingerprint(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """What SQL built from these policies depends on (each partner's level per
+        population): equal fingerprints build the same statements, so they can be reused."""
+        return tuple((pid, tuple(self.level(pid, p).value for p in (*_POPULATIONS, REFERRAL)))
+                     for pid in sorted(self.shares))
+
     def label(self, key: str) -> str:
         """The label of a key `key`/`key_expression` gave."""
         return POOLED_LABEL if key == POOLED_KEY else self.names[key]

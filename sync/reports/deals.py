@@ -19,7 +19,19 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Date, Integer, Subquery, and_, case, cast, func, literal, select, type_coerce
+from sqlalchemy import (
+    Date,
+    Integer,
+    Select,
+    Subquery,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    select,
+    type_coerce,
+)
 from sqlalchemy.orm import Session
 
 from schema.models import Account, AttributionStamp, Opportunity
@@ -139,18 +151,30 @@ def _add(acc: list[int], values: Sequence[Any]) -> list[int]:
     return [a + int(b or 0) for a, b in zip(acc, values, strict=True)]
 
 
-@dataclass(frozen=True)
-class NetworkFigures:
-    network: dict[str, m.Network]  # per period label
-    unconverted: dict[str, int]  # won deals without a corporate amount
+# Built statements by what they depend on: building one (sharing clauses for every partner,
+# nested subqueries) costs more than running it on a small ledger, and the web view asks for
+# the same few on every page view.
+_BUILT: dict[tuple[Any, ...], Select[Any]] = {}
+_BUILT_MAX = 256
 
 
-def network(session: Session, pol: Policies, anchor: Quarter) -> NetworkFigures:
-    """Per quarter of the trailing four and over all of them: won and ecosystem-influenced
-    revenue, each deal once. One grouped query."""
+def _statement(session: Session, kind: str, pol: Policies, anchor: Quarter,
+               partner: str | None = None) -> Select[Any]:
+    dialect = session.get_bind().dialect.name
+    key = (kind, dialect, pol.fingerprint(), anchor, partner)
+    found = _BUILT.get(key)
+    if found is None:
+        if len(_BUILT) >= _BUILT_MAX:
+            _BUILT.clear()
+        found = _BUILT[key] = _BUILDERS[kind](dialect, pol, anchor, partner)
+    return found
+
+
+def _network_statement(dialect: str, pol: Policies, anchor: Quarter,
+                       partner: str | None) -> Select[Any]:
     quarters = anchor.trailing()
     start, end = quarters[0].start, anchor.end
-    deals = closed_deals(session.get_bind().dialect.name, start, end)
+    deals = closed_deals(dialect, start, end)
     anyone = _flags(shown_partners(pol, start, end), None, "anyone")
     period = _period(deals, quarters).label("period")
     won = deals.c.won == 1
@@ -160,11 +184,63 @@ def network(session: Session, pol: Policies, anchor: Quarter) -> NetworkFigures:
     def cents(cond: Any) -> Any:
         return func.sum(case((cond, deals.c.cents)))
 
-    rows = session.execute(
-        select(period, _n(won), cents(won), _n(with_any), cents(with_any), _n(sourced),
-               cents(sourced), _n(and_(won, deals.c.cents.is_(None))))
-        .select_from(deals).outerjoin(anyone, anyone.c.stamp_id == deals.c.stamp_id)
-        .group_by(period)).all()
+    return (select(period, _n(won), cents(won), _n(with_any), cents(with_any), _n(sourced),
+                   cents(sourced), _n(and_(won, deals.c.cents.is_(None))))
+            .select_from(deals).outerjoin(anyone, anyone.c.stamp_id == deals.c.stamp_id)
+            .group_by(period))
+
+
+def _comparison_statement(dialect: str, pol: Policies, anchor: Quarter,
+                          partner: str | None) -> Select[Any]:
+    quarters = anchor.trailing()
+    start, end = quarters[0].start, anchor.end
+    deals = closed_deals(dialect, start, end)
+    shown = shown_partners(pol, start, end)
+    anyone, chosen = _flags(shown, None, "anyone"), _flags(shown, partner, "chosen")
+    group = case((chosen.c.stamp_id.is_not(None), 1), (anyone.c.stamp_id.is_(None), 0),
+                 else_=None)
+    inner = (select(_period(deals, quarters).label("period"), group.label("grp"),
+                    deals.c.won, deals.c.cents, deals.c.days)
+             .select_from(deals)
+             .outerjoin(anyone, anyone.c.stamp_id == deals.c.stamp_id)
+             .outerjoin(chosen, chosen.c.stamp_id == deals.c.stamp_id).subquery("g"))
+    won = inner.c.won == 1
+    return (select(inner.c.period, inner.c.grp, func.count(), func.sum(inner.c.won),
+                   func.sum(case((won, inner.c.cents))),
+                   _n(and_(won, inner.c.cents.is_not(None))),
+                   func.sum(case((won, inner.c.days))), _n(and_(won, inner.c.days.is_not(None))))
+            .where(inner.c.grp.is_not(None)).group_by(inner.c.period, inner.c.grp))
+
+
+def _by_partner_statement(dialect: str, pol: Policies, anchor: Quarter,
+                          partner: str | None) -> Select[Any]:
+    quarters = anchor.trailing()
+    start, end = quarters[0].start, anchor.end
+    deals = closed_deals(dialect, start, end)
+    shown = shown_partners(pol, start, end)
+    period = _period(deals, quarters).label("period")
+    sourced = shown.c.sourced == 1
+    return (select(period, shown.c.key, func.count(), func.sum(shown.c.sourced),
+                   func.sum(deals.c.cents), func.sum(case((sourced, deals.c.cents))),
+                   func.sum(shown.c.attributed_cents))
+            .select_from(deals).join(shown, shown.c.stamp_id == deals.c.stamp_id)
+            .where(deals.c.won == 1).group_by(period, shown.c.key))
+
+
+_BUILDERS = {"network": _network_statement, "comparison": _comparison_statement,
+             "by_partner": _by_partner_statement}
+
+
+@dataclass(frozen=True)
+class NetworkFigures:
+    network: dict[str, m.Network]  # per period label
+    unconverted: dict[str, int]  # won deals without a corporate amount
+
+
+def network(session: Session, pol: Policies, anchor: Quarter) -> NetworkFigures:
+    """Per quarter of the trailing four and over all of them: won and ecosystem-influenced
+    revenue, each deal once. One grouped query."""
+    rows = session.execute(_statement(session, "network", pol, anchor)).all()
     totals: dict[str, list[int]] = {p: [0] * 7 for p in _periods(anchor)}
     for label, *values in rows:
         for key in (label, TRAILING):
@@ -179,25 +255,7 @@ def comparison(session: Session, pol: Policies, anchor: Quarter, partner: str | 
                ) -> dict[str, tuple[m.GroupStats, m.GroupStats]]:
     """Per period label, (with, without): closed deals with a partner shown (or with
     `partner` shown) against closed deals with no partner shown. One grouped query."""
-    quarters = anchor.trailing()
-    start, end = quarters[0].start, anchor.end
-    deals = closed_deals(session.get_bind().dialect.name, start, end)
-    shown = shown_partners(pol, start, end)
-    anyone, chosen = _flags(shown, None, "anyone"), _flags(shown, partner, "chosen")
-    group = case((chosen.c.stamp_id.is_not(None), 1), (anyone.c.stamp_id.is_(None), 0),
-                 else_=None)
-    inner = (select(_period(deals, quarters).label("period"), group.label("grp"),
-                    deals.c.won, deals.c.cents, deals.c.days)
-             .select_from(deals)
-             .outerjoin(anyone, anyone.c.stamp_id == deals.c.stamp_id)
-             .outerjoin(chosen, chosen.c.stamp_id == deals.c.stamp_id).subquery("g"))
-    won = inner.c.won == 1
-    rows = session.execute(
-        select(inner.c.period, inner.c.grp, func.count(), func.sum(inner.c.won),
-               func.sum(case((won, inner.c.cents))),
-               _n(and_(won, inner.c.cents.is_not(None))),
-               func.sum(case((won, inner.c.days))), _n(and_(won, inner.c.days.is_not(None))))
-        .where(inner.c.grp.is_not(None)).group_by(inner.c.period, inner.c.grp)).all()
+    rows = session.execute(_statement(session, "comparison", pol, anchor, partner)).all()
     parts: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0] * 6)
     for label, grp, *values in rows:
         for key in (label, TRAILING):
@@ -214,18 +272,7 @@ def by_partner(session: Session, pol: Policies, anchor: Quarter) -> dict[str, li
         m.PartnerRevenue]]:
     """Per period label, each shown key's won deals and revenue, ordered as `m.by_partner`
     orders them. One grouped query."""
-    quarters = anchor.trailing()
-    start, end = quarters[0].start, anchor.end
-    deals = closed_deals(session.get_bind().dialect.name, start, end)
-    shown = shown_partners(pol, start, end)
-    period = _period(deals, quarters).label("period")
-    sourced = shown.c.sourced == 1
-    rows = session.execute(
-        select(period, shown.c.key, func.count(), func.sum(shown.c.sourced),
-               func.sum(deals.c.cents), func.sum(case((sourced, deals.c.cents))),
-               func.sum(shown.c.attributed_cents))
-        .select_from(deals).join(shown, shown.c.stamp_id == deals.c.stamp_id)
-        .where(deals.c.won == 1).group_by(period, shown.c.key)).all()
+    rows = session.execute(_statement(session, "by_partner", pol, anchor)).all()
     totals: dict[str, dict[str, list[int]]] = {p: {} for p in _periods(anchor)}
     for label, key, *values in rows:
         for p in (label, TRAILING):

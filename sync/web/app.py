@@ -7,7 +7,8 @@ partner shares: the query functions take a `sync.sharing.Policies` and build fro
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import parse_qs
@@ -15,6 +16,7 @@ from urllib.parse import parse_qs
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from sqlalchemy import Engine
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sync.config import Config
 from sync.logs import get_logger
@@ -35,6 +37,45 @@ def plotly_js() -> Path:
     return Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 
 
+class Guard:
+    """Every answer's security headers, the gate, and the server time (`Server-Timing: app`,
+    what bench/web.py reads). A plain ASGI middleware: Starlette's BaseHTTPMiddleware costs
+    a task and a stream per request, the largest fixed cost a page had."""
+
+    def __init__(self, app: ASGIApp, gate: Gate) -> None:
+        self.app = app
+        self.gate = gate
+        self.headers = [(k.lower().encode("latin-1"), v.encode("latin-1"))
+                        for k, v in SECURITY_HEADERS.items()]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {k.lower() for k, _ in message.get("headers", [])}
+                extra = [(k, v) for k, v in self.headers if k not in present]
+                took = (time.perf_counter() - start) * 1000
+                extra.append((b"server-timing", f"app;dur={took:.2f}".encode()))
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        path: str = scope["path"]
+        if not path.startswith(PUBLIC_PREFIXES):
+            request = Request(scope)
+            allowed, why = self.gate.check(request)
+            if not allowed:
+                get_logger("ecosync.web").warning(
+                    "web request refused", path=path, reason=why,
+                    client=request.client.host if request.client else None)
+                await _refused(request)(scope, receive, send_with_headers)
+                return
+        await self.app(scope, receive, send_with_headers)
+
+
 def create_app(engine: Engine, config: Config, *,
                clock: Callable[[], datetime] | None = None) -> FastAPI:
     import plotly
@@ -50,24 +91,7 @@ def create_app(engine: Engine, config: Config, *,
     app.state.plotly_url = f"/static/plotly-{plotly.__version__}.min.js"
     gate = Gate.from_config(config.web)
 
-    @app.middleware("http")
-    async def guard(request: Request,
-                    call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        path = request.url.path
-        response: Response
-        if path.startswith(PUBLIC_PREFIXES):
-            response = await call_next(request)
-        else:
-            allowed, why = gate.check(request)
-            if allowed:
-                response = await call_next(request)
-            else:
-                get_logger("ecosync.web").warning("web request refused", path=path, reason=why,
-                            client=request.client.host if request.client else None)
-                response = _refused(request)
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        return response
+    app.add_middleware(Guard, gate=gate)
 
     @app.get("/static/plotly-{version}.min.js", include_in_schema=False)
     def plotly_file(version: str) -> Response:
