@@ -27,7 +27,11 @@ CHUNK = 1000
 def upgrade() -> None:
     with op.batch_alter_table("attribution_credits") as batch:
         batch.add_column(sa.Column("population", sa.String(length=20), nullable=True))
-    conn = op.get_bind()
+    fill(op.get_bind())
+
+
+def fill(conn: sa.Connection) -> None:
+    """Each credit's population from its stamp's evidence (`partners` entries)."""
     stamps = sa.table("attribution_stamps", sa.column("id", sa.Integer()),
                       sa.column("evidence", sa.JSON()))
     credits = sa.table("attribution_credits", sa.column("stamp_id", sa.Integer()),
