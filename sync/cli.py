@@ -53,6 +53,9 @@ COMMANDS: dict[str, Lazy] = {
                 "The daemon: a tick every daemon.interval_seconds; one leader among replicas."),
     "sandbox": Lazy("sync.commands.sandbox:sandbox_group",
                     "Local emulators of the Salesforce and HubSpot APIs."),
+    "status": Lazy("sync.commands.status:status_command",
+                   "Warehouse, last runs with their reasons, watermarks and lag, dead letters, "
+                   "API use."),
     "sync": Lazy("sync.commands.engine:sync_command",
                  "One tick: pull, match, stamp, and write back what changed."),
     "web": Lazy("sync.commands.web:web_command",
@@ -153,72 +156,6 @@ def config_check(app: AppContext) -> None:
 
     click.echo(json.dumps(masked(app.config), indent=2))
     click.echo(f"config OK ({app.config.source_path or 'built-in defaults'})", err=True)
-
-
-@cli.command()
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
-@pass_app
-def status(app: AppContext, fmt: str) -> None:
-    """Warehouse reachability, migration head, last runs, watermarks, dead letters."""
-    import sys
-
-    from rich.console import Console
-    from rich.table import Table
-
-    from sync import warehouse
-    from sync.stages.counts import TickCounts, api_from_json
-
-    st = warehouse.status(app.engine())
-    if fmt == "json":
-        click.echo(json.dumps(st.__dict__, indent=2, default=str))
-        return
-    console = Console()
-    if not st.reachable:
-        console.print(f"[red]warehouse unreachable[/red] {st.url}: {st.error}")
-        sys.exit(3)
-    mark = "[green]at head[/green]" if st.revision == st.head else (
-        f"[yellow]at {st.revision or 'none'}, head {st.head}: run `ecosync db upgrade`[/yellow]")
-    console.print(f"warehouse {st.url} {mark}")
-    if st.last_runs:
-        table = Table("run", "kind", "status", "started", "ended", "pulled", "written",
-                      "failed", "API calls", title="last runs")
-        for r in st.last_runs:
-            totals = TickCounts.from_json(r["counts"]).totals()
-            kind = r["kind"] + (" (dry run)" if r.get("dry_run") else "")
-            table.add_row(str(r["id"]), kind, r["status"], r["started_at"] or "",
-                          r["ended_at"] or "", str(totals.pulled), str(totals.written),
-                          str(totals.failed),
-                          ", ".join(f"{k} {v.calls}"
-                                    for k, v in api_from_json(r["api_calls"]).items()))
-        console.print(table)
-    if st.watermarks:
-        from datetime import UTC, datetime
-
-        now = datetime.now(UTC)
-        table = Table("source", "stream", "watermark", "lag", "backfill completed",
-                      title="watermarks")
-        for w in st.watermarks:
-            lag = ""
-            if w["modified_at"]:
-                seconds = (now - datetime.fromisoformat(w["modified_at"])).total_seconds()
-                lag = f"{seconds / 60:.1f} min"
-            table.add_row(w["source"], w["stream"], w["modified_at"] or "", lag,
-                          w["backfill_completed_at"] or "")
-        console.print(table)
-    console.print(f"dead letters pending: {st.dead_letters}")
-    shares = {app.config.crm.salesforce.name: app.config.crm.salesforce.max_api_share,
-              app.config.crm.hubspot.name: app.config.crm.hubspot.max_api_share}
-    for run in st.last_runs:
-        api = api_from_json(run["api_calls"])
-        for source, share in shares.items():
-            use = api.get(source)
-            if use is not None and use.daily_limit:
-                used, limit = use.daily_used or 0, use.daily_limit
-                console.print(
-                    f"API use {source}: {used:,} of {limit:,} calls today "
-                    f"({used / limit:.0%}; ecosync stops at {share:.0%}), as of run {run['id']}")
-        if any(use.daily_limit for use in api.values()):
-            break
 
 
 def main() -> None:

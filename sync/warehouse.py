@@ -130,13 +130,15 @@ def status(engine: Engine, runs: int = 5) -> WarehouseStatus:
         url, True, rev, head,
         [
             {"id": r.id, "kind": r.kind, "dry_run": bool(r.dry_run), "status": r.status,
-             "started_at": _iso(r.started_at),
+             "started_at": _iso(r.started_at), "heartbeat_at": _iso(r.heartbeat_at),
+             "host": r.host, "pid": r.pid, "error": r.error,
              "ended_at": _iso(r.ended_at), "counts": r.counts or {}, "api_calls": r.api_calls or {}}
             for r in last
         ],
         [
             {"source": w.source, "stream": w.stream, "modified_at": _iso(w.modified_at),
-             "last_id": w.last_id, "backfill_completed_at": _iso(w.backfill_completed_at)}
+             "last_id": w.last_id, "backfill_cursor": w.backfill_cursor,
+             "backfill_completed_at": _iso(w.backfill_completed_at)}
             for w in marks
         ],
         int(dead),
