@@ -238,7 +238,10 @@ def merge_snapshot(session: Session, partner_id: str, staged: StagedRows, *,
     removed = conn.execute(select(func.count()).select_from(pa).where(vanished)).scalar_one()
     # Accounts overlapping through a changed or vanished row must be re-matched, or an
     # overlap could outlive the row that made it.
-    stale = select(pa.c.id).where(mine, or_(~exists(twin), exists(twin.where(differs))))
+    # (Outer joins, not EXISTS under an OR: PostgreSQL runs those as a subplan per row,
+    # which turns quadratic once the partner's rows outgrow work_mem.)
+    stale = (select(pa.c.id).select_from(pa.outerjoin(k, k.c.row_key == pa.c.row_key))
+             .where(mine, or_(k.c.row_key.is_(None), differs)))
     dirty.mark(conn, Queue.MATCH, Kind.ACCOUNT, select(Overlap.account_id).where(
         Overlap.partner_account_id.in_(stale), Overlap.ended_at.is_(None)))
     if removed:
@@ -257,12 +260,15 @@ def _upsert_staged(conn: Connection, partner_id: str, k: Table, now: datetime) -
     stamp = bindparam("now", now, type_=pa.c.updated_at.type)
     target = ["partner_id", "row_key", *COMPARED, "imported_at", "updated_at"]
     # Only new and changed rows are offered: an unchanged one would cost a conflict probe.
-    # (A WHERE also settles SQLite's parse of INSERT … SELECT … ON CONFLICT.)
-    same = select(pa.c.id).where(pa.c.partner_id == partner_id, pa.c.row_key == k.c.row_key)
-    differs = or_(*(pa.c[c].is_distinct_from(k.c[c]) for c in COMPARED))
+    # An outer join finds them (see merge_snapshot); its WHERE also settles SQLite's parse
+    # of INSERT … SELECT … ON CONFLICT.
+    cur = pa.alias("cur")
+    differs = or_(*(cur.c[c].is_distinct_from(k.c[c]) for c in COMPARED))
     rows = (select(literal(partner_id, pa.c.partner_id.type), k.c.row_key,
                    *(k.c[c] for c in COMPARED), stamp, stamp)
-            .where(or_(~exists(same), exists(same.where(differs)))))
+            .select_from(k.outerjoin(cur, and_(cur.c.partner_id == partner_id,
+                                               cur.c.row_key == k.c.row_key)))
+            .where(or_(cur.c.id.is_(None), differs)))
     statement = insert(pa).from_select(target, rows)
     # imported_at only satisfies NOT NULL on the insert half: an update keeps the
     # first-import time. Unchanged rows are not touched at all.
