@@ -28,7 +28,7 @@ import csv
 import random
 import time as clock
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from types import MappingProxyType
@@ -62,6 +62,7 @@ HS_STAGES = (  # (dealstage, closed, weight)
     ("contractsent", False, 6), ("closedwon", True, 29), ("closedlost", True, 29),
 )
 SF_TYPES = (("Customer", 35), ("Prospect", 40), ("Partner", 5), (None, 20))
+OUR_EMAIL_DOMAIN = "ourco.example"  # our reps' addresses (a reserved name: never delivered)
 # Billing countries as reps type them (None: left blank), weighted like a US-led software
 # vendor's book.
 COUNTRIES = (
@@ -117,6 +118,9 @@ class SeedData:
     truth: frozenset[TruthKey]
     truth_population: Mapping[TruthKey, Population]
     truth_fuzzy: frozenset[TruthKey]
+    # The users our accounts are assigned to: Salesforce User rows, HubSpot owners.
+    sf_users: list[dict[str, Any]] = field(default_factory=list)
+    hs_owners: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def record_count(self) -> int:
@@ -244,6 +248,7 @@ def generate(seed: int = 0, accounts: int = 1000, opportunities: int = 2000,
     hs_owners = [str(40_000_000 + i * 7919) for i in range(10)]
     # Attributes added later draw from their own stream, so the rest of a seed stays as it was.
     extra = random.Random(seed * 7919 + 17)
+    sf_users, hs_owner_rows = _users(extra, sf_owners, hs_owners)
 
     sf_accounts: list[dict[str, Any]] = []
     for i, company in enumerate(ours[:n_sf]):
@@ -296,7 +301,34 @@ def generate(seed: int = 0, accounts: int = 1000, opportunities: int = 2000,
         hs_companies=hs_companies, hs_deals=hs_deals, partners=seed_partners,
         partner_rows=partner_rows, truth=frozenset(population),
         truth_population=MappingProxyType(population), truth_fuzzy=frozenset(fuzzy),
+        sf_users=sf_users, hs_owners=hs_owner_rows,
     )
+
+
+def _users(rng: random.Random, sf_ids: list[str],
+           hs_ids: list[str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Our sales reps: Salesforce Users and HubSpot owners (one of each left the company:
+    an inactive user, a deactivated owner, whose accounts still name them)."""
+    people: set[tuple[str, str]] = set()
+
+    def person() -> tuple[str, str, str]:
+        while True:
+            first, last = rng.choice(words.FIRST_NAMES), rng.choice(words.SURNAMES)
+            if (first, last) not in people:
+                people.add((first, last))
+                return first, last, f"{first.lower()}.{last.lower()}@{OUR_EMAIL_DOMAIN}"
+
+    users = []
+    for i, user_id in enumerate(sf_ids):
+        first, last, email = person()
+        users.append({"Id": user_id, "FirstName": first, "LastName": last, "Email": email,
+                      "Username": email, "IsActive": i != len(sf_ids) - 1})
+    owners = []
+    for i, owner_id in enumerate(hs_ids):
+        first, last, email = person()
+        owners.append({"id": owner_id, "firstName": first, "lastName": last, "email": email,
+                       "archived": i == len(hs_ids) - 1})
+    return users, owners
 
 
 def _sf_opportunities(rng: random.Random, accounts: list[dict[str, Any]], count: int,

@@ -79,11 +79,15 @@ class World:
 
 
 def load_salesforce(sf: SalesforceSandbox, data: SeedData) -> None:
+    sf.load("User", data.sf_users)
     sf.load("Account", data.sf_accounts)
     sf.load("Opportunity", data.sf_opportunities)
 
 
 def load_hubspot(hs: HubSpotSandbox, data: SeedData) -> None:
+    for owner in data.hs_owners:
+        hs.add_owner(owner["firstName"], owner["lastName"], owner["email"],
+                     owner_id=owner["id"], archived=owner["archived"])
     hs.load("companies", ({"id": c["id"], **c["properties"]} for c in data.hs_companies))
     hs.load("deals", ({"id": d["id"], **d["properties"]} for d in data.hs_deals))
     for deal in data.hs_deals:

@@ -94,6 +94,23 @@ class Account(Base):
     ingested_at: Mapped[datetime]
 
 
+class CrmOwner(Base):
+    """The CRM user who owns our accounts: name and e-mail once per person (sync.owners).
+
+    Kept apart from accounts: a person is one fact however many accounts they own, so a
+    rename or a new e-mail seen on any of their accounts is right on all of them, and
+    personal data sits in one row per person (one row to correct or erase).
+    """
+
+    __tablename__ = "crm_owners"
+
+    source: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str | None]
+    email: Mapped[str | None]
+    updated_at: Mapped[datetime]
+
+
 class Opportunity(Base):
     """One of our opportunities, per CRM source (Salesforce Opportunity, HubSpot deal)."""
 

@@ -55,6 +55,10 @@ class AccountRecord:
     is_deleted: bool = False
     # The billing country as the CRM holds it (Salesforce BillingCountry, HubSpot country).
     country: str | None = None
+    # The owner's name and e-mail as the CRM knows them (Salesforce Owner.Name / Owner.Email,
+    # HubSpot's owners API); None when the CRM would not say. Personal data: see sync.owners.
+    owner_name: str | None = None
+    owner_email: str | None = None
     # Values of the ecosync-owned fields as read from the CRM, by logical field name.
     owned: Mapping[str, str | None] = field(default_factory=lambda: EMPTY)
 

@@ -29,6 +29,7 @@ from sync.matching.keys import (
     normalize_name,
     registrable_domain,
 )
+from sync.owners import OwnerBatch
 
 KEY = ["source", "external_id"]
 # Match keys too long for their column are no keys at all (no real host or name is that long);
@@ -197,12 +198,14 @@ def land_records(
     deleted = 0
     rows: list[dict[str, Any]] = []
     model: type[Account] | type[Opportunity]
+    owners = OwnerBatch()
     if stream is Stream.ACCOUNTS:
         model, updates = Account, _ACCOUNT_UPDATES
         limits = _limits(Account.__table__)  # type: ignore[arg-type]
         for rec in records:
             assert isinstance(rec, AccountRecord)
             rows.append(storable(account_row(rec, now, generic), limits))
+            owners.add(rec)
             deleted += rec.is_deleted
     else:
         model, updates = Opportunity, _OPPORTUNITY_UPDATES
@@ -218,6 +221,7 @@ def land_records(
     count = bulk_upsert(session, model, rows, KEY, updates,
                         update_expressions=_kept_deleted_at)
     _queue(session, model, rows[0]["source"], changes)
+    owners.land(session, now)
     return Landed(count, deleted, len(changes.changed))
 
 

@@ -27,6 +27,7 @@ from connectors.base import (
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.config import HubSpotConfig
 from connectors.hubspot.errors import HubSpotApiError, MissingScopes
+from connectors.hubspot.owners import scope_problem as owner_scope_problem
 from connectors.hubspot.properties import (
     GROUP_LABEL,
     GROUP_NAME,
@@ -128,7 +129,7 @@ class HubSpotConnector:
                     self._puller.count(stream, None)
                 return []
             report = self._fields(check_only=True)
-            rates = self._rates_problems()
+            rates = self._rates_problems() + owner_scope_problem(self.client)
         except AuthFailed as exc:
             return [str(exc)]
         except TransientError as exc:

@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from connectors.hubspot.owners import Owner
 from connectors.hubspot.properties import StreamProperties, read_value
 from schema.records import AccountRecord, OpportunityRecord, OpportunityStatus
 
@@ -105,9 +106,13 @@ def owned_values(props: Mapping[str, Any], names: StreamProperties) -> dict[str,
     return {p.logical: read_value(p.kind, props.get(p.name)) for p in names.owned}
 
 
-def company_record(raw: Mapping[str, Any], *, source: str,
-                   names: StreamProperties) -> AccountRecord:
+def company_record(raw: Mapping[str, Any], *, source: str, names: StreamProperties,
+                   owners: Mapping[str, Owner] | None = None) -> AccountRecord:
+    """`owners`: what the owners API says of the owner ids on this page (none without the
+    scope: the names then stay empty)."""
     props: Mapping[str, Any] = raw.get("properties") or {}
+    owner_id = _text(props.get("hubspot_owner_id"))
+    owner = (owners or {}).get(owner_id or "")
     # `domain` is HubSpot's own identity for a company (it de-duplicates on it); `website` is
     # a URL users type. Both reduce to the same registrable domain in nearly all cases.
     website = _text(props.get("domain")) or _text(props.get("website"))
@@ -117,7 +122,9 @@ def company_record(raw: Mapping[str, Any], *, source: str,
         modified_at=modified_at(raw),
         name=_text(props.get("name")),
         website=website,
-        owner_id=_text(props.get("hubspot_owner_id")),
+        owner_id=owner_id,
+        owner_name=owner.name if owner else None,
+        owner_email=owner.email if owner else None,
         account_type=_text(props.get("lifecyclestage")),
         duns=_text(props.get(names.duns)) if names.duns else None,
         created_at=parse_time(props.get("createdate")) or parse_time(raw.get("createdAt")),

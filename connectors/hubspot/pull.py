@@ -26,6 +26,7 @@ from connectors.hubspot.normalize import (
     primary_company,
     stage_map,
 )
+from connectors.hubspot.owners import OwnerDirectory
 from connectors.hubspot.properties import StreamProperties, stream_properties
 from schema.records import Stream
 
@@ -63,6 +64,7 @@ class Puller:
         # `until` of this process's last complete sweep (or deleted backfill).
         self.sweep_interval = DELETED_SWEEP_INTERVAL
         self._swept: dict[Stream, datetime] = {}
+        self.owners = OwnerDirectory(client)
 
     # ---- public entry points -------------------------------------------------------------
 
@@ -70,6 +72,7 @@ class Puller:
              deleted: bool) -> Iterator[Page]:
         names = stream_properties(self.config, stream)
         self._stages_refreshed = False
+        self.owners.new_pull()
         if since is None:
             yield from self._backfill(names, until, deleted)
             return
@@ -281,7 +284,10 @@ class Puller:
                  companies: Mapping[str, str]) -> list[Record]:
         source = self.config.name
         if names.stream is Stream.ACCOUNTS:
-            return [company_record(r, source=source, names=names) for r in raws]
+            owners = self.owners.lookup((r.get("properties") or {}).get("hubspot_owner_id")
+                                        for r in raws)
+            return [company_record(r, source=source, names=names, owners=owners)
+                    for r in raws]
         stages = self._stage_info(raws)
         return [deal_record(r, source=source, names=names, stages=stages,
                             company_id=companies.get(str(r["id"]))) for r in raws]

@@ -27,6 +27,11 @@ STANDARD = {
                            "CreatedDate", "IsClosed", "IsWon", "LeadSource", "SystemModstamp",
                            "IsDeleted"),
 }
+# The account owner's name and e-mail through the OwnerId relationship (a User: every org
+# has these fields, readable by any API user), on the account query itself: no extra call.
+# REST nests them ("Owner": {"Name", "Email"}, or null); Bulk CSV names the columns
+# "Owner.Name" and "Owner.Email".
+OWNER_FIELDS = ("Owner.Name", "Owner.Email")
 ENSURE_HINT = "run `ecosync fields ensure --source salesforce`"
 
 
@@ -116,6 +121,8 @@ class Catalog:
         sobject = SOBJECT[stream]
         owned = owned_api_names(self.config, stream) if self.owned else {}
         select: list[str] = list(STANDARD[stream])
+        if stream is Stream.ACCOUNTS:
+            select += OWNER_FIELDS
         duns = referring = ""
         if stream is Stream.ACCOUNTS and self.config.duns_field:
             duns = self._canonical(sobject, self.config.duns_field)

@@ -102,6 +102,15 @@ def owned_values(raw: Raw, names: FieldNames) -> dict[str, str | None]:
     return out
 
 
+def related(raw: Raw, relationship: str, name: str) -> str | None:
+    """A parent's field: nested in REST JSON (`"Owner": {"Name": ...}`, null when the lookup
+    is empty), a dotted column in Bulk CSV (`Owner.Name`, "" when empty)."""
+    parent = raw.get(relationship)
+    if isinstance(parent, Mapping):
+        return text(parent.get(name))
+    return text(raw.get(f"{relationship}.{name}"))
+
+
 def account(raw: Raw, source: str, names: FieldNames) -> AccountRecord:
     return AccountRecord(
         source=source,
@@ -115,6 +124,8 @@ def account(raw: Raw, source: str, names: FieldNames) -> AccountRecord:
         created_at=parse_datetime(raw.get("CreatedDate")),
         is_deleted=flag(raw.get("IsDeleted")),
         country=text(raw.get("BillingCountry")),
+        owner_name=related(raw, "Owner", "Name"),
+        owner_email=related(raw, "Owner", "Email"),
         owned=owned_values(raw, names),
     )
 

@@ -22,12 +22,12 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("accounts", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("country", sa.String(length=80), nullable=True))
-        batch_op.create_index(batch_op.f("ix_accounts_country"), ["country"], unique=False)
+    op.add_column("accounts", sa.Column("country", sa.String(length=80), nullable=True))
+    op.create_index(op.f("ix_accounts_country"), "accounts", ["country"], unique=False)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("accounts", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_accounts_country"))
-        batch_op.drop_column("country")
+    # Not batch mode: on SQLite that rebuilds `accounts`, which the tables referencing it
+    # refuse; SQLite (3.35+) and PostgreSQL both drop an unindexed column in place.
+    op.drop_index(op.f("ix_accounts_country"), table_name="accounts")
+    op.drop_column("accounts", "country")

@@ -19,6 +19,8 @@ from sandbox.hubspot.currencies import Currencies
 from sandbox.hubspot.limits import SECONDLY, TEN_SECONDLY, RateLimits, rate_limit_body
 from sandbox.hubspot.meta import MetaHandlers
 from sandbox.hubspot.objects import ObjectHandlers
+from sandbox.hubspot.owners import SCOPE as OWNERS_SCOPE
+from sandbox.hubspot.owners import Owners
 from sandbox.hubspot.schema import OBJECT_ALIASES
 from sandbox.hubspot.store import Portal
 from sandbox.hubspot.wire import ApiError, error_response
@@ -45,7 +47,7 @@ def _compile(template: str) -> re.Pattern[str]:
 class HubSpotApp:
     def __init__(
         self, portal: Portal, auth: Auth, limits: RateLimits, faults: HubSpotFaults,
-        traffic: Traffic, currencies: Currencies,
+        traffic: Traffic, currencies: Currencies, owners: Owners,
     ) -> None:
         self.portal, self.auth, self.limits = portal, auth, limits
         self.faults, self.traffic = faults, traffic
@@ -86,6 +88,7 @@ class HubSpotApp:
             lambda r, p: meta.batch_associations(r, t(p), t(p, "to")))
         add("GET", "/settings/v3/currencies/exchange-rates",
             lambda r, p: currencies.list_rates(r), scope=CURRENCIES_SCOPE)
+        add("GET", "/crm/v3/owners", lambda r, p: owners.list_page(r), scope=OWNERS_SCOPE)
 
     def _add(self, method: str, template: str, handler: Handler, search: bool = False,
              scope: str | None = None) -> None:
@@ -174,6 +177,7 @@ def _paging(route: Route, request: Request) -> tuple[bool, bool]:
             return True, False
         after = body.get("after") if isinstance(body, dict) else None
         return True, str(after or "0") != "0"
-    if route.method == "GET" and route.template == "GET /crm/v3/objects/{type}":
+    if route.method == "GET" and route.template in ("GET /crm/v3/objects/{type}",
+                                                    "GET /crm/v3/owners"):
         return True, bool(request.arg("after"))
     return False, False

@@ -17,6 +17,7 @@ from sandbox.hubspot.auth import Auth, HubSpotFaults
 from sandbox.hubspot.clock import Clock, iso, to_ms
 from sandbox.hubspot.currencies import Currencies
 from sandbox.hubspot.limits import RateLimits
+from sandbox.hubspot.owners import Owners
 from sandbox.hubspot.schema import LOST_STAGE, OBJECT_ALIASES, WON_STAGE, PropertyDef
 from sandbox.hubspot.store import Portal, Rec, WriteLogEntry
 
@@ -63,8 +64,9 @@ class HubSpotSandbox:
             else directory
         self._tls = make_tls(self._dir)
         self.currencies = Currencies(self.clock)
+        self.owners = Owners(self.clock)
         self.app = HubSpotApp(self.portal, self.auth, self.limits, self.faults, self.traffic,
-                              self.currencies)
+                              self.currencies, self.owners)
         self._server: HttpsServer | None = None
         self._port = port  # 0: a free port
 
@@ -252,7 +254,17 @@ class HubSpotSandbox:
         """A dated rate: company-currency units per one `currency`, from `effective_at`."""
         return self.currencies.add(currency, conversion_rate, effective_at)
 
+    def add_owner(self, first_name: str, last_name: str, email: str, *,
+                  owner_id: str | None = None, archived: bool = False) -> str:
+        """A user records can be assigned to (`hubspot_owner_id`); returns the owner id."""
+        return self.owners.add(first_name, last_name, email, owner_id=owner_id,
+                               archived=archived)
+
+    def update_owner(self, owner_id: str, **changes: Any) -> None:
+        """Rename, re-address or deactivate (`archived=True`) an owner."""
+        self.owners.update(owner_id, **changes)
+
     def revoke_scope(self, scope: str) -> None:
         """The app loses `scope`: calls that need it answer 403 MISSING_SCOPES (checked for
-        `settings.currencies.read`)."""
+        `settings.currencies.read` and `crm.objects.owners.read`)."""
         self.auth.revoked.add(scope)

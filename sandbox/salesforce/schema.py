@@ -184,6 +184,23 @@ def opportunity_fields() -> list[FieldDef]:
     ]
 
 
+def user_fields() -> list[FieldDef]:
+    """The User fields ecosync reads through Account.Owner. Users are never soft-deleted (no
+    IsDeleted; they are deactivated), and Name is compound (first and last name), read-only."""
+    return [
+        _ro(FieldDef("Id", "id", "User ID", length=18, nillable=False)),
+        FieldDef("Username", "string", "Username", length=80, nillable=False),
+        FieldDef("FirstName", "string", "First Name", length=40),
+        FieldDef("LastName", "string", "Last Name", length=80, nillable=False),
+        _ro(FieldDef("Name", "string", "Full Name", length=121, nillable=False)),
+        FieldDef("Email", "email", "Email", length=128, nillable=False),
+        FieldDef("IsActive", "boolean", "Active", nillable=False),
+        _ro(FieldDef("CreatedDate", "datetime", "Created Date", nillable=False)),
+        _ro(FieldDef("LastModifiedDate", "datetime", "Last Modified Date", nillable=False)),
+        _ro(FieldDef("SystemModstamp", "datetime", "System Modstamp", nillable=False)),
+    ]
+
+
 def currency_iso_field() -> FieldDef:
     return FieldDef(
         "CurrencyIsoCode", "picklist", "Currency ISO Code", length=3, nillable=False,

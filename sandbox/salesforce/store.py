@@ -42,6 +42,11 @@ def _b62(n: int, width: int) -> str:
     return out.rjust(width, "0")
 
 
+def full_name(user: Mapping[str, Any]) -> str:
+    """A User's compound Name: first and last name."""
+    return " ".join(str(p) for p in (user.get("FirstName"), user.get("LastName")) if p)
+
+
 @dataclass(frozen=True, slots=True)
 class WriteLogEntry:
     object: str
@@ -89,6 +94,11 @@ class Store:
         self._stamps_dirty: set[str] = set()
         self._define("Account", schema.account_fields())
         self._define("Opportunity", schema.opportunity_fields())
+        self._define("User", schema.user_fields())
+        # The user every record defaults to as its owner: the API user of the sandbox.
+        self.load("User", [{"Id": self.user_id, "FirstName": "ecosync",
+                            "LastName": "Integration", "Email": "integration@ecosync.test",
+                            "Username": "integration@ecosync.test", "IsActive": True}])
         if multi_currency:
             for obj in ("Account", "Opportunity"):
                 self.add_field(obj, schema.currency_iso_field())
@@ -243,6 +253,8 @@ class Store:
                     rec["LastModifiedDate"] = rec.get("LastModifiedDate") or rec["CreatedDate"]
                 if "SystemModstamp" in defs and not rec.get("SystemModstamp"):
                     rec["SystemModstamp"] = rec.get("LastModifiedDate") or now
+                if obj == "User" and not rec.get("Name"):
+                    rec["Name"] = full_name(rec)
                 if obj == "Opportunity" and rec.get("StageName") in schema.OPPORTUNITY_STAGES:
                     rec["IsClosed"], rec["IsWon"] = schema.OPPORTUNITY_STAGES[rec["StageName"]]
                 table[rid] = rec
@@ -290,6 +302,8 @@ class Store:
                 new["IsClosed"], new["IsWon"] = schema.OPPORTUNITY_STAGES.get(
                     str(new["StageName"]), (False, False)
                 )
+            if obj == "User" and ("FirstName" in values or "LastName" in values):
+                new["Name"] = full_name(new)
             stamp = schema.format_datetime(modstamp) if modstamp else self.now_str()
             if "LastModifiedDate" in new:
                 new["LastModifiedDate"] = stamp

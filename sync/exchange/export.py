@@ -3,10 +3,10 @@
 
 Which of our accounts is a customer, an open opportunity or a prospect is `sync.populations`'
 rule; what leaves for each population is `sync.sharing.outbound_level`'s: rows for `names`
-and `full` (owner, stage and activity only at `full`), a count for `counts`, nothing for
-`hidden`. Rows stream from the warehouse to the file (bounded memory at any size); the files
-appear under their final names only once complete, and every export is recorded in the
-share log (`share_exports`) in the same transaction.
+and `full` (the owner's name and e-mail, stage and activity only at `full`), a count for
+`counts`, nothing for `hidden`. Rows stream from the warehouse to the file (bounded memory at
+any size); the files appear under their final names only once complete, and every export is
+recorded in the share log (`share_exports`) in the same transaction.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import Select, and_, case, false, func, null, select
 from sqlalchemy.orm import Session
 
-from schema.models import Account, Opportunity, ShareExport
+from schema.models import Account, CrmOwner, Opportunity, ShareExport
 from sync.config import Config, PartnerConfig
 from sync.errors import UserError
 from sync.exchange.format import (
@@ -38,6 +38,7 @@ from sync.exchange.format import (
     Manifest,
 )
 from sync.matching.keys import GENERIC_DOMAINS
+from sync.owners import OWNER_OF_ACCOUNT
 from sync.partners.csv_read import ParsedRow, file_sha256, parse_record
 from sync.partners.registry import partner_config, sync_partners_from_config
 from sync.populations import our_populations
@@ -213,8 +214,12 @@ def export_query(policy: dict[str, Level]) -> Select[Any]:
                pops.c.population,
                case((is_full, stage), else_=null()).label("stage"),
                case((is_full, created), else_=null()).label("created"),
-               case((is_full, closed), else_=null()).label("closed"))
+               case((is_full, closed), else_=null()).label("closed"),
+               # Personal data: the owner leaves only with a population shared in full.
+               case((is_full, CrmOwner.name), else_=null()).label("owner_name"),
+               case((is_full, CrmOwner.email), else_=null()).label("owner_email"))
         .join(pops, pops.c.account_id == Account.id)
+        .outerjoin(CrmOwner, OWNER_OF_ACCOUNT)
         .where(pops.c.population.in_(named))
         .order_by(Account.id)
     )
@@ -226,9 +231,8 @@ def _cells(row: Any, level: Level) -> list[str]:
         dates = [d for d in (row.created.date() if row.created else None, row.closed) if d]
         activity = max(dates) if dates else None
     full = level is Level.FULL
-    # Owner names and e-mails of our accounts are not in the warehouse (the connectors keep
-    # the owner's id only): the columns stay empty until they are.
-    return [row.name or "", row.domain_key or "", row.duns or "", row.population, "", "",
+    owner = [(row.owner_name or ""), (row.owner_email or "")] if full else ["", ""]
+    return [row.name or "", row.domain_key or "", row.duns or "", row.population, *owner,
             (row.stage or "") if full else "", activity.isoformat() if activity else ""]
 
 
@@ -250,13 +254,24 @@ def _write_rows(session: Session, path: Path, policy: dict[str, Level], fmt: Exp
             # The keys were computed at ingest by the same functions the import uses.
             parsed = list(parse_record(tally.rows + 2, cells, header, _INDEX, generic,
                                        keys=(row.name_key, row.domain_key)))
-            if len(parsed) != 1 or not isinstance(parsed[0], ParsedRow):
+            owner = slice(_INDEX["owner_name"], _INDEX["owner_email"] + 1)
+            if not _accepted(parsed) and any(cells[owner]):
+                # An owner the format cannot carry (an e-mail the CRM let through, an
+                # over-long name): the account goes without its owner rather than not at all.
+                cells[owner] = ["", ""]
+                parsed = list(parse_record(tally.rows + 2, cells, header, _INDEX, generic,
+                                           keys=(row.name_key, row.domain_key)))
+            if not _accepted(parsed):
                 tally.left_out += 1
                 continue
             tally.rows += 1
             tally.per_population[row.population] += 1
             writer.writerow(cells if fmt is ExportFormat.ECOSYNC else cells[:2])
     return tally
+
+
+def _accepted(parsed: list[Any]) -> bool:
+    return len(parsed) == 1 and isinstance(parsed[0], ParsedRow)
 
 
 def _counts(session: Session, policy: dict[str, Level], tally: _Tally) -> dict[str, int]:

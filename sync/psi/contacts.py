@@ -25,8 +25,9 @@ from typing import Any
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
-from schema.models import Account, PsiContactTag, PsiRun
+from schema.models import Account, CrmOwner, PsiContactTag, PsiRun
 from schema.upsert import chunked
+from sync.owners import OWNER_OF_ACCOUNT
 from sync.psi import params, runs
 from sync.psi.answers import Found
 from sync.psi.land import external_id, land_owners
@@ -129,15 +130,15 @@ def answer_contacts(session: Session, message: Message, out: Path, *, still_full
 
 def owner_contact(session: Session, kind: KeyKind, key: str,
                   population: str) -> tuple[str | None, str | None] | None:
-    """The owner of our most recently modified account of `population` holding `key`.
-
-    The warehouse holds our accounts' CRM owner id only (no owner name or e-mail is synced),
-    so that id is the contact sent; None when no account has an owner.
-    """
+    """(name, e-mail) of the owner of our most recently modified account of `population`
+    holding `key` whose owner the CRM described (sync.owners); None when none is known.
+    Never the CRM's owner id: it means nothing to the partner."""
     for account_id in accounts_with(session, kind, key, population):
-        owner = session.scalar(select(Account.owner_id).where(Account.id == account_id))
-        if owner:
-            return owner, None
+        found = session.execute(
+            select(CrmOwner.name, CrmOwner.email)
+            .join(Account, OWNER_OF_ACCOUNT).where(Account.id == account_id)).first()
+        if found is not None and (found.name or found.email):
+            return found.name, found.email
     return None
 
 

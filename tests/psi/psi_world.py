@@ -69,7 +69,9 @@ class Side:
             accounts.append(AccountRecord(
                 source="salesforce", external_id=ext, modified_at=self.now,
                 name=f"{site or number} account", website=site, duns=number,
-                owner_id=owner or f"005OWNER{self._n:05d}"))
+                owner_id=owner or f"005OWNER{self._n:05d}",
+                owner_name=f"Rep {self._n:05d}",
+                owner_email=f"rep{self._n:05d}@{self.org.lower()}.example"))
             if population != "prospect":
                 status = (OpportunityStatus.WON if population == "customer"
                           else OpportunityStatus.OPEN)
@@ -105,9 +107,14 @@ class Side:
                 select(PartnerAccount).where(PartnerAccount.partner_id == self.peer_id))}
 
     def owners(self) -> dict[str, str | None]:
+        return {k: name for k, (name, _) in self.contacts().items()}
+
+    def contacts(self) -> dict[str, tuple[str | None, str | None]]:
+        """(owner name, owner e-mail) the peer's runs landed, per domain key or DUNS."""
         with Session(self.engine) as s:
-            return {r.domain_key or r.duns or "": r.owner_name for r in s.scalars(
-                select(PartnerAccount).where(PartnerAccount.partner_id == self.peer_id))}
+            return {r.domain_key or r.duns or "": (r.owner_name, r.owner_email)
+                    for r in s.scalars(select(PartnerAccount)
+                                       .where(PartnerAccount.partner_id == self.peer_id))}
 
     def overlaps(self) -> set[tuple[str, str, str]]:
         """(our account external id, method, their population) of every active overlap."""

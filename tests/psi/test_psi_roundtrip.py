@@ -80,7 +80,13 @@ def test_full_sharing_sends_owners_of_intersecting_accounts_only(make_pair: Any,
     customers = _domains(BOTH_CUSTOMERS) | {"123456789"}
     # Globex shares customers in full: each intersecting customer row got its owner.
     assert {k for k, v in owners.items() if v} == customers
-    assert all(v and v.startswith("005OWNER") for k, v in owners.items() if k in customers)
+    contacts = acme.contacts()
+    for key in customers:  # the owner's name and e-mail, never the CRM's owner id
+        name, email = contacts[key]
+        assert name and name.startswith("Rep ") and email == (
+            f"rep{name.removeprefix('Rep ')}@globex.example")
+    sent = b"".join(Path(f).read_bytes() for f in files["a"])
+    assert b"@globex.example" in sent and b"005OWNER" not in sent
     # Prospects are shared by name only: no owner.
     assert all(owners[d] is None for d in _domains(BOTH_PROSPECTS))
     # The responder's one-use tags are gone once answered; both runs are complete.

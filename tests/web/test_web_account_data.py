@@ -44,3 +44,34 @@ def test_account_page_shows_the_country(client: TestClient) -> None:
     doc = client.get("/api/v1/accounts/salesforce/001E").json()
     assert doc["facts"]["country"] == "France"
     assert "<dt>Country</dt><dd>France</dd>" in client.get("/accounts/salesforce/001E").text
+
+
+def test_owner_filter_lists_names_and_the_lists_show_names(client: TestClient) -> None:
+    page = client.get("/accounts?owner=005-ann").text
+    select = re.search(r'<select name="owner">(.*?)</select>', page, re.S)
+    assert select is not None
+    # Owners by name; the value stays the CRM id (what the filter matches on).
+    assert re.findall(r'<option value="([^"]*)"[^>]*>([^<]*)<', select.group(1)) == [
+        ("", "Anyone"), ("005-ann", "Ann Archer"), ("005-bob", "Bob Baker")]
+    assert '<option value="005-ann" selected>' in select.group(1)
+    rows = _api(client, "?owner=005-ann")
+    assert {r["owner"] for r in rows} == {"Ann Archer"}
+    assert {"Acme Corp", "Cobalt Inc"} <= {r["name"] for r in rows}
+    # An owner the CRM never described shows as its id, and can still be filtered on.
+    cyd = _api(client, "?owner=005-cyd")
+    assert {r["owner"] for r in cyd} == {"005-cyd"} and cyd
+    assert '<option value="005-cyd" selected>005-cyd</option>' in client.get(
+        "/accounts?owner=005-cyd").text
+    body = client.get("/api/v1/accounts?owner=005-bob&format=csv&table=accounts").text
+    assert {r["owner"] for r in csv.DictReader(io.StringIO(body))} == {"Bob Baker"}
+    assert "bob.baker@ourco.example" not in body  # the list names owners, no addresses
+    cell = client.get("/api/v1/matrix/cell?ours=customer&theirs=customer").json()
+    assert {r["owner"] for r in cell["tables"][0]["rows"]} >= {"Ann Archer"}
+
+
+def test_account_page_names_our_owner(client: TestClient) -> None:
+    doc = client.get("/api/v1/accounts/salesforce/001A").json()
+    assert (doc["facts"]["owner_name"], doc["facts"]["owner_email"]) == (
+        "Ann Archer", "ann.archer@ourco.example")
+    page = client.get("/accounts/salesforce/001A").text
+    assert "<dt>Owner</dt><dd>Ann Archer &lt;ann.archer@ourco.example&gt;</dd>" in page

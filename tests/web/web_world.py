@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from schema.models import (
     Account,
     ChangeLog,
+    CrmOwner,
     Opportunity,
     Partner,
     PartnerAccount,
@@ -65,6 +66,10 @@ ACCOUNTS = [
 # Billing countries as the CRM holds them (Bravo and Golf have none).
 COUNTRIES = {"001A": "United States", "001C": "United States", "001D": "Germany",
              "001E": "France", "001F": "Sweden", "001H": "United Kingdom"}
+
+# Our account owners as the CRM describes them (005-cyd's name was never read).
+OUR_OWNERS = {"005-ann": ("Ann Archer", "ann.archer@ourco.example"),
+              "005-bob": ("Bob Baker", "bob.baker@ourco.example")}
 
 # Opportunities: (external id, account, status, amount, currency, created, close)
 OPPORTUNITIES = [
@@ -145,6 +150,9 @@ def build(engine: Engine, *, unshared: bool) -> Built:
             s.add(Partner(id=pid, name=name, kind="technology", source_kind="csv",
                           share=share, created_at=T0, updated_at=T0))
             built.partners.append(pid)
+        for owner_id, (owner_name, email) in OUR_OWNERS.items():
+            s.add(CrmOwner(source="salesforce", owner_id=owner_id, name=owner_name,
+                           email=email, updated_at=T0))
         for ext, name, domain, owner_id, kind in ACCOUNTS:
             s.add(Account(source="salesforce", external_id=ext, name=name,
                           website=f"https://{domain}", domain_key=registrable_domain(domain),

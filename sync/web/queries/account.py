@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import and_, false, select
 from sqlalchemy.orm import Session
 
-from schema.models import Account, Opportunity, Overlap
+from schema.models import Account, CrmOwner, Opportunity, Overlap
 from sync.attribution import explain as attribution_explain
 from sync.config import MatchingConfig
 from sync.matching import explain as match_explain
@@ -33,6 +33,7 @@ def account_view(session: Session, pol: Policies, money_: Money, matching: Match
     if acc is None:
         raise UnknownAccount(f"no account {source}/{external_id} in the warehouse")
     vis = account_visibility(session, [acc.id])[acc.id]
+    owner = (session.get(CrmOwner, (acc.source, acc.owner_id)) if acc.owner_id else None)
     population = session.scalar(
         select(our_populations().where(Account.id == acc.id).subquery().c.population))
     pooled = vis.overlap_count - len(vis.named)
@@ -52,7 +53,8 @@ def account_view(session: Session, pol: Policies, money_: Money, matching: Match
     view = View(acc.name or f"{source}/{external_id}", facts={
         "source": source, "external_id": external_id, "name": acc.name,
         "domain": acc.domain_key, "website": acc.website, "owner_id": acc.owner_id,
-        "country": acc.country,
+        "country": acc.country, "owner_name": owner.name if owner else None,
+        "owner_email": owner.email if owner else None,
         "our_population": population, "overlap_density": vis.overlap_count,
         "overlap_changed_at": vis.changed_at, "deleted": acc.is_deleted,
         "currency": money_.corporate}, tables=[

@@ -14,7 +14,8 @@ from typing import Any
 from sqlalchemy import and_, case, false, func, literal, select, text
 from sqlalchemy.orm import Session
 
-from schema.models import Account, Opportunity, Overlap
+from schema.models import Account, CrmOwner, Opportunity, Overlap
+from sync.owners import OWNER_OF_ACCOUNT, owner_choices
 from sync.populations import our_populations
 from sync.sharing import COUNTED, NAMED, Policies, account_visibility
 from sync.web.queries.common import Col, Money, Paging, Table, UnknownPartner, View, money
@@ -76,9 +77,10 @@ def ranked(session: Session, pol: Policies, money_: Money, filters: Filters,
                                     .where(pops.c.population == filters.our_population)))
     found = session.execute(
         select(Account.id, Account.source, Account.external_id, Account.name,
-               Account.domain_key, Account.owner_id, Account.country, pipe.c.n,
-               pipe.c.amount, pipe.c.unconverted)
+               Account.domain_key, Account.owner_id, CrmOwner.name, Account.country,
+               pipe.c.n, pipe.c.amount, pipe.c.unconverted)
         .join(density, density.c.account_id == Account.id)
+        .outerjoin(CrmOwner, OWNER_OF_ACCOUNT)
         .outerjoin(pipe, and_(pipe.c.source == Account.source,
                               pipe.c.account_external_id == Account.external_id))
         .where(*where)
@@ -87,18 +89,19 @@ def ranked(session: Session, pol: Policies, money_: Money, filters: Filters,
     page, nxt = paging.cut(list(found))
     seen = account_visibility(session, [r[0] for r in page])
     rows = []
-    for rank, (aid, source, ext, name, domain, owner, country, opps, total,
+    for rank, (aid, source, ext, name, domain, owner, owner_name, country, opps, total,
                unconverted) in enumerate(page, start=paging.offset + 1):
         vis = seen[aid]
         rows.append({"rank": rank, "source": source, "external_id": ext, "name": name,
-                     "domain": domain, "owner_id": owner, "country": country,
+                     "domain": domain, "owner": owner_name or owner, "owner_id": owner,
+                     "owner_name": owner_name, "country": country,
                      "overlap_density": vis.overlap_count,
                      "partners": vis.partners_field(), "open_opportunities": int(opps or 0),
                      "open_pipeline": money(total or 0),
                      "unconverted_opportunities": int(unconverted or 0),
                      "_href": f"/accounts/{source}/{ext}"})
     cols = (Col("rank", "#", numeric=True), Col("name", "Account", link="_href"),
-            Col("domain", "Domain"), Col("owner_id", "Owner"), Col("country", "Country"),
+            Col("domain", "Domain"), Col("owner", "Owner"), Col("country", "Country"),
             Col("overlap_density", "Partners", numeric=True),
             Col("partners", "Overlapping partners (as shared)"),
             Col("open_opportunities", "Open opps", numeric=True),
@@ -106,7 +109,8 @@ def ranked(session: Session, pol: Policies, money_: Money, filters: Filters,
             Col("unconverted_opportunities", "Opps without a rate", numeric=True))
     return View("Accounts by overlap density and open pipeline",
                 facts={"filters": filters.query(), "currency": money_.corporate,
-                       "partners": pol.named_partners(), "countries": countries(session)},
+                       "partners": pol.named_partners(), "countries": countries(session),
+                       "owners": owner_choices(session)},
                 tables=[Table("accounts", "Accounts", cols, rows, page=paging.page,
                               next_page=nxt)])
 

@@ -16,7 +16,8 @@ from typing import Any
 from sqlalchemy import and_, case, false, func, not_, select
 from sqlalchemy.orm import Session
 
-from schema.models import Account, Overlap
+from schema.models import Account, CrmOwner, Overlap
+from sync.owners import OWNER_OF_ACCOUNT
 from sync.populations import our_populations
 from sync.sharing import COUNTED, NAMED, POOLED_KEY, POOLED_LABEL, Policies, account_visibility
 from sync.web.queries.common import (
@@ -145,24 +146,26 @@ def cell(session: Session, pol: Policies, ours: str, theirs: str, partner: str |
     pops = our_populations().where(Account.id.in_(candidates)).subquery("ours")
     found = session.execute(
         select(Account.id, Account.source, Account.external_id, Account.name,
-               Account.domain_key, Account.owner_id)
+               Account.domain_key, Account.owner_id, CrmOwner.name)
         .join(pops, pops.c.account_id == Account.id)
+        .outerjoin(CrmOwner, OWNER_OF_ACCOUNT)
         .where(pops.c.population == ours)
         .order_by(Account.name, Account.id)
         .offset(paging.offset).limit(paging.size + 1)).all()
     page, nxt = paging.cut(list(found))
     seen = account_visibility(session, [r[0] for r in page])
     rows = []
-    for aid, source, ext, name, domain, owner in page:
+    for aid, source, ext, name, domain, owner, owner_name in page:
         vis = seen[aid]
         behind = [n.partner_name for n in vis.named if n.population == theirs
                   and (sc.key in (ALL, n.partner_id))]
         rows.append({"source": source, "external_id": ext, "name": name, "domain": domain,
-                     "owner_id": owner, "partners_in_cell": "; ".join(behind),
+                     "owner": owner_name or owner, "owner_id": owner,
+                     "owner_name": owner_name, "partners_in_cell": "; ".join(behind),
                      "overlap_density": vis.overlap_count, "partners": vis.partners_field(),
                      "_href": f"/accounts/{source}/{ext}"})
     cols = (Col("name", "Account", link="_href"), Col("domain", "Domain"),
-            Col("owner_id", "Owner"), Col("partners_in_cell", "Partners in this cell"),
+            Col("owner", "Owner"), Col("partners_in_cell", "Partners in this cell"),
             Col("overlap_density", "Partners", numeric=True),
             Col("partners", "All partners (as shared)"))
     label = f"{OUR_LABELS[ours]} x {THEIR_LABELS[theirs].lower()}"
