@@ -76,6 +76,7 @@ class HubSpotConnector:
         self.read_only = read_only
         self.client = HubSpotClient(config, now=now, sleep=sleep)
         self._puller = Puller(self.client, config)
+        self._puller.read_owners = not read_only  # no owners call for a partner's portal
         self._writer = Writer(self.client, config)
         self._rates: tuple[datetime, list[ExchangeRate]] | None = None
 

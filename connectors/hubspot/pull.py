@@ -65,6 +65,8 @@ class Puller:
         self.sweep_interval = DELETED_SWEEP_INTERVAL
         self._swept: dict[Stream, datetime] = {}
         self.owners = OwnerDirectory(client)
+        # Our portal's owners name our reps; a partner's portal (read-only) keeps its own.
+        self.read_owners = True
 
     # ---- public entry points -------------------------------------------------------------
 
@@ -285,7 +287,7 @@ class Puller:
         source = self.config.name
         if names.stream is Stream.ACCOUNTS:
             owners = self.owners.lookup((r.get("properties") or {}).get("hubspot_owner_id")
-                                        for r in raws)
+                                        for r in raws) if self.read_owners else {}
             return [company_record(r, source=source, names=names, owners=owners)
                     for r in raws]
         stages = self._stage_info(raws)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 
-from hs_support import companies, land_all
+from hs_support import companies, hubspot_config, land_all
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
@@ -147,3 +147,16 @@ def test_without_the_owners_scope_names_stay_empty_and_doctor_says_which_scope(
     assert [(c.name, c.status) for c in lines] == [("readiness", "fail")]
     assert "crm.objects.owners.read" in lines[0].detail
     assert "ann@ourco.example" not in out.getvalue()
+
+
+def test_a_partners_portal_read_only_makes_no_owners_call(
+    sandbox: HubSpotSandbox, warehouse: Engine,
+) -> None:
+    ann = sandbox.add_owner("Ann", "Archer", "ann@partner.example")
+    _owned(sandbox, [ann], 3)
+    partner = HubSpotConnector(hubspot_config(sandbox), now=sandbox.clock.now, read_only=True)
+
+    pages = list(partner.pull(Stream.ACCOUNTS, None, sandbox.clock.now(), deleted=False))
+
+    assert [r.owner_name for p in pages for r in p.records] == [None] * 3
+    assert sandbox.traffic.calls == {LIST_COMPANIES: 1}
