@@ -5,8 +5,8 @@ keyed like `accounts.owner_id` (source, owner id). Exchange exports and private 
 them for populations shared in full; the web view shows the names. Filled as accounts are
 read: a backfill fills them for accounts not modified since the upgrade.
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-12-03 02:00:00
 """
 
@@ -19,8 +19,8 @@ from alembic import op
 
 import schema.types
 
-revision: str = "0014"
-down_revision: str | None = "0013"
+revision: str = "0015"
+down_revision: str | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
