@@ -18,6 +18,7 @@ from sync.errors import ConfigError
 from sync.logs import configure_logging
 from sync.web.app import plotly_js
 from sync.web.auth import check_bind
+from sync.web.queries.common import POPULATIONS
 from sync.web.render import CSP, PLOTLY_STYLE_HASH
 
 
@@ -186,3 +187,32 @@ def test_binding_beyond_loopback_needs_a_token_or_a_proxy() -> None:
 
 def test_world_is_as_described(world: tuple[Engine, Built]) -> None:
     assert "Full Owner 0" in world[1].owners_shared
+
+
+def test_figures_shared_without_names_show_as_counts_under_sharing(client: TestClient) -> None:
+    """Private-matching intersections and exchange-file sizes: under the partner where we
+    name it, pooled where it is counts only, absent where hidden; never a link or a name."""
+    doc = client.get("/api/v1/matrix").json()
+    rows = next(t for t in doc["tables"] if t["name"] == "counts_only")["rows"]
+    got = {(r["partner"], r["what"].split(",")[0]): {p: r[p] for p in POPULATIONS if r[p]}
+           for r in rows}
+    assert got == {
+        ("Fullmark", "in common with our accounts"): {"customer": 3},
+        ("Namewise", "their accounts"): {"prospect": 120},
+        ("Partners sharing counts only", "in common with our accounts"):
+            {"open_opportunity": 2},
+        ("Partners sharing counts only", "their accounts"): {"customer": 40},
+    }
+    mine = client.get("/api/v1/matrix?partner=p-full").json()
+    assert [(r["partner"], r["customer"]) for r in
+            next(t for t in mine["tables"] if t["name"] == "counts_only")["rows"]] == [
+        ("Fullmark", 3)]
+    pool = client.get("/api/v1/matrix?partner=~counts-only").json()
+    assert {r["partner"] for r in next(t for t in pool["tables"]
+                                        if t["name"] == "counts_only")["rows"]} == {
+        "Partners sharing counts only"}
+    # The grid still counts our accounts only: the figures are beside it, not in it.
+    grid = {r["ours"]: r for r in doc["tables"][0]["rows"]}
+    assert sum(r["customer"] for r in grid.values()) < 40
+    page = client.get("/matrix").text
+    assert "Shared as counts only" in page and "120" in page

@@ -23,6 +23,8 @@ from schema.models import (
     Opportunity,
     Partner,
     PartnerAccount,
+    PartnerPopulationCount,
+    PsiRun,
     SyncRun,
     WritebackError,
 )
@@ -108,6 +110,13 @@ UNSHARED_ROWS = [
     ("p-mixed", "foxtrot.se", "prospect"),
     ("p-mixed", "golfclub.io", "prospect"),
 ]
+# Figures without names: (partner, their population, figure). Private matching: keys in
+# common from the partner's latest finished run; exchange file: a population's size.
+PSI_COUNTS = [("p-full", "customer", 3), ("p-counts", "open_opportunity", 2)]
+FILE_COUNTS = [("p-names", "prospect", 120), ("p-counts", "customer", 40)]
+# Only in the world with unshared data: a hidden partner's, and Mixo's hidden population.
+UNSHARED_PSI_COUNTS = [("p-hidden", "customer", 7), ("p-mixed", "prospect", 5)]
+UNSHARED_FILE_COUNTS = [("p-hidden", "customer", 99), ("p-mixed", "prospect", 55)]
 # Added at the second match: the partner chart has a history.
 LATER_ROWS = [("p-full", "foxtrot.se", "open_opportunity"), ("p-names", "echo.fr", "prospect")]
 
@@ -212,6 +221,18 @@ def build(engine: Engine, *, unshared: bool) -> Built:
         s.add(ChangeLog(run_id=run.id, source="salesforce", stream="accounts",
                         external_id="001A", field="overlap_count", old_value="1",
                         new_value="3", written_at=stamped_at))
+        psi = PSI_COUNTS + (UNSHARED_PSI_COUNTS if unshared else [])
+        for n, pid in enumerate(sorted({pid for pid, _, _ in psi})):
+            result = {pop: {"level": "counts", "domain": k, "duns": 0}
+                      for q, pop, k in psi if q == pid}
+            s.add(PsiRun(run_id=f"run{n}", role="requester", partner_id=pid, status="finished",
+                         params={}, populations={"theirs": {p: "counts" for p in result}},
+                         sizes={}, result=result, messages=[], created_at=stamped_at,
+                         updated_at=stamped_at))
+        files = FILE_COUNTS + (UNSHARED_FILE_COUNTS if unshared else [])
+        for pid, pop, k in files:
+            s.add(PartnerPopulationCount(partner_id=pid, population=pop, accounts=k,
+                                         as_of=stamped_at, imported_at=stamped_at))
     return built
 
 

@@ -19,7 +19,16 @@ from sqlalchemy.orm import Session
 from schema.models import Account, CrmOwner, Overlap
 from sync.owners import OWNER_OF_ACCOUNT
 from sync.populations import our_populations
-from sync.sharing import COUNTED, NAMED, POOLED_KEY, POOLED_LABEL, Policies, account_visibility
+from sync.psi.log import counted_populations
+from sync.sharing import (
+    COUNTED,
+    NAMED,
+    POOLED_KEY,
+    POOLED_LABEL,
+    Policies,
+    account_visibility,
+    shown_population_counts,
+)
 from sync.web.queries.common import (
     OUR_LABELS,
     POPULATIONS,
@@ -105,7 +114,45 @@ def grid(session: Session, pol: Policies, partner: str | None = None) -> View:
                 tables=[Table("grid", "Overlapping accounts", cols, rows, note=note)])
     if sc.key == ALL:
         view.tables.append(by_partner(session, pol, ours))
+    figures = counts_without_names(session, pol, sc.key)
+    if figures.rows:
+        view.tables.append(figures)
     return view
+
+
+PSI = "in common with our accounts, by private matching (which of ours: not shared)"
+FILE = "their accounts, from their exchange file (a size: none are shared)"
+
+
+def counts_without_names(session: Session, pol: Policies, key: str) -> Table:
+    """What partners share as figures only: keys in common from private-matching runs
+    (sync.psi.log.counted_populations) and population sizes from exchange-file manifests
+    (sync.sharing.shown_population_counts), each under the partner or the pool as
+    `Policies.key` decides. Never an account: there is none behind them. Not added to the
+    grid, whose cells are distinct accounts of ours; these have no account of ours."""
+    per: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def add(shown_key: str, what: str, population: str, n: int) -> None:
+        row = per.setdefault((shown_key, what), {
+            "partner_id": None if shown_key == POOLED_KEY else shown_key,
+            "partner": pol.label(shown_key), "what": what,
+            **{p: None for p in POPULATIONS}})
+        row[population] = (row[population] or 0) + n
+
+    for partner_id, population, n in counted_populations(session):
+        shown = pol.key(partner_id, population)
+        if shown is not None:
+            add(shown[0], PSI, population, n)
+    for c in shown_population_counts(session):
+        add(c.partner_id or POOLED_KEY, FILE, c.population, c.accounts)
+    rows = sorted((r for (k, _), r in per.items() if key in (ALL, k)),
+                  key=lambda r: (r["partner_id"] is None, str(r["partner"]).casefold(),
+                                 r["what"]))
+    return Table("counts_only", "Shared as counts only (no names behind them)", (
+        Col("partner", "Partner"), Col("what", "What the figure counts"),
+        *(Col(p, THEIR_LABELS[p], numeric=True) for p in POPULATIONS)), rows,
+        note="Figures a partner shares without naming any account: they cannot be opened "
+             "and are not part of the grid above.")
 
 
 def by_partner(session: Session, pol: Policies, ours: Any) -> Table:
