@@ -55,7 +55,7 @@ TODAY = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
 RUNS = 7
 BUDGET = 60.0  # seconds per URL: a slow page gets 3 runs, not 7
 # Bump when build() changes what it writes: the cached SQLite warehouses are keyed by it.
-BUILD_VERSION = 1
+BUILD_VERSION = 2
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ecosync-bench"
 
 
@@ -102,14 +102,20 @@ def sqlite_warehouse(folder: Path, accounts: int, per_partner: int) -> str:
     path = folder / f"web-{accounts}-{per_partner}-v{BUILD_VERSION}.db"
     if path.exists():
         engine = make_engine(f"sqlite:///{path}")
-        before = migrations.current_revision(engine)
-        migrations.upgrade(engine)
-        if migrations.current_revision(engine) != before:
-            with engine.begin() as conn:
-                conn.execute(text("ANALYZE"))
-        engine.dispose()
-        print(f"build: reused {path}")
-        return f"sqlite:///{path}"
+        try:
+            before = migrations.current_revision(engine)
+            migrations.upgrade(engine)
+            if migrations.current_revision(engine) != before:
+                with engine.begin() as conn:
+                    conn.execute(text("ANALYZE"))
+            print(f"build: reused {path}")
+            return f"sqlite:///{path}"
+        except Exception as exc:  # any failed upgrade: build afresh
+            print(f"build: the cached {path.name} does not upgrade ({type(exc).__name__}); "
+                  "building afresh")
+            path.unlink()
+        finally:
+            engine.dispose()
     partial = path.with_suffix(".partial")
     partial.unlink(missing_ok=True)
     engine = make_engine(f"sqlite:///{partial}")
