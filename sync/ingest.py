@@ -269,6 +269,45 @@ def start_cursor(session: Session, source: str, stream: Stream, *, backfill: boo
     return Cursor(since, "") if since else None
 
 
+@dataclass(frozen=True)
+class BackfillStart:
+    since: Cursor | None  # where the stream's pull starts
+    done: bool  # finished by the interrupted backfill this one resumes: not pulled again
+    note: str | None  # what a resumed backfill tells the operator
+
+
+def backfill_starts(session: Session, source: str, streams: Sequence[Stream], *,
+                    since: datetime | None, now: datetime) -> dict[Stream, BackfillStart]:
+    """Where a backfill of `source` starts each stream. If an earlier backfill of it was
+    interrupted (a stream still in progress), this one resumes it: streams it finished are
+    not pulled again, the others continue from their last committed page. Otherwise every
+    stream starts over and is marked in progress at once."""
+    rows = {s: session.get(Watermark, (source, s.value)) for s in streams}
+    resuming = any(r is not None and r.backfill_cursor == "in_progress" for r in rows.values())
+    out: dict[Stream, BackfillStart] = {}
+    for stream, row in rows.items():
+        label = f"{source}/{stream.value}"
+        if resuming and row is not None and row.backfill_cursor == "in_progress":
+            mark = read_watermark(session, source, stream)
+            note = (f"{label}: resuming the interrupted backfill from "
+                    f"{mark.modified_at:%Y-%m-%d %H:%M:%S} UTC" if mark else
+                    f"{label}: resuming the interrupted backfill from the start (none of its "
+                    "pages was committed)")
+            out[stream] = BackfillStart(mark or (Cursor(since, "") if since else None), False,
+                                        note)
+        elif resuming:
+            out[stream] = BackfillStart(None, True, f"{label}: finished by the interrupted "
+                                                    "backfill; not pulled again")
+        else:
+            if row is None:
+                row = Watermark(source=source, stream=stream.value, updated_at=now)
+                session.add(row)
+            row.backfill_cursor, row.backfill_completed_at = "in_progress", None
+            row.modified_at, row.last_id = None, None
+            out[stream] = BackfillStart(Cursor(since, "") if since else None, False, None)
+    return out
+
+
 def complete_window(session: Session, source: str, stream: Stream, until: datetime, *,
                     now: datetime, run_id: int | None = None) -> None:
     """The whole window up to `until` (the CRM's own clock when the tick began) is landed.

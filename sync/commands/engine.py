@@ -80,6 +80,8 @@ def print_report(report: TickReport, console: Console, *, dry_run: bool = False)
     console.print(terminal.line(f"run {report.run_id} [bold]{report.status.value}[/bold]: ",
                                 terminal.value(tick_summary(report, dry_run=dry_run)),
                                 f"; {api_calls(report)}"))
+    for note in report.notes:
+        console.print(terminal.line("note: ", terminal.value(note)))
     for err in report.errors:
         console.print(terminal.line("[yellow]warning:[/yellow] ", terminal.value(err)))
 

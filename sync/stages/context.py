@@ -60,6 +60,7 @@ class TickReport:
     api: dict[str, ApiUse] = field(default_factory=dict)  # per CRM source
     planned: list[RecordChange] = field(default_factory=list)  # dry run: what would be written
     errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # for the operator (a resumed backfill)
     # Per CRM source: its clock minus this host's, as read when the tick began its pull.
     clock_offsets: dict[str, timedelta] = field(default_factory=dict)
 

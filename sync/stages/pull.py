@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from connectors.base import BudgetExhausted, Connector
 from schema.records import Stream
-from sync.ingest import complete_window, land_page, start_cursor
+from sync.ingest import backfill_starts, complete_window, land_page, start_cursor
 from sync.matching.keys import generic_domains
 from sync.stages.context import HEARTBEAT_EVERY_S, TickContext, utcnow
 
@@ -40,14 +40,29 @@ def _pull_connector(ctx: TickContext, connector: Connector) -> None:
     except BudgetExhausted:
         _defer_reads(ctx, connector, STREAMS[0])
         return
+    starts = {}
+    if opts.backfill:
+        with ctx.transaction() as session:
+            starts = backfill_starts(session, connector.name, STREAMS, since=opts.since,
+                                     now=now)
     for stream in STREAMS:
         label = f"{connector.name}/{stream.value}"
         if budget_short(connector):
             _defer_reads(ctx, connector, stream)
             return
-        with ctx.transaction() as session:
-            since = start_cursor(session, connector.name, stream, backfill=opts.backfill,
-                                 since=opts.since, now=now)
+        if opts.backfill:
+            start = starts[stream]
+            if start.note:
+                ctx.report.notes.append(start.note)
+                ctx.log.info("backfill resumed", source=connector.name, stream=stream.value,
+                             note=start.note)
+            if start.done:
+                continue
+            since = start.since
+        else:
+            with ctx.transaction() as session:
+                since = start_cursor(session, connector.name, stream, backfill=False,
+                                     since=None, now=now)
         pulled = changed = 0
         try:
             for page in connector.pull(stream, since, until):

@@ -78,3 +78,40 @@ def test_runs_show_their_reason_and_dead_ones_read_abandoned(
     (86400, "1 day"), (2 * 86400 + 4 * 3600, "2 days 4 h")])
 def test_lag_is_in_human_units(seconds: float, shown: str) -> None:
     assert human_duration(seconds) == shown
+
+
+def test_a_resumed_backfill_says_where_it_resumes_and_skips_finished_streams(
+    tmp_path: Path, warehouse: Engine
+) -> None:
+    import threading
+
+    from e2e_support import make_env
+
+    from schema.records import Stream
+    from sync.tick import TickOptions, run_tick
+
+    for env in make_env(tmp_path, warehouse, hubspot=False, accounts=60, opportunities=120):
+        stop = threading.Event()
+
+        def kill_during_opportunities(stage: str, label: str, _n: int,
+                                      stop: threading.Event = stop) -> None:
+            if stage == "pull" and label == "salesforce/opportunities":
+                stop.set()  # as a SIGTERM would, after the first page of opportunities
+
+        first = run_tick(env.engine, env.config, env.connectors,
+                         options=TickOptions(backfill=True, kind="backfill", stop=stop),
+                         progress=kill_during_opportunities)
+        assert first.status == "interrupted"
+        resumed = run_tick(env.engine, env.config, env.connectors,
+                           options=TickOptions(backfill=True, kind="backfill"))
+        assert resumed.counts.of("salesforce", Stream.ACCOUNTS).pulled == 0
+        assert resumed.notes[0] == ("salesforce/accounts: finished by the interrupted "
+                                    "backfill; not pulled again")
+        assert resumed.notes[1].startswith(
+            "salesforce/opportunities: resuming the interrupted backfill from ")
+        config = tmp_path / "ecosync.toml"
+        config.write_text(env.world.config_toml(env.engine.url.render_as_string(False)))
+        shown = CliRunner().invoke(cli, ["--config", str(config), "status", "--format", "json"],
+                                   env=env.world.env())
+        marks = json.loads(shown.output)["watermarks"]
+        assert all(w["backfill"].startswith("completed ") for w in marks), marks
