@@ -299,3 +299,23 @@ def test_share_log_lists_every_export(ours: Engine, tmp_path: Path) -> None:
     assert table.exit_code == 0 and "p-them" in table.output
     none = runner.invoke(cli, ["--config", str(toml), "share", "export", "p-zzz"])
     assert none.exit_code != 0 and "Traceback" not in none.output
+
+
+def test_a_watched_exchange_manifest_is_imported_by_the_tick(
+    ours: Engine, databases: Any, tmp_path: Path
+) -> None:
+    from sync.tick import run_tick
+
+    result = _export(ours, _config(ours), tmp_path)
+    theirs: Engine = databases.new()
+    config = side_config(_url(theirs), organisation="Them Inc", partner_id="p-us",
+                         partner_name="Example Corp", outbound={"customer": "names"},
+                         extra={"path": str(result.manifest_path)})
+    first = run_tick(theirs, config, [], now=NOW)
+    assert first.status == "succeeded", first.errors
+    assert first.counts.tick["partner_files_imported"] == 1
+    with transaction(theirs) as session:
+        assert session.scalar(select(func.count()).select_from(PartnerAccount)) == 20
+        assert session.scalar(select(PartnerPopulationCount.accounts)) == 10
+    again = run_tick(theirs, config, [], now=NOW)
+    assert again.counts.tick["partner_files_imported"] == 0  # unchanged: not imported again
