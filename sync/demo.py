@@ -18,7 +18,7 @@ from __future__ import annotations
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ from schema.models import Account, Overlap, Partner
 from schema.owned_fields import OWNED_FIELDS
 from schema.records import Stream
 from sync import terminal, warehouse
-from sync.attribution.currency import kept_rates
+from sync.attribution.open_pipeline import open_pipeline
 from sync.config import Config
 from sync.logs import MASKER
 from sync.matching.keys import registrable_domain
@@ -186,8 +186,8 @@ def show_records(out: Console, world: World, engine: Engine, config: Config) -> 
     from the CRMs, as a rep sees them."""
     with Session(engine) as session:
         top = accounts_report.accounts_report(
-            session, limit=3, corporate=config.attribution.corporate_currency,
-            rates=kept_rates(session, config.attribution))
+            session, limit=3, pipeline=open_pipeline(session, config.attribution,
+                                                     datetime.now(UTC).date()))
     ids = [(r.source, r.external_id) for r in top]
     changed = world.extra.get("changed_account")
     if changed:

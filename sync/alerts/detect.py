@@ -58,7 +58,7 @@ from schema.models import (
 from schema.records import Population
 from sync import dirty
 from sync.attribution.credited import credited_populations
-from sync.attribution.currency import RateProvider, StaticRates
+from sync.attribution.open_pipeline import OpenPipeline, open_pipeline
 from sync.config import Config
 from sync.config.alerts import AlertConfig, EventKind
 from sync.dirty import Kind, Queue
@@ -97,16 +97,17 @@ def passes_filters(alert: AlertConfig, partner_ids: Sequence[str], owner_id: str
                 and amount < Decimal(str(alert.min_amount)))
 
 
-def detect_facts(session: Session, config: Config, *, now: datetime, run_id: int | None = None,
-                 rates: RateProvider | None = None) -> DetectStats:
+def detect_facts(session: Session, config: Config, *, now: datetime,
+                 run_id: int | None = None) -> DetectStats:
     """Record the facts of what this tick changed and queue them (inside the caller's
-    transaction; the caller commits)."""
+    transaction; the caller commits). Open pipeline converts as everywhere else
+    (sync.attribution.open_pipeline), with the rates this transaction holds."""
     if not config.alerts:
         return DetectStats()
     if session.get(AlertFact, ARMED) is None:
         return _arm(session, now, run_id)
     run = _Detection(session, config, now, run_id,
-                     rates or StaticRates.from_config(config.attribution))
+                     open_pipeline(session, config.attribution, now.date()))
     run.overlaps(EventKind.NEW_ON_OPEN_OPPORTUNITY)
     run.overlaps(EventKind.PARTNER_CUSTOMER_ON_PROSPECT)
     run.stamps()
@@ -197,13 +198,13 @@ class _Detection:
     config: Config
     now: datetime
     run_id: int | None
-    rates: RateProvider
+    pipeline: OpenPipeline
 
     def __post_init__(self) -> None:
         self.stats = DetectStats()
         self.shares = {p.id: (p.name, p.share or {}) for p in self.session.scalars(
             select(Partner))}
-        self.corporate = self.config.attribution.corporate_currency.upper()
+        self.corporate = self.pipeline.corporate
 
     def record(self, event: EventKind, subject: str, payload: dict[str, Any],
                partner_ids: Sequence[str], owner_id: str | None, amount: Decimal | None,
@@ -252,8 +253,8 @@ class _Detection:
                 .join(Account, Account.id == Overlap.account_id)
                 .outerjoin(PartnerAccount, PartnerAccount.id == Overlap.partner_account_id)
                 .where(Overlap.id.in_(ids)).order_by(Overlap.id)).all()
-            opps = open_opportunities(self.session, [r[6] for r in rows], rates=self.rates,
-                                      corporate=self.corporate, day=self.now.date())
+            opps = open_opportunities(self.session, [r[6] for r in rows],
+                                      pipeline=self.pipeline)
             for (oid, pid, population, first_seen, owner, email, aid, source, ext, name,
                  domain, owner_id) in rows:
                 name_share = self.shares.get(pid)

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from schema.models import AlertEvent, WritebackError
 from sync.alerts.detect import outbox_row
-from sync.attribution.currency import RateProvider, StaticRates
+from sync.attribution.open_pipeline import open_pipeline
 from sync.config import Config
 from sync.config.alerts import DIGEST_MAX, WEEKDAYS, AlertConfig, EventKind
 from sync.reports.next_accounts import NextAccount, named_partners, next_accounts
@@ -30,7 +30,7 @@ ApiUse = Mapping[str, tuple[int, int]]  # CRM name -> (calls used today, daily l
 
 
 def queue_periodic(session: Session, config: Config, *, now: datetime, run_id: int | None,
-                   api_use: ApiUse, rates: RateProvider | None = None) -> int:
+                   api_use: ApiUse) -> int:
     """Queue the period's events not queued yet; returns how many (caller commits)."""
     queued = 0
     digest: dict[str, list[NextAccount]] | None = None
@@ -63,7 +63,7 @@ def queue_periodic(session: Session, config: Config, *, now: datetime, run_id: i
                        if (not alert.partners or pid in alert.partners)
                        and not _queued(session, alert, EventKind.DIGEST_WEEKLY, f"{pid}:{label}")]
             if missing and digest is None:
-                digest = _digest_rows(session, config, now, rates)
+                digest = _digest_rows(session, config, now)
             for pid in missing:
                 rows = (digest or {}).get(pid, [])
                 queued += _queue(session, alert, EventKind.DIGEST_WEEKLY, f"{pid}:{label}", {
@@ -77,12 +77,11 @@ def _digest_due(alert: AlertConfig, now: datetime) -> bool:
     return now.weekday() >= WEEKDAYS.index(alert.digest_weekday)
 
 
-def _digest_rows(session: Session, config: Config, now: datetime,
-                 rates: RateProvider | None) -> dict[str, list[NextAccount]]:
+def _digest_rows(session: Session, config: Config,
+                 now: datetime) -> dict[str, list[NextAccount]]:
     out: dict[str, list[NextAccount]] = {}
     for row in next_accounts(session, today=now.date(),
-                             corporate_currency=config.attribution.corporate_currency,
-                             rates=rates or StaticRates.from_config(config.attribution),
+                             pipeline=open_pipeline(session, config.attribution, now.date()),
                              limit=DIGEST_MAX):
         out.setdefault(row.partner_id, []).append(row)
     return out

@@ -13,7 +13,7 @@ from schema.db import transaction
 from schema.models import AlertEvent
 from sync.alerts.deliver import Status, send_test, shares_of
 from sync.alerts.render import render
-from sync.attribution.currency import StaticRates
+from sync.attribution.open_pipeline import open_pipeline
 from sync.context import AppContext, pass_app
 from sync.errors import UserError
 from sync.partners.registry import sync_partners_from_config
@@ -103,10 +103,10 @@ def next_accounts_command(app: AppContext, fmt: str, partner: str | None, limit:
     require_head(engine)
     with transaction(engine) as session:
         sync_partners_from_config(session, app.config)
+        today = datetime.now(UTC).date()
         rows = na.next_accounts(
-            session, today=datetime.now(UTC).date(),
-            corporate_currency=app.config.attribution.corporate_currency,
-            rates=StaticRates.from_config(app.config.attribution), partner=partner,
+            session, today=today,
+            pipeline=open_pipeline(session, app.config.attribution, today), partner=partner,
             limit=limit)
     click.echo(render_rows(na.rows(rows), na.COLUMNS, fmt,
                            title="Next accounts to work jointly"), nl=False)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import click
 
 from schema.db import transaction
-from sync.attribution.currency import kept_rates
+from sync.attribution.open_pipeline import open_pipeline
 from sync.commands.lazy import Lazy, LazyGroup
 from sync.context import AppContext, pass_app
 from sync.partners.registry import sync_partners_from_config
@@ -77,8 +77,7 @@ def accounts_command(app: AppContext, fmt: str, limit: int, min_density: int) ->
         attribution = app.config.attribution
         rows = accounts_report.rows(accounts_report.accounts_report(
             session, limit=limit, min_density=min_density,
-            corporate=attribution.corporate_currency, rates=kept_rates(session, attribution),
-            today=datetime.now(UTC).date()))
+            pipeline=open_pipeline(session, attribution, datetime.now(UTC).date())))
     if not rows and fmt == "table":
         click.echo(f"no account overlaps {min_density} or more partners as they share it"
                    + ("; try a lower --min-density" if min_density > 1 else

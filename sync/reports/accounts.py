@@ -4,10 +4,10 @@ pipeline — the list a named-account pipeline review starts from.
 Density is the number of distinct partners overlapping the account *as shared*: partners that
 hide the population do not count; counts-only partners count but are not named
 (sync.sharing decides both). Ties are ranked on open pipeline in the corporate currency,
-converted at the rates attribution uses (the CRMs' rates the last tick read, then the static
-config rates: sync.attribution.currency) in force today; the amounts in their own currencies
-are shown beside it. An amount whose currency has no rate is left out of the converted figure
-and counted in `unconverted`. Domains are shown in Unicode (`bücher.de`, not `xn--...`).
+converted by sync.attribution.open_pipeline (the rates attribution uses, in force today: the
+one rule every output converts with); the amounts in their own currencies are shown beside
+it. An amount whose currency has no rate is left out of the converted figure and counted in
+`unconverted`. Domains are shown in Unicode (`bücher.de`, not `xn--...`).
 """
 
 from __future__ import annotations
@@ -15,16 +15,15 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, case, false, func, literal, or_, select
+from sqlalchemy import and_, false, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from schema.models import Account, Opportunity, Overlap, Partner
 from schema.records import Population
-from sync.attribution.currency import RateProvider, convert_on
+from sync.attribution.open_pipeline import OpenPipeline
 from sync.reports.formats import Column
 from sync.sharing import COUNTED, account_visibility, share_level
 
@@ -74,30 +73,14 @@ def unicode_domain(domain: str | None) -> str | None:
         return domain
 
 
-def _rate_case(currencies: Sequence[str | None], corporate: str, rates: RateProvider,
-               today: date) -> Any:
-    """SQL: corporate units per unit of the opportunity's currency today, NULL if unknown."""
-    known: dict[str, Decimal] = {}
-    for code in {(c or corporate).upper() for c in currencies}:
-        rate = convert_on(rates, code, corporate, today).rate
-        if rate is not None:
-            known[code] = rate
-    if not known:
-        return literal(None)
-    opp_currency = func.upper(func.coalesce(Opportunity.currency, literal(corporate)))
-    return case(known, value=opp_currency, else_=None)
-
-
 def accounts_report(session: Session, *, limit: int = 50, min_density: int = 1,
-                    corporate: str = "USD", rates: RateProvider | None = None,
-                    today: date | None = None) -> list[AccountRow]:
+                    pipeline: OpenPipeline | None = None) -> list[AccountRow]:
     """Accounts by descending shared overlap density, then open pipeline in the corporate
-    currency, then name."""
-    from sync.attribution.currency import StaticRates
+    currency (`pipeline`: the rates in force today; None: USD with no rates), then name."""
+    from datetime import date
 
-    corporate = corporate.upper()
-    rates = rates or StaticRates({})
-    today = today or date.today()
+    money = pipeline or OpenPipeline("USD", date.today(), {})
+    corporate = money.corporate
     shown = [
         and_(Overlap.partner_id == p.id, Overlap.population == pop.value)
         for p in session.scalars(select(Partner))
@@ -112,26 +95,14 @@ def accounts_report(session: Session, *, limit: int = 50, min_density: int = 1,
         .group_by(Overlap.account_id)
         .subquery("density")
     )
-    is_open = and_(Opportunity.status == "open", Opportunity.is_deleted == false())
-    currencies = list(session.scalars(select(Opportunity.currency).where(is_open).distinct()))
-    rate = _rate_case(currencies, corporate, rates, today)
-    pipeline = (
-        select(Opportunity.source, Opportunity.account_external_id,
-               func.count().label("n"),
-               func.sum(Opportunity.amount * rate).label("converted"),
-               func.sum(case((and_(Opportunity.amount.is_not(None), rate.is_(None)), 1),
-                             else_=0)).label("unconverted"))
-        .where(is_open)
-        .group_by(Opportunity.source, Opportunity.account_external_id)
-        .subquery("pipeline")
-    )
-    converted = func.coalesce(pipeline.c.converted, literal(0))
+    pipe = money.by_account()
+    converted = func.coalesce(pipe.c.amount, literal(0))
     found = session.execute(
         select(Account.id, Account.source, Account.external_id, Account.name,
-               Account.domain_key, pipeline.c.n, pipeline.c.converted, pipeline.c.unconverted)
+               Account.domain_key, pipe.c.n, pipe.c.amount, pipe.c.unconverted)
         .join(density, density.c.account_id == Account.id)
-        .outerjoin(pipeline, and_(pipeline.c.source == Account.source,
-                                  pipeline.c.account_external_id == Account.external_id))
+        .outerjoin(pipe, and_(pipe.c.source == Account.source,
+                              pipe.c.account_external_id == Account.external_id))
         .where(Account.is_deleted == false(), density.c.n >= min_density)
         .order_by(density.c.n.desc(), converted.desc(), Account.name, Account.id)
         .limit(limit)

@@ -14,8 +14,9 @@ The list a partner manager and the partner's rep go through together; the weekly
   list a partner works stays steady from week to week.
 
 Stage weights are the default win probabilities of Salesforce's and HubSpot's standard stages
-(`STAGE_PROBABILITY`); another stage counts 50%. Amounts convert at the rate in force today
-(`RateProvider`); an amount in a currency without a rate is left out and named in `why`.
+(`STAGE_PROBABILITY`); another stage counts 50%. Amounts convert as every open pipeline does
+(sync.attribution.open_pipeline: the rates attribution uses, in force today); an amount in a
+currency without a rate is left out and named in `why`.
 
 Sharing (sync.sharing): a partner is listed only through the populations it shares by name;
 the owner only where it shares in full. Counts-only and hidden overlaps never appear here: a
@@ -38,7 +39,7 @@ from sqlalchemy.orm import Session
 
 from schema.models import Account, Opportunity, Overlap, Partner, PartnerAccount
 from schema.records import Population
-from sync.attribution.currency import RateProvider, StaticRates, convert_on
+from sync.attribution.open_pipeline import OpenPipeline
 from sync.attribution.periods import Quarter
 from sync.errors import UserError
 from sync.reports.formats import Column
@@ -108,24 +109,20 @@ def stage_probability(stage: str | None) -> Decimal:
     return STAGE_PROBABILITY.get((stage or "").casefold(), UNKNOWN_STAGE)
 
 
-def open_opportunities(session: Session, account_ids: Sequence[int], *, rates: RateProvider,
-                       corporate: str, day: date) -> dict[int, list[OpenOpp]]:
+def open_opportunities(session: Session, account_ids: Sequence[int], *,
+                       pipeline: OpenPipeline) -> dict[int, list[OpenOpp]]:
     """Open, live opportunities per account, largest first, with corporate amounts today."""
     out: dict[int, list[OpenOpp]] = defaultdict(list)
+    converted = pipeline.corporate_amount(Opportunity.amount, Opportunity.currency)
     for start in range(0, len(account_ids), _CHUNK):
         rows = session.execute(
             select(Account.id, Opportunity.external_id, Opportunity.name, Opportunity.stage,
-                   Opportunity.amount, Opportunity.currency)
+                   Opportunity.amount, Opportunity.currency, converted)
             .join(Opportunity, and_(Opportunity.source == Account.source,
                                     Opportunity.account_external_id == Account.external_id))
             .where(Account.id.in_(account_ids[start:start + _CHUNK]),
                    Opportunity.status == "open", Opportunity.is_deleted == false()))
-        for aid, ext, name, stage, amount, currency in rows:
-            corporate_amount = None
-            if amount is not None:
-                rate = convert_on(rates, currency, corporate, day).rate
-                corporate_amount = None if rate is None else (amount * rate).quantize(
-                    Decimal("0.01"))
+        for aid, ext, name, stage, amount, currency, corporate_amount in rows:
             out[aid].append(OpenOpp(ext, name, stage, amount, currency, corporate_amount))
     for opps in out.values():
         opps.sort(key=lambda o: (-(o.corporate_amount or Decimal(0)), o.external_id))
@@ -214,18 +211,19 @@ def named_partners(session: Session, partner: str | None = None) -> list[tuple[s
     return [r for r in rows if any(share_level(r[2], p.value) in NAMED for p in Population)]
 
 
-def next_accounts(session: Session, *, today: date, corporate_currency: str,
-                  rates: RateProvider | None = None, partner: str | None = None,
+def next_accounts(session: Session, *, today: date, pipeline: OpenPipeline | None = None,
+                  partner: str | None = None,
                   limit: int = DEFAULT_LIMIT) -> list[NextAccount]:
-    """Per named partner (by name), its top `limit` accounts by score, best first."""
-    corporate = corporate_currency.upper()
-    provider = rates or StaticRates({})
+    """Per named partner (by name), its top `limit` accounts by score, best first
+    (`pipeline`: open amounts converted today; None: USD with no rates)."""
+    money = pipeline or OpenPipeline("USD", today, {})
+    corporate = money.corporate
     joint = {(pid, aid) for pid, _pop, aid in joint_pursuit(session, Quarter.of(today))}
     out: list[NextAccount] = []
     for pid, pname, share in named_partners(session, partner):
         pops = [p.value for p in Population if share_level(share, p.value) in NAMED]
-        best = _top_for_partner(session, (pid, pname, share), pops, joint, provider,
-                                corporate, today, limit)
+        best = _top_for_partner(session, (pid, pname, share), pops, joint, money, today,
+                                limit)
         for rank, r in enumerate(best, 1):
             out.append(NextAccount(
                 pid, pname, rank, r.account_id, r.name, r.source, r.external_id, r.population,
@@ -258,7 +256,7 @@ class _Ranked:
 
 def _top_for_partner(
     session: Session, partner: tuple[str, str, dict[str, Any]], pops: Sequence[str],
-    joint: set[tuple[str, int]], rates: RateProvider, corporate: str, today: date, limit: int,
+    joint: set[tuple[str, int]], money: OpenPipeline, today: date, limit: int,
 ) -> list[_Ranked]:
     """Stream the partner's named overlaps, keeping only the best `limit` (bounded memory)."""
     pid, pname, share = partner
@@ -274,8 +272,7 @@ def _top_for_partner(
         .execution_options(yield_per=_CHUNK))
     heap: list[_Ranked] = []
     for chunk in session.execute(query).partitions(_CHUNK):
-        opps = open_opportunities(session, [r[0] for r in chunk], rates=rates,
-                                  corporate=corporate, day=today)
+        opps = open_opportunities(session, [r[0] for r in chunk], pipeline=money)
         for aid, population, first_seen, source, ext, name, owner, email in chunk:
             # What may be shown of this overlap is sync.sharing's call, row by row.
             vis = visibility([SharedOverlap(pid, pname, share, population, owner, email)])
@@ -284,7 +281,7 @@ def _top_for_partner(
             contact = vis.contacts[0] if vis.contacts else None
             pipeline = Pipeline.of(opps.get(aid, []))
             sc = score(population, pipeline, (today - first_seen.date()).days,
-                       contact is not None, (pid, aid) in joint, corporate)
+                       contact is not None, (pid, aid) in joint, money.corporate)
             who = None if contact is None else contact.label().removesuffix(f" ({pname})")
             ranked = _Ranked(sc, aid, name, source, ext, population, first_seen, pipeline,
                              who)

@@ -33,14 +33,16 @@ def stamp(ctx: TickContext) -> None:
     rates = exchange_rates(ctx.config, ctx.connectors)
     # Idempotent per close (unique close key), so a crash here and a re-run stamp once.
     with ctx.transaction() as session:
-        # The CRM rates, kept for reports (open pipeline in the corporate currency).
+        # The CRM rates, kept for every open-pipeline figure (sync.attribution.open_pipeline),
+        # the alerts below included: flushed, so they read what this tick read.
         remember_rates(session, rates.providers[0], ctx.config.attribution.corporate_currency,
                        ctx.started)
+        session.flush()
         stats = stamp_closed(session, ctx.config.attribution, now=ctx.started,
                              run_id=ctx.run_id, late=ctx.options.backfill, rates=rates)
         # Alert facts commit with the tick's result: a re-run never announces one twice.
         ctx.report.counts.tick["alerts_queued"] += detect_facts(
-            session, ctx.config, now=ctx.started, run_id=ctx.run_id, rates=rates).queued
+            session, ctx.config, now=ctx.started, run_id=ctx.run_id).queued
     ctx.report.counts.tick["stamped"] += stats.stamped
     ctx.report.counts.tick["stamps_superseded"] += stats.superseded
     ctx.report.counts.tick["reopened"] += stats.reopened

@@ -9,9 +9,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import Response
 
+from sync.attribution.open_pipeline import OpenPipeline, open_pipeline
 from sync.web.deps import Ctx, CtxDep, as_json_error, query_without, respond
 from sync.web.queries import account, accounts, matrix, network, operations, partners
-from sync.web.queries.common import Money, Paging, UnknownPartner, View
+from sync.web.queries.common import Paging, UnknownPartner, View
 from sync.web.render import page
 
 Pop = Literal["customer", "open_opportunity", "prospect"]
@@ -86,8 +87,8 @@ def page_matrix_cell(ours: Pop, theirs: Pop, ctx: Ctx = CtxDep, partner: str = "
 
 # --- Accounts ---------------------------------------------------------------------------
 
-def _money(ctx: Ctx) -> Money:
-    return Money.from_config(ctx.config.attribution)
+def _money(ctx: Ctx) -> OpenPipeline:
+    return open_pipeline(ctx.session, ctx.config.attribution, ctx.now.date())
 
 
 def _ranked(ctx: Ctx, filters: accounts.Filters, page_no: int) -> View:

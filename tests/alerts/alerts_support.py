@@ -198,14 +198,11 @@ class Warehouse:
 
     def tick(self, config: Config) -> DetectStats:
         """Match, stamp and detect as the tick does, then clear the flags as the push would."""
-        from sync.attribution.currency import StaticRates
-
         with Session(self.engine) as s, s.begin():
             rematch(s, config.matching, now=self.now)
         with Session(self.engine) as s, s.begin():
             stamp_closed(s, config.attribution, now=self.now)
-            stats = detect_facts(s, config, now=self.now,
-                                 rates=StaticRates.from_config(config.attribution))
+            stats = detect_facts(s, config, now=self.now)
         self.pushed()
         return stats
 

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from sqlalchemy.orm import Session
 
 from sync.attribution.currency import StaticRates
+from sync.attribution.open_pipeline import OpenPipeline
 from sync.cli import cli
 from sync.reports.next_accounts import Pipeline, next_accounts, score
 
@@ -55,8 +56,8 @@ def test_ranked_per_named_partner_with_sharing_applied(wh: Warehouse) -> None:
     build(wh)
     today = (wh.now + timedelta(days=3)).date()
     with Session(wh.engine) as s:
-        rows = next_accounts(s, today=today, corporate_currency="usd",
-                             rates=StaticRates({"EUR": Decimal("1.10")}))
+        rows = next_accounts(s, today=today, pipeline=OpenPipeline.of(
+            StaticRates({"EUR": Decimal("1.10")}), ["EUR"], "usd", today))
     by = {}
     for r in rows:
         by.setdefault(r.partner, []).append(r)
@@ -81,12 +82,11 @@ def test_ranked_per_named_partner_with_sharing_applied(wh: Warehouse) -> None:
 def test_unknown_rate_is_left_out_and_said(wh: Warehouse) -> None:
     build(wh)
     with Session(wh.engine) as s:
-        rows = next_accounts(s, today=wh.now.date(), corporate_currency="USD",
-                             partner="acme", limit=2)
+        rows = next_accounts(s, today=wh.now.date(), partner="acme", limit=2)
     assert [r.account for r in rows] == ["Big Deal Inc", "Small Co"]
     with Session(wh.engine) as s:
-        euro = [r for r in next_accounts(s, today=wh.now.date(), corporate_currency="USD",
-                                         partner="acme") if r.account == "Euro GmbH"]
+        euro = [r for r in next_accounts(s, today=wh.now.date(), partner="acme")
+                if r.account == "Euro GmbH"]
     assert "no rate today for EUR" in euro[0].why
 
 
@@ -111,7 +111,6 @@ def test_cli_next_accounts(wh: Warehouse, tmp_path: Path) -> None:
 def test_limit_keeps_the_best(wh: Warehouse, limit: int) -> None:
     build(wh)
     with Session(wh.engine) as s:
-        full = next_accounts(s, today=wh.now.date(), corporate_currency="USD", partner="acme")
-        cut = next_accounts(s, today=wh.now.date(), corporate_currency="USD", partner="acme",
-                            limit=limit)
+        full = next_accounts(s, today=wh.now.date(), partner="acme")
+        cut = next_accounts(s, today=wh.now.date(), partner="acme", limit=limit)
     assert [r.account for r in cut] == [r.account for r in full][:limit]

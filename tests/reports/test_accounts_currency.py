@@ -5,6 +5,7 @@ config rates), ranked on that, the original currencies beside it; domains in Uni
 from __future__ import annotations
 
 import json
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from connectors.salesforce import SalesforceConnector
 from sandbox.salesforce import SalesforceSandbox
 from schema.models import ExchangeRate, Opportunity
 from sync.attribution.currency import StaticRates
+from sync.attribution.open_pipeline import OpenPipeline
 from sync.cli import cli
 from sync.config import parse_config
 from sync.reports.accounts import accounts_report
@@ -104,6 +106,7 @@ def test_an_amount_without_a_rate_is_counted_not_converted(world: World) -> None
                   .values(currency="XTS"))
     world.match()
     with Session(world.engine) as s:
-        [row] = accounts_report(s, rates=StaticRates({"EUR": Decimal("1.1")}))
+        [row] = accounts_report(s, pipeline=OpenPipeline.of(
+            StaticRates({"EUR": Decimal("1.1")}), ["EUR", "XTS"], "USD", date.today()))
     assert (row.open_pipeline, row.unconverted, row.original) == (
         Decimal("100.00"), 1, "100.00 USD; 700.00 XTS")

@@ -15,18 +15,19 @@ from sqlalchemy.orm import Session
 
 from schema.models import Account, CrmOwner, Opportunity, Overlap
 from sync.attribution import explain as attribution_explain
+from sync.attribution.open_pipeline import OpenPipeline
 from sync.config import MatchingConfig
 from sync.matching import explain as match_explain
 from sync.populations import our_populations
 from sync.sharing import Level, Policies, account_visibility
-from sync.web.queries.common import Col, Money, Paging, Table, View, money
+from sync.web.queries.common import Col, Paging, Table, View, money
 
 
 class UnknownAccount(LookupError):
     pass
 
 
-def account_view(session: Session, pol: Policies, money_: Money, matching: MatchingConfig,
+def account_view(session: Session, pol: Policies, money_: OpenPipeline, matching: MatchingConfig,
                  source: str, external_id: str, paging: Paging) -> View:
     acc = session.scalar(select(Account).where(Account.source == source,
                                                Account.external_id == external_id))
@@ -90,7 +91,7 @@ OPP_COLUMNS = (
     Col("external_id", "Id"))
 
 
-def _opportunities(session: Session, money_: Money, acc: Account,
+def _opportunities(session: Session, money_: OpenPipeline, acc: Account,
                    paging: Paging) -> tuple[list[dict[str, Any]], int | None]:
     converted = money_.corporate_amount(Opportunity.amount, Opportunity.currency)
     found = session.execute(

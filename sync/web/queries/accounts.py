@@ -11,14 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, case, false, func, literal, select, text
+from sqlalchemy import and_, false, func, literal, select, text
 from sqlalchemy.orm import Session
 
-from schema.models import Account, CrmOwner, Opportunity, Overlap
+from schema.models import Account, CrmOwner, Overlap
+from sync.attribution.open_pipeline import OpenPipeline
 from sync.owners import OWNER_OF_ACCOUNT, owner_choices
 from sync.populations import our_populations
 from sync.sharing import COUNTED, NAMED, Policies, account_visibility
-from sync.web.queries.common import Col, Money, Paging, Table, UnknownPartner, View, money
+from sync.web.queries.common import Col, Paging, Table, UnknownPartner, View, money
 
 
 @dataclass(frozen=True)
@@ -33,20 +34,7 @@ class Filters:
         return {k: v for k, v in self.__dict__.items() if v}
 
 
-def pipeline(money_: Money) -> Any:
-    """Open pipeline per account, in the corporate currency (SQL subquery)."""
-    converted = money_.corporate_amount(Opportunity.amount, Opportunity.currency)
-    return (
-        select(Opportunity.source, Opportunity.account_external_id,
-               func.count().label("n"), func.sum(converted).label("amount"),
-               func.sum(case((and_(converted.is_(None), Opportunity.amount.is_not(None)), 1),
-                             else_=0)).label("unconverted"))
-        .where(Opportunity.status == "open", Opportunity.is_deleted == false())
-        .group_by(Opportunity.source, Opportunity.account_external_id)
-        .subquery("pipeline"))
-
-
-def ranked(session: Session, pol: Policies, money_: Money, filters: Filters,
+def ranked(session: Session, pol: Policies, money_: OpenPipeline, filters: Filters,
            paging: Paging) -> View:
     if filters.partner and not pol.named_populations(filters.partner):
         raise UnknownPartner(filters.partner)
@@ -63,7 +51,7 @@ def ranked(session: Session, pol: Policies, money_: Money, filters: Filters,
     density = (select(Overlap.account_id, func.count(func.distinct(Overlap.partner_id))
                       .label("n"))
                .where(*density_where).group_by(Overlap.account_id).subquery("density"))
-    pipe = pipeline(money_)
+    pipe = money_.by_account()
     amount = func.coalesce(pipe.c.amount, literal(0))
     where: list[Any] = [Account.is_deleted == false()]
     if filters.owner:

@@ -1,17 +1,13 @@
-"""The shape every view returns (facts and tables), paging and money in the corporate
-currency, shared by the query modules."""
+"""The shape every view returns (facts and tables), paging and money to the cent, shared by
+the query modules (open pipeline converts in sync.attribution.open_pipeline, as everywhere)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import case, func, literal, null
-
 from schema.records import Population
-from sync.config import AttributionConfig
 
 POPULATIONS = tuple(p.value for p in Population)
 OUR_LABELS = {"customer": "Our customers", "open_opportunity": "Our open opportunities",
@@ -83,28 +79,6 @@ class Paging:
         if len(rows) > self.size:
             return rows[:self.size], self.page + 1
         return rows, None
-
-
-@dataclass(frozen=True)
-class Money:
-    """Conversion of open amounts to the corporate currency in SQL, at the configured rates
-    (an open deal has no close date: today's static rate is the only one there is)."""
-
-    corporate: str
-    rates: Mapping[str, Decimal]
-
-    @classmethod
-    def from_config(cls, config: AttributionConfig) -> Money:
-        return cls(config.corporate_currency.upper(),
-                   {k.upper(): Decimal(str(v)) for k, v in config.static_rates.items()})
-
-    def corporate_amount(self, amount: Any, currency: Any) -> Any:
-        """SQL: the amount in the corporate currency, NULL when no rate is known."""
-        code = func.upper(currency)
-        whens: list[Any] = [(currency.is_(None), amount), (code == self.corporate, amount)]
-        whens += [(code == c, amount * literal(r)) for c, r in sorted(self.rates.items())
-                  if c != self.corporate]
-        return case(*whens, else_=null())
 
 
 def money(value: Decimal | float | int | None) -> Decimal | None:
