@@ -27,9 +27,10 @@ from sync.config import Config
 from sync.errors import describe_error
 from sync.logs import get_logger
 from sync.partners.crm_source import pull_partner_crms
+from sync.progress import Progress
 from sync.runs import finish_run, start_run
 from sync.stages.alerts import deliver
-from sync.stages.context import Progress, TickContext, TickOptions, TickReport, utcnow
+from sync.stages.context import TickContext, TickOptions, TickReport, utcnow
 from sync.stages.counts import ApiUse, api_to_json
 from sync.stages.match import match
 from sync.stages.partners import refresh_partners
@@ -99,7 +100,9 @@ def run_tick(
                 for stage in STAGES:
                     if ctx.stopping():
                         break
+                    ctx.progress.start(stage.name)
                     stage.run(ctx)
+                    ctx.progress.done(stage.name)
                     ctx.heartbeat()
             if ctx.stopping():
                 ctx.report.status = RunStatus.INTERRUPTED

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.text import Text
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -19,44 +16,19 @@ from connectors.base import ConnectorError
 from schema.models import ChangeLog, WritebackError
 from schema.states import DeadLetterStatus
 from sync import terminal
+from sync.commands.options import progress_option
 from sync.config import Config
 from sync.context import AppContext, pass_app
 from sync.errors import UserError
 from sync.leader import Holder, writing
+from sync.progress import shown
 from sync.runs import abandon_dead_runs
 from sync.summary import api_calls, field_api_name, record_names, tick_summary
 from sync.warehouse import require_head
 from sync.wiring import build_connectors
 
 if TYPE_CHECKING:
-    from sync.tick import Progress as Progress_
     from sync.tick import TickOptions, TickReport
-
-
-@contextmanager
-def _progress(enabled: bool) -> Iterator[Progress | None]:
-    if not enabled:
-        yield None
-        return
-    with Progress(TextColumn("{task.description:<40}"), BarColumn(),
-                  TextColumn("{task.completed:>9,}"), TimeElapsedColumn(),
-                  console=Console(stderr=True), transient=False) as bars:
-        yield bars
-
-
-def _runner(bars: Progress | None) -> Progress_:
-    tasks: dict[str, TaskID] = {}
-
-    def advance(stage: str, label: str, amount: int) -> None:
-        if bars is None:
-            return
-        key = f"{stage} {label}"
-        if key not in tasks:
-            verb = {"pull": "pulled", "write": "written"}.get(stage, stage)
-            tasks[key] = bars.add_task(f"{label} {verb}", total=None)
-        bars.advance(tasks[key], amount)
-
-    return advance
 
 
 def print_planned(report: TickReport, console: Console, config: Config) -> None:
@@ -120,7 +92,7 @@ def _waiting(holder: Holder | None) -> None:
     click.echo(f"waiting for {who} to finish writing the warehouse...", err=True)
 
 
-def _run(app: AppContext, options: TickOptions, source: str | None, show_bars: bool, *,
+def _run(app: AppContext, options: TickOptions, source: str | None, show_progress: bool, *,
          wait: bool = False) -> TickReport:
     from sync.tick import run_tick  # the engine loads only for commands that run it
 
@@ -137,9 +109,9 @@ def _run(app: AppContext, options: TickOptions, source: str | None, show_bars: b
     with writing(engine, app.config.daemon.lock_file, command, wait=wait, on_wait=_waiting):
         abandon_dead_runs(engine, datetime.now(UTC))  # their writers died holding this lock
         try:
-            with _progress(show_bars) as bars:
+            with shown(show_progress) as progress:
                 return run_tick(engine, app.config, connectors, options=options,
-                                progress=_runner(bars))
+                                progress=progress)
         except ConnectorError as exc:
             raise UserError(str(exc)) from None
 
@@ -153,15 +125,17 @@ _WAIT_HELP = ("If another writer (a backfill, a sync, the daemon) holds the ware
 @click.option("--dry-run", is_flag=True,
               help="Print the field changes; change nothing (CRMs and warehouse).")
 @click.option("--source", default=None, help="Only this CRM source (by its name).")
+@progress_option
 @click.option("--wait", is_flag=True, help=_WAIT_HELP)
 @_format_opt
 @pass_app
 def sync_command(app: AppContext, once: bool, dry_run: bool, source: str | None,
-                 wait: bool, fmt: str) -> None:
+                 progress: bool, wait: bool, fmt: str) -> None:
     """One tick: pull, match, stamp, and write back what changed."""
     from sync.tick import TickOptions
 
-    report = _run(app, TickOptions(dry_run=dry_run), source, show_bars=False, wait=wait)
+    report = _run(app, TickOptions(dry_run=dry_run), source,
+                  show_progress=progress and fmt == "text", wait=wait)
     _show(app, report, fmt, dry_run)
 
 
@@ -171,7 +145,7 @@ def sync_command(app: AppContext, once: bool, dry_run: bool, source: str | None,
               help="Pull records modified since this date (UTC) instead of everything.")
 @click.option("--dry-run", is_flag=True,
               help="Pull and match, print changes; change nothing (CRMs and warehouse).")
-@click.option("--progress/--no-progress", default=True, help="Show progress bars.")
+@progress_option
 @click.option("--wait", is_flag=True, help=_WAIT_HELP)
 @_format_opt
 @pass_app
@@ -182,7 +156,7 @@ def backfill_command(app: AppContext, source: str | None, since: datetime | None
 
     opts = TickOptions(dry_run=dry_run, backfill=True, kind="backfill",
                        since=since.replace(tzinfo=UTC) if since else None)
-    report = _run(app, opts, source, show_bars=progress and fmt == "text", wait=wait)
+    report = _run(app, opts, source, show_progress=progress and fmt == "text", wait=wait)
     _show(app, report, fmt, dry_run)
 
 

@@ -11,6 +11,7 @@ import structlog
 
 from schema.db import transaction
 from sync import terminal
+from sync.commands.options import progress_option
 from sync.context import AppContext, pass_app
 from sync.errors import UserError
 from sync.exchange.importer import import_partner_file
@@ -23,6 +24,7 @@ from sync.partners.registry import (
     partner_config,
     sync_partners_from_config,
 )
+from sync.progress import shown
 from sync.warehouse import require_head
 
 log = structlog.get_logger(__name__)
@@ -106,15 +108,16 @@ def list_command(app: AppContext, fmt: str) -> None:
               help="The file's text encoding (default: the partner's config, else UTF-8 with "
                    "or without BOM), e.g. cp1252.")
 @click.option("--force", is_flag=True, help="Re-import even if the file is unchanged.")
+@progress_option
 @pass_app
 def import_command(app: AppContext, partner_id: str, file: Path, skip_invalid: bool | None,
-                   encoding: str | None, force: bool) -> None:
+                   encoding: str | None, force: bool, progress: bool) -> None:
     """Replace PARTNER's shared account list with the rows of FILE: a CSV, or an ecosync
     exchange file (its manifest or its rows), recognised and imported with no mapping."""
     engine = app.engine()
     require_head(engine)
     configured = partner_config(app.config, partner_id)
-    with transaction(engine) as session:
+    with transaction(engine) as session, shown(progress) as stages:
         sync_partners_from_config(session, app.config)
         imported = import_partner_file(
             session, partner_id, file,
@@ -123,7 +126,7 @@ def import_command(app: AppContext, partner_id: str, file: Path, skip_invalid: b
             skip_invalid=(skip_invalid if skip_invalid is not None
                           else bool(configured and configured.skip_invalid)),
             force=force, generic=generic_domains(app.config.matching.generic_domains),
-            now=datetime.now(UTC),
+            now=datetime.now(UTC), progress=stages,
         )
     result = imported.result
     if result.skipped_rows:

@@ -11,8 +11,10 @@ import structlog
 
 from schema.db import transaction
 from sync import terminal
+from sync.commands.options import progress_option
 from sync.config import POPULATIONS
 from sync.context import AppContext, pass_app
+from sync.progress import shown
 from sync.psi.log import log_rows
 from sync.psi.requester import finish, request
 from sync.psi.responder import respond
@@ -33,15 +35,16 @@ def psi() -> None:
 @click.option("--out", "out", required=True, type=_FILE, help="Request file to write.")
 @click.option("--population", "populations", multiple=True, type=click.Choice(POPULATIONS),
               help="The partner's populations to ask for; repeatable (default: all).")
+@progress_option
 @pass_app
 def request_command(app: AppContext, partner_id: str, out: Path,
-                    populations: tuple[str, ...]) -> None:
+                    populations: tuple[str, ...], progress: bool) -> None:
     """Step 1 (our side): write a request for PARTNER."""
     engine = app.engine()
     require_head(engine)
-    with transaction(engine) as session:
+    with transaction(engine) as session, shown(progress) as stages:
         result = request(session, app.config, partner_id, out, now=datetime.now(UTC),
-                         populations=populations or POPULATIONS)
+                         populations=populations or POPULATIONS, progress=stages)
     log.info("psi request", run=result.run_id, partner=result.partner_id,
              keys=sum(result.sizes.values()), bytes=result.bytes)
     click.echo(result.summary())
@@ -53,14 +56,16 @@ def request_command(app: AppContext, partner_id: str, out: Path,
 @click.option("--partner", "partner_id", default=None,
               help="The partner who sent it (default: the one whose id or name the request "
                    "names).")
+@progress_option
 @pass_app
-def respond_command(app: AppContext, in_: Path, out: Path, partner_id: str | None) -> None:
+def respond_command(app: AppContext, in_: Path, out: Path, partner_id: str | None,
+                    progress: bool) -> None:
     """Step 2 (their side): answer a request under our outbound policy for its sender."""
     engine = app.engine()
     require_head(engine)
-    with transaction(engine) as session:
+    with transaction(engine) as session, shown(progress) as stages:
         result = respond(session, app.config, in_, out, now=datetime.now(UTC),
-                         partner_id=partner_id)
+                         partner_id=partner_id, progress=stages)
     log.info("psi respond", run=result.run_id, partner=result.partner_id, bytes=result.bytes)
     click.echo(result.summary())
 
@@ -70,13 +75,15 @@ def respond_command(app: AppContext, in_: Path, out: Path, partner_id: str | Non
 @click.option("--out", "out", default=None, type=_FILE,
               help="Where to write the contacts request, when the partner shares owners "
                    "(default: beside the response).")
+@progress_option
 @pass_app
-def finish_command(app: AppContext, in_: Path, out: Path | None) -> None:
+def finish_command(app: AppContext, in_: Path, out: Path | None, progress: bool) -> None:
     """Step 3 (our side): land the partner's answer."""
     engine = app.engine()
     require_head(engine)
-    with transaction(engine) as session:
-        result = finish(session, app.config, in_, now=datetime.now(UTC), contacts_out=out)
+    with transaction(engine) as session, shown(progress) as stages:
+        result = finish(session, app.config, in_, now=datetime.now(UTC), contacts_out=out,
+                        progress=stages)
     # Run and partner only: what was in common is for `psi log`, through the sharing rule.
     log.info("psi finish", run=result.run_id, partner=result.partner_id)
     click.echo(result.summary())

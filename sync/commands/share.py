@@ -13,10 +13,12 @@ import structlog
 
 from schema.db import transaction
 from sync import terminal
+from sync.commands.options import progress_option
 from sync.context import AppContext, pass_app
 from sync.exchange.export import ExportFormat, discard_files, export_for_partner
 from sync.exchange.log import export_log
 from sync.matching.keys import generic_domains
+from sync.progress import shown
 from sync.warehouse import require_head
 
 log = structlog.get_logger(__name__)
@@ -39,20 +41,22 @@ def share() -> None:
 @click.option("--by", default=None,
               help="Who exports, for the share log (default: $ECOSYNC_USER, else the login "
                    "name).")
+@progress_option
 @pass_app
 def export_command(app: AppContext, partner_id: str, out: Path, fmt: str,
-                   by: str | None) -> None:
+                   by: str | None, progress: bool) -> None:
     """Write our accounts for PARTNER, under our outbound policy for it."""
     engine = app.engine()
     require_head(engine)
     who = by or os.environ.get("ECOSYNC_USER") or getpass.getuser()
     result = None
     try:
-        with transaction(engine) as session:
+        with transaction(engine) as session, shown(progress) as stages:
             result = export_for_partner(
                 session, app.config, partner_id, out, fmt=ExportFormat(fmt), by=who,
                 now=datetime.now(UTC).replace(microsecond=0),
-                generic=generic_domains(app.config.matching.generic_domains))
+                generic=generic_domains(app.config.matching.generic_domains),
+                progress=stages)
     except BaseException:
         if result is not None:  # written, but the log could not commit: nothing stays
             discard_files(result)

@@ -42,6 +42,7 @@ from sync.owners import OWNER_OF_ACCOUNT
 from sync.partners.csv_read import ParsedRow, file_sha256, parse_record
 from sync.partners.registry import partner_config, sync_partners_from_config
 from sync.populations import our_populations
+from sync.progress import SILENT, Progress, counting
 from sync.sharing import NAMED, Level, outbound_level
 
 BATCH = 5_000
@@ -115,7 +116,8 @@ def outbound_policy(config: Config, partner_id: str) -> tuple[PartnerConfig, dic
 
 def export_for_partner(session: Session, config: Config, partner_id: str, out_dir: Path, *,
                        fmt: ExportFormat = ExportFormat.ECOSYNC, by: str, now: datetime,
-                       generic: frozenset[str] = GENERIC_DOMAINS) -> ExportResult:
+                       generic: frozenset[str] = GENERIC_DOMAINS,
+                       progress: Progress = SILENT) -> ExportResult:
     """Write the export files into `out_dir` and record the export; the caller commits."""
     partner, policy = outbound_policy(config, partner_id)
     organisation = config.exchange.organisation.strip()
@@ -142,7 +144,9 @@ def export_for_partner(session: Session, config: Config, partner_id: str, out_di
         raise UserError(f"{out_dir}: cannot create the output folder ({exc.strerror})") from None
     partial = [rows_path.with_name(f".{rows_path.name}.part")]
     try:
-        tally = _write_rows(session, partial[0], policy, fmt, generic)
+        progress.start("export", partner.id, unit="rows")
+        tally = _write_rows(session, partial[0], policy, fmt, generic, progress, partner.id)
+        progress.done("export", partner.id)
         checksum = file_sha256(partial[0])
         counts = _counts(session, policy, tally)
         manifest_checksum = None
@@ -242,13 +246,13 @@ def _stream(session: Session, policy: dict[str, Level]) -> Iterator[Any]:
 
 
 def _write_rows(session: Session, path: Path, policy: dict[str, Level], fmt: ExportFormat,
-                generic: frozenset[str]) -> _Tally:
+                generic: frozenset[str], progress: Progress = SILENT, item: str = "") -> _Tally:
     tally = _Tally()
     header = list(COLUMNS)
     with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(COLUMNS if fmt is ExportFormat.ECOSYNC else PLAIN_COLUMNS)
-        for row in _stream(session, policy):
+        for row in counting(_stream(session, policy), progress, "export", item):
             cells = _cells(row, policy[row.population])
             # A row the partner's import would refuse would make it refuse the whole file.
             # The keys were computed at ingest by the same functions the import uses.

@@ -37,6 +37,7 @@ from sync.exchange.format import (
 from sync.matching.keys import GENERIC_DOMAINS
 from sync.partners.csv_import import ImportResult, import_partner_csv, lock_partner
 from sync.partners.csv_read import file_sha256
+from sync.progress import SILENT, Progress
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ def import_partner_file(
     columns: Mapping[str, str] | None = None, encoding: str | None = None,
     skip_invalid: bool = False, force: bool = False,
     generic: frozenset[str] = GENERIC_DOMAINS, now: datetime,
-    content_sha256: str | None = None,
+    content_sha256: str | None = None, progress: Progress = SILENT,
 ) -> FileImport:
     """Import an exchange file natively, or a partner CSV with the given options."""
     manifest_file = find_manifest(path)
@@ -92,19 +93,21 @@ def import_partner_file(
                             f"files together ({GUIDE})")
         result = import_partner_csv(session, partner_id, path, columns=columns,
                                     encoding=encoding, skip_invalid=skip_invalid, force=force,
-                                    generic=generic, now=now, content_sha256=content_sha256)
+                                    generic=generic, now=now, content_sha256=content_sha256,
+                                    progress=progress)
         if not result.file_unchanged:
             # A plain list replaces the whole snapshot, counts from an earlier exchange too.
             session.execute(delete(PartnerPopulationCount)
                             .where(PartnerPopulationCount.partner_id == partner_id))
         return FileImport(result)
     return import_exchange(session, partner_id, manifest_file, rows_given=path,
-                           force=force, generic=generic, now=now)
+                           force=force, generic=generic, now=now, progress=progress)
 
 
 def import_exchange(session: Session, partner_id: str, manifest_file: Path, *,
                     rows_given: Path | None = None, force: bool = False,
-                    generic: frozenset[str] = GENERIC_DOMAINS, now: datetime) -> FileImport:
+                    generic: frozenset[str] = GENERIC_DOMAINS, now: datetime,
+                    progress: Progress = SILENT) -> FileImport:
     lock_partner(session, partner_id)  # an unknown partner fails before any file work
     manifest = read_manifest(manifest_file)
     rows_path = manifest_file.parent / manifest.rows_file
@@ -126,7 +129,8 @@ def import_exchange(session: Session, partner_id: str, manifest_file: Path, *,
     _check_rows(rows_path, manifest)
     result = import_partner_csv(session, partner_id, rows_path, columns=None,
                                 encoding="utf-8-sig", skip_invalid=False, force=force,
-                                generic=generic, now=now, content_sha256=digest)
+                                generic=generic, now=now, content_sha256=digest,
+                                progress=progress)
     counts_only = manifest.counts_only()
     session.execute(delete(PartnerPopulationCount)
                     .where(PartnerPopulationCount.partner_id == partner_id))

@@ -49,6 +49,7 @@ from sync.matching.keys import GENERIC_DOMAINS
 from sync.matching.worktables import table_of
 from sync.partners.csv_read import ParsedRow, RowProblem, check_encoding, file_sha256
 from sync.partners.staging import StagedRows, stage_file, stage_records, staged_scope
+from sync.progress import SILENT, Progress
 
 # Fields compared to decide whether a row changed (everything the CSV carries).
 COMPARED = ("external_id", "name", "domain", "website", "domain_key", "name_key", "duns",
@@ -155,6 +156,7 @@ def import_partner_csv(
     generic: frozenset[str] = GENERIC_DOMAINS,
     now: datetime | None = None,
     content_sha256: str | None = None,
+    progress: Progress = SILENT,
 ) -> ImportResult:
     """Replace the partner's snapshot with the file's rows, in the session's transaction.
 
@@ -173,7 +175,8 @@ def import_partner_csv(
         return ImportResult(partner_id, path, 0, snapshot_version=partner.snapshot_version,
                             fingerprint=fingerprint, file_unchanged=True)
     conn = session.connection()
-    staged = stage_file(conn, path, encoding=used_encoding, columns=columns, generic=generic)
+    staged = stage_file(conn, path, encoding=used_encoding, columns=columns, generic=generic,
+                        progress=progress)
     with staged_scope(conn, staged):
         if file_fingerprint(staged.fingerprint, used_encoding, columns,
                             skip_invalid) != fingerprint:
@@ -184,7 +187,9 @@ def import_partner_csv(
         if staged.problem_count and not skip_invalid:
             raise PartnerImportError(problems_message(path, staged, imported=False),
                                      staged.problems, staged.invalid_rows)
+        progress.start("merge")
         counts = merge_snapshot(session, partner_id, staged, now=now)
+        progress.done("merge")
     partner.snapshot_version += 1
     partner.source_fingerprint = fingerprint
     partner.rejected_fingerprint = None

@@ -53,6 +53,7 @@ from sync.partners.csv_read import (
     base_row_key,
     iter_partner_csv,
 )
+from sync.progress import SILENT, Progress, counting
 
 ROW_FIELDS = ("external_id", "name", "domain", "website", "domain_key", "name_key", "duns",
               "population", "owner_name", "owner_email")
@@ -249,12 +250,15 @@ def staged_scope(conn: Connection, staged: StagedRows) -> Iterator[StagedRows]:
 def stage_file(conn: Connection, path: Path, *, encoding: str = "utf-8-sig",
                columns: Mapping[str, str] | None = None,
                generic: frozenset[str] = GENERIC_DOMAINS,
-               keep: int | None = KEEP_PROBLEMS) -> StagedRows:
+               keep: int | None = KEEP_PROBLEMS, progress: Progress = SILENT) -> StagedRows:
     """Stream a partner CSV through validation into the stage (see `stage_records`)."""
     info = ReadInfo()
     records = iter_partner_csv(path, encoding=encoding, columns=columns, generic=generic,
                                info=info)
-    staged = stage_records(conn, records, info=info, keep=keep)
+    progress.start("read", path.name)
+    staged = stage_records(conn, counting(records, progress, "read", path.name), info=info,
+                           keep=keep)
+    progress.done("read", path.name)
     staged.fingerprint, staged.columns = info.fingerprint, dict(info.columns)
     return staged
 

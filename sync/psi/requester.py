@@ -21,6 +21,7 @@ from schema.upsert import chunked
 from sync.config import POPULATIONS, Config, PartnerConfig, PsiConfig
 from sync.errors import UserError
 from sync.partners.registry import partner_config, sync_partners_from_config
+from sync.progress import SILENT, Progress
 from sync.psi import params, protocol, runs, state
 from sync.psi.answers import answer_sections, read_answers
 from sync.psi.contacts import land_contacts, write_contacts_request
@@ -73,7 +74,8 @@ def check_size(total: int, config: PsiConfig, whose: str, fix: str) -> None:
 
 
 def request(session: Any, config: Config, partner_id: str, out: Path, *, now: datetime,
-            populations: Collection[str] = POPULATIONS) -> RequestResult:
+            populations: Collection[str] = POPULATIONS,
+            progress: Progress = SILENT) -> RequestResult:
     """Write a request for the partner's `populations` (all by default) and record the run.
 
     Our set: the registrable domains and DUNS numbers of our accounts in every population we
@@ -117,13 +119,16 @@ def request(session: Any, config: Config, partner_id: str, out: Path, *, now: da
             Kind.REQUEST, run_id, ours, organisation, now,
             [{"key": k, "size": n} for k, n in sizes.items()],
             to=partner.name, populations=list(populations))
+        progress.start("encrypt", total=sum(sizes.values()), unit="keys")
         with Writer(out, header) as writer:
             for index, kind in enumerate(KINDS):
                 elements = state.elements(state_dir, pending, kind.value)
                 for batch in chunked(elements, CHUNK):
                     writer.frame(index, Part.REQUEST,
                                  protocol.encrypt(key, [e for e, _ in batch]))
+                    progress.advance("encrypt", amount=len(batch))
             digest = writer.close()
+        progress.done("encrypt")
     except BaseException:
         state.remove_pending(state_dir, run_id)
         raise
@@ -169,7 +174,7 @@ class FinishResult:
 
 
 def finish(session: Any, config: Config, path: Path, *, now: datetime,
-           contacts_out: Path | None = None) -> FinishResult:
+           contacts_out: Path | None = None, progress: Progress = SILENT) -> FinishResult:
     """Read a response (or a contacts answer) to one of our runs and land it, all or
     nothing: a message that fails any check changes nothing."""
     protocol.check_available()
@@ -195,8 +200,12 @@ def finish(session: Any, config: Config, path: Path, *, now: datetime,
                                our_sizes=run.sizes["ours"], limit=config.psi.max_set_size)
     # Owners are asked for only where we would show them (our share policy for the partner).
     showable = [p for p in POPULATIONS if share_level(partner.share, p) is Level.FULL]
+    progress.start("decrypt answers")
     found = read_answers(message, sections, pending, state_dir, tag_populations=showable)
+    progress.done("decrypt answers")
+    progress.start("land")
     landed = land_intersection(session, partner.id, run.run_id, found, now=now)
+    progress.done("land")
     messages = [*run.messages, runs.received(message, now)]
     out = None
     if any(f.tags for f in found):

@@ -22,6 +22,7 @@ from schema.upsert import chunked
 from sync.config import POPULATIONS, Config, PartnerConfig
 from sync.errors import UserError
 from sync.partners.registry import sync_partners_from_config
+from sync.progress import SILENT, Progress
 from sync.psi import params, protocol, runs
 from sync.psi.contacts import ContactsAnswer, answer_contacts, store_tags
 from sync.psi.messages import Kind, Message, Part, Writer, read_message, refuse
@@ -72,7 +73,7 @@ def requesting_partner(config: Config, message: Message, partner_id: str | None)
 
 
 def respond(session: Any, config: Config, path: Path, out: Path, *, now: datetime,
-            partner_id: str | None = None) -> RespondResult:
+            partner_id: str | None = None, progress: Progress = SILENT) -> RespondResult:
     """Answer a request (or a contacts request) read from `path`, writing `out`."""
     protocol.check_available()
     message = read_message(path, (Kind.REQUEST, Kind.CONTACTS_REQUEST))
@@ -121,12 +122,15 @@ def respond(session: Any, config: Config, path: Path, out: Path, *, now: datetim
         header = params.header(Kind.RESPONSE, message.run_id, ours, organisation, now,
                                sections, to=str(message.header["from"]))
         try:
+            progress.start("answer", total=sum(ours_sizes.values()), unit="keys")
             with Writer(out, header) as writer:
                 for index, (population, kind) in enumerate(sets):
                     items = list(_read(sets[(population, kind)][0]))
                     _answer(session, run, writer, message, index, population, kind,
                             levels[population], items, sizes[kind.value], ours)
+                    progress.advance("answer", amount=len(items))
                 digest = writer.close()
+            progress.done("answer")
         except ProtocolError as exc:
             raise refuse(message.path, f"its encrypted elements cannot be read ({exc})",
                          "nothing was answered; ask the partner to send the request again") \

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -25,11 +25,11 @@ from sqlalchemy.orm import Session
 from connectors.base import Connector
 from schema.states import RunStatus
 from sync.config import Config
+from sync.progress import SILENT, Progress
 from sync.runs import heartbeat
 from sync.stages.counts import ApiUse, TickCounts
 from sync.writeback import RecordChange
 
-Progress = Callable[[str, str, int], None]  # (stage, source/stream label, amount)
 # Inside a long stage (a backfill's pull, a large push) the run log hears from the run this
 # often; `ecosync status` calls a run whose heartbeat stopped for far longer abandoned.
 HEARTBEAT_EVERY_S = 30.0
@@ -74,7 +74,7 @@ class TickContext:
     started: datetime  # the tick's start by this host's clock (run log, stamps, overlaps)
     report: TickReport
     log: Any
-    progress: Progress = field(default=lambda _stage, _label, _n: None)
+    progress: Progress = field(default=SILENT)  # each stage reports to it (sync.progress)
     calls_before: dict[str, int] = field(default_factory=dict)
     # Dry run: the connection whose one transaction holds all of the tick's work.
     _dry: Connection | None = field(default=None, repr=False)

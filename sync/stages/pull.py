@@ -7,7 +7,9 @@ the rest of the window waits for a later tick so that write-back gets the calls 
 
 from __future__ import annotations
 
-from connectors.base import BudgetExhausted, Connector
+from datetime import datetime
+
+from connectors.base import BudgetExhausted, Connector, ConnectorError, Watermark
 from schema.records import Stream
 from sync.ingest import backfill_starts, complete_window, land_page, start_cursor
 from sync.matching.keys import generic_domains
@@ -64,6 +66,7 @@ def _pull_connector(ctx: TickContext, connector: Connector) -> None:
                 since = start_cursor(session, connector.name, stream, backfill=False,
                                      since=None, now=now)
         pulled = changed = 0
+        ctx.progress.start("pull", label, _total(ctx, connector, stream, since, until))
         try:
             for page in connector.pull(stream, since, until):
                 with ctx.transaction() as session:
@@ -75,7 +78,7 @@ def _pull_connector(ctx: TickContext, connector: Connector) -> None:
                 counts.pulled += landed.records
                 counts.changed += landed.changed
                 counts.deleted += landed.deleted
-                ctx.progress("pull", label, landed.records)
+                ctx.progress.advance("pull", label, landed.records)
                 ctx.heartbeat(at_most_every_s=HEARTBEAT_EVERY_S)
                 if ctx.stopping():
                     return
@@ -87,9 +90,22 @@ def _pull_connector(ctx: TickContext, connector: Connector) -> None:
             return
         with ctx.transaction() as session:
             complete_window(session, connector.name, stream, until, now=now, run_id=ctx.run_id)
+        ctx.progress.done("pull", label)
         ctx.log.info("pulled", source=connector.name, stream=stream.value, records=pulled,
                      changed=changed, since=since.modified_at.isoformat() if since else None,
                      until=until.isoformat())
+
+
+def _total(ctx: TickContext, connector: Connector, stream: Stream, since: Watermark | None,
+           until: datetime) -> int | None:
+    """What a backfill from the beginning will read, when progress shows totals (one count
+    call per stream); a window's size is not known in advance."""
+    if not (ctx.progress.totals and ctx.options.backfill and since is None):
+        return None
+    try:
+        return connector.count(stream, created_until=until)
+    except ConnectorError:
+        return None  # only a total for a progress bar; the pull will say what is wrong
 
 
 def budget_short(connector: Connector) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from connectors.base import Connector
@@ -68,9 +68,11 @@ def push(ctx: TickContext) -> None:
 
 def _push_plan(ctx: TickContext, item: Plan) -> None:
     pending: list[PlannedChunk] = []
+    ctx.progress.start("push", item.label, _queued(ctx, item))
     for chunk in item.chunks():
         if ctx.dry_run:
             ctx.report.planned.extend(chunk.changes)
+            ctx.progress.advance("push", item.label, len(chunk.record_ids))
             continue
         pending.append(chunk)
         # Batch up to the bulk-write size so large write-backs can use bulk APIs.
@@ -81,9 +83,24 @@ def _push_plan(ctx: TickContext, item: Plan) -> None:
             break
     if pending:
         _push_chunks(ctx, item, pending)
+    ctx.progress.done("push", item.label)
     counts = ctx.report.counts.of(item.connector.name, item.stream)
     ctx.log.info("written", source=item.connector.name, stream=item.stream.value,
                  records=counts.written, failed=counts.failed)
+
+
+def _queued(ctx: TickContext, item: Plan) -> int | None:
+    """How many of the source's records are queued for planning: the push's total, counted
+    only when progress shows totals."""
+    if not ctx.progress.totals:
+        return None
+    model: type[Account] | type[Opportunity] = (
+        Account if item.stream is Stream.ACCOUNTS else Opportunity)
+    kind = Kind.ACCOUNT if item.stream is Stream.ACCOUNTS else Kind.OPPORTUNITY
+    with ctx.reading() as session:
+        return int(session.scalar(select(func.count()).select_from(model).where(
+            model.source == item.connector.name,
+            model.id.in_(dirty.queued(Queue.PLAN, kind)))) or 0)
 
 
 def _push_chunks(ctx: TickContext, item: Plan, chunks: Sequence[PlannedChunk]) -> None:
@@ -96,11 +113,11 @@ def _push_chunks(ctx: TickContext, item: Plan, chunks: Sequence[PlannedChunk]) -
     counts.failed += stats.records_failed
     counts.manual_edits += stats.manual_edits
     counts.deferred += len(stats.deferred)
-    ctx.progress("write", item.label, stats.records_written)
     ctx.heartbeat(at_most_every_s=HEARTBEAT_EVERY_S)
     ids = [i for chunk in chunks for i in chunk.record_ids]
     with ctx.transaction() as session:
         _taken_off(session, item, ids, stats.deferred)
+    ctx.progress.advance("push", item.label, len(ids))  # records planned and written (or equal)
 
 
 def _taken_off(session: Session, item: Plan, ids: Sequence[int], deferred: set[str]) -> None:

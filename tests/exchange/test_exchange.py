@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -287,6 +288,8 @@ def test_share_log_lists_every_export(ours: Engine, tmp_path: Path) -> None:
                                 "--by", "jo"])
     assert first.exit_code == 0, first.output
     assert "20 rows" in first.output and "prospect 10 (count only)" in first.output
+    # Not a terminal: the progress is one plain line on stderr.
+    assert re.search(r"^export p-them: 20 rows in [\d.]+ s", first.stderr, re.M), first.stderr
     second = runner.invoke(cli, [*base, "export", "p-them", "--out", str(tmp_path / "b"),
                                  "--format", "plain", "--by", "jo"])
     assert second.exit_code == 0, second.output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -50,15 +51,19 @@ def test_the_whole_run_through_the_cli(configs: tuple[Path, Path], tmp_path: Pat
     made = _run(acme, "psi", "request", "globex", "--out", str(req))
     assert made.exit_code == 0, made.output
     assert "request for globex written to" in made.output
+    # Not a terminal: each stage's progress is one plain line on stderr.
+    assert re.search(r"^encrypt: [\d,]+ keys in [\d.]+ s", made.stderr, re.M), made.stderr
     answered = _run(globex, "psi", "respond", "--in", str(req), "--out", str(resp))
     assert answered.exit_code == 0, answered.output
     assert "sharing customer (full), open_opportunity (counts), prospect (names)" \
         in answered.output
+    assert re.search(r"^answer: [\d,]+ keys in [\d.]+ s", answered.stderr, re.M)
     contacts_req = tmp_path / "ask.psi"
     done = _run(acme, "psi", "finish", "--in", str(resp), "--out", str(contacts_req))
     assert done.exit_code == 0, done.output
     assert "open_opportunity (counts): 4 domain, 0 duns" in done.output
     assert "9 partner accounts landed" in done.output
+    assert re.search(r"^decrypt answers: done in [\d.]+ s\nland: done in", done.stderr, re.M)
     assert f"send {contacts_req} to the partner" in done.output
     contacts = tmp_path / "contacts.psi"
     sent = _run(globex, "psi", "respond", "--in", str(contacts_req), "--out", str(contacts))
