@@ -41,9 +41,10 @@ def test_help_imports_click_and_the_command_table_only() -> None:
     modules = loaded_by("--help")
     assert "click" in modules
     assert [m for m in HEAVY if m in modules] == []
-    ours = sorted(m for m in modules if m.split(".")[0] in ("sync", "schema", "connectors"))
-    assert ours == ["schema", "schema.errors", "sync", "sync.cli", "sync.commands",
-                    "sync.commands.lazy", "sync.context", "sync.errors"]
+    ours = {m for m in modules if m.split(".")[0] in ("sync", "schema", "connectors")}
+    # The command table and what the error handling of every command needs; nothing else.
+    assert ours <= {"schema", "schema.errors", "sync", "sync.cli", "sync.commands",
+                    "sync.commands.lazy", "sync.context", "sync.errors", "sync.masking"}, ours
 
 
 # What no read-only command needs: migrations, HTTP clients and servers, the CRM client

@@ -13,10 +13,11 @@ from e2e_support import Env
 from rich.cells import cell_len
 from rich.console import Console
 
+from schema.records import Stream
 from sync.cli import cli
 from sync.logs import MASKER
 from sync.progress_bars import Bars
-from sync.tick import STAGES, TickOptions, run_tick
+from sync.tick import STAGES, TickOptions, TickReport, run_tick
 from sync.wiring import build_connectors
 
 STREAMS = ("salesforce/accounts", "salesforce/opportunities", "hubspot/accounts",
@@ -27,6 +28,11 @@ PUSHED = ("salesforce/opportunities", "salesforce/accounts", "hubspot/opportunit
 ROWS = [row for stage in STAGES for row in (
     [f"pull {s}" for s in STREAMS] if stage.name == "pull" else
     [f"push {s}" for s in PUSHED] if stage.name == "push" else [stage.name])]
+
+
+def _pulled(report: TickReport, label: str) -> int:
+    source, stream = label.split("/")
+    return report.counts.of(source, Stream(stream)).pulled
 
 
 def test_a_backfill_on_a_terminal_shows_each_stream_against_the_crm_total(both: Env) -> None:
@@ -44,8 +50,8 @@ def test_a_backfill_on_a_terminal_shows_each_stream_against_the_crm_total(both: 
     for stream in STREAMS:
         pulled = tasks[f"pull {stream}"]
         # The bar's total is the CRM's own count, which the whole pull then reached.
-        assert pulled.fields["known"] == in_crm[stream] == report.counts[f"pulled.{stream}"]
-        assert pulled.fields["count"] == report.counts[f"pulled.{stream}"]
+        assert pulled.fields["known"] == in_crm[stream] == _pulled(report, stream)
+        assert pulled.fields["count"] == _pulled(report, stream)
         pushed = tasks[f"push {stream}"]
         assert pushed.fields["known"] == pushed.fields["count"] > 0  # every queued record
     assert [t.description for t in bars.tasks if t.visible] == ROWS
@@ -54,7 +60,7 @@ def test_a_backfill_on_a_terminal_shows_each_stream_against_the_crm_total(both: 
     lines = screen.file.getvalue().splitlines()  # type: ignore[attr-defined]
     assert len(lines) == len(ROWS) and all(cell_len(line) <= 80 for line in lines), lines
     sf_accounts = next(line for line in lines if line.startswith("pull salesforce/accounts"))
-    assert f"{report.counts['pulled.salesforce/accounts']:,}" in sf_accounts
+    assert f"{_pulled(report, 'salesforce/accounts'):,}" in sf_accounts
 
 
 def test_a_backfill_in_a_pipe_prints_one_plain_line_per_stage(both: Env, tmp_path: Path
@@ -83,10 +89,12 @@ def test_totals_are_counted_only_when_a_terminal_shows_them(both: Env) -> None:
         options, connectors = TickOptions(backfill=True, kind="backfill"), build_connectors(
             both.config)
         if progress is None:
-            return run_tick(both.engine, both.config, connectors, options=options).api_calls
+            report = run_tick(both.engine, both.config, connectors, options=options)
+            return {source: use.calls for source, use in report.api.items()}
         with progress:
-            return run_tick(both.engine, both.config, connectors, options=options,
-                            progress=progress).api_calls
+            report = run_tick(both.engine, both.config, connectors, options=options,
+                              progress=progress)
+            return {source: use.calls for source, use in report.api.items()}
 
     backfill()  # the first one writes; the next two find every field as it should be
     silent = backfill()
