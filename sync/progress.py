@@ -3,16 +3,14 @@
 Long work (a tick's stages, a partner import, an export, private matching) reports to a
 `Progress` and knows nothing of terminals: `start` a stage (or one item of it, e.g. the pull
 of one stream) with its total when known, `advance` it, and say when it is `done`. The CLI
-picks how that is shown (`shown`): rich bars on a terminal (sync/progress_bars.py), one plain
-line per stage when the output is a file or a pipe (`Lines`), nothing with --no-progress.
+picks how that is shown (sync.progress_bars.shown): rich bars on a terminal, one plain line per
+stage when the output is a file or a pipe (`Lines`), nothing with --no-progress.
 """
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
@@ -113,23 +111,3 @@ def counting(items: Iterable[T], progress: Progress, stage: str, item: str = "",
             pending = 0
     if pending:
         progress.advance(stage, item, pending)
-
-
-def on_terminal() -> bool:
-    """Bars only when both streams are a terminal: a redirected stdout is a log or a file."""
-    return sys.stdout.isatty() and sys.stderr.isatty()
-
-
-@contextmanager
-def shown(enabled: bool = True) -> Iterator[Progress]:
-    """How the CLI shows a long command's progress: bars on a terminal, else plain lines on
-    stderr (stdout keeps the command's result), or nothing."""
-    if not enabled:
-        yield SILENT
-    elif on_terminal():
-        from sync.progress_bars import Bars, bars_console
-
-        with Bars(bars_console()) as bars:
-            yield bars
-    else:
-        yield Lines(lambda line: print(line, file=sys.stderr, flush=True))

@@ -1,6 +1,7 @@
-"""Progress on a terminal: one rich bar per stage (per item where a stage reports items, e.g.
-the pull of each stream) with its count against the total when known, its rate, and the time
-left (elapsed once done, or while the total is unknown).
+"""How a command's progress is shown (`shown`): plain lines in a pipe, and on a terminal one
+rich bar per stage (per item where a stage reports items, e.g. the pull of each stream) with
+its count against the total when known, its rate, and the time left (elapsed once done, or
+while the total is unknown).
 
 While the bars are live, log lines print above them: the stream the log handlers write to
 (the masking stream over stderr, sync.logs) is pointed at the bars' console for as long as
@@ -10,7 +11,8 @@ they are shown, so a warning never tears through the display.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from types import TracebackType
 from typing import IO, Any, TextIO, cast
 
@@ -21,7 +23,7 @@ from rich.table import Column
 from rich.text import Text
 
 from sync.logs import MaskingStream
-from sync.progress import label
+from sync.progress import SILENT, Lines, Progress, label
 
 
 def bars_console(width: int | None = None) -> Console:
@@ -172,3 +174,21 @@ class Bars:
     @property
     def tasks(self) -> list[Task]:
         return self._bars.tasks
+
+
+def on_terminal() -> bool:
+    """Bars only when both streams are a terminal: a redirected stdout is a log or a file."""
+    return sys.stdout.isatty() and sys.stderr.isatty()
+
+
+@contextmanager
+def shown(enabled: bool = True) -> Iterator[Progress]:
+    """How the CLI shows a long command's progress: bars on a terminal, else plain lines on
+    stderr (stdout keeps the command's result), or nothing."""
+    if not enabled:
+        yield SILENT
+    elif on_terminal():
+        with Bars(bars_console()) as bars:
+            yield bars
+    else:
+        yield Lines(lambda line: print(line, file=sys.stderr, flush=True))

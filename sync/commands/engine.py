@@ -21,7 +21,7 @@ from sync.config import Config
 from sync.context import AppContext, pass_app
 from sync.errors import UserError
 from sync.leader import Holder, writing
-from sync.progress import shown
+from sync.progress_bars import shown
 from sync.runs import abandon_dead_runs
 from sync.summary import api_calls, field_api_name, record_names, tick_summary
 from sync.warehouse import require_head

@@ -24,7 +24,7 @@ from sync.partners.registry import (
     partner_config,
     sync_partners_from_config,
 )
-from sync.progress import shown
+from sync.progress_bars import shown
 from sync.warehouse import require_head
 
 log = structlog.get_logger(__name__)

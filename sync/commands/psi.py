@@ -14,7 +14,7 @@ from sync import terminal
 from sync.commands.options import progress_option
 from sync.config import POPULATIONS
 from sync.context import AppContext, pass_app
-from sync.progress import shown
+from sync.progress_bars import shown
 from sync.psi.log import log_rows
 from sync.psi.requester import finish, request
 from sync.psi.responder import respond

@@ -18,7 +18,7 @@ from sync.context import AppContext, pass_app
 from sync.exchange.export import ExportFormat, discard_files, export_for_partner
 from sync.exchange.log import export_log
 from sync.matching.keys import generic_domains
-from sync.progress import shown
+from sync.progress_bars import shown
 from sync.warehouse import require_head
 
 log = structlog.get_logger(__name__)
