@@ -88,19 +88,21 @@ def test_a_resumed_backfill_says_where_it_resumes_and_skips_finished_streams(
     from e2e_support import make_env
 
     from schema.records import Stream
+    from sync.progress import Silent
     from sync.tick import TickOptions, run_tick
 
     for env in make_env(tmp_path, warehouse, hubspot=False, accounts=60, opportunities=120):
         stop = threading.Event()
 
-        def kill_during_opportunities(stage: str, label: str, _n: int,
-                                      stop: threading.Event = stop) -> None:
-            if stage == "pull" and label == "salesforce/opportunities":
-                stop.set()  # as a SIGTERM would, after the first page of opportunities
+        class KillDuringOpportunities(Silent):
+            def advance(self, stage: str, item: str = "", amount: int = 1,
+                        stop: threading.Event = stop) -> None:
+                if stage == "pull" and item == "salesforce/opportunities":
+                    stop.set()  # as a SIGTERM would, after the first page of opportunities
 
         first = run_tick(env.engine, env.config, env.connectors,
                          options=TickOptions(backfill=True, kind="backfill", stop=stop),
-                         progress=kill_during_opportunities)
+                         progress=KillDuringOpportunities())
         assert first.status == "interrupted"
         resumed = run_tick(env.engine, env.config, env.connectors,
                            options=TickOptions(backfill=True, kind="backfill"))
