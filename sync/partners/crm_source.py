@@ -44,12 +44,12 @@ from sync.matching.keys import (
 from sync.matching.worktables import table_of
 from sync.partners.csv_import import lock_partner, merge_snapshot
 from sync.partners.staging import stage_query, staged_scope
+from sync.progress import SILENT, Progress
 
 CRM_SOURCES = tuple(CRM_AUTH_REQUIRED)
 STREAMS = (Stream.ACCOUNTS, Stream.OPPORTUNITIES)
 GUIDE = "docs/partner-data.md"
 Transaction = Callable[[], AbstractContextManager[Session]]
-Progress = Callable[[str, str, int], None]
 
 
 def partner_connector(partner: PartnerConfig) -> Connector:
@@ -228,7 +228,7 @@ class CrmRefresh:
 def refresh_partner_crm(transaction: Transaction, partner: PartnerConfig, *, now: datetime,
                         backfill: bool = False, generic: frozenset[str] = GENERIC_DOMAINS,
                         connector: Connector | None = None,
-                        progress: Progress | None = None) -> CrmRefresh:
+                        progress: Progress = SILENT) -> CrmRefresh:
     """Read what changed in the partner's CRM since its watermarks (everything when
     `backfill` or on the first run), land it, and derive its list again if anything came.
     Raises ConnectorError (or UserError) for this partner; earlier pages stay landed."""
@@ -239,12 +239,14 @@ def refresh_partner_crm(transaction: Transaction, partner: PartnerConfig, *, now
     for stream in STREAMS:
         with transaction() as session:
             since = None if backfill else read_watermark(session, partner.id, stream)
+        label = f"{partner.id}/{stream.value}"
+        progress.start("partner sources", label)
         for page in connector.pull(stream, since, until):
             with transaction() as session:
                 landed = land_page(session, partner.id, page, now=now, generic=generic)
             result.pulled[stream.value] += landed
-            if progress is not None:
-                progress("pull", f"{partner.id}/{stream.value}", landed)
+            progress.advance("partner sources", label, landed)
+        progress.done("partner sources", label)
         with transaction() as session:  # the whole window is landed
             save_watermark(session, partner.id, stream, Watermark(until, ""), now=now)
     with transaction() as session:
