@@ -60,7 +60,10 @@ def show(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, Decimal):
-        return f"{value:,.2f}"
+        # As precise as the figure is: money to the cent, percentages and lifts to 0.1.
+        exponent = value.as_tuple().exponent
+        places = -exponent if isinstance(exponent, int) and exponent < 0 else 0
+        return f"{value:,.{places}f}"
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, datetime):

@@ -178,10 +178,12 @@ def by_partner(session: Session, pol: Policies, ours: Any) -> Table:
         for o in POPULATIONS:
             for t in POPULATIONS:
                 r.setdefault(f"{o}__{t}", 0)
+    cosell = f"{COSELL[0]}__{COSELL[1]}"
     cols = (Col("partner", "Partner", link="_href_partner"),
+            Col(cosell, "Co-sell: their customers x our open opportunities", numeric=True),
             *(Col(f"{o}__{t}", f"{OUR_LABELS[o]} x {THEIR_LABELS[t].lower()}", numeric=True)
-              for o in POPULATIONS for t in POPULATIONS))
-    return Table("partners", "By partner", cols, rows)
+              for o in POPULATIONS for t in POPULATIONS if (o, t) != COSELL))
+    return Table("partners", "By partner (most co-sell first)", cols, rows)
 
 
 def cell(session: Session, pol: Policies, ours: str, theirs: str, partner: str | None,

@@ -35,11 +35,20 @@ def joint_accounts(session: Session, pol: Policies, quarter: Quarter) -> dict[st
     return {k: int(n) for k, n in rows}
 
 
+VERDICT_WORDS = {"working set": "a working set", "rolodex": "a rolodex (too few to work)",
+                 "over-extended": "over-extended (too many to work together)"}
+
+
 def verdict_words(name: str, n: int, quarter: Quarter) -> str:
     status, _ = classify(n)
     return (f"In {quarter.label}, {name} and we pursued {n} named account"
             f"{'' if n == 1 else 's'} together (accounts it has that had an open opportunity "
-            f"of ours): a {status}. A working set has {WORKING_SET_MIN} to {WORKING_SET_MAX}.")
+            f"of ours): {VERDICT_WORDS[status]}. A working set has {WORKING_SET_MIN} to "
+            f"{WORKING_SET_MAX}.")
+
+
+def _words(populations: list[str]) -> str:
+    return ", ".join(p.replace("_", " ") for p in populations)
 
 
 def partners_list(session: Session, pol: Policies, today: date) -> View:
@@ -62,7 +71,7 @@ def partners_list(session: Session, pol: Policies, today: date) -> View:
             "partner_id": None if pooled else k,
             "partner": POOLED_LABEL if pooled else pol.names[k],
             "kind": None if pooled else kinds.get(k),
-            "shared_by_name": None if pooled else ", ".join(pol.named_populations(k)),
+            "shared_by_name": None if pooled else _words(pol.named_populations(k)),
             "active_overlaps": int(active.get(k, 0)), "joint_accounts": n,
             "verdict": None if pooled else classify(n)[0],
             "influenced_revenue": r.influenced_revenue if r else Decimal("0.00"),
@@ -76,7 +85,12 @@ def partners_list(session: Session, pol: Policies, today: date) -> View:
             Col("verdict", "Working set?"), Col("won_deals", "Won deals (12 mo)", numeric=True),
             Col("influenced_revenue", "Influenced revenue (12 mo)", numeric=True),
             Col("sourced_revenue", "Sourced revenue (12 mo)", numeric=True))
-    return View("Partners", facts={"quarter": anchor.label},
+    summary = [f"Joint pursuit: the named accounts a partner has that had an open opportunity "
+               f"of ours in {anchor.label}. {WORKING_SET_MIN} to {WORKING_SET_MAX} is a working "
+               f"set you can run together; fewer is a rolodex, more is over-extended.",
+               "Revenue is won deals of the trailing 12 months with the partner credited "
+               "(influenced: the full deal value; sourced: deals it brought in)."]
+    return View("Partners", facts={"quarter": anchor.label, "summary": summary},
                 tables=[Table("partners", "Partners", cols, rows)])
 
 
@@ -129,7 +143,7 @@ def partner_view(session: Session, pol: Policies, partner: str, now: datetime) -
     unnamed = [p for p in ("customer", "open_opportunity", "prospect")
                if p not in pops and pol.level(partner, p) in COUNTED]
     summary = [verdict_words(name, joint, anchor),
-               f"Shares by name: {', '.join(p.replace('_', ' ') for p in pops)}."]
+               f"Shares by name: {_words(pops)}."]
     if unnamed:
         summary.append("Its other populations are counted only, with the partners sharing "
                        "counts only.")
