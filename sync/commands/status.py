@@ -153,16 +153,14 @@ def status_command(app: AppContext, fmt: str) -> None:
                                      w["lag"] or "", w["backfill"]))
         console.print(table)
     console.print(f"dead letters pending: {st.dead_letters}")
-    shares = {app.config.crm.salesforce.name: app.config.crm.salesforce.max_api_share,
-              app.config.crm.hubspot.name: app.config.crm.hubspot.max_api_share}
     for run in st.last_runs:
+        # The run log holds what each connector reported, its cap included (ApiUse): the
+        # same figures /metrics and the web's operations page show, whatever the source's name.
         api = api_from_json(run["api_calls"])
-        for source, share in shares.items():
-            use = api.get(source)
-            if use is not None and use.daily_limit:
-                used, limit = use.daily_used or 0, use.daily_limit
-                console.print(
-                    f"API use {source}: {used:,} of {limit:,} calls today "
-                    f"({used / limit:.0%}; ecosync stops at {share:.0%}), as of run {run['id']}")
+        for source, use in sorted(api.items()):
+            if use.daily_limit:
+                console.print(terminal.line(
+                    "API use ", terminal.value(source), ": ", use.budget_words(),
+                    f", as of run {run['id']}"))
         if any(use.daily_limit for use in api.values()):
             break

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import contextlib
 import io
-import math
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from connectors.base import (
+    ApiUsage,
     AuthFailed,
     BudgetExhausted,
     Connector,
@@ -50,15 +50,17 @@ def crm_of(config: Config, source: str) -> CrmDoctor:
     raise UserError(f"no CRM source is named {source!r} in the config")
 
 
-def budget_check(source: str, crm: CrmDoctor, max_share: float, daily_used: int | None,
-                 daily_limit: int | None) -> Check:
+def budget_check(source: str, crm: CrmDoctor, usage: ApiUsage) -> Check:
+    """The day's budget as the connector reported it, with the cap it keeps to (the same
+    figures the run log, status, /metrics and the web's operations page show)."""
     key = crm.key("max_api_share")
+    daily_used, daily_limit = usage.daily_used, usage.daily_limit
     if not daily_limit or daily_used is None:
         return Check(source, "API budget", "ok", crm.no_daily_limit)
-    ceiling = math.floor(daily_limit * max_share)
+    ceiling = daily_limit if usage.daily_cap is None else usage.daily_cap
     left = ceiling - daily_used
     detail = (f"{daily_used:,} of {daily_limit:,} daily calls used; ecosync may use up to "
-              f"{ceiling:,} ({key} = {max_share:g}), {max(left, 0):,} left today")
+              f"{ceiling:,} ({ceiling / daily_limit:.0%}, {key}), {max(left, 0):,} left today")
     if left <= 0:
         return Check(source, "API budget", "fail", detail,
                      f"wait for the daily allocation to recover, find what else spends it, or "
@@ -171,8 +173,7 @@ def check_connector(connector: Connector, config: Config,
         except Exception as exc:  # bookkeeping only; worth a line, not a failure
             out.append(Check(source, "API budget", "warn", f"unknown ({first_line(exc)})"))
         else:
-            out.append(budget_check(source, crm, settings.max_api_share, usage.daily_used,
-                                    usage.daily_limit))
+            out.append(budget_check(source, crm, usage))
     return out
 
 

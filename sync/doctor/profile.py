@@ -24,9 +24,6 @@ class CrmSettings(Protocol):
     @property
     def auth(self) -> str: ...
 
-    @property
-    def max_api_share(self) -> float: ...
-
 
 # (source, object, api name, logical name, whether it exists) -> the fix for an owned field
 FieldFix = Callable[[str, str, str, str, bool], str]

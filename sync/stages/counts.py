@@ -121,6 +121,18 @@ class ApiUse:
     def of(cls, usage: ApiUsage, calls: int) -> ApiUse:
         return cls(calls, usage.daily_used, usage.daily_limit, usage.daily_cap)
 
+    def budget_words(self) -> str:
+        """`1,234 of 15,000 calls today (8%); ecosync stops at 7,500 (50%)`: what status,
+        the web's operations page and /metrics all say (the cap as the connector set it)."""
+        if not self.daily_limit:
+            return f"{self.calls:,} calls this run; the CRM reported no daily limit"
+        used = self.daily_used or 0
+        words = f"{used:,} of {self.daily_limit:,} calls today ({used / self.daily_limit:.0%})"
+        if self.daily_cap is None:
+            return words
+        return (f"{words}; ecosync stops at {self.daily_cap:,} "
+                f"({self.daily_cap / self.daily_limit:.0%})")
+
 
 def api_to_json(api: Mapping[str, ApiUse]) -> dict[str, Any]:
     return {name: asdict(use) for name, use in api.items()}

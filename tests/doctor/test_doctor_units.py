@@ -140,12 +140,13 @@ def test_a_connector_that_cannot_be_built_is_a_line_not_a_traceback() -> None:
 @pytest.mark.parametrize(("used", "status"), [(100, "ok"), (399, "ok"), (400, "warn"),
                                               (500, "fail"), (900, "fail")])
 def test_budget_thresholds_follow_max_api_share(used: int, status: str) -> None:
-    check = budget_check("salesforce", SALESFORCE, 0.5, used, 1000)
+    check = budget_check("salesforce", SALESFORCE,
+                         ApiUsage(daily_used=used, daily_limit=1000, daily_cap=500))
     assert check.status == status, check
 
 
 def test_no_reported_limit_is_not_a_failure() -> None:
-    assert budget_check("hubspot", HUBSPOT, 0.5, None, None).status == "ok"
+    assert budget_check("hubspot", HUBSPOT, ApiUsage()).status == "ok"
 
 
 def test_a_stored_sharing_policy_with_an_unknown_level_fails(

@@ -62,33 +62,33 @@ def dead_letters(session: Session, pol: Policies, paging: Paging) -> Table:
 
 
 def budget(session: Session, config: Config) -> Table:
-    """API use against each CRM's daily limit, as the most recent run that read it saw."""
-    crms = [(config.crm.salesforce.name, config.crm.salesforce.max_api_share),
-            (config.crm.hubspot.name, config.crm.hubspot.max_api_share)]
-    wanted = {name for name, _ in crms}
+    """API use against each CRM's daily limit and ecosync's cap, as the most recent run that
+    read it logged them (the connector's own figures: the same as status and /metrics)."""
+    # Our own CRMs only: a partner's CRM source is named by the partner's id.
+    ours = {config.crm.salesforce.name, config.crm.hubspot.name}
     found: dict[str, tuple[int, ApiUse]] = {}
     recent = session.execute(select(SyncRun.id, SyncRun.api_calls)
                              .order_by(SyncRun.id.desc()).limit(50))
     for rid, calls in recent:
-        api = api_from_json(calls)
-        for name in wanted - set(found):
-            use = api.get(name)
-            if use is not None and use.daily_limit:
+        for name, use in api_from_json(calls).items():
+            if name in ours and name not in found and use.daily_limit:
                 found[name] = (rid, use)
-        if set(found) == wanted:
+        if set(found) == ours:
             break
     rows = []
-    for name, share in crms:
-        if name not in found:
-            continue
-        rid, use = found[name]
+    for name, (rid, use) in sorted(found.items()):
         used, limit = int(use.daily_used or 0), int(use.daily_limit or 0)
+        cap = use.daily_cap
         rows.append({"crm": name, "used_today": used, "daily_limit": limit,
                      "used_pct": round(100 * used / limit, 1) if limit else None,
-                     "ecosync_stops_at_pct": round(100 * share, 1), "as_of_run": rid})
+                     "ecosync_cap": cap,
+                     "ecosync_stops_at_pct": (round(100 * cap / limit, 1)
+                                              if cap is not None and limit else None),
+                     "as_of_run": rid})
     return Table("budget", "API budget per CRM", (
         Col("crm", "CRM"), Col("used_today", "Calls used today", numeric=True),
         Col("daily_limit", "Daily limit", numeric=True), Col("used_pct", "Used %", numeric=True),
+        Col("ecosync_cap", "ecosync stops at (calls)", numeric=True),
         Col("ecosync_stops_at_pct", "ecosync stops at %", numeric=True),
         Col("as_of_run", "As of run", numeric=True)), rows,
         note="" if rows else "No run has read the CRMs' API limits yet.")
