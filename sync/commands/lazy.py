@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import click
-from click.utils import make_default_short_help
 
 
 @dataclass(frozen=True)
@@ -58,6 +57,12 @@ class LazyGroup(click.Group):
             return
         limit = formatter.width - 6 - max(len(n) for n in names)
         rows = [(n, self.commands[n].get_short_help_str(limit) if n in self.commands
-                 else make_default_short_help(self.lazy[n].summary, limit)) for n in names]
+                 else _short_help(self.lazy[n].summary, limit)) for n in names]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
+
+
+def _short_help(summary: str, limit: int) -> str:
+    """The summary shortened as click shortens a loaded command's help (click 8.5 deprecated
+    its helper for this, so a throwaway command does it through the public API)."""
+    return click.Command(None, help=summary).get_short_help_str(limit)
