@@ -16,7 +16,6 @@ name a partner only where that partner shares the population by name. It ends by
 from __future__ import annotations
 
 import tempfile
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -88,10 +87,11 @@ def run_demo(
         result.changes = make_changes(world, engine)
         for line in result.changes:
             out.print(terminal.line("[cyan]change in the CRM:[/cyan] ", terminal.value(line)))
-        # Salesforce timestamps have whole seconds and a tick reads up to its own start:
-        # let the second of the change pass so the next tick sees it.
-        time.sleep(1.1)
+        # Salesforce timestamps have whole seconds and a tick reads up to the CRM's clock at
+        # its start: the emulated CRMs' clocks move on a few seconds so the next tick sees it.
+        advance_clocks(world, seconds=5)
         step(out, "tick 1 (after changes)", result, run_tick(engine, config, connectors))
+        # It re-reads ecosync's own write-back (inside the lookback window), all unchanged.
         step(out, "tick 2 (no changes)", result, run_tick(engine, config, connectors))
         show_records(out, world, engine, config)
         engine.dispose()
@@ -99,6 +99,13 @@ def run_demo(
         result.config_path.write_text(world.config_toml(url, crms=False), encoding="utf-8")
     next_steps(out, result, world)
     return result
+
+
+def advance_clocks(world: World, *, seconds: float) -> None:
+    """Time passes in the emulated CRMs (the demo does not wait for it)."""
+    for sandbox in (world.salesforce, world.hubspot):
+        if sandbox is not None:
+            sandbox.clock.advance(seconds)
 
 
 def step(out: Console, title: str, result: DemoResult, report: TickReport) -> None:

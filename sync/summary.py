@@ -29,6 +29,10 @@ def tick_summary(report: Any, *, dry_run: bool = False) -> str:
     counts: TickCounts = report.counts
     totals = counts.totals()
     parts = [f"pulled {totals.pulled:,}"]
+    if totals.changed < totals.pulled:
+        # A re-read (the lookback window, the echo of our own write-back) costs calls but no
+        # work: say how much of what was read was new.
+        parts[-1] += f" ({totals.changed:,} changed)" if totals.changed else " (none changed)"
     if totals.deleted:
         parts[-1] += f" ({totals.deleted:,} deleted)"
     new, ended = counts.match.get("inserted", 0), counts.match.get("ended", 0)

@@ -46,6 +46,10 @@ def test_demo_matches_writes_reacts_to_changes_then_rests(
     assert _written(after_changes.counts) > 0
     assert after_changes.counts.tick["stamped"] >= 1
     assert _written(quiet.counts) == 0
+    # What it re-reads (the echo of the write-back, inside the lookback) is all unchanged,
+    # and the summary says so.
+    assert quiet.counts.totals().changed == 0
+    assert re.search(r"tick 2 \(no changes\): pulled [\d,]+ \(none changed\), wrote 0 fields", text)
     assert "what matched" in text and "Ecosystem Partners" in text
     assert (result.directory / "ecosync.db").exists()
 
