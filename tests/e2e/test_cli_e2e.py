@@ -43,7 +43,8 @@ def test_dry_run_prints_changes_and_writes_nothing(both: Env, tmp_path: Path) ->
     assert f"{ext} {name!r} " in sf_account
     # The outcome in words; the counters only in JSON.
     summary = result.output.splitlines()[-1]
-    assert re.match(r"run \d+ succeeded: pulled [\d,]+( \(([\d,]+|none) changed\))?, .*would write [\d,]+ records? "
+    assert re.match(r"run \d+ succeeded: pulled [\d,]+( \(([\d,]+|none) changed\))?, "
+                    r".*would write [\d,]+ records? "
                     r"\(dry run: nothing written\); [\d,]+ API calls \(", summary), summary
     assert "pulled.salesforce" not in result.stdout  # (the JSON log line keeps them)
     as_json = json.loads(invoke(both, tmp_path, "sync", "--once", "--dry-run", "--format",
