@@ -200,6 +200,7 @@ class _Run:
             pairs = fuzzy.fuzzy_pairs(self.conn, self.accounts, self.config.name_threshold,
                                       full=self.full)
             self.stats.fuzzy_pairs = len(pairs)
+            self.stats.fuzzy_scoring = fuzzy.SCORING
             rank = METHOD_RANK[Method.FUZZY]
             for start in range(0, len(pairs), 5_000):
                 self.conn.execute(insert(CANDIDATES), [

@@ -38,6 +38,11 @@ from sync.matching.keys import BLOCK_PREFIX, block_upper, blocking_key, sorted_t
 from sync.matching.rules import duns_compatible, population_rank
 from sync.matching.worktables import BLOCKS, DIRTY_PARTNER_ACCOUNTS, table_of
 
+# How names are scored, reported in the run's stats (bench/matching.py prints it), and whether
+# that path scores a whole block per call inside rapidfuzz's C++ loops.
+SCORING = "rapidfuzz.process.extract, one call per name of a block's smaller side"
+SCORES_WHOLE_BLOCKS = False
+
 STREAM_ROWS = 5_000
 CHUNK_ROWS = 50_000
 # Collations whose order is code point order: there, a block is one contiguous range of the

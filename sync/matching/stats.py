@@ -14,6 +14,8 @@ class MatchStats:
     scope_accounts: int | None = None  # None on a full run: every account
     candidates: int = 0
     fuzzy_pairs: int = 0
+    # How the fuzzy stage scored names (sync.matching.fuzzy.SCORING), "" when it did not run.
+    fuzzy_scoring: str = ""
     overlaps: int = 0  # desired overlaps in scope
     inserted: int = 0
     still_present: int = 0
