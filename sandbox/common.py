@@ -88,10 +88,16 @@ class Traffic:
     latency_s: float = 0.0
     calls: Counter[str] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Called with each counted call's key before it is served (a test kills a client at
+    # its Nth call: a crash point chosen by events, not by wall-clock timing).
+    on_call: Callable[[str], None] | None = None
 
     def count(self, key: str) -> None:
         with self.lock:
             self.calls[key] += 1
+        hook = self.on_call
+        if hook is not None:
+            hook(key)
 
     def total(self) -> int:
         with self.lock:

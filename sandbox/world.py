@@ -32,6 +32,14 @@ class World:
     hubspot: HubSpotSandbox | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def advance_clocks(self, seconds: float = 1.0) -> None:
+        """Move both emulators' clocks forward: what a test would otherwise sleep for. A tick
+        reads each CRM up to its clock (Salesforce in whole seconds), so after one second
+        the records just written, by a test or by ecosync, fall inside the next tick."""
+        for crm in (self.salesforce, self.hubspot):
+            if crm is not None:
+                crm.clock.advance(seconds)
+
     def env(self) -> dict[str, str]:
         out = {}
         if self.salesforce:

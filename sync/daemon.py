@@ -13,7 +13,7 @@ import statistics
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from types import FrameType
 
@@ -105,8 +105,13 @@ def read_gauges(engine: Engine, connectors: Sequence[Connector], now: datetime,
 
 def run_daemon(engine: Engine, config: Config, *, stop: threading.Event | None = None,
                max_ticks: int | None = None, connectors: Sequence[Connector] | None = None,
-               health: bool = True) -> DaemonState:
+               health: bool = True,
+               pause: Callable[[float], object] | None = None) -> DaemonState:
+    """Tick until `stop` is set (or `max_ticks` ticks). Between ticks the daemon waits on
+    `stop` for the interval; `pause` replaces that wait (a test advances its sandbox clocks
+    instead of letting wall-clock time pass)."""
     stop = stop or threading.Event()
+    pause = pause or stop.wait
     require_head(engine)
     interval = float(config.daemon.interval_seconds)
     state = DaemonState(interval_s=interval)
@@ -152,7 +157,7 @@ def run_daemon(engine: Engine, config: Config, *, stop: threading.Event | None =
             ticks += 1
             if max_ticks is not None and ticks >= max_ticks:
                 break
-            stop.wait(wait)
+            pause(wait)
     finally:
         lock.release()
         if web is not None:

@@ -1,6 +1,7 @@
 """HubSpot's rate limits: a rolling 10-second burst window, a per-second search limit, a daily cap.
 
-The windows run on real (monotonic) time, because they model how fast a client calls; the
+The windows run on real (monotonic) time, because they model how fast a client calls (a test
+may swap in its own monotonic source with ``configure(monotonic=...)``); the
 daily counter resets at midnight UTC of the sandbox clock (HubSpot uses the account's time
 zone), so a test can move to the next day with ``clock.advance``.
 
@@ -16,6 +17,7 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,6 +59,8 @@ class RateLimits:
     daily_max: int = 250_000
     enabled: bool = True
     retry_after_s: float | None = None
+    # The windows' time source; a test injects a manual one to move past a window.
+    monotonic: Callable[[], float] = time.monotonic
     _burst: deque[float] = field(default_factory=deque)
     _search: deque[float] = field(default_factory=deque)
     _day: int = -1
@@ -83,7 +87,7 @@ class RateLimits:
 
     def admit(self, *, search: bool, day: int, with_daily: bool) -> Decision:
         """Count one request against the limits, unless a limit refuses it."""
-        now = time.monotonic()
+        now = self.monotonic()
         with self._lock:
             if day != self._day:
                 self._day, self._daily_used = day, 0

@@ -4,7 +4,6 @@ opportunity on a partner's account is, once; a dry run sends nothing."""
 from __future__ import annotations
 
 import json
-import time
 import tomllib
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -31,7 +30,7 @@ def test_tick_announces_a_new_open_opportunity_once(tmp_path: Path, warehouse: E
                 **env.world.env(), "HOOK_URL": hook.url, "HOOK_SECRET": SECRET})
             run_tick(env.engine, config, env.connectors,
                      options=TickOptions(backfill=True, kind="backfill"))
-            time.sleep(1.05)  # Salesforce keeps whole seconds: let the backfill's second pass
+            env.world.advance_clocks(1)  # whole Salesforce seconds: let the backfill's pass
             run_tick(env.engine, config, env.connectors)
             assert hook.received == []  # everything so far is history
 
@@ -52,7 +51,7 @@ def test_tick_announces_a_new_open_opportunity_once(tmp_path: Path, warehouse: E
                 "IsClosed": False, "IsWon": False, "Amount": 42000.0,
                 "CloseDate": date(2026, 12, 31),
                 "CreatedDate": datetime.now(UTC)}])
-            time.sleep(1.05)
+            env.world.advance_clocks(1)
             dry = run_tick(env.engine, config, env.connectors,
                            options=TickOptions(dry_run=True))
             assert dry.status == "succeeded" and hook.received == []
@@ -64,6 +63,6 @@ def test_tick_announces_a_new_open_opportunity_once(tmp_path: Path, warehouse: E
             assert partner in {m["data"]["partner"]["name"] for m in mine if m["data"]["partner"]}
             assert all(verify(SECRET, dict(r.headers), r.body, wall()) for r in hook.received)
             before = len(hook.received)
-            time.sleep(1.05)
+            env.world.advance_clocks(1)
             run_tick(env.engine, config, env.connectors)
             assert len(hook.received) == before  # once per fact

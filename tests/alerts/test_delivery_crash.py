@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from alerts_support import SECRET, Warehouse, alerts_toml, receivers, verify
+from reliability_support import wait_until
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
@@ -87,13 +88,12 @@ def test_events_arrive_once_per_fact_across_kill_9(
             daemon.append(proc)
             # Seeded kills elsewhere in the tick: start-up, matching, detection, delivery.
             timer = rng.uniform(0.3, 2.5) if len(daemon) <= 4 else None
-            started = time.monotonic()
-            while proc.poll() is None and not _all_sent(warehouse, 2 * FACTS):
-                if timer is not None and time.monotonic() - started > timer:
-                    proc.kill()
-                    kills.append(f"timer {timer:.2f}s")
-                    break
-                time.sleep(0.05)
+            ended = wait_until(
+                lambda p=proc: p.poll() is not None or _all_sent(warehouse, 2 * FACTS),
+                timeout=timer if timer is not None else 240)
+            if not ended and timer is not None:
+                proc.kill()
+                kills.append(f"timer {timer:.2f}s")
             if proc.poll() is None and _all_sent(warehouse, 2 * FACTS):
                 proc.send_signal(signal.SIGTERM)
             _, err = proc.communicate(timeout=60)

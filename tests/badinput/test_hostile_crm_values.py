@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import io
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -85,11 +84,11 @@ def test_a_tick_over_hostile_values_never_crashes_and_writes_the_right_fields(
     hostile: tuple[Env, dict[str, str]],
 ) -> None:
     env, ids = hostile
-    time.sleep(1.05)  # a tick reads up to its own start: let the records' second pass
+    env.world.advance_clocks(1)  # a tick reads up to the CRM's clock: let the records' second pass
     backfill = run_tick(env.engine, env.config, env.connectors,
                         options=TickOptions(backfill=True, kind="backfill"))
     assert backfill.status in ("succeeded", "partial"), backfill.errors
-    time.sleep(1.05)
+    env.world.advance_clocks(1)
     again = run_tick(env.engine, env.config, env.connectors)
     assert again.status in ("succeeded", "partial"), again.errors
     sf, hs = env.world.salesforce, env.world.hubspot
@@ -128,7 +127,7 @@ def test_no_csv_export_carries_a_live_formula(
     hostile: tuple[Env, dict[str, str]], tmp_path: Path,
 ) -> None:
     env, ids = hostile
-    time.sleep(1.05)  # a tick reads up to its own start: let the records' second pass
+    env.world.advance_clocks(1)  # a tick reads up to the CRM's clock: let the records' second pass
     run_tick(env.engine, env.config, env.connectors,
              options=TickOptions(backfill=True, kind="backfill"))
     config = tmp_path / "ecosync.toml"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import time
 from pathlib import Path
 
 import pytest
@@ -43,7 +42,7 @@ def test_short_budget_defers_reads_but_writes_new_overlaps(salesforce_only: Env)
         row = {"external_id": "NEW-1", "name": "Budget Test Co", "domain": lonely[1],
                "population": "customer", "owner_name": "", "owner_email": ""}
         csv.writer(fh).writerow([row.get(col, "") for col in header])
-    time.sleep(1.05)
+    env.world.advance_clocks(1)
     # The org is near ecosync's share (50% of 1,000 calls a day): reads stop early.
     sf.daily_limit = 1_000
     sf.api_usage = 460

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from pathlib import Path
 
 from click.testing import CliRunner, Result
@@ -94,7 +93,7 @@ def test_records_that_keep_failing_are_dead_lettered_then_retried(
     assert "UNABLE_TO_LOCK_ROW" in listing.output
     sf.faults.clear()
     assert invoke(both, tmp_path, "deadletter", "retry", "--all").exit_code == 0
-    time.sleep(1.05)
+    both.world.advance_clocks(1)
     again = invoke(both, tmp_path, "sync", "--once")
     assert again.exit_code == 0, again.output
     with Session(both.engine) as s:

@@ -3,7 +3,6 @@ exchange rates (DESIGN.md 6), never at today's rate."""
 
 from __future__ import annotations
 
-import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -37,7 +36,7 @@ def test_close_dates_pick_the_dated_rate_in_force(tmp_path: Path, warehouse: Eng
         }, "<test>")
         connector = SalesforceConnector(config.crm.salesforce)
         connector.ensure_fields(check_only=False)
-        time.sleep(1.05)  # a tick reads up to its own start, in whole Salesforce seconds
+        sf.clock.advance(1)  # a tick reads up to the org's clock, in whole seconds
         run_tick(warehouse, config, [connector],
                  options=TickOptions(backfill=True, kind="backfill"))
         rates = {r.effective_from: r.corporate_per_unit for r in connector.exchange_rates()

@@ -4,7 +4,6 @@ idle ticks cost nothing, and only owned fields are ever written."""
 from __future__ import annotations
 
 import math
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,9 +48,9 @@ def backfill(env: Env) -> None:
              options=TickOptions(backfill=True, kind="backfill"))
     # Salesforce keeps whole seconds and a tick reads up to its own start: let the second
     # of the backfill's own writes pass, then absorb their echo.
-    time.sleep(1.05)
+    env.world.advance_clocks(1)
     run_tick(env.engine, env.config, env.connectors)
-    time.sleep(1.05)
+    env.world.advance_clocks(1)
 
 
 def expected_account_fields(env: Env) -> dict[tuple[str, str], dict[str, object]]:
@@ -158,7 +157,7 @@ def test_changes_write_exactly_the_changed_records_in_few_calls(both: Env) -> No
         sf.update("Account", rid, {"Website": f"https://{partner_domains[i]}"})
     for i, rid in enumerate(hs_targets):
         hs.update("companies", rid, {"domain": partner_domains[-1 - i], "website": ""})
-    time.sleep(1.05)
+    both.world.advance_clocks(1)
     sf_before, hs_before = sf_write_calls(both), hs_calls(both)
     log_before = (len(sf.write_log), len(hs.write_log))
     report = run_tick(both.engine, both.config, both.connectors)
@@ -175,8 +174,8 @@ def test_changes_write_exactly_the_changed_records_in_few_calls(both: Env) -> No
     assert sum(sf_used.values()) <= math.ceil(m_sf / 1000) + 1
     assert hs_writes(hs_used) <= math.ceil(m_hs / 100) + 1
     # And the next tick, with nothing new, writes nothing.
-    time.sleep(1.05)
+    both.world.advance_clocks(1)
     again = run_tick(both.engine, both.config, both.connectors)
-    time.sleep(1.05)
+    both.world.advance_clocks(1)
     idle = run_tick(both.engine, both.config, both.connectors)
     assert idle.counts.totals().written == 0, (again.counts, idle.counts)

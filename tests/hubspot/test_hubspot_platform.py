@@ -113,14 +113,33 @@ def test_bad_refresh_token_is_rejected(sandbox: HubSpotSandbox) -> None:
     assert error_body(caught.value)["status"] == "BAD_REFRESH_TOKEN"
 
 
+class Elapsed:
+    """A manual monotonic clock for the rate-limit windows: time passes only when told."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 @pytest.fixture
-def limited() -> Iterator[HubSpotSandbox]:
+def elapsed() -> Elapsed:
+    return Elapsed()
+
+
+@pytest.fixture
+def limited(elapsed: Elapsed) -> Iterator[HubSpotSandbox]:
     with HubSpotSandbox(burst_max=5, search_per_s=2, daily_max=1000) as sb:
+        sb.limits.configure(monotonic=elapsed)
         yield sb
 
 
 def test_given_burst_of_5_when_6th_call_then_429_with_hubspots_headers_and_body(
-    limited: HubSpotSandbox,
+    limited: HubSpotSandbox, elapsed: Elapsed,
 ) -> None:
     api = hubspot_client(limited).crm.companies.basic_api
     remaining = []
@@ -145,8 +164,10 @@ def test_given_burst_of_5_when_6th_call_then_429_with_hubspots_headers_and_body(
     assert body["message"] == "You have reached your ten_secondly_rolling limit."
     assert body["correlationId"]
     # Refused calls do not use up the window; it frees up once the oldest call is 10 s old.
-    limited.limits.configure(burst_interval_s=0.2)
-    time.sleep(0.25)
+    elapsed.advance(9.9)
+    with pytest.raises(CompanyApiException):
+        api.get_page(limit=1)
+    elapsed.advance(0.2)
     assert api.get_page(limit=1).results == []
 
 

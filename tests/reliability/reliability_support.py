@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import signal
+import subprocess
+import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -74,6 +78,72 @@ def captured_logs(level: str = "info") -> Iterator[Captured]:
         yield cap
     finally:
         configure_logging("json", "warning", stream=io.StringIO())
+
+
+# ---------------------------------------------------------------------------- waiting
+def wait_until(condition: Callable[[], bool], timeout: float, *, every: float = 0.1) -> bool:
+    """Whether `condition` came true within `timeout` seconds; returns as soon as it does. For
+    state another process writes (a warehouse row, a process exit), which sends no event."""
+    deadline = time.monotonic() + timeout
+    tick = threading.Event()
+    while not condition():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        tick.wait(min(every, left))
+    return True
+
+
+# ---------------------------------------------------------------------------- crash points
+class KillAtCall:
+    """SIGKILLs a command at its Nth call to the world's CRMs (both emulators counted), while
+    that call is in flight (received, not yet answered): a crash point chosen by what the
+    command has done, never by wall-clock timing, so it lands alike on an idle or busy host."""
+
+    def __init__(self, world: World) -> None:
+        self._lock = threading.Lock()
+        self._armed = False
+        self._at = 0
+        self.calls = 0
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._pending = False
+        self.crms = [c for c in (world.salesforce, world.hubspot) if c is not None]
+        for crm in self.crms:
+            crm.traffic.on_call = self._on_call
+
+    def _on_call(self, _key: str) -> None:
+        with self._lock:
+            if not self._armed:
+                return
+            self.calls += 1
+            if self.calls == self._at:
+                if self._proc is None:
+                    self._pending = True
+                elif self._proc.poll() is None:
+                    os.kill(self._proc.pid, signal.SIGKILL)
+
+    def run(self, start: Callable[[], subprocess.Popen[bytes]], at: int | None,
+            timeout: float = 300) -> subprocess.Popen[bytes]:
+        """Start the command and wait for it to end, by itself or killed at call `at` (None:
+        never); `self.calls` then holds how many calls it made."""
+        with self._lock:
+            self._armed, self._at, self.calls = True, at or 0, 0
+            self._proc, self._pending = None, False
+        proc = start()
+        with self._lock:
+            self._proc = proc
+            if self._pending:
+                os.kill(proc.pid, signal.SIGKILL)
+        try:
+            proc.wait(timeout=timeout)
+        finally:
+            with self._lock:
+                self._armed = False
+        return proc
+
+    def close(self) -> None:
+        for crm in self.crms:
+            crm.traffic.on_call = None
 
 
 # ---------------------------------------------------------------------------- environment
@@ -168,13 +238,13 @@ def converge(env: Env, *, backfill: bool = False, max_ticks: int = 25) -> int:
             continue
         if backfill:
             backfill = False
-            time.sleep(1.05)  # let the second of the backfill's writes pass (whole seconds)
+            env.world.advance_clocks(1)  # let the second of the backfill's writes pass
             continue
         totals = report.counts.totals()
         written = totals.written + totals.failed
         if written == 0:
             return n
-        time.sleep(1.05)  # absorb the echo of our own writes on the next tick
+        env.world.advance_clocks(1)  # absorb the echo of our own writes on the next tick
     raise AssertionError(f"no quiet successful tick after {max_ticks} ticks")
 
 
@@ -209,7 +279,7 @@ def run_scenario(env: Env, *, rounds: int = 1) -> None:
     converge(env, backfill=True)
     for round_no in range(rounds):
         mutate(env.world, round_no)
-        time.sleep(1.05)
+        env.world.advance_clocks(1)
         converge(env)
 
 

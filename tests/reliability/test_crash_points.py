@@ -1,7 +1,7 @@
 """SIGKILL at 20 seeded points of `ecosync backfill` and `ecosync run` (between and inside
-stages: the emulators are slowed so kills land in pulls, matching and writes), then restart to
-completion: the CRMs hold what an uninterrupted run leaves, each close has exactly one active
-stamp, and after every kill no watermark is ahead of the data the warehouse committed."""
+stages: each kill lands at a seeded call to the CRMs, in flight, in pulls or writes), then
+restart to completion: the CRMs hold what an uninterrupted run leaves, each close has exactly
+one active stamp, and after every kill no watermark is ahead of the data the warehouse committed."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 import pytest
 from reliability_support import (
     CrmState,
+    KillAtCall,
     active_stamps_per_close,
     crm_state,
     ledger,
@@ -39,7 +39,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.crash]
 SEED = 17
 ACCOUNTS, OPPORTUNITIES = 500, 800
 KILLS_PER_COMMAND = 10
-LATENCY_S = 0.02
 
 
 def free_port() -> int:
@@ -75,27 +74,36 @@ class Operator:
 
     def ticks_until_quiet(self, limit: int = 8) -> None:
         for _ in range(limit):
-            time.sleep(1.05)  # Salesforce keeps whole seconds: let our writes' second pass
+            self.world.advance_clocks(1)  # whole Salesforce seconds: let our writes' pass
             before = self.written()
             self.run("sync", "--once")
             if self.written() == before:
                 return
         raise AssertionError("the sync never went quiet")
 
+    def world_calls(self) -> int:
+        return sum(crm.traffic.total() for crm in (self.world.salesforce, self.world.hubspot)
+                   if crm is not None)
+
     def written(self) -> int:
         assert self.world.salesforce is not None and self.world.hubspot is not None
         return len(self.world.salesforce.api_writes()) + len(self.world.hubspot.write_log)
 
 
-def run_uninterrupted(op: Operator) -> float:
-    """The reference run; returns how long its backfill took (process start included)."""
-    started = time.monotonic()
-    op.run("backfill", "--no-progress")
-    took = time.monotonic() - started
+def run_uninterrupted(op: Operator) -> tuple[int, int]:
+    """The reference run; returns how many CRM calls its backfill made, and how many its
+    ticks after one round of CRM changes made."""
+    counter = KillAtCall(op.world)
+    proc = counter.run(lambda: op.start("backfill", "--no-progress"), at=None)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err.decode(errors="replace")[-2000:]
+    backfill_calls = counter.calls
+    counter.close()
     op.ticks_until_quiet()
     mutate(op.world, 0)
+    before = op.world_calls()
     op.ticks_until_quiet()
-    return took
+    return backfill_calls, op.world_calls() - before
 
 
 def _modstamps(world: World) -> dict[tuple[str, str], list[tuple[datetime, str]]]:
@@ -138,32 +146,29 @@ def watermarks_behind_committed_data(world: World, engine: Engine) -> list[Any]:
     return missing
 
 
-def kill_at_points(op: Operator, rng: random.Random, args: tuple[str, ...],
-                   typical_s: float) -> list[str]:
-    """SIGKILL the command at KILLS_PER_COMMAND seeded points within its run time.
+def kill_at_points(op: Operator, killer: KillAtCall, rng: random.Random,
+                   args: tuple[str, ...], typical_calls: int) -> list[str]:
+    """SIGKILL the command at KILLS_PER_COMMAND seeded points within its run: at a seeded
+    call to the CRMs, in flight.
 
     A resumed run is shorter than a fresh one (it continues from its checkpoint), so the
-    window follows the length of the last run that finished by itself; a run that finishes
+    points follow the length of the last run that finished by itself; a run that finishes
     before its kill point does not count as a kill."""
     landed: list[str] = []
     attempts = 0
     while len(landed) < KILLS_PER_COMMAND and attempts < 3 * KILLS_PER_COMMAND:
         attempts += 1
-        started = time.monotonic()
-        proc = op.start(*args)
-        delay = max(0.3, rng.uniform(0.1, 0.9) * typical_s)
-        while proc.poll() is None and time.monotonic() - started < delay:
-            time.sleep(0.02)
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGKILL)
+        at = max(1, round(rng.uniform(0.1, 0.9) * typical_calls))
+        proc = killer.run(lambda: op.start(*args), at=at)
+        if proc.returncode == -signal.SIGKILL:
             landed.append(_stage_of_last_run(op.engine))
         else:
-            typical_s = time.monotonic() - started
+            typical_calls = killer.calls
         _, err = proc.communicate(timeout=30)
         # A run that ended before its kill point must have ended well.
         assert proc.returncode in (0, -signal.SIGKILL), err.decode(errors="replace")[-3000:]
         behind = watermarks_behind_committed_data(op.world, op.engine)
-        assert behind == [], f"after a kill at {delay:.2f}s: {behind[:5]}"
+        assert behind == [], f"after a kill at call {at}: {behind[:5]}"
     return landed
 
 
@@ -188,7 +193,8 @@ def test_sigkill_at_twenty_seeded_points_then_restart_converges(
     clean_db, crash_db = new_database(), new_database()
     with running_world(tmp_path / "clean", seed=SEED, accounts=ACCOUNTS,
                        opportunities=OPPORTUNITIES, partners=3) as clean:
-        backfill_s = run_uninterrupted(Operator(clean, clean_db, tmp_path / "clean"))
+        backfill_calls, tick_calls = run_uninterrupted(
+            Operator(clean, clean_db, tmp_path / "clean"))
         expected_crm: CrmState = crm_state(clean)
         expected_ledger = ledger(clean_db)
 
@@ -197,17 +203,17 @@ def test_sigkill_at_twenty_seeded_points_then_restart_converges(
                        opportunities=OPPORTUNITIES, partners=3) as world:
         assert world.salesforce is not None and world.hubspot is not None
         op = Operator(world, crash_db, tmp_path / "crash")
-        world.salesforce.latency_s = world.hubspot.latency_s = LATENCY_S
-        # Seeded points across the backfill's own duration (start-up, pulls, matching, writes).
-        backfill_kills = kill_at_points(op, rng, ("backfill", "--no-progress"), backfill_s)
-        world.salesforce.latency_s = world.hubspot.latency_s = 0.0
+        killer = KillAtCall(world)
+        # Seeded points across the backfill's own calls (pulls, the writes after matching).
+        backfill_kills = kill_at_points(op, killer, rng, ("backfill", "--no-progress"),
+                                        backfill_calls)
         op.run("backfill", "--no-progress")
         op.ticks_until_quiet()
         mutate(world, 0)
-        time.sleep(1.05)
-        world.salesforce.latency_s = world.hubspot.latency_s = LATENCY_S
-        daemon_kills = kill_at_points(op, rng, ("run",), 4.0)
-        world.salesforce.latency_s = world.hubspot.latency_s = 0.0
+        world.advance_clocks(1)
+        # The daemon's ticks after those changes: the same calls as the reference's ticks.
+        daemon_kills = kill_at_points(op, killer, rng, ("run",), tick_calls)
+        killer.close()
         op.ticks_until_quiet()
 
         assert len(backfill_kills) == KILLS_PER_COMMAND, backfill_kills

@@ -7,12 +7,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from reliability_support import KillAtCall
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
@@ -83,26 +83,24 @@ def test_killed_backfill_resumes_to_the_same_state(
     clean_db, crash_db = new_database(), new_database()
     with running_world(tmp_path / "a", seed=11, **SIZES) as clean:
         provision(clean, clean_db)
-        proc = _backfill(clean, clean_db, tmp_path / "a")
-        assert proc.wait(timeout=300) == 0, proc.stderr.read() if proc.stderr else ""
+        full = KillAtCall(clean)  # counts the CRM calls of one uninterrupted backfill
+        proc = full.run(lambda: _backfill(clean, clean_db, tmp_path / "a"), at=None)
+        assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
+        full.close()
         expected_crm, expected_wh = crm_state(clean), warehouse_state(clean_db)
 
     with running_world(tmp_path / "b", seed=11, **SIZES) as crashed:
         provision(crashed, crash_db)
-        for world in (crashed,):
-            assert world.hubspot is not None and world.salesforce is not None
-            # Slow the CRMs down so kills land inside pulls, matching and writes.
-            world.hubspot.latency_s = world.salesforce.latency_s = 0.01
+        killer = KillAtCall(crashed)
         kills = 0
-        for delay in (0.8, 1.6, 2.4, 3.2, 4.5):
-            proc = _backfill(crashed, crash_db, tmp_path / "b")
-            time.sleep(delay)
-            if proc.poll() is None:
-                os.kill(proc.pid, signal.SIGKILL)
-                kills += 1
-            proc.wait(timeout=60)
-        assert crashed.hubspot is not None and crashed.salesforce is not None
-        crashed.hubspot.latency_s = crashed.salesforce.latency_s = 0.0
+        # Kills at CRM calls spread over a backfill (pulls, then the writes after matching);
+        # each resumed run starts past its last committed page, so the points are counted
+        # from each run's own start.
+        for share in (0.1, 0.25, 0.15, 0.2, 0.1):
+            proc = killer.run(lambda: _backfill(crashed, crash_db, tmp_path / "b"),
+                              at=max(1, round(share * full.calls)), timeout=60)
+            kills += proc.returncode == -signal.SIGKILL
+        killer.close()
         proc = _backfill(crashed, crash_db, tmp_path / "b")
         assert proc.wait(timeout=300) == 0, proc.stderr.read() if proc.stderr else ""
         assert kills >= 2, "the kills should land while the backfill runs"
