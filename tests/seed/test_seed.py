@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import time
 from collections import defaultdict
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -90,28 +89,16 @@ def test_same_seed_gives_identical_data() -> None:
     assert generate(seed=3, accounts=300).sf_accounts != generate(seed=4, accounts=300).sf_accounts
 
 
-def test_twenty_thousand_records_are_fast_and_deterministic() -> None:
-    started = time.perf_counter()
+def test_twenty_thousand_records_are_deterministic() -> None:
+    # How fast the generator is belongs to bench/seed.py; here, what it produces.
     first = generate(seed=11, accounts=6000, opportunities=12000, partners=4,
                      partner_accounts=500, today=TODAY)
-    elapsed = time.perf_counter() - started
     assert first.record_count == 20_000
-    assert elapsed < 5.0, f"20k records took {elapsed:.2f} s"
     second = generate(seed=11, accounts=6000, opportunities=12000, partners=4,
                       partner_accounts=500, today=TODAY)
     assert first.truth == second.truth
     assert first.partner_rows == second.partner_rows
     assert first.hs_deals == second.hs_deals
-
-
-@pytest.mark.slow
-def test_two_hundred_thousand_records_seed_in_under_a_minute() -> None:
-    started = time.perf_counter()
-    data = generate(seed=1, accounts=60_000, opportunities=120_000, partners=4,
-                    partner_accounts=5_000)
-    elapsed = time.perf_counter() - started
-    assert data.record_count == 200_000
-    assert elapsed < 60, f"200k records took {elapsed:.1f} s"
 
 
 def test_ground_truth_equals_the_design_rules_applied_through_keys(data: SeedData) -> None:
