@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 from alerts_support import SECRET, Warehouse, alerts_toml, receivers, verify
-from reliability_support import wait_until
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
+from waiting import wait_until
 
 from sandbox.common import Request
 from schema.models import AlertEvent

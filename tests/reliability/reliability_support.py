@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import threading
-import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -78,20 +77,6 @@ def captured_logs(level: str = "info") -> Iterator[Captured]:
         yield cap
     finally:
         configure_logging("json", "warning", stream=io.StringIO())
-
-
-# ---------------------------------------------------------------------------- waiting
-def wait_until(condition: Callable[[], bool], timeout: float, *, every: float = 0.1) -> bool:
-    """Whether `condition` came true within `timeout` seconds; returns as soon as it does. For
-    state another process writes (a warehouse row, a process exit), which sends no event."""
-    deadline = time.monotonic() + timeout
-    tick = threading.Event()
-    while not condition():
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return False
-        tick.wait(min(every, left))
-    return True
 
 
 # ---------------------------------------------------------------------------- crash points

@@ -12,9 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from reliability_support import wait_until
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
+from waiting import wait_until
 
 from sandbox.world import running_world
 from schema.models import SyncRun
