@@ -1,4 +1,5 @@
-"""The states the warehouse records, as enums: a run's outcome and a dead letter's status.
+"""The states the warehouse records, as enums: a run's outcome, a dead letter's status and
+where a stream's backfill stands.
 
 The columns hold the enums' values (plain strings), so the database and the JSON answers read
 the same words the code compares against. docs/operations.md lists them for operators.
@@ -39,3 +40,12 @@ class DeadLetterStatus(StrEnum):
 
     PENDING = "pending"  # retried with backoff on a later tick
     SKIPPED = "skipped"  # an operator said stop (`ecosync deadletter skip`)
+
+
+class BackfillState(StrEnum):
+    """Where a stream's backfill stands (watermarks.backfill_cursor; NULL once complete)."""
+
+    IN_PROGRESS = "in_progress"  # being pulled: a killed backfill continues from its last page
+    # Pulled to the end; the backfill's matching, stamps and write-back have not all run yet.
+    # A killed backfill resumed does not pull it again (the dirty queue keeps what is left).
+    PULLED = "pulled"

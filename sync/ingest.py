@@ -20,6 +20,7 @@ from connectors.base import Page
 from connectors.base import Watermark as Cursor
 from schema.models import Account, Opportunity, Watermark
 from schema.records import AccountRecord, OpportunityRecord, Stream
+from schema.states import BackfillState
 from schema.upsert import bulk_upsert
 from sync import dirty
 from sync.dirty import Kind, Queue
@@ -259,12 +260,12 @@ def start_cursor(session: Session, source: str, stream: Stream, *, backfill: boo
     if not backfill:
         return mark
     row = session.get(Watermark, (source, stream.value))
-    if row is not None and row.backfill_cursor == "in_progress" and mark is not None:
+    if row is not None and row.backfill_cursor == BackfillState.IN_PROGRESS and mark is not None:
         return mark  # a killed backfill continues from its last committed page
     if row is None:
         row = Watermark(source=source, stream=stream.value, updated_at=now)
         session.add(row)
-    row.backfill_cursor, row.backfill_completed_at = "in_progress", None
+    row.backfill_cursor, row.backfill_completed_at = BackfillState.IN_PROGRESS, None
     row.modified_at, row.last_id = None, None
     return Cursor(since, "") if since else None
 
@@ -279,15 +280,17 @@ class BackfillStart:
 def backfill_starts(session: Session, source: str, streams: Sequence[Stream], *,
                     since: datetime | None, now: datetime) -> dict[Stream, BackfillStart]:
     """Where a backfill of `source` starts each stream. If an earlier backfill of it was
-    interrupted (a stream still in progress), this one resumes it: streams it finished are
-    not pulled again, the others continue from their last committed page. Otherwise every
-    stream starts over and is marked in progress at once."""
+    interrupted (a stream still in progress, or pulled while its write-back had not finished),
+    this one resumes it: streams it pulled to the end are not pulled again, the others
+    continue from their last committed page. Otherwise every stream starts over and is marked
+    in progress at once."""
     rows = {s: session.get(Watermark, (source, s.value)) for s in streams}
-    resuming = any(r is not None and r.backfill_cursor == "in_progress" for r in rows.values())
+    unfinished = (BackfillState.IN_PROGRESS, BackfillState.PULLED)
+    resuming = any(r is not None and r.backfill_cursor in unfinished for r in rows.values())
     out: dict[Stream, BackfillStart] = {}
     for stream, row in rows.items():
         label = f"{source}/{stream.value}"
-        if resuming and row is not None and row.backfill_cursor == "in_progress":
+        if resuming and row is not None and row.backfill_cursor == BackfillState.IN_PROGRESS:
             mark = read_watermark(session, source, stream)
             note = (f"{label}: resuming the interrupted backfill from "
                     f"{mark.modified_at:%Y-%m-%d %H:%M:%S} UTC" if mark else
@@ -296,13 +299,13 @@ def backfill_starts(session: Session, source: str, streams: Sequence[Stream], *,
             out[stream] = BackfillStart(mark or (Cursor(since, "") if since else None), False,
                                         note)
         elif resuming:
-            out[stream] = BackfillStart(None, True, f"{label}: finished by the interrupted "
+            out[stream] = BackfillStart(None, True, f"{label}: pulled by the interrupted "
                                                     "backfill; not pulled again")
         else:
             if row is None:
                 row = Watermark(source=source, stream=stream.value, updated_at=now)
                 session.add(row)
-            row.backfill_cursor, row.backfill_completed_at = "in_progress", None
+            row.backfill_cursor, row.backfill_completed_at = BackfillState.IN_PROGRESS, None
             row.modified_at, row.last_id = None, None
             out[stream] = BackfillStart(Cursor(since, "") if since else None, False, None)
     return out
@@ -316,11 +319,21 @@ def complete_window(session: Session, source: str, stream: Stream, until: dateti
     `[until - lookback, next tick's start)`, so once the CRM has been quiet for longer than
     the lookback a tick reads nothing, and the echo of ecosync's own writes is read at most
     until the lookback has passed. Records stamped exactly at `until` were outside this
-    half-open window and are inside the next one (ties are safe). A backfill is complete.
+    half-open window and are inside the next one (ties are safe).
     """
     save_watermark(session, source, stream, Cursor(until, ""), now=now, run_id=run_id)
     row = session.get(Watermark, (source, stream.value))
     if row is not None and row.backfill_cursor is not None:
+        # Pulled; the backfill is complete once the tick's other stages have run too
+        # (finish_backfills), so a backfill killed in its write-back does not pull again.
+        row.backfill_cursor = BackfillState.PULLED
+
+
+def finish_backfills(session: Session, sources: Iterable[str], *, now: datetime) -> None:
+    """A tick ran every stage: the streams it (or an interrupted backfill) pulled are done."""
+    for row in session.scalars(select(Watermark).where(
+            Watermark.source.in_(list(sources)),
+            Watermark.backfill_cursor == BackfillState.PULLED)):
         row.backfill_cursor, row.backfill_completed_at = None, now
 
 

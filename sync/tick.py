@@ -25,6 +25,7 @@ from connectors.base import Connector, ConnectorError
 from schema.states import RunStatus
 from sync.config import Config
 from sync.errors import describe_error
+from sync.ingest import finish_backfills
 from sync.logs import get_logger
 from sync.partners.crm_source import pull_partner_crms
 from sync.progress import Progress
@@ -104,6 +105,9 @@ def run_tick(
                     stage.run(ctx)
                     ctx.progress.done(stage.name)
                     ctx.heartbeat()
+                if not ctx.stopping():
+                    with ctx.transaction() as session:
+                        finish_backfills(session, [c.name for c in connectors], now=utcnow())
             if ctx.stopping():
                 ctx.report.status = RunStatus.INTERRUPTED
             else:

@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from schema.states import RunStatus
+from schema.states import BackfillState, RunStatus
 from sync.context import AppContext, pass_app
 from sync.errors import ConfigError, WarehouseError
 
@@ -72,10 +72,12 @@ def _watermark_line(w: dict[str, Any], now: datetime) -> dict[str, Any]:
     lag = None
     if w["modified_at"]:
         lag = human_duration((now - datetime.fromisoformat(w["modified_at"])).total_seconds())
-    if w.get("backfill_cursor") == "in_progress":
+    if w.get("backfill_cursor") == BackfillState.IN_PROGRESS:
         mark = w["modified_at"]
         backfill = (f"in progress: resumes from {mark}" if mark
                     else "in progress: starts over (no page committed yet)")
+    elif w.get("backfill_cursor") == BackfillState.PULLED:
+        backfill = "pulled; matching and write-back finish on the next run"
     elif w["backfill_completed_at"]:
         backfill = f"completed {w['backfill_completed_at']}"
     else:

@@ -107,7 +107,7 @@ def test_a_resumed_backfill_says_where_it_resumes_and_skips_finished_streams(
         resumed = run_tick(env.engine, env.config, env.connectors,
                            options=TickOptions(backfill=True, kind="backfill"))
         assert resumed.counts.of("salesforce", Stream.ACCOUNTS).pulled == 0
-        assert resumed.notes[0] == ("salesforce/accounts: finished by the interrupted "
+        assert resumed.notes[0] == ("salesforce/accounts: pulled by the interrupted "
                                     "backfill; not pulled again")
         assert resumed.notes[1].startswith(
             "salesforce/opportunities: resuming the interrupted backfill from ")
@@ -117,3 +117,48 @@ def test_a_resumed_backfill_says_where_it_resumes_and_skips_finished_streams(
                                    env=env.world.env())
         marks = json.loads(shown.output)["watermarks"]
         assert all(w["backfill"].startswith("completed ") for w in marks), marks
+
+
+def test_a_backfill_stopped_after_its_pulls_resumes_without_pulling_again(
+    tmp_path: Path, warehouse: Engine
+) -> None:
+    """Killed in matching or write-back (every page landed), a backfill run again does not
+    re-read the CRM: it finishes the matching and the write-back the first one left."""
+    import threading
+
+    from e2e_support import make_env
+
+    from sync.progress import Silent
+    from sync.tick import TickOptions, run_tick
+
+    for env in make_env(tmp_path, warehouse, hubspot=False, accounts=60, opportunities=120):
+        stop = threading.Event()
+
+        class StopBeforePlan(Silent):
+            def start(self, stage: str, item: str = "", total: int | None = None,
+                      stop: threading.Event = stop) -> None:
+                if stage == "plan":
+                    stop.set()  # as a SIGTERM would, once every page is landed
+
+        first = run_tick(env.engine, env.config, env.connectors,
+                         options=TickOptions(backfill=True, kind="backfill", stop=stop),
+                         progress=StopBeforePlan())
+        assert first.status == "interrupted"
+        assert first.counts.totals().pulled > 0 and first.counts.totals().written == 0
+        resumed = run_tick(env.engine, env.config, env.connectors,
+                           options=TickOptions(backfill=True, kind="backfill"))
+        assert resumed.status == "succeeded"
+        assert resumed.counts.totals().pulled == 0
+        assert resumed.notes == [f"salesforce/{s}: pulled by the interrupted backfill; "
+                                 "not pulled again" for s in ("accounts", "opportunities")]
+        assert resumed.counts.totals().written > 0  # the write-back the first one left
+        config = tmp_path / "ecosync.toml"
+        config.write_text(env.world.config_toml(env.engine.url.render_as_string(False)))
+        shown = CliRunner().invoke(cli, ["--config", str(config), "status", "--format", "json"],
+                                   env=env.world.env())
+        marks = json.loads(shown.output)["watermarks"]
+        assert all(w["backfill"].startswith("completed ") for w in marks), marks
+        # A later backfill starts over: it is not taken for a resumption.
+        again = run_tick(env.engine, env.config, env.connectors,
+                         options=TickOptions(backfill=True, kind="backfill"))
+        assert again.notes == [] and again.counts.totals().pulled > 0
