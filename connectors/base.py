@@ -9,7 +9,7 @@ from __future__ import annotations
 import email.utils
 import random
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import Enum
@@ -24,19 +24,33 @@ Record = AccountRecord | OpportunityRecord
 
 @dataclass(frozen=True, slots=True)
 class Watermark:
-    """Tie-safe cursor: everything up to and including (modified_at, last_id) is committed."""
+    """Tie-safe cursor: everything up to and including (modified_at, last_id) is committed.
+
+    ``swept_at``: the end of the last complete sweep for deletions (a CRM that lists deleted
+    records only in full sweeps them on a cadence, see ``Page.swept``), kept with the cursor
+    so that a new process honours the cadence; None when unknown. Cursors compare by
+    position only."""
 
     modified_at: datetime
     last_id: str = ""
+    swept_at: datetime | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    """A page of records and the watermark that is safe to commit together with them."""
+    """A page of records and the watermark that is safe to commit together with them.
+
+    Every page of a pull carries ``until``, the window's end: the CRM's clock read from the
+    window's own first response when the pull was given ``until=None`` (a window without
+    records yields one empty page to say it). A page carrying ``swept`` ends a complete
+    sweep for deletions: every record deleted before that moment (the CRM's clock) was in
+    this pull's pages up to it; commit it with the page, never before."""
 
     stream: Stream
     records: Sequence[Record]
     watermark: Watermark | None
+    until: datetime | None = None
+    swept: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,9 +102,13 @@ class Connector(Protocol):
         ...
 
     def pull(
-        self, stream: Stream, since: Watermark | None, until: datetime, *, deleted: bool = True
+        self, stream: Stream, since: Watermark | None, until: datetime | None, *,
+        deleted: bool = True,
     ) -> Iterator[Page]:
-        """Records modified in (since − lookback, until), as pages in bounded memory."""
+        """Records modified in [since − lookback, until), as pages in bounded memory, each
+        carrying ``until`` (at least one page). ``until=None``: the window ends at the CRM's
+        clock when it answers the window's first request (its Date header), which costs no
+        call of its own; an incremental tick's windows end so."""
         ...
 
     def count(self, stream: Stream, *, created_until: datetime | None = None) -> int:
@@ -122,9 +140,23 @@ class Connector(Protocol):
 
     def server_time(self) -> datetime:
         """The CRM's current time (UTC, whole seconds), from the Date header of one light
-        request. The engine bounds each read window by it, so this host's clock (skewed, or
-        behind the CRM's) never decides which records a window holds."""
+        request. Read windows end at the CRM's clock (here, or from the window's own first
+        response with ``pull(until=None)``), so this host's clock (skewed, or behind the
+        CRM's) never decides which records a window holds."""
         ...
+
+
+def carrying_end(pages: Iterable[Page], stream: Stream,
+                 until: Callable[[], datetime]) -> Iterator[Page]:
+    """The pages, each carrying the window's end (``until`` is asked once the window's first
+    page is out: a clock read from the window's first response is known by then); one empty
+    page carrying it when the window yields none. Pages leave as soon as they are read."""
+    empty = True
+    for page in pages:
+        empty = False
+        yield page if page.until is not None else replace(page, until=until())
+    if empty:
+        yield Page(stream, [], None, until=until())
 
 
 def http_date(value: str | None) -> datetime | None:

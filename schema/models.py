@@ -415,6 +415,10 @@ class Watermark(Base):
     # Backfill checkpoint, so a killed backfill resumes instead of starting over.
     backfill_cursor: Mapped[str | None] = mapped_column(Text)
     backfill_completed_at: Mapped[datetime | None]
+    # The end (CRM clock) of the last complete sweep for deleted records, for a CRM that
+    # lists them only in full (HubSpot's archive, swept every 15 minutes): a new process
+    # keeps the cadence and reads only what was deleted since.
+    deleted_swept_at: Mapped[datetime | None]
     updated_at: Mapped[datetime]
     run_id: Mapped[int | None] = mapped_column(ForeignKey("sync_runs.id"))
 

@@ -230,7 +230,19 @@ def read_watermark(session: Session, source: str, stream: Stream) -> Cursor | No
     row = session.get(Watermark, (source, stream.value))
     if row is None or row.modified_at is None:
         return None
-    return Cursor(row.modified_at, row.last_id or "")
+    return Cursor(row.modified_at, row.last_id or "", row.deleted_swept_at)
+
+
+def save_sweep(session: Session, source: str, stream: Stream, swept: datetime, *,
+               now: datetime) -> None:
+    """A complete sweep for deletions up to `swept` (the CRM's clock) is landed."""
+    row = session.get(Watermark, (source, stream.value))
+    if row is None:
+        row = Watermark(source=source, stream=stream.value, updated_at=now)
+        session.add(row)
+    if row.deleted_swept_at is None or swept > row.deleted_swept_at:
+        row.deleted_swept_at = swept
+    session.flush()
 
 
 def save_watermark(
@@ -341,10 +353,13 @@ def land_page(
     session: Session, source: str, page: Page, *, now: datetime, run_id: int | None = None,
     generic: frozenset[str] = GENERIC_DOMAINS,
 ) -> Landed:
-    """Upsert the page's records and advance the watermark, in the caller's transaction."""
+    """Upsert the page's records and advance the watermark (and the end of a completed
+    sweep for deletions, see connectors.base.Page), in the caller's transaction."""
     landed = land_records(session, page.stream, page.records, now=now, generic=generic)
     if page.watermark is not None:
         save_watermark(session, source, page.stream, page.watermark, now=now, run_id=run_id)
+    if page.swept is not None:
+        save_sweep(session, source, page.stream, page.swept, now=now)
     return landed
 
 

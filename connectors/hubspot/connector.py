@@ -22,7 +22,6 @@ from connectors.base import (
     TransientError,
     Watermark,
     WriteResult,
-    http_date,
 )
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.config import HubSpotConfig
@@ -82,13 +81,16 @@ class HubSpotConnector:
 
     # ---- reading -------------------------------------------------------------------------
 
-    def pull(self, stream: Stream, since: Watermark | None, until: datetime, *,
+    def pull(self, stream: Stream, since: Watermark | None, until: datetime | None, *,
              deleted: bool = True) -> Iterator[Page]:
         """Backfill (``since=None``, list endpoint) or incremental search since ``since``.
 
         Incremental pages carry the (hs_lastmodifieddate, id) of their last record; a
-        backfill's pages carry none until the final page, which carries ``until``.
-        Archived records follow as ``is_deleted`` pages without a watermark.
+        backfill's pages carry none until the final page, which carries ``until`` (read
+        first when None). ``until=None`` on an incremental pull: the window ends at the
+        Date of its first search (BEHAVIOR.md 4). Archived records follow as ``is_deleted``
+        pages without a watermark, at most every 15 minutes (since ``since.swept_at``); the
+        last page says where the window ended and whether a sweep completed.
         """
         return self._puller.pull(stream, since, until, deleted)
 
@@ -170,15 +172,9 @@ class HubSpotConnector:
         return []
 
     def server_time(self) -> datetime:
-        """The portal's clock, from the Date header of one light read (the definition of
-        the property incremental pulls filter on: a small body, a scope ecosync needs)."""
-        resp = self.client.call("GET /crm/v3/properties/companies/hs_lastmodifieddate",
-                                "crm.properties.core_api", "get_by_name", "companies",
-                                "hs_lastmodifieddate")
-        moment = http_date(resp.headers.get("date"))
-        if moment is None:
-            raise ConnectorError("HubSpot sent no Date header; cannot read the portal's clock")
-        return moment
+        """The portal's clock, from the Date header of one light read. Incremental pulls
+        need none: given ``until=None``, a window ends at the Date of its first search."""
+        return self._puller.clock()
 
     # ---- internals -----------------------------------------------------------------------
 

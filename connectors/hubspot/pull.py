@@ -13,8 +13,17 @@ from typing import Any
 
 import structlog
 
-from connectors.base import AuthFailed, Page, PageGuard, Record, Watermark
-from connectors.hubspot.client import HubSpotClient
+from connectors.base import (
+    AuthFailed,
+    ConnectorError,
+    Page,
+    PageGuard,
+    Record,
+    Watermark,
+    carrying_end,
+    http_date,
+)
+from connectors.hubspot.client import HubSpotClient, Response
 from connectors.hubspot.config import HubSpotConfig
 from connectors.hubspot.errors import HubSpotApiError
 from connectors.hubspot.normalize import (
@@ -70,18 +79,35 @@ class Puller:
 
     # ---- public entry points -------------------------------------------------------------
 
-    def pull(self, stream: Stream, since: Watermark | None, until: datetime,
+    def pull(self, stream: Stream, since: Watermark | None, until: datetime | None,
              deleted: bool) -> Iterator[Page]:
         names = stream_properties(self.config, stream)
         self._stages_refreshed = False
         self.owners.new_pull()
         if since is None:
-            yield from self._backfill(names, until, deleted)
+            # A backfill's watermark is the moment its walk began: read the clock first.
+            end = until if until is not None else self.clock()
+            yield from carrying_end(self._backfill(names, end, deleted), stream, lambda: end)
             return
+        window = _Window(until)
+        yield from carrying_end(self._incremental(names, since, window, deleted), stream,
+                                window.until)
+
+    def clock(self) -> datetime:
+        """The portal's clock, from the Date header of one light read (the definition of
+        the property incremental pulls filter on: a small body, a scope ecosync needs)."""
+        resp = self.client.call("GET /crm/v3/properties/companies/hs_lastmodifieddate",
+                                "crm.properties.core_api", "get_by_name", "companies",
+                                MODIFIED)
+        return _date(resp.headers)
+
+    def _incremental(self, names: StreamProperties, since: Watermark, window: _Window,
+                     deleted: bool) -> Iterator[Page]:
+        stream = names.stream
         start = since.modified_at - timedelta(minutes=self.config.lookback_minutes)
         # Search results carry no associations: deals are read in groups of pages sharing one
         # v4 batch read (1,000 deals), then yielded page by page with their watermarks.
-        searched = self._search(names, _ms(start), _ms(until))
+        searched = self._search(names, _ms(start), window)
         deals = names.stream is Stream.OPPORTUNITIES
         for group in _grouped(searched, ASSOCIATION_BATCH if deals else 1):
             companies = self._batch_companies(names, [r for raws in group for r in raws])
@@ -91,16 +117,19 @@ class Puller:
                                  str(last["id"]))
                 yield Page(stream, self._records(names, raws, companies), mark)
         if deleted:
-            yield from self._sweep_archived(names, until)
+            yield from self._sweep_archived(names, window.until(), since.swept_at)
 
-    def _sweep_archived(self, names: StreamProperties, until: datetime) -> Iterator[Page]:
-        """Records archived since this process's last sweep; every one on its first sweep.
+    def _sweep_archived(self, names: StreamProperties, until: datetime,
+                        swept_before: datetime | None) -> Iterator[Page]:
+        """Records archived since the last sweep; every one when no sweep is known.
 
-        The first sweep of a process cannot know what an earlier process saw, so it emits
-        every archived record (re-landing a deletion keeps its first deleted_at). Each call
-        costs ceil(archived / 100) whatever the filter, hence the interval.
+        The last sweep is this process's, or the one kept with the watermark (a new process
+        honours the cadence and emits only what was archived since). Without either, every
+        archived record is emitted (re-landing a deletion keeps its first deleted_at). Each
+        call costs ceil(archived / 100) whatever the filter, hence the interval.
         """
-        last = self._swept.get(names.stream)
+        known = [t for t in (self._swept.get(names.stream), swept_before) if t is not None]
+        last = max(known) if known else None
         if last is not None and until - last < self.sweep_interval:
             return
         lookback = timedelta(minutes=self.config.lookback_minutes)
@@ -109,6 +138,7 @@ class Puller:
             yield Page(names.stream, self._records(names, raws, self._inline(names, raws)),
                        None)
         self._swept[names.stream] = until
+        yield Page(names.stream, [], None, swept=until)  # the sweep is complete
 
     def count(self, stream: Stream, created_until: datetime | None = None) -> int:
         """Live records of a stream (one search call), created up to ``created_until`` if
@@ -145,8 +175,9 @@ class Puller:
                     yield pending
                 pending = Page(names.stream,
                                self._records(names, raws, self._inline(names, raws)), None)
-        yield Page(names.stream, [], final) if pending is None else replace(pending,
-                                                                           watermark=final)
+        swept = until if deleted else None  # the archived listing was read in full
+        yield (Page(names.stream, [], final, swept=swept) if pending is None
+               else replace(pending, watermark=final, swept=swept))
         if deleted:
             self._swept[names.stream] = until
 
@@ -179,7 +210,7 @@ class Puller:
     # ---- incremental search --------------------------------------------------------------
 
     def _search_call(self, names: StreamProperties, filters: list[dict[str, Any]],
-                     sort: str, after: int) -> dict[str, Any]:
+                     sort: str, after: int) -> Response:
         obj = names.object_type
         body: dict[str, Any] = {
             "limit": SEARCH_LIMIT, "after": str(after), "properties": names.read,
@@ -187,11 +218,17 @@ class Puller:
             "filterGroups": [{"filters": filters}],
         }
         return self.client.call(f"POST /crm/v3/objects/{obj}/search",
-                                f"crm.{obj}.search_api", "do_search", body, search=True).body
+                                f"crm.{obj}.search_api", "do_search", body, search=True)
 
     def _search(self, names: StreamProperties, start_ms: int,
-                until_ms: int) -> Iterator[list[Raw]]:
+                window: _Window) -> Iterator[list[Raw]]:
         """Records with start <= hs_lastmodifieddate < until, ascending, each once.
+
+        Without a given ``until`` the first request has no upper bound, and its Date header
+        (the portal's clock when it answered) becomes ``until``: records it returned from
+        that moment on are left to the next window; if more pages follow, the window is
+        re-opened at the last time read, bounded by ``until`` (no extra call: the first page
+        is not read again).
 
         Offset paging stops at 10,000 results, so a window that reaches it is re-opened at
         the last modification time seen (GTE) and the ids already read at exactly that time
@@ -206,16 +243,34 @@ class Puller:
         windows = PageGuard(f"HubSpot {names.object_type} search windows", ordered=True)
         while True:
             windows.ask((lower, op == "GT", len(boundary)))
-            filters = [{"propertyName": MODIFIED, "operator": op, "value": str(lower)},
-                       {"propertyName": MODIFIED, "operator": "LT", "value": str(until_ms)}]
+            filters = [{"propertyName": MODIFIED, "operator": op, "value": str(lower)}]
+            if window.until_ms is not None:
+                filters.append({"propertyName": MODIFIED, "operator": "LT",
+                                "value": str(window.until_ms)})
             offset, total = 0, None
             last_ms: int | None = None
             at_last: set[str] = set()
             pages = PageGuard(f"HubSpot {names.object_type} search", ordered=True)
             while True:
                 pages.ask(offset)
-                body = self._search_call(names, filters, MODIFIED, offset)
+                resp = self._search_call(names, filters, MODIFIED, offset)
+                body = resp.body
                 pages.got(str(r["id"]) for r in body.get("results") or ())
+                if window.until_ms is None:
+                    # The portal's clock when it answered ends this window.
+                    window.end = _date(resp.headers)
+                    results = list(body.get("results") or ())
+                    kept = [r for r in results if _modified_ms(r) < _ms(window.end)]
+                    more = ((body.get("paging") or {}).get("next") or {}).get("after")
+                    body = {"results": kept}
+                    if more is not None and len(kept) == len(results):
+                        # More pages follow: read them in a window bounded by `until`.
+                        body["paging"] = {"next": {"after": more}}
+                        reopen = True
+                    else:
+                        reopen = False
+                else:
+                    reopen = False
                 page_total = int(body.get("total") or 0)
                 if total is not None and page_total < total:
                     # Records left the window since the previous page, so this page may
@@ -237,6 +292,9 @@ class Puller:
                 after = ((body.get("paging") or {}).get("next") or {}).get("after")
                 if after is None:
                     return
+                if reopen:
+                    reason = "clock"
+                    break
                 offset = int(after)
                 if offset >= SEARCH_CEILING:
                     reason = "ceiling"
@@ -265,7 +323,7 @@ class Puller:
             offset = 0
             while True:
                 guard.ask((after_id, offset))
-                body = self._search_call(names, filters, "hs_object_id", offset)
+                body = self._search_call(names, filters, "hs_object_id", offset).body
                 results = list(body.get("results") or ())
                 guard.got(str(r["id"]) for r in results)
                 page = [r for r in results if str(r["id"]) not in seen]
@@ -358,6 +416,28 @@ class Puller:
 def _archived_ms(raw: Mapping[str, Any]) -> int:
     moment = parse_time(raw.get("archivedAt")) or parse_time(raw.get("updatedAt"))
     return _ms(moment) if moment else 0
+
+
+def _date(headers: Mapping[str, str]) -> datetime:
+    moment = http_date(headers.get("date"))
+    if moment is None:
+        raise ConnectorError("HubSpot sent no Date header; cannot read the portal's clock")
+    return moment
+
+
+class _Window:
+    """A search window's end: given, or the Date of the window's first answer."""
+
+    def __init__(self, end: datetime | None) -> None:
+        self.end = end
+
+    @property
+    def until_ms(self) -> int | None:
+        return None if self.end is None else _ms(self.end)
+
+    def until(self) -> datetime:
+        assert self.end is not None, "the window's first search sets its end"
+        return self.end
 
 
 def _grouped(pages: Iterator[list[Raw]], size: int) -> Iterator[list[list[Raw]]]:

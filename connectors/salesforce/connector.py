@@ -31,6 +31,7 @@ from connectors.base import (
     ReadOnlyRefused,
     Watermark,
     WriteResult,
+    carrying_end,
     http_date,
 )
 from connectors.salesforce import bulk, provision
@@ -151,8 +152,16 @@ class SalesforceConnector:
         return problems
 
     # ------------------------------------------------------------------ pull
-    def pull(self, stream: Stream, since: Watermark | None, until: datetime, *,
+    def pull(self, stream: Stream, since: Watermark | None, until: datetime | None, *,
              deleted: bool = True) -> Iterator[Page]:
+        """The window [since - lookback, until), deleted rows included (queryAll) unless
+        ``deleted=False``; every page carries ``until``, read from the org's clock
+        (server_time, which Salesforce does not count as an API call) when None."""
+        end = until if until is not None else self.server_time()
+        yield from carrying_end(self._window(stream, since, end, deleted), stream, lambda: end)
+
+    def _window(self, stream: Stream, since: Watermark | None, until: datetime,
+                deleted: bool) -> Iterator[Page]:
         if until != self._run_until:
             # A new tick (ticks are told apart by their start): describe afresh, once, so a
             # field added or removed since the last tick is seen; both streams share it.

@@ -234,19 +234,25 @@ def refresh_partner_crm(transaction: Transaction, partner: PartnerConfig, *, now
     Raises ConnectorError (or UserError) for this partner; earlier pages stay landed."""
     connector = connector or partner_connector(partner)
     calls_before = connector.usage().calls
-    until = connector.server_time()  # windows end at the partner CRM's clock, not ours
     result = CrmRefresh(partner.id, {s.value: 0 for s in STREAMS})
     for stream in STREAMS:
         with transaction() as session:
             since = None if backfill else read_watermark(session, partner.id, stream)
         label = f"{partner.id}/{stream.value}"
         progress.start("partner sources", label)
-        for page in connector.pull(stream, since, until):
+        # The window ends at the partner CRM's clock, not ours: read from its first answer
+        # (every page carries it), so the clock costs no call of its own.
+        until: datetime | None = None
+        for page in connector.pull(stream, since, None):
+            until = until or page.until
             with transaction() as session:
                 landed = land_page(session, partner.id, page, now=now, generic=generic)
             result.pulled[stream.value] += landed
             progress.advance("partner sources", label, landed)
         progress.done("partner sources", label)
+        if until is None:
+            raise ConnectorError(f"{partner.id}: the pull of {stream.value} did not say where "
+                                 "its window ended")
         with transaction() as session:  # the whole window is landed
             save_watermark(session, partner.id, stream, Watermark(until, ""), now=now)
     with transaction() as session:

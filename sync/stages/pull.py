@@ -35,13 +35,18 @@ def _pull_connector(ctx: TickContext, connector: Connector) -> None:
     if budget_short(connector):
         _defer_reads(ctx, connector, STREAMS[0])
         return
-    try:
-        # Every window of this tick ends at the CRM's own clock, never at this host's.
-        until = connector.server_time()
+    # Every window of this tick ends at the CRM's own clock, never at this host's. A backfill
+    # reads it first (its watermark is the moment the walk began); an incremental window
+    # ends at the clock of the CRM's first answer to it (its Date header), which costs no
+    # call of its own (`until=None`; the window's pages say where it ended).
+    until: datetime | None = None
+    if opts.backfill:
+        try:
+            until = connector.server_time()
+        except BudgetExhausted:
+            _defer_reads(ctx, connector, STREAMS[0])
+            return
         ctx.report.clock_offsets[connector.name] = until - utcnow()
-    except BudgetExhausted:
-        _defer_reads(ctx, connector, STREAMS[0])
-        return
     starts = {}
     if opts.backfill:
         with ctx.transaction() as session:
@@ -67,8 +72,13 @@ def _pull_connector(ctx: TickContext, connector: Connector) -> None:
                                      since=None, now=now)
         pulled = changed = 0
         ctx.progress.start("pull", label, _total(ctx, connector, stream, since, until))
+        ended: datetime | None = None
+        asked = utcnow()  # the window's first request leaves about now
         try:
             for page in connector.pull(stream, since, until):
+                if page.until is not None and until is None and ended is None:
+                    ended = page.until
+                    ctx.report.clock_offsets[connector.name] = ended - asked
                 with ctx.transaction() as session:
                     landed = land_page(session, connector.name, page, now=now,
                                        run_id=ctx.run_id, generic=generic)
@@ -88,19 +98,23 @@ def _pull_connector(ctx: TickContext, connector: Connector) -> None:
         except BudgetExhausted:
             _defer_reads(ctx, connector, stream)
             return
+        end = until if until is not None else ended
+        if end is None:
+            raise ConnectorError(f"{connector.name}: the pull of {stream.value} did not say "
+                                 "where its window ended")
         with ctx.transaction() as session:
-            complete_window(session, connector.name, stream, until, now=now, run_id=ctx.run_id)
+            complete_window(session, connector.name, stream, end, now=now, run_id=ctx.run_id)
         ctx.progress.done("pull", label)
         ctx.log.info("pulled", source=connector.name, stream=stream.value, records=pulled,
                      changed=changed, since=since.modified_at.isoformat() if since else None,
-                     until=until.isoformat())
+                     until=end.isoformat())
 
 
 def _total(ctx: TickContext, connector: Connector, stream: Stream, since: Watermark | None,
-           until: datetime) -> int | None:
+           until: datetime | None) -> int | None:
     """What a backfill from the beginning will read, when progress shows totals (one count
     call per stream); a window's size is not known in advance."""
-    if not (ctx.progress.totals and ctx.options.backfill and since is None):
+    if not (ctx.progress.totals and ctx.options.backfill and since is None) or until is None:
         return None
     try:
         return connector.count(stream, created_until=until)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Generator
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from hs_support import T0, companies, connector_for, deals, endpoint_calls, land_all
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from connectors.base import Watermark
+from connectors.base import Page, Watermark
 from connectors.hubspot import HubSpotConnector
 from sandbox.hubspot import HubSpotSandbox
 from schema.models import Account, Opportunity
@@ -341,6 +341,65 @@ def test_given_incremental_ticks_when_sweeping_archived_then_at_most_every_15_mi
     sandbox.archive("companies", ids[7])
     assert deleted_at(20) == [ids[7]]  # only what was archived since the last sweep
     assert sandbox.traffic.calls[LIST_COMPANIES] == 2
+
+
+def test_given_a_sweep_kept_with_the_watermark_when_a_new_process_pulls_then_it_keeps_the_cadence(
+    sandbox: HubSpotSandbox,
+) -> None:
+    ids = sandbox.load("companies", companies(50))
+    for company_id in ids[:2]:
+        sandbox.archive("companies", company_id)
+    sandbox.clock.advance(3600)
+    t1 = sandbox.clock.now()
+    start = t1 - timedelta(minutes=30)
+
+    def pull_in_a_new_process(swept_at: datetime | None) -> list[Page]:
+        # Each `ecosync sync --once` builds its connector afresh: only the warehouse
+        # remembers the last sweep, kept with the watermark.
+        return list(connector_for(sandbox).pull(Stream.ACCOUNTS,
+                                                Watermark(start, "", swept_at), None))
+
+    def deleted(pages: list[Page]) -> list[str]:
+        return sorted(r.external_id for p in pages for r in p.records if r.is_deleted)
+
+    first = pull_in_a_new_process(None)  # no sweep known: every archived record
+    assert deleted(first) == sorted(ids[:2])
+    assert first[-1].swept == first[-1].until == t1
+    sandbox.clock.advance(120)
+    sandbox.archive("companies", ids[7])
+    again = pull_in_a_new_process(first[-1].swept)  # 2 minutes later: within the cadence
+    assert deleted(again) == [] and again[-1].swept is None
+    assert sandbox.traffic.calls[LIST_COMPANIES] == 1
+    sandbox.clock.advance(13 * 60)  # 15 minutes after the first sweep
+    due = pull_in_a_new_process(first[-1].swept)
+    assert deleted(due) == [ids[7]]  # only what was archived since the last sweep
+    assert due[-1].swept == sandbox.clock.now()
+    assert sandbox.traffic.calls[LIST_COMPANIES] == 2
+
+
+def test_given_no_until_when_pulling_then_the_window_ends_at_the_date_of_its_search(
+    sandbox: HubSpotSandbox, connector: HubSpotConnector
+) -> None:
+    before = sandbox.load("companies", [
+        {"name": f"c{i}", "hs_lastmodifieddate": T0 - timedelta(hours=1, seconds=-i)}
+        for i in range(450)])
+    at_clock, ahead = sandbox.load("companies", [
+        {"name": "at the clock", "hs_lastmodifieddate": T0},
+        {"name": "ahead", "hs_lastmodifieddate": T0 + timedelta(hours=1)}])
+
+    pages = list(connector.pull(Stream.ACCOUNTS, Watermark(T0 - timedelta(hours=2)), None,
+                                deleted=False))
+
+    pulled = [r.external_id for p in pages for r in p.records]
+    assert pulled == before  # each once, in order; [start, the portal's clock) only
+    assert pages[-1].until == T0  # the Date header of the first search
+    # The first search is unbounded above; the rest of the window is read bounded by the
+    # clock it told, from where that page ended: ceil(450 / 200) searches and no clock read.
+    assert sandbox.traffic.calls == {SEARCH_COMPANIES: 3}
+    sandbox.clock.advance(1)
+    later = list(connector.pull(Stream.ACCOUNTS, Watermark(T0), None, deleted=False))
+    assert [r.external_id for p in later for r in p.records] == [at_clock]
+    assert later[-1].until == T0 + timedelta(seconds=1) and ahead not in pulled
 
 
 def test_given_a_deal_whose_inline_associations_are_cut_off_then_only_it_is_read_in_full(
