@@ -8,6 +8,9 @@ clocks are moved instead of waiting on the wall clock.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
@@ -19,7 +22,7 @@ from e2e_support import Env, make_env
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from schema.models import Account
+from schema.models import Account, SyncRun
 from schema.records import Stream
 from sync.config import Config
 from sync.tick import TickOptions, TickReport, run_tick
@@ -134,3 +137,65 @@ def test_windows_follow_the_crm_clock_not_this_hosts(env: Env) -> None:
         names = set(s.scalars(select(Account.name).where(
             Account.external_id.in_([sf_id, hs_id]))))
     assert names == {"Ahead Of Time Ltd", "Ahead Of Time Inc"}
+
+
+def sync_once_in_a_new_process(env: Env, config: Path) -> None:
+    """`ecosync sync --once` as cron would run it: a new process, its connectors built afresh,
+    knowing only what the warehouse keeps."""
+    proc = subprocess.run(
+        [sys.executable, "-c", "from sync.cli import main; main()", "--config", str(config),
+         "--log-format", "json", "sync", "--once", "--no-progress"],
+        env={**os.environ, **env.world.env()}, capture_output=True, text=True, check=False,
+        timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def test_an_idle_sync_once_in_a_new_process_makes_at_most_two_reads_per_object(
+    env: Env, tmp_path: Path
+) -> None:
+    hs_portal = env.world.hubspot
+    assert hs_portal is not None
+    config = tmp_path / "ecosync.toml"
+    config.write_text(env.world.config_toml(
+        env.engine.url.render_as_string(hide_password=False)))
+    run_tick(env.engine, env.config, env.connectors,
+             options=TickOptions(backfill=True, kind="backfill"))  # sweeps HubSpot's archive
+    backfilled = hs_portal.clock.now()
+    advance(env, 2)
+    sync_once_in_a_new_process(env, config)  # the echo of the backfill's writes
+    advance(env, lookback(env.config) + 60)
+    sync_once_in_a_new_process(env, config)
+
+    sf_before, hs_before = traffic(env)
+    sync_once_in_a_new_process(env, config)
+    sf_after, hs_after = traffic(env)
+
+    sf, hs = delta(sf_after, sf_before), delta(hs_after, hs_before)
+    # Salesforce: one (empty) query per object and the describe of each (field changes).
+    assert sf == {"queryAll": 2, "describe": 2}, sf
+    # HubSpot: one search per object. The portal's clock is the Date of those searches, the
+    # archive was swept (by another process) less than 15 minutes ago, and the exchange
+    # rates are read once per process (the stamp stage converts closed deals with them).
+    assert hs == {"POST /crm/v3/objects/companies/search": 1,
+                  "POST /crm/v3/objects/deals/search": 1,
+                  "GET /settings/v3/currencies/exchange-rates": 1}, hs
+    with Session(env.engine) as s:
+        runs = s.scalars(select(SyncRun.counts).order_by(SyncRun.id.desc()).limit(1)).one()
+    assert not any(v for k, v in runs.items() if k.startswith(("pulled.", "written."))), runs
+
+    # A deletion is still seen within the cadence, by whichever process's turn it is.
+    gone = hs_portal.records("companies")[3].id
+    hs_portal.archive("companies", gone)
+    sync_once_in_a_new_process(env, config)  # within 15 minutes of the last sweep: not yet
+    with Session(env.engine) as s:
+        assert not s.scalars(select(Account.is_deleted).where(
+            Account.source == "hubspot", Account.external_id == gone)).one()
+    advance(env, (backfilled + timedelta(minutes=15) - hs_portal.clock.now()).total_seconds())
+    before = traffic(env)[1]
+    sync_once_in_a_new_process(env, config)
+    swept = delta(traffic(env)[1], before)
+    assert swept["GET /crm/v3/objects/companies"] == 1  # one listing of the archive
+    assert swept["GET /crm/v3/objects/deals"] == 1
+    with Session(env.engine) as s:
+        assert s.scalars(select(Account.is_deleted).where(
+            Account.source == "hubspot", Account.external_id == gone)).one()
