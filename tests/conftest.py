@@ -7,6 +7,7 @@ PostgreSQL (each test gets its own schema, dropped afterwards); unset, tests use
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 import migrations
-from schema.db import make_engine
+from schema.db import create_private_file, make_engine
 
 PG_ENV = "ECOSYNC_TEST_DATABASE_URL"
 
@@ -43,9 +44,36 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.sqlite_only)
 
 
+class _SqliteTemplate:
+    """One SQLite warehouse migrated to head per test session; each test that wants a
+    migrated SQLite warehouse gets a copy of the file (milliseconds, not a migration run)."""
+
+    def __init__(self, factory: pytest.TempPathFactory) -> None:
+        self.factory = factory
+        self.path: Path | None = None
+
+    def copy_to(self, path: Path) -> None:
+        if self.path is None:
+            template = self.factory.mktemp("template") / "warehouse.db"
+            engine = make_engine(f"sqlite:///{template}")
+            migrations.upgrade(engine)
+            with engine.connect() as conn:  # everything in the main file, none in the WAL
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            engine.dispose()
+            self.path = template
+        create_private_file(path)  # the copy keeps a warehouse's private mode
+        shutil.copyfile(self.path, path)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> _SqliteTemplate:
+    return _SqliteTemplate(tmp_path_factory)
+
+
 class _Databases:
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, template: _SqliteTemplate) -> None:
         self.tmp = tmp
+        self.template = template
         self.engines: list[tuple[Engine, str | None]] = []
 
     def new(self, kind: str = "default", *, migrate: bool = True) -> Engine:
@@ -55,6 +83,9 @@ class _Databases:
             pytest.skip(f"PostgreSQL test: set {PG_ENV}")
         if kind == "sqlite" or (kind == "default" and pg is None):
             path = self.tmp / f"wh-{uuid.uuid4().hex[:8]}.db"
+            if migrate:
+                self.template.copy_to(path)
+                migrate = False
             engine = make_engine(f"sqlite:///{path}")
             self.engines.append((engine, None))
         else:
@@ -84,8 +115,8 @@ class _Databases:
 
 
 @pytest.fixture
-def databases(tmp_path: Path) -> Iterator[_Databases]:
-    dbs = _Databases(tmp_path)
+def databases(tmp_path: Path, sqlite_template: _SqliteTemplate) -> Iterator[_Databases]:
+    dbs = _Databases(tmp_path, sqlite_template)
     yield dbs
     dbs.close()
 
