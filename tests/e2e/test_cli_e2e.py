@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import re
+from functools import partial
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner, Result
 from e2e_support import Env
 from sqlalchemy import select
@@ -13,7 +15,9 @@ from sqlalchemy.orm import Session
 
 from schema.models import WritebackError
 from sync.cli import cli
+from sync.commands import engine as engine_commands
 from sync.logs import MASKER
+from sync.wiring import build_connectors
 
 
 def invoke(env: Env, tmp_path: Path, *args: str) -> Result:
@@ -79,10 +83,13 @@ def test_history_shows_every_field_written(both: Env, tmp_path: Path) -> None:
 
 
 def test_records_that_keep_failing_are_dead_lettered_then_retried(
-    both: Env, tmp_path: Path
+    both: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sf = both.world.salesforce
     assert sf is not None
+    # The commands' connectors wait out their retry backoff on the sandbox clocks.
+    monkeypatch.setattr(engine_commands, "build_connectors",
+                        partial(build_connectors, sleep=both.world.advance_clocks))
     sf.faults.configure(lock=1.0)  # every record of every collection is locked
     result = invoke(both, tmp_path, "backfill", "--no-progress")
     assert result.exit_code == 0, result.output
