@@ -26,8 +26,40 @@ def hubspot_config(sandbox: HubSpotSandbox, **overrides: Any) -> HubSpotConfig:
     return replace(config, **overrides)
 
 
+class VirtualTime:
+    """Monotonic seconds that pass only when the connector sleeps (its pacing, its retry
+    backoff). The emulator's rate windows read the same time, so a test sees exactly how the
+    connector spaced its calls, on an idle or a loaded machine, and never waits for it."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += max(0.0, seconds)
+
+
+def virtual_time(sandbox: HubSpotSandbox) -> VirtualTime:
+    """The sandbox's rate windows on virtual time (created on first use, then shared)."""
+    current = sandbox.limits.monotonic
+    if isinstance(current, VirtualTime):
+        return current
+    vt = VirtualTime()
+    sandbox.limits.configure(monotonic=vt)
+    return vt
+
+
 def connector_for(sandbox: HubSpotSandbox, **overrides: Any) -> HubSpotConnector:
-    return HubSpotConnector(hubspot_config(sandbox, **overrides), now=sandbox.clock.now)
+    """A connector on the sandbox whose pacing and backoff run on the sandbox's virtual time."""
+    vt = virtual_time(sandbox)
+    connector = HubSpotConnector(hubspot_config(sandbox, **overrides), now=sandbox.clock.now,
+                                 sleep=vt.sleep)
+    connector.client.pacer.clock = vt
+    return connector
 
 
 def companies(n: int, start: int = 0) -> list[dict[str, Any]]:

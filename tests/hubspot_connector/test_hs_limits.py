@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from hs_support import T0, companies, connector_for, deals, hubspot_config
+from hs_support import T0, companies, connector_for, deals, hubspot_config, virtual_time
 
 from connectors.base import AuthFailed, BudgetExhausted, TransientError, Watermark
 from connectors.hubspot import HubSpotConnector
@@ -22,7 +21,7 @@ TOKEN = "POST /oauth/v1/token"
 
 @dataclass
 class Arrivals:
-    """Every request the emulator's rate limiter saw: (monotonic time, search?, refused)."""
+    """Every request the emulator's rate limiter saw: (its monotonic time, search?, refused)."""
 
     seen: list[tuple[float, bool, str | None]] = field(default_factory=list)
 
@@ -46,7 +45,7 @@ def arrivals(monkeypatch: pytest.MonkeyPatch) -> Arrivals:
 
     def spy(self: RateLimits, *, search: bool, day: int, with_daily: bool) -> Any:
         decision = admit(self, search=search, day=day, with_daily=with_daily)
-        record.seen.append((time.monotonic(), search, decision.refused))
+        record.seen.append((self.monotonic(), search, decision.refused))
         return decision
 
     monkeypatch.setattr(RateLimits, "admit", spy)
@@ -96,15 +95,16 @@ def test_given_default_pacing_when_searching_then_no_429_and_at_most_4_searches_
                    for i, d in enumerate(deals(1800))]
         sb.load("deals", changed)
         connector = connector_for(sb)  # search_requests_per_second = 4, burst share 50%
+        clock = virtual_time(sb)
 
-        started = time.monotonic()
+        started = clock()
         pages = list(connector.pull(Stream.OPPORTUNITIES, Watermark(T0), T0 + timedelta(1),
                                     deleted=False))
-        elapsed = time.monotonic() - started
+        elapsed = clock() - started
 
     assert sum(len(p.records) for p in pages) == 1800
     assert arrivals.refused() == []
-    # Sent at most 4 a second; arrivals jitter by a TLS handshake or so, never to the limit.
+    # Sent at most 4 a second, and never to the limit.
     assert arrivals.max_in_window(0.9, search=True) <= 4
     assert arrivals.max_in_window(1.0, search=True) <= 5
     searches = math.ceil(1800 / 200)
@@ -117,10 +117,12 @@ def test_given_a_server_sending_retry_after_when_rate_limited_then_urllib3_does_
 ) -> None:
     limited.limits.configure(retry_after_s=0.3)
     limited.load("companies", companies(10))
+    connector = connector_for(limited)
+    # Other apps of the portal spent the whole window half a second ago.
     for _ in range(20):
         limited.limits.admit(search=False, day=T0.toordinal(), with_daily=False)
+    virtual_time(limited).sleep(0.5)
     arrivals.seen.clear()
-    connector = connector_for(limited)
 
     pages = list(connector.pull(Stream.ACCOUNTS, None, T0, deleted=False))
 
