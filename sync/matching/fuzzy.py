@@ -3,10 +3,11 @@
 Names are compared only when at least one side lacks a usable domain (DESIGN.md 4). That side
 is the minority, so it is indexed in memory by blocking key. The other side is read from the
 warehouse in its natural order (a sequential scan: reading in name order costs SQLite a random
-table lookup per row, several times slower), grouped by block in chunks of bounded size, and
-each group is scored against its index block: per block, each row of the smaller side goes
-through one `process.extract` call against the other side. Memory is bounded by the no-domain
-minority plus one chunk.
+table lookup per row, several times slower), names only, grouped by block in chunks of bounded
+size, and each group is scored against its index block in ONE `process.cdist` call (a matrix of
+every pair of the two, in rapidfuzz's C++ loop, scores under the cutoff left at 0): the Python
+loop runs per block, never per pair. The few rows that score are then fetched whole, by id.
+Memory is bounded by the no-domain minority plus one chunk of names.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
+import numpy as np
 from rapidfuzz import fuzz, process
 from sqlalchemy import (
     Connection,
@@ -40,11 +42,16 @@ from sync.matching.worktables import BLOCKS, DIRTY_PARTNER_ACCOUNTS, table_of
 
 # How names are scored, reported in the run's stats (bench/matching.py prints it), and whether
 # that path scores a whole block per call inside rapidfuzz's C++ loops.
-SCORING = "rapidfuzz.process.extract, one call per name of a block's smaller side"
-SCORES_WHOLE_BLOCKS = False
+SCORING = ("rapidfuzz.process.cdist (token_sort_ratio, score_cutoff), one call per block: "
+           "every pair of the block in C++")
+SCORES_WHOLE_BLOCKS = True
 
 STREAM_ROWS = 5_000
-CHUNK_ROWS = 50_000
+# Rows of the streamed side held at once (ids and names only, about 150 bytes each). A full
+# match reads the streamed side in its natural order, so a block's rows are spread over the
+# whole scan: chunks this large keep nearly every block whole (one cdist call each) in a
+# warehouse of a million accounts.
+CHUNK_ROWS = 1_000_000
 # Collations whose order is code point order: there, a block is one contiguous range of the
 # name_key index.
 BINARY_COLLATIONS = frozenset({"C", "POSIX", "C.UTF-8", "C.utf8", "ucs_basic"})
@@ -56,9 +63,10 @@ NO_DOMAIN = (func.coalesce(PARTNER_ACCOUNTS.c.domain_key, literal_column("''"))
              == literal_column("''"))
 
 
-@dataclass(frozen=True, slots=True)
-class Side:
-    """One row's fuzzy-relevant fields (partner_id and pop_rank only for partner accounts)."""
+class Side(NamedTuple):
+    """One row's fuzzy-relevant fields (partner_id and pop_rank only for partner accounts).
+    A named tuple: a full match builds one per no-domain row, and a tuple is built several
+    times faster than a frozen dataclass."""
 
     id: int
     name_key: str
@@ -123,13 +131,40 @@ def _allowed(a: Side, b: Side) -> bool:
             and duns_compatible(a.duns, b.duns))
 
 
+def score_block(queries: Sequence[str], choices: Sequence[str],
+                threshold: int) -> list[tuple[int, int, float]]:
+    """(query index, choice index, score) of every pair whose token_sort_ratio is >=
+    threshold.
+
+    One `process.cdist` call scores the whole matrix in rapidfuzz's C++ loop (each query's
+    tokens sorted once, there); a pair under `score_cutoff` comes back as 0, so the mask keeps
+    exactly what `process.extract` with the same cutoff returns. float64, the scorer's own
+    precision (scores are rounded to 0.01 afterwards, as before). The index's names are
+    already sorted (`sorted_tokens`): sorting them again changes nothing.
+    """
+    if not queries or not choices:
+        return []
+    matrix = process.cdist(queries, choices, scorer=fuzz.token_sort_ratio,
+                           score_cutoff=threshold, dtype=np.float64)
+    scoring = matrix >= threshold
+    if not scoring.any():
+        return []
+    rows, columns = np.nonzero(scoring)
+    return list(zip(rows.tolist(), columns.tolist(), matrix[rows, columns].tolist(),
+                    strict=True))
+
+
 class BlockIndex:
     """The rows of one side grouped by blocking key."""
 
     def __init__(self, rows: Iterable[Side]) -> None:
         self.blocks: dict[str, _Block] = {}
+        blocks = self.blocks
         for row in rows:
-            block = self.blocks.setdefault(blocking_key(row.name_key), _Block())
+            key = blocking_key(row.name_key)
+            block = blocks.get(key)
+            if block is None:
+                block = blocks[key] = _Block()
             block.names.append(sorted_tokens(row.name_key))
             block.rows.append(row)
 
@@ -144,27 +179,14 @@ class BlockIndex:
                    threshold: int) -> Iterator[tuple[Side, Any, float]]:
         """(indexed row, raw other row, score) for every pair of different names scoring >=
         threshold (equal names are the SQL name rule's). `groups` are raw rows of the other
-        side by block, with at least `name_key`."""
+        side by block, with at least `name_key`. One `score_block` call per block."""
         for group in groups:
             for key, raw in group.items():
                 block = self.blocks[key]
-                if len(block.rows) <= len(raw):
-                    # Each raw name is compared a few times at most: rapidfuzz sorts its
-                    # tokens (token_sort_ratio) faster than sorting them here first would.
-                    names = [r.name_key for r in raw]
-                    for row in block.rows:
-                        for _, score, j in process.extract(
-                                row.name_key, names, scorer=fuzz.token_sort_ratio,
-                                score_cutoff=threshold, limit=None):
-                            if raw[j].name_key != row.name_key:
-                                yield row, raw[j], round(float(score), 2)
-                else:
-                    for r in raw:
-                        for _, score, j in process.extract(
-                                sorted_tokens(r.name_key), block.names, scorer=fuzz.ratio,
-                                score_cutoff=threshold, limit=None):
-                            if block.rows[j].name_key != r.name_key:
-                                yield block.rows[j], r, round(float(score), 2)
+                for i, j, score in score_block([r.name_key for r in raw], block.names,
+                                               threshold):
+                    if raw[i].name_key != block.rows[j].name_key:
+                        yield block.rows[j], raw[i], round(score, 2)
 
     def scan(self, groups: Iterable[dict[str, list[Any]]], side: Any,
              threshold: int) -> Iterator[tuple[Side, Side, float]]:
@@ -185,11 +207,6 @@ def code_point_order(conn: Connection) -> bool:
             "SELECT datcollate FROM pg_database WHERE datname = current_database()").scalar()
         return collation in BINARY_COLLATIONS
     return False
-
-
-def _stream(conn: Connection, stmt: Select[Any]) -> Iterator[Any]:
-    # Per statement: Connection.execution_options would change the whole connection.
-    yield from conn.execute(stmt.execution_options(yield_per=STREAM_ROWS))
 
 
 def _ranges(conn: Connection, stmt: Select[Any], name_key: Any,
@@ -231,12 +248,34 @@ def _ranges(conn: Connection, stmt: Select[Any], name_key: Any,
         yield row.range_block, row
 
 
-def _in_windows(rows: Iterable[Any], blocks: Windows) -> Iterator[tuple[str, Any]]:
-    for row in rows:
-        key = blocking_key(row.name_key)
-        window = blocks.get(key)
-        if window is not None and window[0] <= len(row.name_key) <= window[1]:
-            yield key, row
+def _in_windows(conn: Connection, stmt: Select[Any],
+                blocks: Windows) -> Iterator[dict[str, list[Any]]]:
+    """The rows of `stmt` (read in its natural order) in one of `blocks` and that block's
+    length window, as chunks of up to CHUNK_ROWS rows grouped by block. One tight loop: a
+    full match runs it for every name of the warehouse."""
+    window = blocks.get
+    group: dict[str, list[Any]] = {}
+    size = 0
+    # Per statement: Connection.execution_options would change the whole connection.
+    result = conn.execute(stmt.execution_options(yield_per=STREAM_ROWS))
+    name_at = list(result.keys()).index("name_key")
+    for row in result:
+        name = row[name_at]
+        key = blocking_key(name)
+        bounds = window(key)
+        if bounds is None or not bounds[0] <= len(name) <= bounds[1]:
+            continue
+        members = group.get(key)
+        if members is None:
+            group[key] = [row]
+        else:
+            members.append(row)
+        size += 1
+        if size >= CHUNK_ROWS:
+            yield group
+            group, size = {}, 0
+    if group:
+        yield group
 
 
 def in_blocks(conn: Connection, stmt: Select[Any], name_key: Any, blocks: Windows, *,
@@ -252,13 +291,12 @@ def in_blocks(conn: Connection, stmt: Select[Any], name_key: Any, blocks: Window
     if not blocks:
         return
     stmt = stmt.where(name_key.is_not(None))
-    if ranges and code_point_order(conn):
-        sources: Iterable[tuple[str, Any]] = _ranges(conn, stmt, name_key, blocks)
-    else:
-        sources = _in_windows(_stream(conn, stmt), blocks)
+    if not (ranges and code_point_order(conn)):
+        yield from _in_windows(conn, stmt, blocks)
+        return
     group: dict[str, list[Any]] = {}
     size = 0
-    for key, row in sources:
+    for key, row in _ranges(conn, stmt, name_key, blocks):
         group.setdefault(key, []).append(row)
         size += 1
         if size >= CHUNK_ROWS:
@@ -291,13 +329,19 @@ def _partner_columns(pa: FromClause) -> Sequence[Any]:
             pa.c.population)
 
 
-def _partner_sides(conn: Connection, ids: Iterable[int]) -> dict[int, Side]:
-    pa, ordered, out = PARTNER_ACCOUNTS, sorted(ids), {}
+def _sides(conn: Connection, columns: Sequence[Any], side: Any,
+           ids: Iterable[int]) -> dict[int, Side]:
+    """Whole rows (as Sides) of the ids that scored, fetched by primary key."""
+    id_column, ordered, out = columns[0], sorted(ids), {}
     for start in range(0, len(ordered), 1_000):
-        for row in conn.execute(select(*_partner_columns(pa))
-                                .where(pa.c.id.in_(ordered[start:start + 1_000]))):
-            out[row.id] = partner_side(row)
+        for row in conn.execute(select(*columns)
+                                .where(id_column.in_(ordered[start:start + 1_000]))):
+            out[row.id] = side(row)
     return out
+
+
+def _partner_sides(conn: Connection, ids: Iterable[int]) -> dict[int, Side]:
+    return _sides(conn, _partner_columns(PARTNER_ACCOUNTS), partner_side, ids)
 
 
 def _against_partner_names(conn: Connection, ours: BlockIndex, names: Select[Any],
@@ -350,12 +394,16 @@ def fuzzy_pairs(conn: Connection, accounts: FromClause, threshold: int, *,
                                             pa.c.name_key.is_not(None))))
     if theirs_index:
         # A full run: the no-domain partner rows are indexed, our accounts read once, in order.
-        groups = in_blocks(conn, select(*_account_columns(a)).select_from(accounts)
+        # Ids and names only; the few accounts that score are then fetched whole, by id.
+        groups = in_blocks(conn, select(a.c.id, a.c.name_key).select_from(accounts)
                            .where(*live, a.c.domain_key.is_not(None)), a.c.name_key,
                            theirs_index.windows(threshold), ranges=False)
-        pairs.extend((acc.id, theirs.partner_id, theirs.id, theirs.pop_rank, score)
-                     for theirs, acc, score in theirs_index.scan(groups, account_side,
-                                                                 threshold))
+        hits = list(theirs_index.candidates(groups, threshold))
+        sides = _sides(conn, _account_columns(a), account_side, {raw.id for _, raw, _ in hits})
+        for theirs, raw, score in hits:
+            acc = sides[raw.id]
+            if _allowed(theirs, acc):
+                pairs.append((acc.id, theirs.partner_id, theirs.id, theirs.pop_rank, score))
     return pairs
 
 

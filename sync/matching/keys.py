@@ -187,7 +187,11 @@ def blocking_key(name_key: str) -> str:
     Acme" / "Acme Software") and typos in the first five letters are not compared; such pairs
     need a pin (`ecosync match pin`).
     """
-    return name_key.split(" ", 1)[0][:BLOCK_PREFIX]
+    # name_key.split(" ", 1)[0][:BLOCK_PREFIX], without splitting the whole name (a full
+    # match computes this for every name of the warehouse).
+    head = name_key[:BLOCK_PREFIX]
+    space = head.find(" ")
+    return head if space < 0 else head[:space]
 
 
 def block_upper(block: str) -> str:
