@@ -6,6 +6,7 @@ import math
 from collections.abc import Generator
 from datetime import datetime, timedelta
 
+import pytest
 from hs_support import T0, companies, connector_for, deals, endpoint_calls, land_all
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
@@ -79,6 +80,7 @@ def _load_changed_deals(sandbox: HubSpotSandbox, n: int, per_instant: int) -> li
     return sandbox.load("deals", rows)
 
 
+@pytest.mark.slow  # 25,000 deals through 125 search pages: ~10 s of real work
 def test_given_25000_changed_deals_when_pulling_incrementally_then_each_lands_once_past_10k(
     sandbox: HubSpotSandbox, connector: HubSpotConnector, warehouse: Engine
 ) -> None:

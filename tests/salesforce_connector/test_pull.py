@@ -156,6 +156,7 @@ def test_given_a_window_end_then_rows_at_or_after_it_wait_for_the_next_tick(
     assert rows(warehouse, Account)[acc[1]].name == "At the tick start"
 
 
+@pytest.mark.slow  # 20,000 accounts through Bulk API 2.0 into the warehouse: ~4 s
 def test_given_20000_accounts_when_backfilled_then_bulk_api_2_streams_them(
     sandbox: SalesforceSandbox, connector: SalesforceConnector, warehouse: Engine
 ) -> None:
