@@ -298,11 +298,13 @@ def parse_psi(out: str) -> list[Target]:
             targets.append(Target(f"{m.group(1)} x {m.group(2)} keys: private matching vs "
                                   "the plain exchange of the same sets", m.group(3), None,
                                   reported=True))
-        elif m := re.match(r"^([\d,]+) x ([\d,]+) within 10 minutes here .*?: ([\d.]+) min: "
-                           r"(met|NOT met)$", line):
-            targets.append(Target(f"{m.group(1)} x {m.group(2)} within 10 minutes here",
-                                  f"{m.group(3)} min wall (request + respond + finish)",
-                                  m.group(4) == "met"))
+        elif m := re.match(r"^([\d,]+) x ([\d,]+) within 10 minutes here \((.*?)\): "
+                           r"([\d.]+) min \(([\d.]+) min wall.*\): (met|NOT met)$", line):
+            targets.append(Target(f"{m.group(1)} x {m.group(2)} private matching within 10 "
+                                  f"minutes here ({m.group(3)})",
+                                  f"{m.group(4)} min CPU (request + respond + finish), "
+                                  f"{m.group(5)} min wall on the shared machine",
+                                  m.group(6) == "met"))
     return targets
 
 
