@@ -80,7 +80,7 @@ CAUSES: dict[tuple[str, str], str] = {
         "sqlite3 driver. Above it, the command pays for importing what it uses: SQLAlchemy, "
         "its ORM and the warehouse models (the run prints each library's import time), then "
         "config, logging and the rich table; nothing else loads any more (no Alembic, HTTP "
-        "client, CRM client, web or PSI library; tests/cli checks it). Warm, in one process, "
+        "client, CRM client, web or PSI library; tests/sync/cli checks it). Warm, in one process, "
         "the report itself is printed on its own line."),
 }
 

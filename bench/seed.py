@@ -4,7 +4,7 @@
 
 Prints the median time to generate 20,000 records (target < 5 s) and 200,000 records (target
 < 60 s), each with its ratio to the target. The tests check what the generator produces
-(tests/seed); how fast it does so is measured here, on an idle machine.
+(tests/sandbox/seed); how fast it does so is measured here, on an idle machine.
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ requires_postgres = pytest.mark.skipif(
 
 # Suites that never touch the warehouse: the PostgreSQL pass of CI skips them, having run
 # them once on the SQLite pass.
-_DATABASE_FREE = ("tests/hubspot/", "tests/salesforce/", "tests/seed/")
+_DATABASE_FREE = ("tests/sandbox/",)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

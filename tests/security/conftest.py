@@ -8,5 +8,5 @@ from pathlib import Path
 
 _TESTS = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(_TESTS / "reliability"))
-sys.path.insert(0, str(_TESTS / "matching"))
-sys.path.insert(0, str(_TESTS / "alerts"))
+sys.path.insert(0, str(_TESTS / "sync" / "matching"))
+sys.path.insert(0, str(_TESTS / "sync" / "alerts"))

@@ -36,7 +36,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.sqlite_only]
 SEED = 8
 ACCOUNTS, OPPORTUNITIES, PARTNERS = 200, 320, 4
 FORMATS = ("table", "csv", "json")
-# Names CRM users and partners control (issue 15.7-8; tests/reports has the full set).
+# Names CRM users and partners control (issue 15.7-8; tests/sync/reports has the full set).
 HOSTILE = ("[/bold]Acme", "[link=http://evil.example]Globex[/link]",
            "\x1b]8;;http://evil.example\x1b\\Click me\x1b]8;;\x1b\\", "\x1b[2J\x1b[31mWiped\x07",
            "=cmd|' /C calc'!A0", "+SUM(A1:A9) Corp", "@import Ltd")

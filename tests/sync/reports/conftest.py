@@ -1,4 +1,4 @@
-"""Report tests reuse the matching tests' warehouse builders (tests/matching/matching_world)."""
+"""Report tests reuse the matching tests' warehouse builders (tests/sync/matching)."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 # What runs without an extra: every command module, the engine and daemon, both connectors,
 # and the sandboxes `ecosync demo` and `ecosync sandbox serve` start (over TLS, with trustme).

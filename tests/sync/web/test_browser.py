@@ -32,7 +32,7 @@ from sync.web.auth import check_bind
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 TOKEN = "browser-test-token-5d1e"
 
 

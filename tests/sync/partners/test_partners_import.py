@@ -181,7 +181,7 @@ def test_formula_cells_are_stored_as_plain_text(engine: Engine, tmp_path: Path) 
 
 
 def test_the_shipped_example_imports_cleanly(engine: Engine) -> None:
-    example = Path(__file__).resolve().parents[2] / "examples" / "partners" / "acme-cloud.csv"
+    example = Path(__file__).resolve().parents[3] / "examples" / "partners" / "acme-cloud.csv"
     result = _import(engine, example)
     assert result.skipped == []
     assert result.added == 10
