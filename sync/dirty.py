@@ -31,6 +31,7 @@ from sqlalchemy import (
     delete,
     exists,
     false,
+    insert,
     literal,
     select,
 )
@@ -96,6 +97,26 @@ def clear(bind: Session | Connection, queue: Queue, kind: Kind,
         return
     for start in range(0, len(ids), _BATCH):
         conn.execute(delete(Q).where(where, Q.c.record_id.in_(list(ids[start:start + _BATCH]))))
+
+
+def take(bind: Session | Connection, queue: Queue, kind: Kind, into: Table) -> None:
+    """Take every record off the queue, copying its id into `into` (a table of one id
+    column): a stage that deals with all of them snapshots and clears in one go. A mark
+    raised by another transaction meanwhile waits for this one and then stays queued.
+
+    On PostgreSQL one statement (`WITH taken AS (DELETE … RETURNING) INSERT …`): the queue
+    is read once, and a deletion only marks its rows. Elsewhere (SQLite, whose writers are
+    serialized anyway) the ids are copied, then those ids deleted.
+    """
+    conn = _conn(bind)
+    target = into.c[0].name
+    if conn.dialect.name == "postgresql":
+        taken = (delete(Q).where(Q.c.queue == queue.value, Q.c.kind == kind.value)
+                 .returning(Q.c.record_id).cte("taken"))
+        conn.execute(insert(into).from_select([target], select(taken.c.record_id)))
+        return
+    conn.execute(insert(into).from_select([target], queued(queue, kind)))
+    clear(conn, queue, kind, select(into.c[0]))
 
 
 def queued(queue: Queue, kind: Kind) -> Select[Any]:

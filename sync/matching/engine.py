@@ -128,12 +128,12 @@ class _Run:
 
     # -- stage 1: what is dirty, and which accounts that touches ---------------------------
     def snapshot_dirty(self) -> None:
-        """What is queued for matching now (sync.dirty); marks raised during the run stay."""
+        """What is queued for matching now (sync.dirty), taken off the queue in the same
+        statement: this run matches them (a rolled-back run puts them back); marks raised
+        during the run stay."""
         c = self.conn
-        c.execute(insert(DIRTY_ACCOUNTS).from_select(
-            ["id"], dirty.queued(Queue.MATCH, Kind.ACCOUNT)))
-        c.execute(insert(DIRTY_PARTNER_ACCOUNTS).from_select(
-            ["id"], dirty.queued(Queue.MATCH, Kind.PARTNER_ACCOUNT)))
+        dirty.take(c, Queue.MATCH, Kind.ACCOUNT, DIRTY_ACCOUNTS)
+        dirty.take(c, Queue.MATCH, Kind.PARTNER_ACCOUNT, DIRTY_PARTNER_ACCOUNTS)
         self.stats.dirty_accounts = _count(c, DIRTY_ACCOUNTS)
         self.stats.dirty_partner_accounts = _count(c, DIRTY_PARTNER_ACCOUNTS)
         self.analyze(DIRTY_ACCOUNTS, DIRTY_PARTNER_ACCOUNTS)
@@ -332,13 +332,10 @@ class _Run:
     # -- stage 5: the queue ------------------------------------------------------------------
     def flags(self) -> None:
         """Accounts whose overlaps changed, and the opportunities showing them, are queued
-        for planning; what this run matched leaves the match queue. Queue rows only: no
-        account row is rewritten."""
+        for planning (what this run matched left the match queue at its start). Queue rows
+        only: no account row is rewritten."""
         dirty.plan_accounts_and_opportunities(
             self.conn, select(CHANGED.c.account_id), replanned_on_overlap_change())
-        dirty.clear(self.conn, Queue.MATCH, Kind.ACCOUNT, select(DIRTY_ACCOUNTS.c.id))
-        dirty.clear(self.conn, Queue.MATCH, Kind.PARTNER_ACCOUNT,
-                    select(DIRTY_PARTNER_ACCOUNTS.c.id))
         # A large run's inserts and deletes leave PostgreSQL's statistics of the queue far
         # from its size until autovacuum gets round to it.
         self._analyze_if_large(table_of(DirtyRecord), self.stats.dirty_accounts

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, select, text
+from sqlalchemy import BigInteger, Column, Engine, MetaData, Table, select, text
 from sqlalchemy.orm import Session
 
 import migrations
@@ -80,6 +80,23 @@ def test_marking_twice_keeps_one_mark_and_clearing_takes_only_what_was_named(
         left = set(s.scalars(dirty.queued(Queue.PLAN, Kind.OPPORTUNITY)))
         assert left == {7, 8}
         assert dirty.holds(s, Queue.MATCH, Kind.ACCOUNT, 6)
+
+
+def test_taking_a_queue_copies_its_ids_and_leaves_the_other_queues(warehouse: Engine) -> None:
+    taken = Table("taken_ids", MetaData(), Column("id", BigInteger, primary_key=True),
+                  prefixes=["TEMPORARY"])
+    with Session(warehouse) as s, s.begin():
+        dirty.mark(s, Queue.MATCH, Kind.ACCOUNT, [3, 4, 5])
+        dirty.mark(s, Queue.MATCH, Kind.PARTNER_ACCOUNT, [4])
+        dirty.mark(s, Queue.PLAN, Kind.ACCOUNT, [3])
+        taken.create(s.connection())
+        dirty.take(s, Queue.MATCH, Kind.ACCOUNT, taken)
+        assert set(s.scalars(select(taken.c.id))) == {3, 4, 5}
+        taken.drop(s.connection())
+    with Session(warehouse) as s:
+        assert set(s.scalars(dirty.queued(Queue.MATCH, Kind.ACCOUNT))) == set()
+        assert set(s.scalars(dirty.queued(Queue.MATCH, Kind.PARTNER_ACCOUNT))) == {4}
+        assert set(s.scalars(dirty.queued(Queue.PLAN, Kind.ACCOUNT))) == {3}
 
 
 def _accounts(engine: Engine) -> list[tuple[object, ...]]:
