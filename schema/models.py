@@ -275,6 +275,9 @@ class PartnerCrmWatermark(Base):
     stream: Mapped[str] = mapped_column(String(32), primary_key=True)
     modified_at: Mapped[datetime | None]
     last_id: Mapped[str | None] = mapped_column(String(64))
+    # As sync_watermarks.deleted_swept_at: the end of the last complete sweep for deletions
+    # (a partner's HubSpot archive), so that each tick's new connector keeps the cadence.
+    deleted_swept_at: Mapped[datetime | None]
     updated_at: Mapped[datetime]
 
 

@@ -123,6 +123,15 @@ def land_page(session: Session, partner_id: str, page: Page, *, now: datetime,
                     ["partner_id", "external_id"], only_if_changed=True)
     if page.watermark is not None:
         save_watermark(session, partner_id, page.stream, page.watermark, now=now)
+    if page.swept is not None:  # a complete sweep for deletions (connectors.base.Page)
+        row = session.get(PartnerCrmWatermark, (partner_id, page.stream.value))
+        if row is None:
+            row = PartnerCrmWatermark(partner_id=partner_id, stream=page.stream.value,
+                                      updated_at=now)
+            session.add(row)
+        if row.deleted_swept_at is None or page.swept > row.deleted_swept_at:
+            row.deleted_swept_at = page.swept
+        session.flush()
     return len(rows)
 
 
@@ -130,7 +139,7 @@ def read_watermark(session: Session, partner_id: str, stream: Stream) -> Waterma
     row = session.get(PartnerCrmWatermark, (partner_id, stream.value))
     if row is None or row.modified_at is None:
         return None
-    return Watermark(row.modified_at, row.last_id or "")
+    return Watermark(row.modified_at, row.last_id or "", row.deleted_swept_at)
 
 
 def save_watermark(session: Session, partner_id: str, stream: Stream, mark: Watermark, *,

@@ -151,7 +151,7 @@ def test_a_partner_salesforce_org_is_read_through_backfill_and_ticks(
     assert typed  # (loaded, read, never touched)
 
 
-def test_a_partner_hubspot_portal_is_read_only_with_deletes(
+def test_a_partner_hubspot_portal_is_read_only_with_deletes_within_the_sweep_cadence(
     warehouse: Engine, partner_portal: HubSpotSandbox
 ) -> None:
     hs = partner_portal
@@ -174,7 +174,19 @@ def test_a_partner_hubspot_portal_is_read_only_with_deletes(
     hs.clock.advance(60)
     hs.archive("companies", plain)
     hs.clock.advance(60)
-    later = run_tick(warehouse, config, [], now=T0 + timedelta(minutes=5))
+    before = dict(hs.traffic.calls)
+    soon = run_tick(warehouse, config, [], now=T0 + timedelta(minutes=5))
+    assert soon.status == "succeeded", soon.errors
+    # Each tick opens the partner's portal afresh, yet the archive is listed at most every 15
+    # minutes (the backfill's sweep is kept with the watermarks), and no call reads a clock.
+    calls = {k: n - before.get(k, 0) for k, n in hs.traffic.calls.items()
+             if n != before.get(k, 0)}
+    assert calls["POST /crm/v3/objects/companies/search"] == 1, calls
+    assert not {"GET /crm/v3/objects/companies", "GET /crm/v3/objects/deals",
+                "GET /crm/v3/properties/companies/{name}"} & set(calls), calls
+    assert "plainhs.com" in _partner_rows(warehouse, "p-hs")
+    hs.clock.advance(15 * 60)  # the next sweep is due: the archived company leaves the list
+    later = run_tick(warehouse, config, [], now=T0 + timedelta(minutes=20))
     assert later.status == "succeeded", later.errors
     assert _partner_rows(warehouse, "p-hs") == {"life.com": "customer", "deal.com": "customer"}
     assert _overlapping(warehouse, "p-hs") == {"life.com", "deal.com"}
