@@ -39,11 +39,11 @@ def account_view(session: Session, pol: Policies, money_: OpenPipeline, matching
         select(our_populations().where(Account.id == acc.id).subquery().c.population))
     pooled = vis.overlap_count - len(vis.named)
     partners = Table("partners", "Partners present", (
-        Col("partner", "Partner", link="_href"), Col("population", "Their population")),
+        Col("partner", "Partner", link="_href"), Col("population", "Their population", words=True)),
         [{"partner_id": n.partner_id, "partner": n.partner_name, "population": n.population,
           "_href": f"/partners/{n.partner_id}"} for n in vis.named],
-        note=(f"Plus {pooled} partner(s) sharing counts only: counted, never named."
-              if pooled else ""))
+        note=(f"Plus {pooled} {'partner' if pooled == 1 else 'partners'} sharing counts only: "
+              "counted, never named." if pooled else ""))
     contacts = Table("contacts", "Who to call at the partner", (
         Col("partner", "Partner"), Col("owner_name", "Account owner"),
         Col("owner_email", "E-mail")),
@@ -79,7 +79,8 @@ def _history(session: Session, pol: Policies, account_id: int) -> Table:
              "state": "active" if ended is None else "ended"}
             for pid, pop, method, first, last, ended in found if pol.named(pid, pop)]
     return Table("history", "Overlap history", (
-        Col("partner", "Partner"), Col("population", "Population"), Col("method", "Matched by"),
+        Col("partner", "Partner"), Col("population", "Population", words=True),
+        Col("method", "Matched by"),
         Col("first_seen_at", "First seen"), Col("ended_at", "Ended"), Col("state", "State")),
         rows)
 
@@ -113,7 +114,7 @@ def _opportunities(session: Session, money_: OpenPipeline, acc: Account,
 CREDIT_COLUMNS = (
     Col("opportunity", "Opportunity"), Col("version", "Stamp version", numeric=True),
     Col("outcome", "Outcome"), Col("partner", "Partner"), Col("kind", "Credit"),
-    Col("population", "Population at close"),
+    Col("population", "Population at close", words=True),
     Col("corporate_amount", "Credited (corporate)", numeric=True),
     Col("rule", "Why"), Col("stamped_at", "Stamped"))
 
@@ -159,5 +160,6 @@ def _matches(session: Session, pol: Policies, matching: MatchingConfig, source: 
             "since": e.since if full else None})
     return Table("matches", "Why did this match?", (
         Col("partner", "Partner"), Col("matched", "Matched"), Col("method", "By"),
-        Col("key", "On"), Col("score", "Score", numeric=True), Col("population", "Population"),
+        Col("key", "On"), Col("score", "Score", numeric=True),
+        Col("population", "Population", words=True),
         Col("reason", "Reason"), Col("override", "Override"), Col("since", "Since")), rows)

@@ -27,6 +27,9 @@ class Col:
     title: str
     numeric: bool = False
     link: str | None = None  # row key holding the URL this cell links to (pages only)
+    # A code such as "open_opportunity" shown in words on the page ("open opportunity");
+    # CSV and JSON keep the code.
+    words: bool = False
 
 
 @dataclass

@@ -9,7 +9,6 @@ import sys
 import click
 import pytest
 from click.testing import CliRunner
-from click.utils import make_default_short_help
 
 from sync.cli import cli
 from sync.commands.lazy import LazyGroup
@@ -35,7 +34,7 @@ def test_every_lazy_entry_loads_the_command_it_names_with_its_summary() -> None:
             command = entry.load()
             where = " ".join(("ecosync", *path, name))
             assert command.name == name, f"{where}: {entry.target} is named {command.name!r}"
-            assert entry.summary == make_default_short_help(command.help or "", 10**6), (
+            assert entry.summary == command.get_short_help_str(10**6), (
                 f"{where}: the summary in the lazy table differs from the command's docstring;"
                 f" copy its first sentence into {group.name or 'sync/cli.py'}'s table")
 

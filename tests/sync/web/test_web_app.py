@@ -70,7 +70,13 @@ def test_account_page_answers_who_to_call_and_why_it_matched(client: TestClient)
     doc = client.get("/api/v1/accounts/salesforce/001A").json()
     tables = {t["name"]: t for t in doc["tables"]}
     assert [r["partner"] for r in tables["partners"]["rows"]] == ["Fullmark", "Namewise"]
-    assert "1 partner(s) sharing counts only" in tables["partners"]["note"]
+    assert tables["partners"]["note"].startswith("Plus 1 partner sharing counts only")
+    # The page says populations in words; the JSON (and CSV) keep the codes.
+    foxtrot = {t["name"]: t for t in client.get("/api/v1/accounts/salesforce/001F").json()[
+        "tables"]}
+    assert "open_opportunity" in {r["population"] for r in foxtrot["history"]["rows"]}
+    page = client.get("/accounts/salesforce/001F").text
+    assert "open_opportunity" not in page and "<td>open opportunity</td>" in page
     assert [r["owner_name"] for r in tables["contacts"]["rows"]] == ["Full Owner 0"]
     why = {r["partner"]: r for r in tables["matches"]["rows"]}
     assert why["Fullmark"]["matched"] and why["Fullmark"]["reason"] == "same domain acme.com"
