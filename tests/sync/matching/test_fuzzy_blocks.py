@@ -150,3 +150,24 @@ def test_fuzzy_overlaps_equal_pairwise_scoring(world: World, seed: int) -> None:
                       .where(Overlap.ended_at.is_(None), Overlap.method == "fuzzy"))}
     assert actual == {k: v for k, v in expected.items() if v[0] >= 0}
     assert actual  # the seeds give fuzzy pairs
+
+
+def test_a_full_match_reads_few_blocks_by_ranges_with_the_same_overlaps(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With few no-domain accounts against many partner rows, a full match's first pass reads
+    the partner names by block ranges; it finds what scanning every name finds."""
+    world.partner("p1")
+    world.account("A1", "Northwind Traders")  # no domain: its block indexes the first pass
+    world.account("A2", "Acme Software", "acme.com")
+    names = ["Northwind Tradres", "Northwind Trader", "Northwind", "Northwinds Traders",
+             "Acme Sofware", "Acme Software Group", "Globex"]
+    for n in range(40):
+        world.partner_account("p1", f"{names[n % len(names)]} {n // len(names) or ''}".strip(),
+                              None, row_key=f"r{n}")
+    found = []
+    for few_blocks in (1, 10**9):  # ranges, then one scan of every partner name
+        monkeypatch.setattr(fuzzy, "FEW_BLOCKS", few_blocks)
+        world.match(full=True)
+        found.append(sorted((k, v) for k, v in world.overlaps().items()))
+    assert found[0] == found[1]
+    assert (("A1", "p1"), ("customer", "fuzzy")) in found[0]
