@@ -70,6 +70,15 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> _SqliteTemplate
     return _SqliteTemplate(tmp_path_factory)
 
 
+@pytest.fixture
+def migrated_sqlite(sqlite_template: _SqliteTemplate) -> Callable[[Path], Path]:
+    """Puts a migrated SQLite warehouse file at the path given (a copy of the template)."""
+    def make(path: Path) -> Path:
+        sqlite_template.copy_to(path)
+        return path
+    return make
+
+
 class _Databases:
     def __init__(self, tmp: Path, template: _SqliteTemplate) -> None:
         self.tmp = tmp

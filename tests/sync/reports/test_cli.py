@@ -5,13 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from matching_world import World
 
-import migrations
 from schema.db import make_engine
 from sync.cli import cli
 
@@ -36,12 +36,11 @@ share = {{ customer = "hidden", open_opportunity = "hidden", prospect = "hidden"
 
 
 @pytest.fixture
-def cli_world(tmp_path: Path) -> tuple[World, Path]:
-    db = tmp_path / "wh.db"
+def cli_world(tmp_path: Path, migrated_sqlite: Callable[[Path], Path]) -> tuple[World, Path]:
+    db = migrated_sqlite(tmp_path / "wh.db")
     config = tmp_path / "ecosync.toml"
     config.write_text(CONFIG.format(db=db), encoding="utf-8")
     engine = make_engine(f"sqlite:///{db}")
-    migrations.upgrade(engine)
     world = World(engine)
     for pid in ("p-full", "p-counts", "p-hidden"):
         world.partner(pid)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,7 +17,6 @@ from click.testing import CliRunner
 from matching_world import World
 from sqlalchemy.orm import Session
 
-import migrations
 from schema.db import make_engine
 from schema.models import ChangeLog, WritebackError
 from sync import terminal
@@ -52,12 +52,11 @@ share = {{ customer = "counts", open_opportunity = "counts", prospect = "counts"
 
 
 @pytest.fixture
-def config(tmp_path: Path) -> Path:
-    db = tmp_path / "wh.db"
+def config(tmp_path: Path, migrated_sqlite: Callable[[Path], Path]) -> Path:
+    db = migrated_sqlite(tmp_path / "wh.db")
     path = tmp_path / "ecosync.toml"
     path.write_text(CONFIG.format(db=db), encoding="utf-8")
     engine = make_engine(f"sqlite:///{db}")
-    migrations.upgrade(engine)
     world = World(engine)
     world.partner("p-evil", "[bold]Evil\x1b]8;;http://x.example\x1b\\Partner")
     world.partner("p-counts", "Counts Co")
