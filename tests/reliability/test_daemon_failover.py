@@ -36,6 +36,12 @@ def tick_pids(engine: Engine) -> list[int]:
                                          .order_by(SyncRun.id)) if r.pid]
 
 
+def logs(tmp_path: Path) -> str:
+    """The replicas' last log lines, for a failure message."""
+    return "; ".join(f"{p.stem}: " + " | ".join(p.read_text(errors="replace").splitlines()[-4:])
+                     for p in sorted(tmp_path.glob("?.log")))
+
+
 def test_one_leader_and_failover(tmp_path: Path, new_database: Callable[..., Engine]) -> None:
     engine = new_database()
     with running_world(tmp_path / "w", seed=5, accounts=200, opportunities=300) as world:
@@ -49,13 +55,14 @@ def test_one_leader_and_failover(tmp_path: Path, new_database: Callable[..., Eng
                 f"\n[daemon]\ninterval_seconds = {INTERVAL}\njitter_seconds = 0\n"
                 f"health_port = {free_port()}\nlock_file = \"{tmp_path / 'ecosync.lock'}\"\n"))
             env = {**os.environ, **world.env(), "ECOSYNC_CONFIG": str(config)}
-            procs.append(subprocess.Popen(
-                [sys.executable, "-c", "from sync.cli import main; main()",
-                 "--log-format", "json", "run"],
-                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            with (tmp_path / f"{name}.log").open("wb") as log:
+                procs.append(subprocess.Popen(
+                    [sys.executable, "-c", "from sync.cli import main; main()",
+                     "--log-format", "json", "run"],
+                    env=env, stdout=subprocess.DEVNULL, stderr=log))
         try:
             assert wait_until(lambda: len(tick_pids(engine)) >= 3, timeout=60), \
-                "the leader should have ticked by now"
+                f"the leader should have ticked by now: {logs(tmp_path)}"
             pids = tick_pids(engine)
             assert len(set(pids)) == 1, f"two replicas ticked: {pids}"
             leader = pids[0]
@@ -63,7 +70,8 @@ def test_one_leader_and_failover(tmp_path: Path, new_database: Callable[..., Eng
             os.kill(leader, signal.SIGKILL)
             # Two intervals, plus the time of one tick on this small world.
             assert wait_until(lambda: standby.pid in tick_pids(engine),
-                              timeout=2 * INTERVAL + 6), "the standby never took over"
+                              timeout=2 * INTERVAL + 6), \
+                f"the standby never took over: {logs(tmp_path)}"
             standby.send_signal(signal.SIGTERM)
             assert standby.wait(timeout=30) == 0
         finally:
