@@ -387,7 +387,9 @@ BENCHES = [
     Bench("psi", "psi.py", 20, ("--sizes", "10000"), (), parse_psi,
           "The full size is the bench's default (10,000 and 100,000 keys each side); issue 20 "
           "adds 1,000,000 x 1,000,000 \"if it fits in 10 minutes here\" (`--args "
-          "'psi=--million'`, about half an hour of wall time on a shared 2-core machine)."),
+          "'psi=--million'`: about 6 minutes of CPU, half an hour of wall time on a shared "
+          "2-core machine). The plain exchange is the exchange format's export and import "
+          "(issue 19) of the same set."),
     Bench("partners", "partners.py", 15, ("--rows", "100000"),
           ("--rows", "10000000", "--no-reimport"), parse_partners,
           "The full size is the issue's (15.9: < 300 MB at 10,000,000 rows), first import "
