@@ -608,7 +608,7 @@ def write(path: Path, fresh: list[Outcome], command: str, *, merge: bool) -> Non
     section of the file as it was (read now, under a lock, so that two reports finishing one
     after the other both keep theirs)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with (path.parent / f".{path.name}.lock").open("w") as lock:
+    with path.open("a") as lock:  # the file itself is the lock: no file left beside it
         fcntl.flock(lock, fcntl.LOCK_EX)
         kept = read_sections(path) if merge else {}
         new = {o.bench.name: section(o) for o in fresh}
