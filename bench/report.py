@@ -10,6 +10,8 @@
 keeping every other benchmark's as they were (each run says when it ran and at which size);
 without it the file is written afresh from this run. `--args NAME=ARGS` runs a benchmark with
 other arguments than its quick or full ones (a size between them), and its run records them.
+`--only NAME --take-from FILE` copies those benchmarks' rows and runs from another report's
+file (one written with --output while others updated bench/RESULTS.md) instead of running.
 
 Each benchmark runs as a child process (`python -P`, so `bench/hubspot.py` cannot shadow the
 hubspot-api-client package); its output is kept verbatim, and the figures each issue set a
@@ -82,6 +84,17 @@ CAUSES: dict[tuple[str, str], str] = {
         "config, logging and the rich table; nothing else loads any more (no Alembic, HTTP "
         "client, CRM client, web or PSI library; tests/sync/cli checks it). Warm, in one process, "
         "the report itself is printed on its own line."),
+    ("web", "p95 <= 2x its SQL"): (
+        "The pages that miss are those whose SQL takes a millisecond or a few (an account, "
+        "operations, network): any rendering (the Jinja template, the JSON) is then several "
+        "times their SQL, and p95 of 7 runs is their slowest run, where the scheduling of a "
+        "shared machine shows (compare their p50 in the run's table). Every page whose SQL "
+        "takes longer is within 2x of it: none reads more than it shows. A page whose p50 "
+        "too stands far above its SQL (the PostgreSQL account page on 2026-12-02: p50 68 ms "
+        "over 7.6 ms of SQL, where SQLite's is 6.4 ms over 0.3 ms) is an open gap."),
+    ("psi", "within 10 minutes"): (
+        "The three steps are single-threaded elliptic-curve work (about 0.1 ms per key per "
+        "operation, four operations per key: see docs/private-matching.md)."),
 }
 
 
@@ -492,6 +505,23 @@ class Section:
     size: str  # quick / full / custom, "" when an older file did not say
 
 
+def _cause(bench: str, target: str, measured: str) -> str:
+    cause = next((c for (b, words), c in CAUSES.items()
+                  if bench.startswith(b) and words in target), "No known cause: an open gap.")
+    return f"- **{bench}: {target}** ({measured}). {cause}"
+
+
+def recause(s: Section) -> Section:
+    """The section with its causes read afresh from CAUSES for its rows not met (a run taken
+    from another file may predate the cause written for it)."""
+    causes = []
+    for row in s.rows:
+        cells = [c.replace("\\|", "|") for c in re.split(r"(?<!\\) \| ", row.strip("| "))]
+        if len(cells) == 5 and cells[4] == NOT_MET:
+            causes.append(_cause(s.name, cells[2], cells[3]))
+    return Section(s.name, s.rows, causes, s.run, s.size)
+
+
 def section(o: Outcome) -> Section:
     rows = [f"| {o.bench.name} | #{o.bench.issue} | {_cell(t.name)} | {_cell(t.measured)} | "
             f"{_verdict(t)} |" for t in o.targets]
@@ -499,13 +529,8 @@ def section(o: Outcome) -> Section:
     if o.code != 0 and not (o.code == 1 and any(t.met is False for t in o.targets)):
         rows.append(f"| {o.bench.name} | #{o.bench.issue} | (run) | exit code {o.code} | "
                     f"{FAILED} |")
-    causes = []
-    for t in o.targets:
-        if t.met is False and not t.reported:
-            cause = next((c for (b, words), c in CAUSES.items()
-                          if o.bench.name.startswith(b) and words in t.name),
-                         "No known cause: an open gap.")
-            causes.append(f"- **{o.bench.name}: {t.name}** ({t.measured}). {cause}")
+    causes = [_cause(o.bench.name, t.name, t.measured) for t in o.targets
+              if t.met is False and not t.reported]
     shown = " ".join(["python", *(shlex.quote(a) for a in o.command[2:])]).replace(
         str(BENCH.parent) + "/", "")
     run = [f"### {o.bench.name}", "",
@@ -603,7 +628,8 @@ def render(sections: list[Section], command: str, written: datetime) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def write(path: Path, fresh: list[Outcome], command: str, *, merge: bool) -> None:
+def write(path: Path, fresh: list[Outcome], command: str, *, merge: bool,
+          taken: dict[str, Section] | None = None) -> None:
     """Write RESULTS.md: the fresh runs' sections, and with `merge` every other benchmark's
     section of the file as it was (read now, under a lock, so that two reports finishing one
     after the other both keep theirs)."""
@@ -611,7 +637,7 @@ def write(path: Path, fresh: list[Outcome], command: str, *, merge: bool) -> Non
     with path.open("a") as lock:  # the file itself is the lock: no file left beside it
         fcntl.flock(lock, fcntl.LOCK_EX)
         kept = read_sections(path) if merge else {}
-        new = {o.bench.name: section(o) for o in fresh}
+        new = {**(taken or {}), **{o.bench.name: section(o) for o in fresh}}
         order = [b.name for b in BENCHES] + [n for n in kept if n not in
                                               {b.name for b in BENCHES}]
         sections = [new.get(n) or kept[n] for n in order if n in new or n in kept]
@@ -629,6 +655,10 @@ def main() -> None:
     parser.add_argument("--args", action="append", default=[], metavar="NAME=ARGS",
                         help="run NAME with these arguments instead of its quick or full ones "
                              "(e.g. --args 'web=--scale 0.2'); its run records them")
+    parser.add_argument("--take-from", type=Path, metavar="FILE",
+                        help="with --only: take those benchmarks' rows and runs from FILE (a "
+                             "RESULTS.md another report wrote, e.g. with --output) instead of "
+                             "running them")
     parser.add_argument("--output", type=Path, default=BENCH / "RESULTS.md")
     parser.add_argument("--timeout", type=float, default=None,
                         help="seconds per benchmark (default 600 quick, 7200 full)")
@@ -644,6 +674,17 @@ def main() -> None:
     quick = {b.name for b in chosen if args.quick or b.name in args.quick_for.split(",")}
     timeout = args.timeout or (600.0 if args.quick else 7200.0)
     command = " ".join(["python bench/report.py", *(shlex.quote(a) for a in sys.argv[1:])])
+    if args.take_from:
+        if not only:
+            parser.error("--take-from needs --only (the benchmarks to take)")
+        taken = read_sections(args.take_from)
+        missing = [n for n in only if n not in taken]
+        if missing:
+            parser.error(f"{args.take_from} has no run of {', '.join(missing)}")
+        write(args.output, [], command, merge=True,
+              taken={n: recause(taken[n]) for n in only})
+        print(f"wrote {args.output}", file=sys.stderr)
+        return
     outcomes = []
     for bench in chosen:
         print(f"running {bench.name} ...", file=sys.stderr, flush=True)
