@@ -128,10 +128,20 @@ class SafeTable(Table):
             elif whole:
                 column.min_width = max(whole, word)
         if self.show_header and len(self.columns) > 2 and (
-                self.needed_width() > options.max_width):
+                self.needed_width() > options.max_width or self._overflows(console, options)):
             yield from self._blocks()
             return
         yield from super().__rich_console__(console, options)
+
+    def _overflows(self, console: Console, options: ConsoleOptions) -> bool:
+        """Would rich draw this wider than the terminal? Its squeezing of wrappable columns
+        can end below a column's minimum width, which it then restores: the row comes out
+        too wide and the terminal cuts its right edge (a timestamp column beside a long text
+        column at 80 columns). Asked of rich's own layout, so it cannot disagree with it."""
+        extra = self._extra_width
+        widths = self._calculate_column_widths(console, options.update_width(
+            options.max_width - extra))
+        return sum(widths) + extra > options.max_width
 
     def _blocks(self) -> RenderResult:
         if self.title:

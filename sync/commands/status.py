@@ -79,10 +79,15 @@ def _watermark_line(w: dict[str, Any], now: datetime) -> dict[str, Any]:
     elif w.get("backfill_cursor") == BackfillState.PULLED:
         backfill = "pulled; matching and write-back finish on the next run"
     elif w["backfill_completed_at"]:
-        backfill = f"completed {w['backfill_completed_at']}"
+        backfill = f"completed {_moment(w['backfill_completed_at']):%Y-%m-%d %H:%M:%S}"
     else:
         backfill = ""
     return {**w, "lag": lag, "backfill": backfill}
+
+
+def _moment(iso: str | None) -> datetime | None:
+    """A stored ISO timestamp as a datetime, which tables show to the second (UTC)."""
+    return datetime.fromisoformat(iso) if iso else None
 
 
 def _no_warehouse_file(url: str) -> Path | None:
@@ -143,7 +148,7 @@ def status_command(app: AppContext, fmt: str) -> None:
             totals = TickCounts.from_json(r["counts"]).totals()
             calls = sum(use.calls for use in api_from_json(r["api_calls"]).values())
             kind = r["kind"] + (" (dry run)" if r.get("dry_run") else "")
-            terminal.add_row(table, (r["id"], kind, r["status"], r["started_at"] or "",
+            terminal.add_row(table, (r["id"], kind, r["status"], _moment(r["started_at"]),
                                      totals.pulled, totals.written, totals.failed, calls,
                                      r["reason"] or ""))
         console.print(table)
@@ -151,7 +156,7 @@ def status_command(app: AppContext, fmt: str) -> None:
         table = terminal.table("source", "stream", "read up to (UTC)", "lag", "backfill",
                                title="watermarks")
         for w in marks:
-            terminal.add_row(table, (w["source"], w["stream"], w["modified_at"] or "",
+            terminal.add_row(table, (w["source"], w["stream"], _moment(w["modified_at"]),
                                      w["lag"] or "", w["backfill"]))
         console.print(table)
     console.print(f"dead letters pending: {st.dead_letters}")

@@ -38,10 +38,18 @@ def _run(directory: Path, width: int, *args: str) -> str:
     return result.stdout
 
 
+# A table row's left border and the right border it must end with: a terminal cuts a row
+# drawn wider than itself, so a cut row is one that lost its right edge.
+BORDERS = {"┏": "┓", "┃": "┃", "┡": "┩", "│": "│", "└": "┘", "┌": "┐", "├": "┤"}
+
+
 def _fits(text: str, width: int) -> None:
     too_wide = [line for line in text.splitlines() if cell_len(line) > width]
     assert too_wide == [], f"{len(too_wide)} lines wider than {width}"
     assert "…" not in text  # wrapped, never truncated
+    cut = [line for line in text.splitlines()
+           if line[:1] in BORDERS and not line.rstrip().endswith(BORDERS[line[0]])]
+    assert cut == [], f"rows cut at the right edge: {cut[:3]}"
 
 
 def _whole(text: str, values: list[str]) -> None:
@@ -50,7 +58,7 @@ def _whole(text: str, values: list[str]) -> None:
 
 
 REPORTS = [("report", "overlaps"), ("report", "accounts"), ("report", "attribution"),
-           ("report", "working-set"), ("partners", "list")]
+           ("report", "working-set"), ("partners", "list"), ("status",)]
 
 
 @pytest.mark.parametrize("width", WIDTHS)
@@ -64,6 +72,8 @@ def test_reports_fit_and_keep_ids_whole(demo: DemoResult, command: tuple[str, ..
         assert rows
         _whole(text, [r["external_id"] for r in rows] + [r["open_pipeline"] for r in rows]
                + [r["domain"] for r in rows if r["domain"]])
+    if command == ("status",):
+        assert STAMP.search(text) and "+00:00" not in text  # runs and watermarks to the second
     if command == ("partners", "list"):
         _whole(text, ["p-acme-cloud", "p-northbeam-consulting", "p-vantage-resellers"])
         assert STAMP.search(text)
