@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -134,25 +134,42 @@ class Explanation:
 
 def _view_lines(title: str, v: StampView) -> list[str]:
     out = [f"{title}: version {v.version}, {v.outcome} on {v.close_date}, "
-           f"{v.amount} {v.currency or ''} ({v.corporate_amount} {v.corporate_currency} "
-           f"at {v.exchange_rate}), stamped {v.stamped_at.isoformat()}"
-           + (" (late)" if v.stamped_late else "")]
+           f"stamped {_when(v.stamped_at)}" + (" (late)" if v.stamped_late else ""),
+           f"  amount {v.amount} {v.currency or ''} = {v.corporate_amount} "
+           f"{v.corporate_currency} at {v.exchange_rate}"]
     if v.superseded_at:
-        out.append(f"  superseded {v.superseded_at.isoformat()}")
+        out.append(f"  superseded {_when(v.superseded_at)}")
     if v.reason:
         out.append(f"  reason: {v.reason}")
-    out.append(f"  model {v.amount_model}, rules {v.rule_config_version}, influence window "
-               f"{v.window.get('start')} .. {v.window.get('end')}")
+    out.append(f"  model {v.amount_model}, rules {v.rule_config_version}")
+    out.append(f"  influence window {_when(v.window.get('start'))} .. "
+               f"{_when(v.window.get('end'))}")
     out.append(f"  sourced: {v.sourcing_partner or 'none'}"
                + (f" by rule {v.sourced_rule}" if v.sourced_rule else ""))
     for c in v.credits:
         out.append(f"  {c.kind:<10} {c.partner} ({c.population or 'no overlap'}): "
                    f"{c.amount} / {c.corporate_amount}")
     for o in v.overlaps:
-        out.append(f"  overlap #{o['overlap_id']} {o['partner']} {o['population']} by "
-                   f"{o.get('method') or '?'}: seen {o['first_seen_at']} .. "
-                   f"{o['ended_at'] or 'still active'}")
+        out.append(f"  overlap #{o['overlap_id']} {o['partner']} ({o['population']}, by "
+                   f"{o.get('method') or '?'})")
+        out.append(f"    seen {_when(o['first_seen_at'])} .. "
+                   f"{_when(o['ended_at']) if o['ended_at'] else 'still active'}")
     return out
+
+
+def _when(value: object) -> str:
+    """A moment as every table shows it: to the second, UTC (the JSON keeps ISO 8601)."""
+    moment = value
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if isinstance(moment, datetime):
+        if moment.tzinfo:
+            moment = moment.astimezone(UTC)
+        return f"{moment:%Y-%m-%d %H:%M:%S} UTC"
+    return str(value)
 
 
 POOLED = "a partner sharing counts only"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -89,6 +90,12 @@ def test_restamp_and_explain(config: tuple[Path, World]) -> None:
     explained = _run(path, "attribution", "explain", "salesforce:006A")
     assert explained.exit_code == 0, explained.output
     assert "reason: overlap fixed" in explained.output and "Quiet" not in explained.output
+    # Moments to the second in UTC, as every table shows them; lines fit 80 columns (but
+    # for the names a CRM or a partner chose, which can be of any length).
+    assert re.search(r"stamped \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", explained.output)
+    assert "+00:00" not in explained.output
+    assert [x for x in explained.output.splitlines()
+            if len(x) > 80 and "HYPERLINK" not in x and not x.startswith("opportunity ")] == []
     as_json = json.loads(_run(path, "attribution", "explain", "006A", "--format",
                               "json").stdout)
     assert as_json["active"]["version"] == 2 and len(as_json["history"]) == 1
