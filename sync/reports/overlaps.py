@@ -1,5 +1,7 @@
 """`ecosync report overlaps`: per partner, active overlaps by the partner's population and by
-our own account status (customer / open pipeline / prospect, from our opportunities).
+our own account's population (customer / open pipeline / prospect), by the one rule of
+sync.populations that our exports and private matching share with partners, so that "our
+customers" here are the accounts a partner sees as our customers.
 
 Sharing (sync.sharing): populations a partner hides are left out; populations it shares as
 counts only are pooled into one unnamed row, so no per-partner figure names them. Counts a
@@ -12,11 +14,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, and_, case, false, func, select
+from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session
 
-from schema.models import Account, Opportunity, Overlap, Partner
+from schema.models import Overlap, Partner
 from schema.records import Population
+from sync.populations import our_populations
 from sync.psi.log import counted_populations
 from sync.reports.formats import Column
 from sync.sharing import COUNTED, NAMED, share_level, shown_population_counts
@@ -68,19 +71,13 @@ def columns_for(report: Sequence[PartnerOverlaps]) -> tuple[Column, ...]:
 
 
 def our_status() -> Select[Any]:
-    """(account id, status) for every live account: customer if it has a won opportunity,
-    else open_pipeline if it has an open one, else prospect."""
-    won = func.max(case((Opportunity.status == "won", 1), else_=0))
-    open_ = func.max(case((Opportunity.status == "open", 1), else_=0))
-    status = case((won == 1, "customer"), (open_ == 1, "open_pipeline"), else_="prospect")
-    return (
-        select(Account.id.label("account_id"), status.label("status"))
-        .outerjoin(Opportunity, and_(Opportunity.source == Account.source,
-                                     Opportunity.account_external_id == Account.external_id,
-                                     Opportunity.is_deleted == false()))
-        .where(Account.is_deleted == false())
-        .group_by(Account.id)
-    )
+    """(account id, status) for every live account: our population (sync.populations: a won
+    opportunity or a CRM type of customer, else an open opportunity, else prospect), with
+    open_opportunity called open_pipeline as in the report's columns."""
+    pops = our_populations().subquery("pops")
+    status = case((pops.c.population == Population.OPEN_OPPORTUNITY.value, "open_pipeline"),
+                  else_=pops.c.population)
+    return select(pops.c.account_id.label("account_id"), status.label("status"))
 
 
 def overlaps_report(session: Session) -> list[PartnerOverlaps]:

@@ -5,11 +5,14 @@ from __future__ import annotations
 from decimal import Decimal
 
 from matching_world import World
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from schema.models import Account
 from sync.reports.accounts import accounts_report
 from sync.reports.formats import Column, csv_safe, render
-from sync.reports.overlaps import POOLED_NAME, overlaps_report
+from sync.reports.overlaps import COLUMNS, POOLED_NAME, overlaps_report
+from sync.reports.overlaps import rows as overlap_rows
 
 
 def _given_three_partners(world: World) -> None:
@@ -95,3 +98,24 @@ def test_csv_neutralises_formula_cells() -> None:
     text = render([{"name": "=cmd|' /C calc'!A0", "n": 3}],
                   [Column("name", "Name"), Column("n", "N", numeric=True)], "csv")
     assert text.splitlines() == ["name,n", "'=cmd|' /C calc'!A0,3"]
+
+
+def test_overlaps_report_counts_our_customers_by_the_rule_partners_see(world: World) -> None:
+    # Our export and private matching call an account typed "Customer - Direct" in the CRM
+    # a customer, even without a won deal: the report's "Our customers" must say the same,
+    # or the two sides of an exchange disagree about which accounts are our customers.
+    world.partner("p-full", "Full Co")
+    world.account("A1", "Acme", "acme.com")
+    world.account("A2", "Globex", "globex.com")
+    world.opportunity("O2", "A2", status="open", amount="100")
+    with Session(world.engine) as s, s.begin():
+        s.execute(update(Account).where(Account.external_id.in_(["A1", "A2"]))
+                  .values(account_type="Customer - Direct"))
+    world.partner_account("p-full", "Acme", "acme.com", "customer")
+    world.partner_account("p-full", "Globex", "globex.com", "customer")
+    world.match()
+    with Session(world.engine) as s:
+        (row,) = overlaps_report(s)
+    assert row.by_our_status == {"customer": 2, "open_pipeline": 0, "prospect": 0}
+    text = render(overlap_rows([row]), COLUMNS, "csv", to_terminal=False)
+    assert text.splitlines()[1].split(",")[5:8] == ["2", "0", "0"]
