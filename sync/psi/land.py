@@ -4,7 +4,9 @@ matcher, the written fields, reports and the web view treat it like any partner 
 One partner account per key in common and population it was shared in: a domain row carries
 the registrable domain (matched by domain), a DUNS row the number (matched by DUNS). Rows get
 no name and no name key: a key found privately is never matched again by name. Counts-only
-populations land no row; their figures stay on the run (`psi log`, reports).
+populations land no row; their figures stay on the run (`psi log`, reports). The result
+replaces the partner's whole list, so the sizes an earlier exchange file gave of its
+counts-only populations go with it.
 """
 
 from __future__ import annotations
@@ -12,10 +14,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from schema.models import Partner, PartnerAccount
+from schema.models import Partner, PartnerAccount, PartnerPopulationCount
 from schema.records import Population
 from sync.partners.csv_import import replace_snapshot
 from sync.partners.csv_read import ParsedRow
@@ -52,6 +54,8 @@ def land_intersection(session: Session, partner_id: str, run_id: str,
     """Replace the partner's rows with this run's intersection; returns the rows landed."""
     added, changed, _, unchanged = replace_snapshot(session, partner_id, _rows(found),
                                                     now=now)
+    session.execute(delete(PartnerPopulationCount)
+                    .where(PartnerPopulationCount.partner_id == partner_id))
     _bump(session, partner_id, run_id, now)
     return added + changed + unchanged
 

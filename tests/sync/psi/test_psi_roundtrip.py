@@ -16,7 +16,7 @@ from psi_world import (
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from schema.models import PsiContactTag, PsiRun
+from schema.models import PartnerPopulationCount, PsiContactTag, PsiRun
 from sync.matching.keys import registrable_domain
 from sync.psi.log import counted_populations, log_rows
 from sync.reports.overlaps import overlaps_report
@@ -153,3 +153,25 @@ def test_the_web_view_shows_a_private_matching_partner_unchanged(make_pair: Any,
     # The counts-only population shows as a number, its accounts nowhere.
     text_ = matrix.text + accounts.text
     assert all(d not in text_ for d in _domains(BOTH_OPEN))
+
+
+def test_a_private_result_replaces_the_counts_of_an_earlier_exchange_file(
+        make_pair: Any, tmp_path: Path) -> None:
+    # The partner once sent an exchange file with its open opportunities as a count; then
+    # the two ran private matching. The list is now the private result: the overlaps report
+    # must not go on showing the old file's size of the partner's list beside it.
+    acme, globex = make_pair()
+    req, resp = tmp_path / "req.psi", tmp_path / "resp.psi"
+    acme.request(req)
+    with Session(acme.engine) as s, s.begin():
+        s.add(PartnerPopulationCount(partner_id=acme.peer_id, population="open_opportunity",
+                                     accounts=143, as_of=acme.now, imported_at=acme.now))
+    with Session(acme.engine) as s:
+        assert [r.counts_only for r in overlaps_report(s) if r.counts_only] == [
+            {"open_opportunity": 143}]
+    globex.respond(req, resp)
+    acme.finish(resp)
+    acme.match()
+    with Session(acme.engine) as s:
+        report = overlaps_report(s)
+    assert [r.counts_only for r in report] == [{} for _ in report]
