@@ -72,12 +72,20 @@ class ExportResult:
 
     def summary(self) -> str:
         parts = []
+        plain = self.format is ExportFormat.PLAIN
         for population in POPULATIONS:
             level = self.policy[population]
             if level is Level.HIDDEN:
                 parts.append(f"{population} hidden")
+            elif level is Level.COUNTS and plain:
+                # The plain file has rows only: the count is not sent at all.
+                parts.append(f"{population} not sent (counts only; the plain format carries "
+                             f"no counts)")
             elif level is Level.COUNTS:
                 parts.append(f"{population} {self.counts.get(population, 0):,} (count only)")
+            elif plain:
+                parts.append(f"{population} {self.counts.get(population, 0):,} rows "
+                             f"(name and website)")
             else:
                 parts.append(f"{population} {self.counts.get(population, 0):,} rows ({level})")
         text = (f"export #{self.export_id} for {self.partner_id}: {self.rows:,} rows in "
@@ -148,7 +156,7 @@ def export_for_partner(session: Session, config: Config, partner_id: str, out_di
         tally = _write_rows(session, partial[0], policy, fmt, generic, progress, partner.id)
         progress.done("export", partner.id)
         checksum = file_sha256(partial[0])
-        counts = _counts(session, policy, tally)
+        counts = _counts(session, policy, tally, with_sizes=fmt is ExportFormat.ECOSYNC)
         manifest_checksum = None
         if manifest_file is not None:
             manifest = Manifest(SCHEMA_VERSION, now, organisation, policy, counts,
@@ -278,10 +286,12 @@ def _accepted(parsed: list[Any]) -> bool:
     return len(parsed) == 1 and isinstance(parsed[0], ParsedRow)
 
 
-def _counts(session: Session, policy: dict[str, Level], tally: _Tally) -> dict[str, int]:
-    """Rows written per population shared by name; the population's size for `counts`;
-    nothing for `hidden`."""
-    counted = [p for p in POPULATIONS if policy[p] is Level.COUNTS]
+def _counts(session: Session, policy: dict[str, Level], tally: _Tally, *,
+            with_sizes: bool) -> dict[str, int]:
+    """Rows written per population shared by name; the population's size for `counts` when
+    the format sends it (`with_sizes`: the plain format has no place for it, so the share
+    log does not claim it was sent); nothing for `hidden`."""
+    counted = [p for p in POPULATIONS if policy[p] is Level.COUNTS and with_sizes]
     sizes: dict[str, int] = {}
     if counted:
         pops = our_populations().subquery("pops")
@@ -292,6 +302,6 @@ def _counts(session: Session, policy: dict[str, Level], tally: _Tally) -> dict[s
     for population in POPULATIONS:
         if policy[population] in NAMED:
             out[population] = tally.per_population[population]
-        elif policy[population] is Level.COUNTS:
+        elif policy[population] is Level.COUNTS and with_sizes:
             out[population] = sizes.get(population, 0)
     return out

@@ -293,11 +293,17 @@ def test_share_log_lists_every_export(ours: Engine, tmp_path: Path) -> None:
     second = runner.invoke(cli, [*base, "export", "p-them", "--out", str(tmp_path / "b"),
                                  "--format", "plain", "--by", "jo"])
     assert second.exit_code == 0, second.output
+    # The plain file is names and websites only: the summary and the log say no count left.
+    assert "customer 10 rows (name and website)" in second.output
+    assert "prospect not sent (counts only; the plain format carries no counts)" \
+        in second.output
+    assert "(full)" not in second.output and "(count only)" not in second.output
     logged = runner.invoke(cli, [*base, "log", "--format", "json"])
     entries = json.loads(logged.output)
     assert [e["format"] for e in entries] == ["plain", "ecosync"]
     assert all(e["exported_by"] == "jo" and e["policy"] == POLICY for e in entries)
     assert entries[1]["counts"] == {"customer": 10, "open_opportunity": 10, "prospect": 10}
+    assert entries[0]["counts"] == {"customer": 10, "open_opportunity": 10}
     table = runner.invoke(cli, [*base, "log"])
     assert table.exit_code == 0 and "p-them" in table.output
     none = runner.invoke(cli, ["--config", str(toml), "share", "export", "p-zzz"])
