@@ -51,7 +51,7 @@ def overlaps_command(app: AppContext, fmt: str) -> None:
     with transaction(engine) as session:
         sync_partners_from_config(session, app.config)
         found = overlaps_report.overlaps_report(session)
-    rows = overlaps_report.rows(found)
+    rows = overlaps_report.rows(found, structured=fmt == "json")
     if not rows and fmt == "table":
         click.echo("no overlaps that partners share yet: import partner lists "
                    "(`ecosync partners import`) and run `ecosync backfill` or `ecosync sync "

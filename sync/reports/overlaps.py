@@ -45,11 +45,20 @@ class PartnerOverlaps:
     def total(self) -> int:
         return sum(self.by_population.values())
 
-    def as_row(self) -> dict[str, Any]:
+    def as_row(self, *, structured: bool = False) -> dict[str, Any]:
+        """The report row; `structured` (JSON) keeps the counts-only sizes as a mapping of
+        population to size, else they read as in the other columns (`open opps 143`)."""
+        counts_only: Any = (dict(self.counts_only) if structured else "; ".join(
+            f"{COUNTS_ONLY_LABELS.get(p, p)} {n:,}" for p, n in self.counts_only.items()))
         return {"partner_id": self.partner_id, "partner": self.partner, "total": self.total,
                 **{f"partner_{k}": v for k, v in self.by_population.items()},
                 **{f"our_{k}": v for k, v in self.by_our_status.items()},
-                "counts_only": "; ".join(f"{p} {n:,}" for p, n in self.counts_only.items())}
+                "counts_only": counts_only}
+
+
+# A counts-only size named as the "Their ..." columns name the population.
+COUNTS_ONLY_LABELS = {"customer": "customers", "open_opportunity": "open opps",
+                      "prospect": "prospects"}
 
 
 COLUMNS = (
@@ -114,5 +123,6 @@ def overlaps_report(session: Session) -> list[PartnerOverlaps]:
     return out + ([pooled] if pooled.total or pooled.counts_only else [])
 
 
-def rows(report: Sequence[PartnerOverlaps]) -> list[dict[str, Any]]:
-    return [r.as_row() for r in report]
+def rows(report: Sequence[PartnerOverlaps], *, structured: bool = False
+         ) -> list[dict[str, Any]]:
+    return [r.as_row(structured=structured) for r in report]

@@ -158,6 +158,17 @@ def test_partners_import_reads_an_exchange_file_with_no_mapping(
         assert (count.population, count.accounts, count.as_of) == ("prospect", 10, NOW)
         report = {r.partner: r for r in overlaps_report(session)}
     assert report["Example Corp"].counts_only == {"prospect": 10}
+    # As the user reads it: the size in the words of the other columns, not a raw code;
+    # in JSON, population to size.
+    base = ["--config", str(toml), "report", "overlaps"]
+    table = CliRunner().invoke(cli, [*base, "--format", "csv"])
+    assert table.exit_code == 0, table.output
+    (row,) = [r for r in csv.DictReader(table.output.splitlines())
+              if r["partner"] == "Example Corp"]
+    assert row["counts_only"] == "prospects 10"
+    as_json = CliRunner().invoke(cli, [*base, "--format", "json"])
+    (entry,) = [e for e in json.loads(as_json.output) if e["partner"] == "Example Corp"]
+    assert entry["counts_only"] == {"prospect": 10}
 
 
 @pytest.mark.parametrize(("share", "expected"), [
