@@ -428,8 +428,9 @@ BENCHES = [
     Bench("partners", "partners.py", 15, ("--rows", "100000"),
           ("--rows", "10000000", "--no-reimport"), parse_partners,
           "The full size is the issue's (15.9: < 300 MB at 10,000,000 rows), first import "
-          "only (`--no-reimport`): the re-import of a changed list is measured at quick size "
-          "and at the bench's default of 1,000,000 rows."),
+          "only (`--no-reimport`, about 40 minutes on a shared 2-core machine). The re-import "
+          "of a list with a fifth of its rows different runs at quick size (`--quick`) or at "
+          "the bench's default (`--args 'partners=--rows 1000000'`)."),
 ]
 
 
@@ -533,15 +534,21 @@ def _cause(bench: str, target: str, measured: str) -> str:
     return f"- **{bench}: {target}** ({measured}). {cause}"
 
 
-def recause(s: Section) -> Section:
-    """The section with its causes read afresh from CAUSES for its rows not met (a run taken
-    from another file may predate the cause written for it)."""
+def refresh(s: Section) -> Section:
+    """The section with its causes read afresh from CAUSES for its rows not met, and its
+    benchmark's note as it is now (a run taken from another file may predate them)."""
     causes = []
     for row in s.rows:
         cells = [c.replace("\\|", "|") for c in re.split(r"(?<!\\) \| ", row.strip("| "))]
         if len(cells) == 5 and cells[4] == NOT_MET:
             causes.append(_cause(s.name, cells[2], cells[3]))
-    return Section(s.name, s.rows, causes, s.run, s.size)
+    run = list(s.run)
+    bench = next((b for b in BENCHES if b.name == s.name), None)
+    header = next((i for i, line in enumerate(run) if line.startswith("`python ")), None)
+    if bench is not None and header is not None and "```" in run[header:]:
+        fence = run.index("```", header)
+        run[header + 1:fence] = ["", bench.note, ""] if bench.note else [""]
+    return Section(s.name, s.rows, causes, run, s.size)
 
 
 def section(o: Outcome) -> Section:
@@ -704,7 +711,7 @@ def main() -> None:
         if missing:
             parser.error(f"{args.take_from} has no run of {', '.join(missing)}")
         write(args.output, [], command, merge=True,
-              taken={n: recause(taken[n]) for n in only})
+              taken={n: refresh(taken[n]) for n in only})
         print(f"wrote {args.output}", file=sys.stderr)
         return
     outcomes = []
