@@ -4,6 +4,7 @@ a partner population we show as hidden shows no figure, and counts never come wi
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import func, select
@@ -22,6 +23,20 @@ def _shares(session: Session) -> dict[str, dict[str, Any]]:
                                                                       Partner.share))}
 
 
+_UNITS = {"domain": ("domain", "domains"), "duns": ("DUNS number", "DUNS numbers")}
+
+
+def keys_text(figures: Mapping[str, Any]) -> str:
+    """Key counts in words, e.g. `284 domains, 1 DUNS number` (not `284 domain, 1 duns`);
+    entries that are not key kinds (a result's `level`) are left out."""
+    parts = []
+    for kind, n in figures.items():
+        if kind in _UNITS:
+            one, many = _UNITS[kind]
+            parts.append(f"{int(n):,} {one if int(n) == 1 else many}")
+    return ", ".join(parts)
+
+
 def _sizes(sizes: dict[str, Any] | None) -> str:
     if not sizes:
         return ""
@@ -33,7 +48,7 @@ def _sizes(sizes: dict[str, Any] | None) -> str:
         else:
             key = name.rsplit("/", 1)[-1]
             flat[key] = flat.get(key, 0) + int(value)
-    return ", ".join(f"{n} {k}" for k, n in sorted(flat.items()))
+    return keys_text(dict(sorted(flat.items())))
 
 
 def log_rows(session: Session, *, partner_id: str | None = None,
@@ -51,7 +66,7 @@ def log_rows(session: Session, *, partner_id: str | None = None,
         row["our_keys"] = _sizes(run.sizes.get("ours"))
         row["their_keys"] = _sizes(run.sizes.get("theirs"))
         row["found_text"] = "; ".join(
-            f"{p}: " + ", ".join(f"{n} {k}" for k, n in r.items() if k != "level")
+            f"{p}: " + keys_text(r)
             for p, r in result.items())
         out.append(row)
     return out

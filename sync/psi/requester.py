@@ -26,6 +26,7 @@ from sync.psi import params, protocol, runs, state
 from sync.psi.answers import answer_sections, read_answers
 from sync.psi.contacts import land_contacts, write_contacts_request
 from sync.psi.land import land_intersection
+from sync.psi.log import keys_text
 from sync.psi.messages import Kind, Part, Writer, read_message
 from sync.psi.sets import KINDS, keys
 from sync.sharing import COUNTED, NAMED, Level, outbound_level, share_level
@@ -161,11 +162,13 @@ class FinishResult:
         parts = []
         for population, level in self.shared.items():
             figures = self.found.get(population, {})
-            counted = ", ".join(f"{n} {k}" for k, n in figures.items())
-            parts.append(f"{population} ({level}): {counted or 'nothing in common'}")
+            counted = keys_text(figures)
+            parts.append(f"{population} ({level}): "
+                         + (f"{counted} in common" if counted else "nothing in common"))
         text = (f"run {self.run_id}: {self.partner_id} shared "
                 + ("; ".join(parts) if parts else "no population")
-                + f"; {self.landed} partner accounts landed (source psi)")
+                + f"; {self.landed} partner accounts landed (source psi); the next "
+                f"`ecosync sync --once` (or daemon tick) matches them to our accounts")
         if self.contacts_request is not None:
             text += (f". Owner contacts: send {self.contacts_request} to the partner; they "
                      f"run `ecosync psi respond` on it, and you `ecosync psi finish` on "

@@ -61,8 +61,9 @@ def test_the_whole_run_through_the_cli(configs: tuple[Path, Path], tmp_path: Pat
     contacts_req = tmp_path / "ask.psi"
     done = _run(acme, "psi", "finish", "--in", str(resp), "--out", str(contacts_req))
     assert done.exit_code == 0, done.output
-    assert "open_opportunity (counts): 4 domain, 0 duns" in done.output
+    assert "open_opportunity (counts): 4 domains, 0 DUNS numbers in common" in done.output
     assert "9 partner accounts landed" in done.output
+    assert "the next `ecosync sync --once` (or daemon tick) matches them" in done.output
     assert re.search(r"^decrypt answers: done in [\d.]+ s\nland: done in", done.stderr, re.M)
     assert f"send {contacts_req} to the partner" in done.output
     contacts = tmp_path / "contacts.psi"
@@ -78,6 +79,7 @@ def test_the_whole_run_through_the_cli(configs: tuple[Path, Path], tmp_path: Pat
     [run] = json.loads(logged.stdout)
     assert (run["role"], run["status"], run["contacts"]) == ("requester",
                                                              "contacts_received", 6)
+    assert "open_opportunity: 4 domains, 0 DUNS numbers" in run["found_text"]
     table = _run(globex, "psi", "log")
     assert table.exit_code == 0
     assert "responder" in table.output
