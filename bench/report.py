@@ -719,9 +719,10 @@ def main() -> None:
         print(f"running {bench.name} ...", file=sys.stderr, flush=True)
         size = "custom" if bench.name in custom else "quick" if bench.name in quick else "full"
         outcome = run(bench, size, timeout, custom.get(bench.name))
-        print(f"  {outcome.seconds:.1f} s, exit {outcome.code}, "
-              f"{sum(1 for t in outcome.targets if t.met)}/{len(outcome.targets)} targets met",
-              file=sys.stderr, flush=True)
+        verdicts = [_verdict(t) for t in outcome.targets]
+        print(f"  {outcome.seconds:.1f} s, exit {outcome.code}: {verdicts.count(MET)} met, "
+              f"{verdicts.count(NOT_MET)} not met, {verdicts.count(NOT_APPLICABLE)} n/a at "
+              f"this size, {verdicts.count(REPORTED)} reported", file=sys.stderr, flush=True)
         outcomes.append(outcome)
     write(args.output, outcomes, command, merge=bool(only))
     print(f"wrote {args.output}", file=sys.stderr)
