@@ -687,7 +687,7 @@ def main() -> None:
     parser.add_argument("--take-from", type=Path, metavar="FILE",
                         help="with --only: take those benchmarks' rows and runs from FILE (a "
                              "RESULTS.md another report wrote, e.g. with --output) instead of "
-                             "running them")
+                             "running them; their causes and notes are read afresh")
     parser.add_argument("--output", type=Path, default=BENCH / "RESULTS.md")
     parser.add_argument("--timeout", type=float, default=None,
                         help="seconds per benchmark (default 600 quick, 7200 full)")
