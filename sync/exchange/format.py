@@ -77,9 +77,11 @@ class ExchangeFileError(UserError):
     """An exchange file refused whole; nothing was imported."""
 
 
-def _fail(where: Path, field: str, problem: str) -> ExchangeFileError:
+def _fail(where: Path, field: str | None, problem: str) -> ExchangeFileError:
+    """`field` None: the fault is the whole file (not JSON, too large), not one field."""
+    subject = "the manifest" if field is None else f"field '{field}'"
     return ExchangeFileError(
-        f"{where}: field '{field}' {problem}; nothing was imported. Ask the partner to export "
+        f"{where}: {subject} {problem}; nothing was imported. Ask the partner to export "
         f"again with `ecosync share export` ({GUIDE})")
 
 
@@ -91,13 +93,13 @@ def read_manifest(path: Path) -> Manifest:
         raise UserError(f"{path}: cannot read the exchange manifest ({exc.strerror}); check "
                         f"the path and its permissions") from None
     if len(raw) > MAX_MANIFEST_BYTES:
-        raise _fail(path, "(file)", f"is {len(raw):,} bytes, not a manifest")
+        raise _fail(path, None, f"is {len(raw):,} bytes, too large to be one")
     try:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
-        raise _fail(path, "(file)", f"is not valid JSON ({exc})") from None
+        raise _fail(path, None, f"is not valid JSON ({exc})") from None
     if not isinstance(data, dict):
-        raise _fail(path, "(file)", "is not a JSON object")
+        raise _fail(path, None, "is not a JSON object")
     if data.get("format") != FORMAT:
         raise _fail(path, "format", f"must be \"{FORMAT}\"")
     version = data.get("schema_version")

@@ -233,6 +233,22 @@ def test_a_bad_or_future_manifest_is_refused_whole(
         assert session.scalar(select(func.count()).select_from(PartnerPopulationCount)) == 0
 
 
+def test_a_cut_short_manifest_is_refused_in_words(
+    ours: Engine, databases: Any, tmp_path: Path
+) -> None:
+    result = _export(ours, _config(ours), tmp_path)
+    assert result.manifest_path is not None
+    result.manifest_path.write_bytes(result.manifest_path.read_bytes()[:40])
+    theirs, config = _partner_side(databases)
+    with transaction(theirs) as session:
+        sync_partners_from_config(session, config, now=NOW)
+    with pytest.raises(UserError) as refused, transaction(theirs) as session:
+        import_partner_file(session, "p-us", result.manifest_path, now=NOW)
+    text = str(refused.value)
+    assert f"{result.manifest_path}: the manifest is not valid JSON (" in text
+    assert "nothing was imported" in text and "(file)" not in text
+
+
 def _rewrite_rows(result: ExportResult, edit: Any) -> None:
     """Edit the rows and re-seal the manifest, as a sender bypassing its policy would."""
     import hashlib
