@@ -133,8 +133,10 @@ def _print_connection(out: Console, base: Path, world: World,
     out.print(terminal.line("[bold]ready-made ecosync config[/bold] ", v(config_path),
                             " (secrets from the environment: ", v(env_path), ")"))
     out.print("in another shell:")
-    for command in (f"cd {base}", "source sandbox.env", "ecosync doctor",
-                    "ecosync backfill", "ecosync report accounts", "ecosync sync --once"):
+    # In the order they work on a new warehouse: backfill needs the schema and the fields.
+    for command in (f"cd {base}", "source sandbox.env", "ecosync db upgrade",
+                    "ecosync fields ensure", "ecosync doctor", "ecosync backfill",
+                    "ecosync report accounts", "ecosync sync --once"):
         out.print(terminal.line("  ", v(command)))
     out.print(terminal.line("URLs and tokens stay the same when you restart with --dir ",
                             v(base), " (kept in ", v(base / "sandbox-state.json"), ")"))

@@ -71,9 +71,19 @@ def test_serve_keeps_urls_and_tokens_across_restarts(tmp_path: Path) -> None:
         assert re.findall(r"https://127\.0\.0\.1:\d+", config.read_text(encoding="utf-8")) \
             == urls
         assert set(re.findall(r"https://127\.0\.0\.1:\d+", second)) == set(urls)
-        # The config written by the first run works against the restarted sandbox.
-        result = CliRunner(env=env).invoke(cli, ["--config", str(config), "fields", "ensure"])
-        assert result.exit_code == 0, result.output
+        # The config written by the first run works against the restarted sandbox, and the
+        # steps it prints work in the order printed on a new warehouse (doctor aside: it
+        # also checks things of this machine, such as a free health port).
+        steps = [line.strip().split()[1:] for line in
+                 second.split("in another shell:\n", 1)[1].splitlines()
+                 if line.strip().startswith("ecosync ")]
+        assert steps[:2] == [["db", "upgrade"], ["fields", "ensure"]]
+        assert ["backfill"] in steps
+        for step in steps:
+            if step == ["doctor"]:
+                continue
+            result = CliRunner(env=env).invoke(cli, ["--config", str(config), *step])
+            assert result.exit_code == 0, (step, result.output)
     finally:
         _stop(proc)
     assert state["salesforce_port"] and state["hubspot_port"]
