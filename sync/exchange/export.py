@@ -128,11 +128,12 @@ def export_for_partner(session: Session, config: Config, partner_id: str, out_di
                        progress: Progress = SILENT) -> ExportResult:
     """Write the export files into `out_dir` and record the export; the caller commits."""
     partner, policy = outbound_policy(config, partner_id)
-    organisation = config.exchange.organisation.strip()
+    # One name for both ways of sharing: [exchange], else [psi] organisation.
+    organisation = config.exchange.organisation.strip() or config.psi.organisation.strip()
     if fmt is ExportFormat.ECOSYNC and not organisation:
         raise UserError("[exchange] organisation is not set: every exchange manifest says who "
-                        "sent it; set organisation = \"Your Company\" under [exchange] in the "
-                        f"config ({GUIDE})")
+                        "sent it; set organisation = \"Your Company\" under [exchange] (or "
+                        f"[psi]) in the config ({GUIDE})")
     named = [p for p in POPULATIONS if policy[p] in NAMED]
     if fmt is ExportFormat.PLAIN and not named:
         raise UserError(f"partner '{partner_id}': the plain format carries company names only, "

@@ -6,7 +6,7 @@ import math
 from datetime import datetime
 from typing import Any
 
-from sync.config import PsiConfig
+from sync.config import Config, PsiConfig
 from sync.errors import UserError
 from sync.psi.messages import FORMAT, VERSION, Kind, Message, refuse
 from sync.psi.protocol import PROTOCOL, Params
@@ -24,12 +24,15 @@ def header(kind: Kind, run_id: str, params: Params, organisation: str, now: date
             "keys": [k.value for k in KINDS], "sections": sections, **extra}
 
 
-def organisation(config: PsiConfig) -> str:
-    if not config.organisation.strip():
+def organisation(config: Config) -> str:
+    """Our name in every message: [psi] organisation, else [exchange] organisation (one name
+    for both, as partners know us)."""
+    name = config.psi.organisation.strip() or config.exchange.organisation.strip()
+    if not name:
         raise UserError("[psi] organisation is not set: every private-matching message says "
-                        "who sent it; set organisation = \"Your Company\" under [psi] in the "
-                        "config")
-    return config.organisation.strip()
+                        "who sent it; set organisation = \"Your Company\" under [psi] (or "
+                        "[exchange]) in the config")
+    return name
 
 
 def check(message: Message, expected: Params) -> None:

@@ -85,7 +85,7 @@ def request(session: Any, config: Config, partner_id: str, out: Path, *, now: da
     """
     protocol.check_available()
     partner = psi_partner(config, partner_id)
-    organisation = params.organisation(config.psi)
+    organisation = params.organisation(config)
     unknown = [p for p in populations if p not in POPULATIONS]
     if unknown or not populations:
         raise UserError(f"--population {', '.join(unknown) or '(none)'}: use one or more of "
@@ -214,7 +214,7 @@ def finish(session: Any, config: Config, path: Path, *, now: datetime,
     if any(f.tags for f in found):
         out = contacts_out or path.with_name(f"contacts-request-{run.run_id[:8]}.psi")
         messages.append(write_contacts_request(out, run.run_id, run.params, found,
-                                               params.organisation(config.psi), now))
+                                               params.organisation(config), now))
     run.status = (runs.Status.CONTACTS_REQUESTED if out else runs.Status.FINISHED).value
     run.populations = {**run.populations, "theirs": {s.population: s.level.value
                                                      for s in sections}}

@@ -78,7 +78,7 @@ def respond(session: Any, config: Config, path: Path, out: Path, *, now: datetim
     protocol.check_available()
     message = read_message(path, (Kind.REQUEST, Kind.CONTACTS_REQUEST))
     sync_partners_from_config(session, config, now)
-    organisation = params.organisation(config.psi)
+    organisation = params.organisation(config)
     if message.kind is Kind.CONTACTS_REQUEST:
         run = runs.find(session, message.run_id, runs.Role.RESPONDER)
         partner = requesting_partner(config, message, partner_id or

@@ -113,3 +113,28 @@ def test_without_the_library_the_command_says_how_to_install_it(
     assert result.exit_code == 1
     assert "pip install 'ecosync[psi]'" in result.output
     assert not (tmp_path / "x.psi").exists()
+
+
+def test_one_organisation_name_serves_both_ways_of_sharing(
+        configs: tuple[Path, Path], tmp_path: Path) -> None:
+    """A RevOps engineer who set our name once, under [exchange] or under [psi], can run
+    both `psi` and `share export` without being asked for it again."""
+    acme, globex = configs
+    text = acme.read_text(encoding="utf-8")
+    moved = text.replace('[psi]\norganisation = "Acme"\n', '[psi]\n') \
+        + '\n[exchange]\norganisation = "Acme"\n'
+    assert '[psi]\norganisation' not in moved
+    acme.write_text(moved, encoding="utf-8")
+    req = tmp_path / "req.psi"
+    made = _run(acme, "psi", "request", "globex", "--out", str(req))
+    assert made.exit_code == 0, made.output
+    # Globex finds Acme's entry by the name in the request.
+    answered = _run(globex, "psi", "respond", "--in", str(req), "--out",
+                    str(tmp_path / "resp.psi"))
+    assert answered.exit_code == 0, answered.output
+    assert "answered acme's request" in answered.output
+    # The other way round: only [psi] organisation, and an exchange export.
+    exported = _run(globex, "share", "export", "acme", "--out", str(tmp_path / "out"))
+    assert exported.exit_code == 0, exported.output
+    [manifest] = (tmp_path / "out").glob("*.manifest.json")
+    assert json.loads(manifest.read_text(encoding="utf-8"))["organisation"] == "Globex"
