@@ -47,6 +47,9 @@ class FileImport:
     result: ImportResult
     manifest: Manifest | None = None
     counts_only: dict[str, int] = field(default_factory=dict)
+    # The partner imported into, when the file's sender is neither its id nor its name: the
+    # list it had was replaced by a file that may be another partner's.
+    other_sender: tuple[str, str] | None = None  # (partner id, partner name)
 
     def summary(self) -> str:
         text = self.result.summary()
@@ -57,6 +60,11 @@ class FileImport:
             if self.counts_only:
                 text += "; counts only: " + ", ".join(
                     f"{p} {n:,}" for p, n in self.counts_only.items())
+            if self.other_sender is not None:
+                pid, name = self.other_sender
+                text += (f". Check the partner: this file comes from "
+                         f"'{self.manifest.organisation}', and {pid} is '{name}'; if it is "
+                         f"another partner's file, import {pid}'s own file again")
         return text
 
 
@@ -108,7 +116,7 @@ def import_exchange(session: Session, partner_id: str, manifest_file: Path, *,
                     rows_given: Path | None = None, force: bool = False,
                     generic: frozenset[str] = GENERIC_DOMAINS, now: datetime,
                     progress: Progress = SILENT) -> FileImport:
-    lock_partner(session, partner_id)  # an unknown partner fails before any file work
+    partner = lock_partner(session, partner_id)  # an unknown partner fails before file work
     manifest = read_manifest(manifest_file)
     rows_path = manifest_file.parent / manifest.rows_file
     if rows_given is not None and rows_given.suffix.lower() == ".csv" \
@@ -139,7 +147,14 @@ def import_exchange(session: Session, partner_id: str, manifest_file: Path, *,
                                            imported_at=now)
                     for population, n in counts_only.items())
     session.flush()
-    return FileImport(replace(result, path=rows_path), manifest, counts_only)
+    other = (None if _same_name(manifest.organisation, partner.id)
+             or _same_name(manifest.organisation, partner.name) else (partner.id, partner.name))
+    return FileImport(replace(result, path=rows_path), manifest, counts_only, other)
+
+
+def _same_name(a: str, b: str) -> bool:
+    """Names as partner names are told apart: ignoring case and spaces."""
+    return "".join(a.split()).casefold() == "".join(b.split()).casefold()
 
 
 def _check_rows(path: Path, manifest: Manifest) -> None:

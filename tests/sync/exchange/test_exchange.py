@@ -149,6 +149,7 @@ def test_partners_import_reads_an_exchange_file_with_no_mapping(
         assert run.exit_code == 0, run.output
         assert "exchange file from Example Corp (version 1" in run.output
         assert "counts only: prospect 10" in run.output
+        assert "Check the partner" not in run.output  # from Example Corp, into it
     with transaction(theirs) as session:
         pops = dict(session.execute(select(PartnerAccount.population, func.count())
                                     .where(PartnerAccount.partner_id == "p-us")
@@ -169,6 +170,22 @@ def test_partners_import_reads_an_exchange_file_with_no_mapping(
     as_json = CliRunner().invoke(cli, [*base, "--format", "json"])
     (entry,) = [e for e in json.loads(as_json.output) if e["partner"] == "Example Corp"]
     assert entry["counts_only"] == {"prospect": 10}
+
+
+def test_a_file_from_another_sender_says_to_check_the_partner(
+    ours: Engine, databases: Any, tmp_path: Path
+) -> None:
+    result = _export(ours, _config(ours), tmp_path)
+    theirs, _ = _partner_side(databases)
+    toml = tmp_path / "theirs.toml"
+    toml.write_text(f'[warehouse]\nurl = "{_url(theirs)}"\n[[partners]]\nid = "p-other"\n'
+                    f'name = "Other Partner"\n', encoding="utf-8")
+    run = CliRunner().invoke(cli, ["--config", str(toml), "partners", "import", "p-other",
+                                   str(result.manifest_path)])
+    assert run.exit_code == 0, run.output
+    assert ("Check the partner: this file comes from 'Example Corp', and p-other is "
+            "'Other Partner'; if it is another partner's file, import p-other's own file "
+            "again") in run.output
 
 
 @pytest.mark.parametrize(("share", "expected"), [
