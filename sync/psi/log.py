@@ -74,16 +74,23 @@ def log_rows(session: Session, *, partner_id: str | None = None,
 
 def counted_populations(session: Session) -> list[tuple[str, str, int]]:
     """(partner, their population, keys in common) for populations a partner shared as
-    counts only in its latest completed run with us: what reports add as unnamed counts.
-    The figure is the number of registrable domains in common (DUNS numbers are not added:
-    one company matched by both would count twice)."""
+    counts only in its latest completed run with us, while that run's result is still the
+    partner's list (a file import since replaced it, figures and all): what reports add as
+    unnamed counts. The figure is the number of registrable domains in common (DUNS numbers
+    are not added: one company matched by both would count twice)."""
     latest = (select(PsiRun.partner_id, func.max(PsiRun.id).label("id"))
               .where(PsiRun.role == Role.REQUESTER.value, PsiRun.status.in_(_DONE))
               .group_by(PsiRun.partner_id).subquery())
     shares = _shares(session)
+    # sync.psi.land marks the partner's list as a run's result: "psi:" + its run id; a file
+    # import marks it with the file's hash (no mark: rows put there by no import at all).
+    current = {pid: fp for pid, fp in session.execute(
+        select(Partner.id, Partner.source_fingerprint))}
     out = []
     for run in session.scalars(select(PsiRun).join(latest, latest.c.id == PsiRun.id)
                                .order_by(PsiRun.partner_id)):
+        if current.get(run.partner_id) not in (None, f"psi:{run.run_id}"):
+            continue
         for population, figures in (run.result or {}).items():
             if figures.get("level") != Level.COUNTS.value:
                 continue

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from schema.models import PartnerPopulationCount, PsiContactTag, PsiRun
 from sync.matching.keys import registrable_domain
+from sync.partners.csv_import import import_partner_csv
 from sync.psi.log import counted_populations, log_rows
 from sync.reports.overlaps import overlaps_report
 
@@ -175,3 +176,26 @@ def test_a_private_result_replaces_the_counts_of_an_earlier_exchange_file(
     with Session(acme.engine) as s:
         report = overlaps_report(s)
     assert [r.counts_only for r in report] == [{} for _ in report]
+
+
+def test_a_file_import_replaces_a_private_results_counts(make_pair: Any,
+                                                         tmp_path: Path) -> None:
+    # The partner's list came from private matching, counts-only figure included; then a
+    # plain file of theirs was imported. Its rows are the list now: the old run's figure
+    # must leave the overlaps report's unnamed pool.
+    acme, globex = make_pair()
+    req, resp = tmp_path / "req.psi", tmp_path / "resp.psi"
+    acme.request(req)
+    globex.respond(req, resp)
+    acme.finish(resp)
+    with Session(acme.engine) as s:
+        assert counted_populations(s) == [(acme.peer_id, "open_opportunity", len(BOTH_OPEN))]
+    listing = tmp_path / "globex.csv"
+    listing.write_text("name,domain,population\nSome Co,some-co.com,customer\n",
+                       encoding="utf-8")
+    with Session(acme.engine) as s, s.begin():
+        import_partner_csv(s, acme.peer_id, listing, now=acme.tick())
+    acme.match()
+    with Session(acme.engine) as s:
+        assert counted_populations(s) == []
+        assert [r for r in overlaps_report(s) if r.partner_id is None] == []
