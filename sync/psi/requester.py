@@ -44,7 +44,7 @@ class RequestResult:
     bytes: int
 
     def summary(self) -> str:
-        sizes = ", ".join(f"{n} {k} keys" for k, n in self.sizes.items())
+        sizes = keys_text(self.sizes)
         return (f"run {self.run_id}: request for {self.partner_id} written to {self.path} "
                 f"({sizes}; our populations {', '.join(self.enrolled)}; {self.bytes:,} "
                 f"bytes). Send it to the partner; they run `ecosync psi respond --in "

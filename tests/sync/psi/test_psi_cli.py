@@ -51,6 +51,7 @@ def test_the_whole_run_through_the_cli(configs: tuple[Path, Path], tmp_path: Pat
     made = _run(acme, "psi", "request", "globex", "--out", str(req))
     assert made.exit_code == 0, made.output
     assert "request for globex written to" in made.output
+    assert re.search(r"\(\d+ domains, \d+ DUNS numbers?; our populations", made.output)
     # Not a terminal: each stage's progress is one plain line on stderr.
     assert re.search(r"^encrypt: [\d,]+ keys in [\d.]+ s", made.stderr, re.M), made.stderr
     answered = _run(globex, "psi", "respond", "--in", str(req), "--out", str(resp))
