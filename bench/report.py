@@ -67,12 +67,14 @@ CAUSES: dict[tuple[str, str], str] = {
         "run. Above it a full match joins DUNS and names, scores fuzzy names, ranks, and "
         "reconciles with history and the dirty queue; on SQLite the work tables and the "
         "queue's 2M rows go through a small page cache. Both figures move with the machine's "
-        "load (2 shared cores); the slowest stages are named with the figure."),
+        "load (2 shared cores), even within one run: three 1M runs on 2026-12-02 (load 4-9) "
+        "gave PostgreSQL 1.45x, 1.26x and 2.77x, SQLite 2.03x, 3.44x and 2.88x. The slowest "
+        "stages are named with the figure."),
     ("matching", "1.5x SQLite"): (
         "PostgreSQL's floor itself (the same INSERT into overlaps, three foreign keys checked "
         "per row) costs several times SQLite's on an idle machine, and the full match "
         "writes those rows; the two engines' runs are minutes apart on a shared machine, so "
-        "their ratio moves with its load."),
+        "their ratio moves with its load (three 1M runs on 2026-12-02: 1.21x, 0.58x, 3.52x)."),
     ("matching", "bare equi-join"): (
         "Below the floor of the work itself: the run prints (\"floor: …\") what writing the "
         "domain join's pairs into the overlaps table alone costs (its indexes, foreign keys "
