@@ -104,6 +104,11 @@ def log_command(app: AppContext, partner_id: str | None, limit: int, fmt: str) -
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2))
         return
+    if not rows:
+        click.echo(f"no private-matching runs{f' with {partner_id}' if partner_id else ''} "
+                   f"yet: start one with `ecosync psi request PARTNER --out FILE`, or answer "
+                   f"a partner's with `ecosync psi respond` (docs/private-matching.md)")
+        return
     table = terminal.table("when (UTC)", terminal.Col("run", "id"), "role",
                            terminal.Col("partner", "id"), "status", "shared", "our keys",
                            "their keys", "in common", "contacts", "by",

@@ -83,6 +83,10 @@ def log_command(app: AppContext, partner_id: str | None, limit: int, fmt: str) -
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2))
         return
+    if not rows:
+        click.echo(f"no exports{f' for {partner_id}' if partner_id else ''} yet: make one "
+                   f"with `ecosync share export PARTNER --out DIR` (docs/exchange-format.md)")
+        return
     table = terminal.table(terminal.Col("#", "id"), "when (UTC)", "by",
                            terminal.Col("partner", "id"), "format", "policy", "counts",
                            terminal.Col("rows", "number"), terminal.Col("sha256", "id"),

@@ -350,6 +350,10 @@ def test_share_log_lists_every_export(ours: Engine, tmp_path: Path) -> None:
     assert entries[0]["counts"] == {"customer": 10, "open_opportunity": 10}
     table = runner.invoke(cli, [*base, "log"])
     assert table.exit_code == 0 and "p-them" in table.output
+    other = runner.invoke(cli, [*base, "log", "--partner", "p-other"])
+    assert other.exit_code == 0
+    assert other.output == ("no exports for p-other yet: make one with `ecosync share export "
+                            "PARTNER --out DIR` (docs/exchange-format.md)\n")
     none = runner.invoke(cli, ["--config", str(toml), "share", "export", "p-zzz"])
     assert none.exit_code != 0 and "Traceback" not in none.output
 

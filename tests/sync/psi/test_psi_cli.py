@@ -47,6 +47,10 @@ def configs(databases: Any, tmp_path: Path) -> tuple[Path, Path]:
 
 def test_the_whole_run_through_the_cli(configs: tuple[Path, Path], tmp_path: Path) -> None:
     acme, globex = configs
+    none_yet = _run(acme, "psi", "log")
+    assert none_yet.exit_code == 0
+    assert none_yet.stdout.startswith("no private-matching runs yet: start one with "
+                                      "`ecosync psi request PARTNER --out FILE`")
     req, resp = tmp_path / "req.psi", tmp_path / "resp.psi"
     made = _run(acme, "psi", "request", "globex", "--out", str(req))
     assert made.exit_code == 0, made.output
