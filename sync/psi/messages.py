@@ -245,8 +245,9 @@ def _check_header(path: Path, header: dict[str, Any], expected: tuple[Kind, ...]
     if kind not in {k.value for k in Kind}:
         raise _damaged(path, f"unknown message kind {kind!r}")
     if Kind(kind) not in expected:
-        names = " or ".join(k.value for k in expected)
-        raise refuse(path, f"this is a {kind} message, not a {names}", _wrong_step(Kind(kind)))
+        names = " or a ".join(k.value.replace("_", " ") for k in expected)
+        raise refuse(path, f"this is a {kind.replace('_', ' ')} message, not a {names}",
+                     _wrong_step(Kind(kind)))
     if not isinstance(header.get("run_id"), str) or not RUN_ID.fullmatch(header["run_id"]):
         raise _damaged(path, "the header has no valid run id")
     params = header.get("params")

@@ -118,9 +118,15 @@ def test_replays_are_refused_on_both_sides(pair: Any, tmp_path: Path) -> None:
 
 
 def test_a_message_for_another_step_is_refused(pair: Any, tmp_path: Path) -> None:
-    acme, _globex, req = pair
-    _refused(lambda: acme.finish(req), "this is a request message, not a response or "
+    acme, globex, req = pair
+    _refused(lambda: acme.finish(req), "this is a request message, not a response or a "
              "contacts", "ecosync psi respond")
+    # Kinds in words, as the rest of the message says them: never 'contacts_request'.
+    resp = tmp_path / "resp.psi"
+    globex.respond(req, resp)
+    _refused(lambda: globex.respond(resp, tmp_path / "again.psi"),
+             "this is a response message, not a request or a contacts request",
+             "ecosync psi finish")
 
 
 def test_set_size_limits_on_both_sides(make_pair: Any, tmp_path: Path) -> None:
