@@ -117,6 +117,12 @@ def import_command(app: AppContext, partner_id: str, file: Path, skip_invalid: b
     engine = app.engine()
     require_head(engine)
     configured = partner_config(app.config, partner_id)
+    if configured is not None and configured.source == "psi":
+        # The mirror of `psi request` refusing a csv partner: one source per partner list.
+        raise UserError(f"partner '{partner_id}' has source = \"psi\": its rows are the "
+                        f"result of private-matching runs, and this file would replace them; "
+                        f"to take its list from files instead, set source = \"csv\" under "
+                        f"[[partners]] id = \"{partner_id}\" in the config")
     with transaction(engine) as session, shown(progress) as stages:
         sync_partners_from_config(session, app.config)
         imported = import_partner_file(

@@ -92,6 +92,17 @@ def test_the_whole_run_through_the_cli(configs: tuple[Path, Path], tmp_path: Pat
     listed = _run(acme, "partners", "list", "--format", "json")
     [partner] = json.loads(listed.stdout)
     assert (partner["source"], partner["rows"]) == ("psi", 9)
+    # A file imported into it would silently replace the private result: refused.
+    listing = tmp_path / "globex.csv"
+    listing.write_text("name,domain,population\nSome Co,some-co.com,customer\n",
+                       encoding="utf-8")
+    imported = _run(acme, "partners", "import", "globex", str(listing))
+    assert imported.exit_code == 1
+    assert ("partner 'globex' has source = \"psi\": its rows are the result of "
+            "private-matching runs, and this file would replace them") in imported.output
+    assert "Traceback" not in imported.output
+    listed = _run(acme, "partners", "list", "--format", "json")
+    assert json.loads(listed.stdout)[0]["rows"] == 9
 
 
 def test_errors_are_one_line_without_traceback(configs: tuple[Path, Path],
