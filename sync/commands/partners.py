@@ -91,7 +91,8 @@ def list_command(app: AppContext, fmt: str) -> None:
     for s in summaries:
         terminal.add_row(table, (
             s.id, s.name, s.kind, s.source, s.rows,
-            *(s.by_population[p] for p in ("customer", "open_opportunity", "prospect")),
+            *("hidden" if s.by_population[p] is None else s.by_population[p]
+              for p in ("customer", "open_opportunity", "prospect")),
             ", ".join(f"{p}={lvl}" for p, lvl in s.share.items()), s.snapshot_version,
             s.last_import_at or "never"))
     terminal.console().print(table)

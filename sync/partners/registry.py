@@ -21,6 +21,7 @@ from schema.records import Population
 from schema.upsert import bulk_upsert
 from sync.config import POPULATIONS, SHARE_LEVELS, Config, PartnerConfig, partner_name_key
 from sync.errors import ConfigError, UserError
+from sync.sharing import Level, share_level
 
 KINDS = ("technology", "services", "channel")
 SOURCES = ("csv", "salesforce", "hubspot", "manual", "psi")
@@ -34,8 +35,8 @@ class PartnerSummary:
     kind: str
     source: str
     share: dict[str, str]
-    rows: int
-    by_population: dict[str, int]
+    rows: int  # rows of the populations it does not hide
+    by_population: dict[str, int | None]  # None: a population it hides (not even counted)
     snapshot_version: int
     last_import_at: datetime | None
 
@@ -138,7 +139,9 @@ def _named(session: Session, name: str, *, besides: set[str]) -> str | None:
 
 
 def list_partners(session: Session) -> list[PartnerSummary]:
-    """Every partner with its row counts by population, ordered by id."""
+    """Every partner with its row counts by population, ordered by id. A population the
+    partner hides is not counted (None), and its rows are not in the total either: hidden
+    means not shown at all, in this list as in every report."""
     counts: dict[str, dict[str, int]] = {}
     for partner_id, population, n in session.execute(
         select(PartnerAccount.partner_id, PartnerAccount.population, func.count())
@@ -147,11 +150,13 @@ def list_partners(session: Session) -> list[PartnerSummary]:
         counts.setdefault(partner_id, {})[population] = n
     out = []
     for partner in session.scalars(select(Partner).order_by(Partner.id)):
-        by_population = {p.value: counts.get(partner.id, {}).get(p.value, 0)
-                         for p in Population}
+        by_population: dict[str, int | None] = {
+            p.value: None if share_level(partner.share, p.value) is Level.HIDDEN
+            else counts.get(partner.id, {}).get(p.value, 0) for p in Population}
         out.append(PartnerSummary(
             partner.id, partner.name, partner.kind, partner.source_kind,
-            dict(partner.share), sum(by_population.values()), by_population,
+            dict(partner.share), sum(n for n in by_population.values() if n is not None),
+            by_population,
             partner.snapshot_version, partner.last_import_at,
         ))
     return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -70,6 +71,14 @@ def test_import_uses_the_partners_config_and_reports_the_diff(config: Path,
     assert "unchanged since the last import" in again.stdout
     forced = _run(config, "partners", "import", "p-helios", str(path), "--force")
     assert "2 unchanged" in forced.stdout
+    # Helios hides its prospects: the list counts neither them nor their rows in the total.
+    (helios,) = json.loads(_run(config, "partners", "list", "--format", "json").stdout)
+    assert helios["by_population"] == {"customer": 1, "open_opportunity": 0, "prospect": None}
+    assert helios["rows"] == 1
+    table = CliRunner(env={"COLUMNS": "200"}).invoke(
+        cli, ["--config", str(config), "partners", "list"]).output
+    row = next(line for line in table.splitlines() if "p-helios" in line)
+    assert re.search(r"│\s+1 │\s+1 │\s+0 │\s+hidden │", row), row
 
 
 def test_a_bad_file_fails_with_every_line_and_skip_invalid_imports_the_rest(
