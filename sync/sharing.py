@@ -162,12 +162,15 @@ def visibility(overlaps: Iterable[SharedOverlap],
     return Visibility(count, tuple(named), tuple(contacts), changed_at)
 
 
-def account_visibility(session: Session, account_ids: Sequence[int]) -> dict[int, Visibility]:
-    """Visibility of each account (accounts without a shown overlap get `EMPTY`)."""
+def account_visibility(session: Session, account_ids: Sequence[int], *,
+                       policy: Policies | None = None) -> dict[int, Visibility]:
+    """Visibility of each account (accounts without a shown overlap get `EMPTY`). `policy`:
+    the share policies the caller loaded in this transaction (not read again)."""
     found: dict[int, list[SharedOverlap]] = {}
     changed: dict[int, datetime] = {}
-    shares: dict[str, dict[str, Any]] = {
-        pid: share for pid, share in session.execute(select(Partner.id, Partner.share))}
+    shares: Mapping[str, Mapping[str, Any] | None] = (
+        policy.shares if policy is not None else
+        {pid: share for pid, share in session.execute(select(Partner.id, Partner.share))})
     for start in range(0, len(account_ids), 500):
         chunk = list(account_ids[start:start + 500])
         rows = session.execute(

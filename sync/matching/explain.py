@@ -106,12 +106,17 @@ def explain_shared(session: Session, source: str, account_external_id: str,
 
 
 def explain(session: Session, source: str, account_external_id: str,
-            config: MatchingConfig | None = None) -> list[Explanation]:
+            config: MatchingConfig | None = None, *,
+            account: Account | None = None) -> list[Explanation]:
     """One Explanation per partner, in partner name order, whatever the partners share:
-    for the matching engine's tests and tools. Every output goes through `explain_shared`."""
+    for the matching engine's tests and tools. Every output goes through `explain_shared`.
+    `account`: that account already loaded by the caller (the web's account page), so it
+    is not read again."""
     config = config or MatchingConfig()
-    account = session.scalar(select(Account).where(Account.source == source,
-                                                   Account.external_id == account_external_id))
+    if account is None or (account.source, account.external_id) != (source,
+                                                                      account_external_id):
+        account = session.scalar(select(Account).where(
+            Account.source == source, Account.external_id == account_external_id))
     if account is None:
         raise UserError(f"no account {source}/{account_external_id} in the warehouse")
     ours = Keys(account.domain_key, account.name_key, account.duns)

@@ -206,9 +206,14 @@ def code_point_order(conn: Connection) -> bool:
     if conn.dialect.name == "sqlite":
         return True  # BINARY collation
     if conn.dialect.name == "postgresql":
-        collation = conn.exec_driver_sql(
-            "SELECT datcollate FROM pg_database WHERE datname = current_database()").scalar()
-        return collation in BINARY_COLLATIONS
+        # A database's collation is fixed when it is created: asked once per connection
+        # (the pool keeps `info` with it), not once per explain or web request.
+        if "code_point_order" not in conn.info:
+            collation = conn.exec_driver_sql(
+                "SELECT datcollate FROM pg_database WHERE datname = current_database()"
+            ).scalar()
+            conn.info["code_point_order"] = collation in BINARY_COLLATIONS
+        return bool(conn.info["code_point_order"])
     return False
 
 

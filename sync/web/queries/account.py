@@ -33,7 +33,7 @@ def account_view(session: Session, pol: Policies, money_: OpenPipeline, matching
                                                Account.external_id == external_id))
     if acc is None:
         raise UnknownAccount(f"no account {source}/{external_id} in the warehouse")
-    vis = account_visibility(session, [acc.id])[acc.id]
+    vis = account_visibility(session, [acc.id], policy=pol)[acc.id]
     owner = (session.get(CrmOwner, (acc.source, acc.owner_id)) if acc.owner_id else None)
     population = session.scalar(
         select(our_populations().where(Account.id == acc.id).subquery().c.population))
@@ -64,7 +64,7 @@ def account_view(session: Session, pol: Policies, money_: OpenPipeline, matching
               next_page=nxt),
         Table("credits", "Attribution stamps and their evidence", CREDIT_COLUMNS,
               [r for rows in stamps for r in rows]),
-        _matches(session, pol, matching, source, external_id)])
+        _matches(session, pol, matching, acc)])
     return view
 
 
@@ -142,10 +142,11 @@ def _stamp_rows(session: Session, source: str, external_id: str) -> list[dict[st
     return rows
 
 
-def _matches(session: Session, pol: Policies, matching: MatchingConfig, source: str,
-             external_id: str) -> Table:
+def _matches(session: Session, pol: Policies, matching: MatchingConfig,
+             acc: Account) -> Table:
     rows = []
-    for e in match_explain.explain(session, source, external_id, matching):
+    for e in match_explain.explain(session, acc.source, acc.external_id, matching,
+                                   account=acc):
         level = pol.explanation_level(e.partner_id, e.matched, e.population)
         if level is Level.HIDDEN:
             continue
