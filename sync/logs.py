@@ -14,7 +14,8 @@ import io
 import logging
 import sys
 import threading
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Iterable, Iterator, MutableMapping
+from contextlib import contextmanager
 from typing import Any, TextIO
 
 import structlog
@@ -69,6 +70,31 @@ class _MaskingFormatter(logging.Formatter):
 
 
 _WRITE_LOCKS: dict[int, threading.RLock] = {}
+
+# The level `configure_logging` was last given, and whether progress bars own the terminal.
+_LEVEL = logging.INFO
+_BARS_SHOWN = False
+
+
+def _quiet_under_bars(logger: Any, name: str, event: MutableMapping[str, Any]
+                      ) -> MutableMapping[str, Any]:
+    if _BARS_SHOWN and _LEVEL >= logging.INFO and event.get("level") in ("info", "debug"):
+        raise structlog.DropEvent
+    return event
+
+
+@contextmanager
+def quiet_under_bars() -> Iterator[None]:
+    """While progress bars show a command's stages on a terminal, its info lines only repeat
+    them (what each stage pulled and wrote, the tick summary the command prints in words),
+    so the terminal gets warnings and errors only, above the bars. `logging.level = "debug"`
+    keeps every line; without bars (a pipe, a log file, the daemon) nothing changes."""
+    global _BARS_SHOWN
+    before, _BARS_SHOWN = _BARS_SHOWN, True
+    try:
+        yield
+    finally:
+        _BARS_SHOWN = before
 
 
 class _LineLogger:
@@ -165,11 +191,14 @@ def configure_logging(
         structlog.processors.JSONRenderer()
         if fmt == "json" else structlog.dev.ConsoleRenderer(colors=out.isatty())
     )
+    global _LEVEL
     numeric = getattr(logging, level.upper(), logging.INFO)
+    _LEVEL = numeric
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
+            _quiet_under_bars,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.StackInfoRenderer(),
             _safe_exc_info,

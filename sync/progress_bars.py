@@ -22,7 +22,7 @@ from rich.progress import Progress as RichProgress
 from rich.table import Column
 from rich.text import Text
 
-from sync.logs import MaskingStream
+from sync.logs import MaskingStream, quiet_under_bars
 from sync.progress import SILENT, Lines, Progress, label
 
 
@@ -188,7 +188,7 @@ def shown(enabled: bool = True) -> Iterator[Progress]:
     if not enabled:
         yield SILENT
     elif on_terminal():
-        with Bars(bars_console()) as bars:
+        with quiet_under_bars(), Bars(bars_console()) as bars:
             yield bars
     else:
         yield Lines(lambda line: print(line, file=sys.stderr, flush=True))
