@@ -7,7 +7,7 @@ partners are pooled without a name, like every other output of ecosync.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -235,3 +235,30 @@ def explain(session: Session, ref: str) -> Explanation:
     active = next((v for v, is_active in views if is_active), None)
     return Explanation(f"{opp.source}:{opp.external_id}", opp.name, opp.status, active,
                        [v for v, is_active in views if not is_active])
+
+
+def active_views(session: Session, opportunity_ids: Sequence[int]) -> dict[int, StampView]:
+    """opportunity id -> its active stamp as `explain` shows it (`Explanation.active`), for
+    many opportunities in a fixed number of statements (the web's account page lists up to
+    a page of them: one `explain` each read the ledger four times per opportunity).
+    Opportunities without an active stamp are absent."""
+    if not opportunity_ids:
+        return {}
+    active: dict[int, AttributionStamp] = {}
+    for stamp in session.scalars(select(AttributionStamp).where(
+            AttributionStamp.opportunity_id.in_(list(opportunity_ids)),
+            AttributionStamp.superseded_at.is_(None))
+            .order_by(AttributionStamp.opportunity_id, AttributionStamp.version.desc())):
+        active.setdefault(stamp.opportunity_id, stamp)  # the newest, as `explain` takes it
+    if not active:
+        return {}
+    stamps = list(active.values())
+    credits: dict[int, list[AttributionCredit]] = {}
+    for c in session.scalars(select(AttributionCredit).where(
+            AttributionCredit.stamp_id.in_([s.id for s in stamps]))):
+        credits.setdefault(c.stamp_id, []).append(c)
+    partners = {r.id: (r.name, r.share or {}) for r in
+                session.execute(select(Partner.id, Partner.name, Partner.share))}
+    populations = credited_populations(session, stamps)
+    return {opp_id: _view(s, credits.get(s.id, []), partners, populations[s.id])
+            for opp_id, s in active.items()}

@@ -49,8 +49,10 @@ def account_view(session: Session, pol: Policies, money_: OpenPipeline, matching
         Col("owner_email", "E-mail")),
         [{"partner": c.partner_name, "owner_name": c.owner_name,
           "owner_email": c.owner_email} for c in vis.contacts])
-    opps, nxt = _opportunities(session, money_, acc, paging)
-    stamps = [_stamp_rows(session, o["source"], o["external_id"]) for o in opps]
+    opps, ids, nxt = _opportunities(session, money_, acc, paging)
+    active = attribution_explain.active_views(session, ids)
+    stamps = [_stamp_rows(o["external_id"], active.get(i)) for o, i in zip(opps, ids,
+                                                                           strict=True)]
     view = View(acc.name or f"{source}/{external_id}", facts={
         "source": source, "external_id": external_id, "name": acc.name,
         "domain": acc.domain_key, "website": acc.website, "owner_id": acc.owner_id,
@@ -92,13 +94,14 @@ OPP_COLUMNS = (
     Col("external_id", "Id"))
 
 
-def _opportunities(session: Session, money_: OpenPipeline, acc: Account,
-                   paging: Paging) -> tuple[list[dict[str, Any]], int | None]:
+def _opportunities(session: Session, money_: OpenPipeline, acc: Account, paging: Paging,
+                   ) -> tuple[list[dict[str, Any]], list[int], int | None]:
+    """The page's rows, their opportunity ids (for their stamps) and the next page."""
     converted = money_.corporate_amount(Opportunity.amount, Opportunity.currency)
     found = session.execute(
         select(Opportunity.source, Opportunity.external_id, Opportunity.name,
                Opportunity.stage, Opportunity.status, Opportunity.amount,
-               Opportunity.currency, converted, Opportunity.close_date)
+               Opportunity.currency, converted, Opportunity.close_date, Opportunity.id)
         .where(and_(Opportunity.source == acc.source,
                     Opportunity.account_external_id == acc.external_id),
                Opportunity.is_deleted == false())
@@ -108,7 +111,7 @@ def _opportunities(session: Session, money_: OpenPipeline, acc: Account,
     page, nxt = paging.cut(list(found))
     return [{"source": r[0], "external_id": r[1], "name": r[2], "stage": r[3], "status": r[4],
              "amount": r[5], "currency": r[6], "corporate_amount": money(r[7]),
-             "close_date": r[8]} for r in page], nxt
+             "close_date": r[8]} for r in page], [r[9] for r in page], nxt
 
 
 CREDIT_COLUMNS = (
@@ -119,10 +122,9 @@ CREDIT_COLUMNS = (
     Col("rule", "Why"), Col("stamped_at", "Stamped"))
 
 
-def _stamp_rows(session: Session, source: str, external_id: str) -> list[dict[str, Any]]:
+def _stamp_rows(external_id: str,
+                stamp: attribution_explain.StampView | None) -> list[dict[str, Any]]:
     """The active stamp of an opportunity as `attribution explain` shows it."""
-    ex = attribution_explain.explain(session, f"{source}:{external_id}")
-    stamp = ex.active
     if stamp is None:
         return []
     window = f"overlap active {stamp.window.get('start')} .. {stamp.window.get('end')}"

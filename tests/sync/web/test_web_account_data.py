@@ -5,8 +5,14 @@ from __future__ import annotations
 import csv
 import io
 import re
+from typing import Any
 
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine, event
+from sqlalchemy.orm import Session
+from web_world import Built, client_for
+
+from sync.attribution import explain as attribution_explain
 
 
 def _api(client: TestClient, query: str) -> list[dict[str, object]]:
@@ -75,3 +81,35 @@ def test_account_page_names_our_owner(client: TestClient) -> None:
         "Ann Archer", "ann.archer@ourco.example")
     page = client.get("/accounts/salesforce/001A").text
     assert "<dt>Owner</dt><dd>Ann Archer &lt;ann.archer@ourco.example&gt;</dd>" in page
+
+
+def test_account_page_credits_are_attribution_explains_in_one_read_of_the_ledger(
+        world: tuple[Engine, Built]) -> None:
+    """The credits table holds each listed opportunity's active stamp as `attribution
+    explain` shows it, and the page reads the stamp ledger once, not once per opportunity."""
+    engine = world[0]
+    seen: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "FROM attribution_stamps" in statement:
+            seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        with client_for(engine) as client:
+            doc = client.get("/api/v1/accounts/salesforce/001A").json()
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    tables = {t["name"]: t["rows"] for t in doc["tables"]}
+    assert [o["external_id"] for o in tables["opportunities"]] == ["006A1", "006A2"]
+    assert len(seen) == 1
+    with Session(engine) as s:
+        expected = []
+        for ext in ("006A1", "006A2"):
+            active = attribution_explain.explain(s, f"salesforce:{ext}").active
+            if active is not None:
+                expected += [(ext, active.version, active.outcome, c.partner, c.kind,
+                              c.population, str(c.corporate_amount)) for c in active.credits]
+    assert expected  # the won deal is stamped, with credits
+    assert [(r["opportunity"], r["version"], r["outcome"], r["partner"], r["kind"],
+             r["population"], r["corporate_amount"]) for r in tables["credits"]] == expected
