@@ -85,6 +85,10 @@ class DatedRates:
             return
         self.add(iso_code, start_date, Decimal(1) / conversion_rate)
 
+    def currencies(self) -> set[str]:
+        """The currencies it has a rate for, upper case."""
+        return set(self._starts)
+
     def rate(self, currency: str, day: date) -> Decimal | None:
         code = currency.upper()
         starts = self._starts.get(code)
@@ -153,11 +157,17 @@ def remember_rates(session: Session, dated: DatedRates, corporate: str, now: dat
     return written
 
 
+def kept_crm_rates(session: Session, corporate_currency: str) -> DatedRates:
+    """The CRM rates the last ticks read and kept in the warehouse."""
+    dated = DatedRates(name="crm")
+    for row in session.scalars(select(ExchangeRate).where(
+            ExchangeRate.corporate_currency == corporate_currency.upper())):
+        dated.add(row.currency, row.effective_from, row.corporate_per_unit)
+    return dated
+
+
 def kept_rates(session: Session, config: AttributionConfig) -> ChainedRates:
     """The rates attribution uses, for a report: the CRM rates the last ticks read, then the
     config's static rates."""
-    dated = DatedRates(name="crm")
-    for row in session.scalars(select(ExchangeRate).where(
-            ExchangeRate.corporate_currency == config.corporate_currency.upper())):
-        dated.add(row.currency, row.effective_from, row.corporate_per_unit)
-    return ChainedRates((dated, StaticRates.from_config(config)))
+    return ChainedRates((kept_crm_rates(session, config.corporate_currency),
+                         StaticRates.from_config(config)))

@@ -23,8 +23,14 @@ from typing import Any
 from sqlalchemy import Numeric, and_, case, false, func, literal, null, select
 from sqlalchemy.orm import Session
 
-from schema.models import ExchangeRate, Opportunity
-from sync.attribution.currency import RateProvider, convert_on, kept_rates
+from schema.models import Opportunity
+from sync.attribution.currency import (
+    ChainedRates,
+    RateProvider,
+    StaticRates,
+    convert_on,
+    kept_crm_rates,
+)
 from sync.config import AttributionConfig
 
 _CENTS = Numeric(18, 2)
@@ -75,7 +81,7 @@ class OpenPipeline:
 def open_pipeline(session: Session, config: AttributionConfig, day: date) -> OpenPipeline:
     """The rates attribution uses (kept CRM rates, then static), in force on `day`."""
     corporate = config.corporate_currency.upper()
-    codes = set(session.scalars(select(ExchangeRate.currency).where(
-        ExchangeRate.corporate_currency == corporate).distinct()))
-    codes |= {k.upper() for k in config.static_rates}
-    return OpenPipeline.of(kept_rates(session, config), codes, corporate, day)
+    crm = kept_crm_rates(session, corporate)  # one read of exchange_rates, codes and rates
+    codes = crm.currencies() | {k.upper() for k in config.static_rates}
+    return OpenPipeline.of(ChainedRates((crm, StaticRates.from_config(config))), codes,
+                           corporate, day)
