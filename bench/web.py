@@ -178,6 +178,7 @@ def measure(url: str, out: Any) -> None:
     from fastapi.testclient import TestClient
 
     from sync.web.app import create_app
+    from sync.web.server import settle
 
     engine = make_engine(url)
     statements: list[tuple[str, Any]] = []
@@ -190,6 +191,7 @@ def measure(url: str, out: Any) -> None:
     floor_before = _floor()
     app = create_app(engine, Config(attribution=AttributionConfig(
         static_rates={"EUR": 1.08})), clock=lambda: TODAY)
+    settle()  # as `ecosync web` and `ecosync run` do once the app is built
     results = []
     with TestClient(app) as client:
         for path in _urls(client):
