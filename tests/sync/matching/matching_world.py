@@ -1,6 +1,6 @@
 """Builders for matching, sharing and report tests: a warehouse with accounts and partners.
 
-Tables come from `Base.metadata.create_all` (on SQLite, or in a fresh PostgreSQL schema when
+Tables come from `Base.metadata.create_all` (on SQLite, or in a fresh PostgreSQL database when
 ECOSYNC_TEST_DATABASE_URL is set), so these tests do not depend on the migrations.
 """
 
@@ -8,18 +8,15 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from schema.db import make_engine
-from schema.models import Account, Base, Opportunity, Overlap, Partner, PartnerAccount
+from schema.models import Account, Opportunity, Overlap, Partner, PartnerAccount
 from sync import dirty
 from sync.config import MatchingConfig
 from sync.dirty import Kind, Queue
@@ -45,30 +42,10 @@ ENGINES = [
 
 
 @pytest.fixture(params=ENGINES)
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+def engine(request: pytest.FixtureRequest, databases: Any) -> Engine:
     """An empty warehouse (tables from the models) on SQLite, and on PostgreSQL when set."""
-    if request.param == "sqlite":
-        eng = make_engine(f"sqlite:///{tmp_path / 'wh.db'}")
-        Base.metadata.create_all(eng)
-        yield eng
-        eng.dispose()
-        return
-    url = pg_url()
-    assert url is not None
-    schema = f"m_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(url)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in url else "?"
-    eng = make_engine(f"{url}{sep}options=-csearch_path%3D{schema}")
-    try:
-        Base.metadata.create_all(eng)
-        yield eng
-    finally:
-        eng.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        admin.dispose()
+    new: Engine = databases.new(str(request.param), models=True)
+    return new
 
 
 class World:
