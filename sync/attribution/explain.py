@@ -222,16 +222,8 @@ def explain(session: Session, ref: str) -> Explanation:
     opp = find_opportunity(session, ref)
     stamps = list(session.scalars(select(AttributionStamp).where(
         AttributionStamp.opportunity_id == opp.id).order_by(AttributionStamp.version.desc())))
-    credits: dict[int, list[AttributionCredit]] = {}
-    if stamps:
-        for c in session.scalars(select(AttributionCredit).where(
-                AttributionCredit.stamp_id.in_([s.id for s in stamps]))):
-            credits.setdefault(c.stamp_id, []).append(c)
-    partners = {r.id: (r.name, r.share or {}) for r in
-                session.execute(select(Partner.id, Partner.name, Partner.share))}
-    populations = credited_populations(session, stamps)
-    views = [(_view(s, credits.get(s.id, []), partners, populations[s.id]),
-              s.superseded_at is None) for s in stamps]
+    shown = _views(session, stamps)
+    views = [(shown[s.id], s.superseded_at is None) for s in stamps]
     active = next((v for v, is_active in views if is_active), None)
     return Explanation(f"{opp.source}:{opp.external_id}", opp.name, opp.status, active,
                        [v for v, is_active in views if not is_active])
@@ -252,7 +244,15 @@ def active_views(session: Session, opportunity_ids: Sequence[int]) -> dict[int, 
         active.setdefault(stamp.opportunity_id, stamp)  # the newest, as `explain` takes it
     if not active:
         return {}
-    stamps = list(active.values())
+    shown = _views(session, list(active.values()))
+    return {opp_id: shown[s.id] for opp_id, s in active.items()}
+
+
+def _views(session: Session, stamps: Sequence[AttributionStamp]) -> dict[int, StampView]:
+    """stamp id -> the stamp as `explain` shows it, in three reads however many stamps: their
+    credits, the partners' names and policies, the populations credited."""
+    if not stamps:
+        return {}
     credits: dict[int, list[AttributionCredit]] = {}
     for c in session.scalars(select(AttributionCredit).where(
             AttributionCredit.stamp_id.in_([s.id for s in stamps]))):
@@ -260,5 +260,5 @@ def active_views(session: Session, opportunity_ids: Sequence[int]) -> dict[int, 
     partners = {r.id: (r.name, r.share or {}) for r in
                 session.execute(select(Partner.id, Partner.name, Partner.share))}
     populations = credited_populations(session, stamps)
-    return {opp_id: _view(s, credits.get(s.id, []), partners, populations[s.id])
-            for opp_id, s in active.items()}
+    return {s.id: _view(s, credits.get(s.id, []), partners, populations[s.id])
+            for s in stamps}
