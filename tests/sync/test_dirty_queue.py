@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from sqlalchemy import BigInteger, Column, Engine, MetaData, Table, select, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 import migrations
@@ -97,6 +98,37 @@ def test_taking_a_queue_copies_its_ids_and_leaves_the_other_queues(warehouse: En
         assert set(s.scalars(dirty.queued(Queue.MATCH, Kind.ACCOUNT))) == set()
         assert set(s.scalars(dirty.queued(Queue.MATCH, Kind.PARTNER_ACCOUNT))) == {4}
         assert set(s.scalars(dirty.queued(Queue.PLAN, Kind.ACCOUNT))) == {3}
+
+
+def test_a_mark_committed_while_a_take_runs_is_taken_or_kept_never_lost(
+    warehouse: Engine,
+) -> None:
+    """The take reads the queue, then deletes its whole (queue, kind) range. A mark another
+    writer commits in between is either in the copy (PostgreSQL reads it at the delete) or
+    still queued (SQLite refuses the stale write: the take's transaction fails and is rolled
+    back): never deleted unseen."""
+    taken = Table("taken_ids", MetaData(), Column("id", BigInteger, primary_key=True),
+                  prefixes=["TEMPORARY"])
+    with Session(warehouse) as s, s.begin():
+        dirty.mark(s, Queue.MATCH, Kind.ACCOUNT, [1, 2])
+    copied: set[int] = set()
+    with warehouse.connect() as conn:
+        trans = conn.begin()
+        taken.create(conn)
+        assert set(conn.execute(dirty.queued(Queue.MATCH, Kind.ACCOUNT)).scalars()) == {1, 2}
+        with Session(warehouse) as other, other.begin():  # another writer, committed
+            dirty.mark(other, Queue.MATCH, Kind.ACCOUNT, [3])
+        try:
+            dirty.take(conn, Queue.MATCH, Kind.ACCOUNT, taken)
+            copied = set(conn.execute(select(taken.c.id)).scalars())
+            trans.commit()
+        except OperationalError:
+            assert warehouse.dialect.name == "sqlite"
+            trans.rollback()
+    with Session(warehouse) as s:
+        left = set(s.scalars(dirty.queued(Queue.MATCH, Kind.ACCOUNT)))
+    assert copied | left == {1, 2, 3}
+    assert not copied & left
 
 
 def _accounts(engine: Engine) -> list[tuple[object, ...]]:
