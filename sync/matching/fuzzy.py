@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -36,7 +37,7 @@ from sqlalchemy import (
 )
 
 from schema.models import Account, PartnerAccount
-from sync.matching.keys import BLOCK_PREFIX, block_upper, blocking_key, sorted_tokens
+from sync.matching.keys import BLOCK_PREFIX, block_upper, blocking_keys, sorted_tokens
 from sync.matching.rules import duns_compatible, population_rank
 from sync.matching.worktables import BLOCKS, DIRTY_PARTNER_ACCOUNTS, table_of
 
@@ -79,13 +80,14 @@ class Side(NamedTuple):
     pop_rank: int = 0
 
 
-def account_side(row: Any) -> Side:
-    return Side(row.id, row.name_key, row.duns, row.domain_key is not None)
+def account_side(row: Sequence[Any]) -> Side:
+    """A row of `_account_columns`, by position: a driver's tuple or a SQLAlchemy Row."""
+    return Side(row[0], row[1], row[2], row[3] is not None)
 
 
-def partner_side(row: Any) -> Side:
-    return Side(row.id, row.name_key, row.duns, row.domain_key is not None, row.partner_id,
-                population_rank(row.population))
+def partner_side(row: Sequence[Any]) -> Side:
+    """A row of `_partner_columns`, by position."""
+    return Side(row[0], row[2], row[3], row[4] is not None, row[1], population_rank(row[5]))
 
 
 # (account id, partner id, partner account id, population rank, score)
@@ -163,8 +165,8 @@ class BlockIndex:
     def __init__(self, rows: Iterable[Side]) -> None:
         self.blocks: dict[str, _Block] = {}
         blocks = self.blocks
-        for row in rows:
-            key = blocking_key(row.name_key)
+        sides = list(rows)
+        for row, key in zip(sides, blocking_keys(row.name_key for row in sides), strict=True):
             block = blocks.get(key)
             if block is None:
                 block = blocks[key] = _Block()
@@ -182,13 +184,13 @@ class BlockIndex:
                    threshold: int) -> Iterator[tuple[Side, Any, float]]:
         """(indexed row, raw other row, score) for every pair of different names scoring >=
         threshold (equal names are the SQL name rule's). `groups` are raw rows of the other
-        side by block, with at least `name_key`. One `score_block` call per block."""
+        side by block, each row its id first and its name_key second. One `score_block` call
+        per block."""
         for group in groups:
             for key, raw in group.items():
                 block = self.blocks[key]
-                for i, j, score in score_block([r.name_key for r in raw], block.names,
-                                               threshold):
-                    if raw[i].name_key != block.rows[j].name_key:
+                for i, j, score in score_block([r[1] for r in raw], block.names, threshold):
+                    if raw[i][1] != block.rows[j].name_key:
                         yield block.rows[j], raw[i], round(score, 2)
 
     def scan(self, groups: Iterable[dict[str, list[Any]]], side: Any,
@@ -255,43 +257,63 @@ def _ranges(conn: Connection, stmt: Select[Any], name_key: Any,
     # One fetch of them all: iterating a buffered result fetches row by row (psycopg's
     # fetchone costs more than the row's scoring).
     for row in conn.execute(query).all():
-        yield row.range_block, row
+        yield row[-1], row
+
+
+def rows_of(conn: Connection, stmt: Select[Any]) -> Iterator[Sequence[Any]]:
+    """The rows of `stmt`, streamed STREAM_ROWS at a time, to be read by position.
+
+    On SQLite the driver's own tuples: pysqlite's cursor steps the statement as it is read,
+    and its tuples cost a fraction of SQLAlchemy Rows in the loops that read every name of
+    the warehouse (the columns read here, ids and text, have no result processing). Elsewhere
+    Rows from a server-side cursor (`yield_per`), which psycopg needs to stream.
+    """
+    if conn.dialect.name == "sqlite":
+        result = conn.execute(stmt)
+        cursor = result.cursor
+        try:
+            while chunk := cursor.fetchmany(STREAM_ROWS):
+                yield from chunk
+        finally:
+            result.close()
+        return
+    # Per statement: Connection.execution_options would change the whole connection.
+    yield from conn.execute(stmt.execution_options(yield_per=STREAM_ROWS))
 
 
 def _in_windows(conn: Connection, stmt: Select[Any],
                 blocks: Windows) -> Iterator[dict[str, list[Any]]]:
-    """The rows of `stmt` (read in its natural order) in one of `blocks` and that block's
-    length window, as chunks of up to CHUNK_ROWS rows grouped by block. One tight loop: a
-    full match runs it for every name of the warehouse."""
+    """The rows of `stmt` (id first, name_key second; read in its natural order) in one of
+    `blocks` and that block's length window, as chunks of up to CHUNK_ROWS rows grouped by
+    block. One tight loop per STREAM_ROWS rows: a full match runs it for every name of the
+    warehouse."""
     window = blocks.get
     group: dict[str, list[Any]] = {}
     size = 0
-    # Per statement: Connection.execution_options would change the whole connection.
-    result = conn.execute(stmt.execution_options(yield_per=STREAM_ROWS))
-    name_at = list(result.keys()).index("name_key")
-    for row in result:
-        name = row[name_at]
-        key = blocking_key(name)
-        bounds = window(key)
-        if bounds is None or not bounds[0] <= len(name) <= bounds[1]:
-            continue
-        members = group.get(key)
-        if members is None:
-            group[key] = [row]
-        else:
-            members.append(row)
-        size += 1
-        if size >= CHUNK_ROWS:
-            yield group
-            group, size = {}, 0
+    rows = rows_of(conn, stmt)
+    while chunk := list(islice(rows, STREAM_ROWS)):
+        names = [row[1] for row in chunk]
+        for row, name, key in zip(chunk, names, blocking_keys(names), strict=True):
+            bounds = window(key)
+            if bounds is None or not bounds[0] <= len(name) <= bounds[1]:
+                continue
+            members = group.get(key)
+            if members is None:
+                group[key] = [row]
+            else:
+                members.append(row)
+            size += 1
+            if size >= CHUNK_ROWS:
+                yield group
+                group, size = {}, 0
     if group:
         yield group
 
 
 def in_blocks(conn: Connection, stmt: Select[Any], name_key: Any, blocks: Windows, *,
               ranges: bool) -> Iterator[dict[str, list[Any]]]:
-    """The rows of `stmt` whose name is in one of `blocks` (and that block's length window),
-    as chunks grouped by block.
+    """The rows of `stmt` (id first, name_key second) whose name is in one of `blocks` (and
+    that block's length window), as chunks grouped by block.
 
     With `ranges` (an incremental run: a big table, few blocks) and a binary collation, only
     the rows of those blocks are read: every name of a block lies in
@@ -365,9 +387,9 @@ def _against_partner_names(conn: Connection, ours: BlockIndex, names: Select[Any
     pa = PARTNER_ACCOUNTS
     groups = in_blocks(conn, names, pa.c.name_key, ours.windows(threshold), ranges=ranges)
     hits = list(ours.candidates(groups, threshold))
-    sides = _partner_sides(conn, {raw.id for _, raw, _ in hits})
+    sides = _partner_sides(conn, {raw[0] for _, raw, _ in hits})
     for acc, raw, score in hits:
-        theirs = sides[raw.id]
+        theirs = sides[raw[0]]
         if _allowed(acc, theirs):
             yield acc.id, theirs.partner_id, theirs.id, theirs.pop_rank, score
 
@@ -381,8 +403,8 @@ def fuzzy_pairs(conn: Connection, accounts: FromClause, threshold: int, *,
     pairs: list[FuzzyPair] = []
 
     # Pass 1: our accounts without a domain, against every partner account in their blocks.
-    ours = BlockIndex(account_side(r) for r in conn.execute(
-        select(*_account_columns(a)).select_from(accounts)
+    ours = BlockIndex(account_side(r) for r in rows_of(
+        conn, select(*_account_columns(a)).select_from(accounts)
         .where(*live, lacks(conn, a.c.domain_key, full=full))))
     if ours:
         # A full run reads the partner names by block ranges too when our blocks are few
@@ -399,17 +421,17 @@ def fuzzy_pairs(conn: Connection, accounts: FromClause, threshold: int, *,
         # them are read as in pass 1. "No domain" is phrased as the predicate of the partial
         # index ix_partner_accounts_name_key_no_domain (a plain IS NULL would draw SQLite to
         # the domain index): one range of that index per block.
-        with_domain = BlockIndex(account_side(r) for r in conn.execute(
-            select(*_account_columns(a)).select_from(accounts)
+        with_domain = BlockIndex(account_side(r) for r in rows_of(
+            conn, select(*_account_columns(a)).select_from(accounts)
             .where(*live, a.c.domain_key.is_not(None))))
         if with_domain:
             pairs.extend(_against_partner_names(
                 conn, with_domain, select(pa.c.id, pa.c.name_key).where(NO_DOMAIN), threshold,
                 ranges=True))
         return pairs
-    theirs_index = BlockIndex(partner_side(r) for r in conn.execute(
-        select(*_partner_columns(pa)).where(pa.c.domain_key.is_(None),
-                                            pa.c.name_key.is_not(None))))
+    theirs_index = BlockIndex(partner_side(r) for r in rows_of(
+        conn, select(*_partner_columns(pa)).where(pa.c.domain_key.is_(None),
+                                                  pa.c.name_key.is_not(None))))
     if theirs_index:
         # A full run: the no-domain partner rows are indexed, our accounts read once, in order.
         # Ids and names only; the few accounts that score are then fetched whole, by id.
@@ -417,9 +439,9 @@ def fuzzy_pairs(conn: Connection, accounts: FromClause, threshold: int, *,
                            .where(*live, a.c.domain_key.is_not(None)), a.c.name_key,
                            theirs_index.windows(threshold), ranges=False)
         hits = list(theirs_index.candidates(groups, threshold))
-        sides = _sides(conn, _account_columns(a), account_side, {raw.id for _, raw, _ in hits})
+        sides = _sides(conn, _account_columns(a), account_side, {raw[0] for _, raw, _ in hits})
         for theirs, raw, score in hits:
-            acc = sides[raw.id]
+            acc = sides[raw[0]]
             if _allowed(theirs, acc):
                 pairs.append((acc.id, theirs.partner_id, theirs.id, theirs.pop_rank, score))
     return pairs
@@ -428,8 +450,8 @@ def fuzzy_pairs(conn: Connection, accounts: FromClause, threshold: int, *,
 def accounts_near_dirty_partner_accounts(conn: Connection, threshold: int) -> set[int]:
     """Accounts that fuzzy-match a dirty partner account: an incremental run re-matches them."""
     a, pa = ACCOUNTS, PARTNER_ACCOUNTS
-    dirty = BlockIndex(partner_side(r) for r in conn.execute(
-        select(*_partner_columns(pa))
+    dirty = BlockIndex(partner_side(r) for r in rows_of(
+        conn, select(*_partner_columns(pa))
         .join(DIRTY_PARTNER_ACCOUNTS, DIRTY_PARTNER_ACCOUNTS.c.id == pa.c.id)
         .where(pa.c.name_key.is_not(None))))
     if not dirty:

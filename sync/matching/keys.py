@@ -187,11 +187,15 @@ def blocking_key(name_key: str) -> str:
     Acme" / "Acme Software") and typos in the first five letters are not compared; such pairs
     need a pin (`ecosync match pin`).
     """
-    # name_key.split(" ", 1)[0][:BLOCK_PREFIX], without splitting the whole name (a full
-    # match computes this for every name of the warehouse).
-    head = name_key[:BLOCK_PREFIX]
-    space = head.find(" ")
-    return head if space < 0 else head[:space]
+    return blocking_keys((name_key,))[0]
+
+
+def blocking_keys(name_keys: Iterable[str]) -> list[str]:
+    """`blocking_key` of each name, in one comprehension: a full match computes it for every
+    name of the warehouse, and a Python call per name cost a third of its fuzzy stage."""
+    # name_key.split(" ", 1)[0][:BLOCK_PREFIX], without splitting the whole name.
+    return [head if (space := (head := name[:BLOCK_PREFIX]).find(" ")) < 0 else head[:space]
+            for name in name_keys]
 
 
 def block_upper(block: str) -> str:

@@ -31,9 +31,9 @@ def test_nested_blocks_yield_each_row_once(world: World, ranges: bool) -> None:
         groups = list(fuzzy.in_blocks(conn, select(pa.c.id, pa.c.name_key), pa.c.name_key,
                                       dict.fromkeys(["acme", "acmec", "ab"], (0, 100)),
                                       ranges=ranges))
-    found = sorted(r.name_key for g in groups for rows in g.values() for r in rows)
+    found = sorted(r[1] for g in groups for rows in g.values() for r in rows)
     assert found == ["ab", "ab inbev", "acme", "acme labs", "acmecorp", "acmecorp group"]
-    by_block = {k: sorted(r.name_key for r in rows) for g in groups for k, rows in g.items()}
+    by_block = {k: sorted(r[1] for r in rows) for g in groups for k, rows in g.items()}
     assert by_block["acmec"] == ["acmecorp", "acmecorp group"]
 
 
@@ -46,7 +46,7 @@ def test_only_names_in_the_length_window_are_read(world: World, ranges: bool) ->
     with world.engine.begin() as conn, work_tables(conn):
         groups = list(fuzzy.in_blocks(conn, select(pa.c.id, pa.c.name_key), pa.c.name_key,
                                       {"acme": (8, 9)}, ranges=ranges))
-    found = sorted(r.name_key for g in groups for rows in g.values() for r in rows)
+    found = sorted(r[1] for g in groups for rows in g.values() for r in rows)
     assert found == ["acme lab", "acme labs"]
 
 
