@@ -154,7 +154,7 @@ class DirtyRecord(Base):
     __tablename__ = "dirty_records"
     # On SQLite one b-tree clustered on the key, not a rowid table plus the key's index: every
     # mark and clear writes once instead of twice (migration 0018).
-    __table_args__ = {"sqlite_with_rowid": False}
+    __table_args__ = ({"sqlite_with_rowid": False},)
 
     queue: Mapped[str] = mapped_column(String(8), primary_key=True)  # match / plan
     # account / opportunity / partner_account
