@@ -3,7 +3,8 @@
 Set ECOSYNC_TEST_DATABASE_URL=postgresql+psycopg://… to run every warehouse test on
 PostgreSQL (each test gets its own database, dropped afterwards); unset, tests use SQLite files.
 Either way a test's warehouse is a copy of a template built once per test session (per pytest
-process): a file copy on SQLite, `CREATE DATABASE … TEMPLATE` on PostgreSQL.
+process: each pytest-xdist worker builds its own): a file copy on SQLite, `CREATE DATABASE …
+TEMPLATE` on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import URL, Engine, create_engine, make_url, text
@@ -42,11 +44,47 @@ requires_postgres = pytest.mark.skipif(
 _DATABASE_FREE = ("tests/sandbox/",)
 
 
+# pytest imports readline at start-up (its capture plugin does), and GNU readline writes
+# COLUMNS and LINES of the terminal (80x24 when there is none) into the process's C
+# environment. os.environ is a snapshot taken before that, so a serial run never sees them;
+# pytest-xdist's workers inherit the C environment, where they would narrow every rich table
+# and summary line the CLI prints. Each worker gets back the values the run was started with.
+_TERMINAL_ENV = ("COLUMNS", "LINES")
+
+
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: no such hook with -p no:xdist
+def pytest_configure_node(node: Any) -> None:
+    node.workerinput["ecosync_terminal_env"] = {k: os.environ.get(k) for k in _TERMINAL_ENV}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    started_with = getattr(config, "workerinput", {}).get("ecosync_terminal_env")
+    for key, value in (started_with or {}).items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         path = str(item.path).replace("\\", "/")
         if any(f"/{d}" in path for d in _DATABASE_FREE):
             item.add_marker(pytest.mark.sqlite_only)
+    if hasattr(config, "workerinput"):
+        # Under pytest-xdist the workers are handed tests in this order: the slow ones (tens
+        # of seconds each) first, spread over the workers while the quick ones fill in behind;
+        # last, one worker would still run them when the others had nothing left.
+        items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+@pytest.fixture(autouse=True)
+def _in_own_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test runs in its own empty directory, not the checkout: the files a command
+    makes relative to where it runs (`lock_file = "ecosync.lock"` by default, ecosync.toml)
+    land there, so no test sees another's (pytest-xdist runs tests side by side) nor those
+    of an ecosync a developer runs in the checkout."""
+    monkeypatch.chdir(tmp_path)
 
 
 class _SqliteTemplate:
