@@ -54,7 +54,7 @@ from sync import dirty
 from sync.attribution.credited import replanned_on_overlap_change
 from sync.config import MatchingConfig
 from sync.dirty import Kind, Queue
-from sync.matching import fuzzy
+from sync.matching import fuzzy, postgres
 from sync.matching.rules import METHOD_BY_RANK, METHOD_RANK, Method
 from sync.matching.stats import MatchStats
 from sync.matching.worktables import (
@@ -68,8 +68,6 @@ from sync.matching.worktables import (
     table_of,
     work_tables,
 )
-
-ANALYZE_AFTER_ROWS = 10_000
 
 A = table_of(Account)
 PA = table_of(PartnerAccount)
@@ -316,17 +314,18 @@ class _Run:
         # (account, partner), each either still present (updated above) or new.
         self.stats.still_present = still_present
         self.stats.inserted = self.stats.overlaps - still_present
-        self.conn.execute(insert(OV).from_select(
+        new_rows = insert(OV).from_select(
             ["account_id", "partner_id", "partner_account_id", "method", "score", "population",
              "first_seen_at", "last_seen_at"],
             select(BEST.c.account_id, BEST.c.partner_id, BEST.c.partner_account_id,
                    BEST.c.method, BEST.c.score, BEST.c.population,
                    literal(self.now, OV.c.first_seen_at.type),
                    literal(self.now, OV.c.last_seen_at.type))
-            .where(BEST.c.present == false())))
+            .where(BEST.c.present == false()))
+        postgres.insert_checking_keys_once(self.conn, OV, self.stats.inserted, new_rows)
         # A first or large run changes overlaps' size by orders of magnitude before
         # autovacuum notices; the next incremental run would be planned for an empty table.
-        self._analyze_if_large(OV, self.stats.inserted + self.stats.ended)
+        postgres.analyze_if_large(self.conn, OV, self.stats.inserted + self.stats.ended)
         self.lap("insert")
 
     # -- stage 5: the queue ------------------------------------------------------------------
@@ -338,20 +337,9 @@ class _Run:
             self.conn, select(CHANGED.c.account_id), replanned_on_overlap_change())
         # A large run's inserts and deletes leave PostgreSQL's statistics of the queue far
         # from its size until autovacuum gets round to it.
-        self._analyze_if_large(table_of(DirtyRecord), self.stats.dirty_accounts
+        postgres.analyze_if_large(self.conn, table_of(DirtyRecord), self.stats.dirty_accounts
                                + self.stats.dirty_partner_accounts + self.stats.changed_accounts)
         self.lap("flags")
-
-    def _analyze_if_large(self, table: Table, written: int) -> None:
-        """ANALYZE `table` on PostgreSQL once a run rewrote a tenth of it (autovacuum's own
-        default threshold); sampling a large table costs more than a small run itself."""
-        if self.conn.dialect.name != "postgresql" or written <= ANALYZE_AFTER_ROWS:
-            return
-        rows = self.conn.execute(text("SELECT reltuples FROM pg_class WHERE oid = "
-                                      "CAST(:name AS regclass)"),
-                                 {"name": self._quoted(table)}).scalar()
-        if rows is None or rows < 0 or written > 0.1 * rows:
-            self.conn.execute(text(f"ANALYZE {self._quoted(table)}"))
 
 
 def rematch(bind: Session | Connection, config: MatchingConfig, *, now: datetime,
@@ -377,6 +365,7 @@ def rematch(bind: Session | Connection, config: MatchingConfig, *, now: datetime
                 # For the rest of this transaction only.
                 conn.execute(text("SET LOCAL random_page_cost = 1.1"))
             run.build_scope()
+            postgres.drive_from_small_scope(conn, run.stats.scope_accounts or 0)
         run.candidates()
         run.best()
         run.reconcile()

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import pytest
 from matching_world import World
-from sqlalchemy import select
+from sqlalchemy import delete, insert, select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from schema.models import Opportunity
+from schema.models import Account, Opportunity, Overlap, PartnerAccount
 from sync import dirty
 from sync.config import MatchingConfig
 from sync.dirty import Kind, Queue
-from sync.matching import engine as engine_module
+from sync.matching import postgres
 
 
 def test_domain_match_creates_one_overlap_with_history_fields(world: World) -> None:
@@ -226,10 +227,49 @@ def test_overlap_change_flags_open_opportunities(world: World) -> None:
 
 def test_large_runs_refresh_planner_statistics(world: World,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(engine_module, "ANALYZE_AFTER_ROWS", 0)
+    monkeypatch.setattr(postgres, "ANALYZE_AFTER_ROWS", 0)
     world.partner("p1")
     world.account("A1", "Acme", "acme.com")
     world.partner_account("p1", "Acme", "acme.com")
     assert world.match(full=True).inserted == 1
     world.account("A1", "Acme", "other.com")
     assert world.match().ended == 1
+
+
+def test_a_bulk_of_new_overlaps_keeps_every_foreign_key_and_its_rule(
+    world: World, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On PostgreSQL a run inserting a bulk of overlaps drops their foreign keys and adds them
+    back (checked by one join, not a trigger per row): the same overlaps result, and the
+    constraints are all there after it, each with its ON DELETE rule."""
+    monkeypatch.setattr(postgres, "BULK_INSERT_ROWS", 2)
+    world.partner("p1")
+    world.partner("p2")
+    for i in range(3):
+        world.account(f"A{i}", f"Company {i}", f"company{i}.com")
+        world.partner_account("p1", f"Company {i}", f"company{i}.com", row_key=f"r{i}")
+    row = world.partner_account("p2", "Company 0", "company0.com", row_key="x")
+    stats = world.match(full=True)
+    assert stats.inserted == 4
+    assert world.overlaps() == {(f"A{i}", "p1"): ("customer", "domain") for i in range(3)} | {
+        ("A0", "p2"): ("customer", "domain")}
+    # An overlap of no account is still refused.
+    with world.engine.connect() as conn, pytest.raises(IntegrityError):
+        conn.execute(insert(Overlap).values(
+            account_id=10**9, partner_id="p1", method="domain", population="prospect",
+            first_seen_at=world.now, last_seen_at=world.now))
+    with world.engine.begin() as conn:  # ON DELETE SET NULL still holds
+        conn.execute(delete(PartnerAccount).where(PartnerAccount.id == row))
+    with Session(world.engine) as s:
+        held = s.scalars(select(Overlap.partner_account_id).join(
+            Account, Account.id == Overlap.account_id).where(
+                Overlap.partner_id == "p2")).all()
+    assert held == [None]
+    if world.engine.dialect.name == "postgresql":
+        with world.engine.connect() as conn:
+            keys = dict(conn.execute(text(
+                "SELECT conname, confdeltype FROM pg_constraint WHERE contype = 'f' "
+                "AND conrelid = CAST('overlaps' AS regclass)")).all())
+        assert keys == {"fk_overlaps_account_id_accounts": "c",
+                        "fk_overlaps_partner_id_partners": "c",
+                        "fk_overlaps_partner_account_id_partner_accounts": "n"}
