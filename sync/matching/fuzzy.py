@@ -277,8 +277,12 @@ def rows_of(conn: Connection, stmt: Select[Any]) -> Iterator[Sequence[Any]]:
         finally:
             result.close()
         return
-    # Per statement: Connection.execution_options would change the whole connection.
-    yield from conn.execute(stmt.execution_options(yield_per=STREAM_ROWS))
+    # Per statement: Connection.execution_options would change the whole connection. In
+    # chunks: iterating the result row by row costs a fetch call per row (3 s of a full
+    # match's 7 s fuzzy stage on PostgreSQL).
+    result = conn.execute(stmt.execution_options(yield_per=STREAM_ROWS))
+    while chunk := result.fetchmany(STREAM_ROWS):
+        yield from chunk
 
 
 def _in_windows(conn: Connection, stmt: Select[Any],
