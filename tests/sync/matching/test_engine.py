@@ -13,6 +13,7 @@ from sync import dirty
 from sync.config import MatchingConfig
 from sync.dirty import Kind, Queue
 from sync.matching import postgres
+from sync.matching.engine import rematch
 
 
 def test_domain_match_creates_one_overlap_with_history_fields(world: World) -> None:
@@ -273,3 +274,31 @@ def test_a_bulk_of_new_overlaps_keeps_every_foreign_key_and_its_rule(
         assert keys == {"fk_overlaps_account_id_accounts": "c",
                         "fk_overlaps_partner_id_partners": "c",
                         "fk_overlaps_partner_account_id_partner_accounts": "n"}
+
+
+def test_a_small_scope_on_postgresql_drives_the_joins_and_matches_the_same(
+    world: World,
+) -> None:
+    """An incremental run whose scope is a fiftieth of the accounts or less plans its joins
+    as nested loops from the scope (PostgreSQL only, this transaction only); what it matches
+    is what any plan matches."""
+    world.partner("p1")
+    for i in range(60):
+        world.account(f"A{i}", f"Company {i}", f"company{i}.com")
+        world.partner_account("p1", f"Company {i}", f"company{i}.com", row_key=f"r{i}")
+    world.match(full=True)
+    with world.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("ANALYZE accounts"))
+    world.account("A7", "Company 7", "elsewhere.com")  # lost its domain match
+    with world.engine.begin() as conn:
+        stats = rematch(conn, world.config, now=world.tick())
+        if conn.dialect.name == "postgresql":
+            assert conn.execute(text("SHOW enable_hashjoin")).scalar() == "off"
+    with world.engine.connect() as conn:
+        if conn.dialect.name == "postgresql":  # the next transaction plans as it likes
+            assert conn.execute(text("SHOW enable_hashjoin")).scalar() == "on"
+    assert stats.scope_accounts == 1
+    assert stats.ended == 1
+    assert ("A7", "p1") not in world.overlaps()
+    assert len(world.overlaps()) == 59
