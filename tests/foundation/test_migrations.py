@@ -85,3 +85,25 @@ def test_sqlite_tables_are_rowid_tables_or_not_as_the_models_say(
     models.dispose()
     assert expected["dirty_records"] is True
     assert without_rowid(new_database("sqlite")) == expected
+
+
+def test_postgresql_covering_indexes_are_as_the_models_say(
+    new_database: Callable[..., Engine],
+) -> None:
+    """Alembic's comparison does not look at an index's INCLUDE columns: every index the models
+    give `postgresql_include` has exactly those columns included in the migrated warehouse."""
+    wanted = {index.name: list(index.dialect_options["postgresql"]["include"] or [])
+              for table in Base.metadata.tables.values() for index in table.indexes}
+    engine = new_database("postgres")
+    with engine.connect() as conn:
+        found = dict(conn.execute(text(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema()"
+        )).all())
+    for name, include in wanted.items():
+        definition = found[name]
+        if include:
+            assert definition.endswith(f"INCLUDE ({', '.join(include)})") or (
+                f"INCLUDE ({', '.join(include)}) WHERE" in definition), definition
+        else:
+            assert "INCLUDE" not in definition, definition
+    assert wanted["ix_partner_accounts_name_key"] == ["id"]
