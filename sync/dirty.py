@@ -124,6 +124,15 @@ def take(bind: Session | Connection, queue: Queue, kind: Kind, into: Table) -> N
     conn.execute(delete(Q).where(Q.c.queue == queue.value, Q.c.kind == kind.value))
 
 
+def clear_all(bind: Session | Connection, queue: Queue, kind: Kind) -> int:
+    """Take every record off the queue; how many there were. A mark raised by another
+    transaction meanwhile waits for this one (SQLite) or is not seen by it (PostgreSQL) and
+    stays queued either way."""
+    result = _conn(bind).execute(delete(Q).where(Q.c.queue == queue.value,
+                                                 Q.c.kind == kind.value))
+    return int(result.rowcount or 0)
+
+
 def queued(queue: Queue, kind: Kind) -> Select[Any]:
     """The ids queued, as a SELECT to join or to test membership against."""
     return select(Q.c.record_id).where(Q.c.queue == queue.value, Q.c.kind == kind.value)

@@ -130,9 +130,15 @@ class _Run:
         statement: this run matches them (a rolled-back run puts them back); marks raised
         during the run stay."""
         c = self.conn
-        dirty.take(c, Queue.MATCH, Kind.ACCOUNT, DIRTY_ACCOUNTS)
+        if self.full:
+            # A full run recomputes every account: which ones were queued changes nothing
+            # (only the dirty partner accounts matter, to their overlaps' accounts), so they
+            # are only taken off the queue and counted: no copy of a million ids.
+            self.stats.dirty_accounts = dirty.clear_all(c, Queue.MATCH, Kind.ACCOUNT)
+        else:
+            dirty.take(c, Queue.MATCH, Kind.ACCOUNT, DIRTY_ACCOUNTS)
+            self.stats.dirty_accounts = _count(c, DIRTY_ACCOUNTS)
         dirty.take(c, Queue.MATCH, Kind.PARTNER_ACCOUNT, DIRTY_PARTNER_ACCOUNTS)
-        self.stats.dirty_accounts = _count(c, DIRTY_ACCOUNTS)
         self.stats.dirty_partner_accounts = _count(c, DIRTY_PARTNER_ACCOUNTS)
         self.analyze(DIRTY_ACCOUNTS, DIRTY_PARTNER_ACCOUNTS)
         self.lap("dirty")

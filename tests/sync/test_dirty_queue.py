@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import BigInteger, Column, Engine, MetaData, Table, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
@@ -50,7 +51,8 @@ def test_migration_carries_raised_flags_into_the_queue_and_back(
     assert bool(opp)
 
 
-def test_matching_leaves_the_account_rows_alone(warehouse: Engine) -> None:
+@pytest.mark.parametrize("full", [False, True])
+def test_matching_leaves_the_account_rows_alone(warehouse: Engine, full: bool) -> None:
     with Session(warehouse) as s, s.begin():
         ids = []
         for i in range(3):
@@ -62,11 +64,13 @@ def test_matching_leaves_the_account_rows_alone(warehouse: Engine) -> None:
         dirty.mark(s, Queue.MATCH, Kind.ACCOUNT, ids)
     before = _accounts(warehouse)
     with Session(warehouse) as s, s.begin():
-        stats = rematch(s, MatchingConfig(), now=T0)
+        dirty.mark(s, Queue.PLAN, Kind.ACCOUNT, ids[:1])  # another queue: left alone
+        stats = rematch(s, MatchingConfig(), now=T0, full=full)
     assert stats.dirty_accounts == 3
     assert _accounts(warehouse) == before  # not one account row rewritten
     with Session(warehouse) as s:
         assert dirty.count(s, Queue.MATCH, Kind.ACCOUNT) == 0
+        assert dirty.holds(s, Queue.PLAN, Kind.ACCOUNT, ids[0])
 
 
 def test_marking_twice_keeps_one_mark_and_clearing_takes_only_what_was_named(
