@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from matching_world import World
 from sqlalchemy import delete, insert, select, text
@@ -302,3 +304,34 @@ def test_a_small_scope_on_postgresql_drives_the_joins_and_matches_the_same(
     assert stats.ended == 1
     assert ("A7", "p1") not in world.overlaps()
     assert len(world.overlaps()) == 59
+
+
+def test_a_role_that_does_not_own_overlaps_inserts_a_bulk_row_by_row(
+    world: World, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Only the owner may drop a constraint: a role with every privilege but ownership (a
+    warehouse restored under another role) still matches a bulk, with the triggers."""
+    if world.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL: ownership of the overlaps table")
+    monkeypatch.setattr(postgres, "BULK_INSERT_ROWS", 2)
+    role = f"ecosync_test_{uuid.uuid4().hex[:8]}"
+    world.partner("p1")
+    for i in range(3):
+        world.account(f"A{i}", f"Company {i}", f"company{i}.com")
+        world.partner_account("p1", f"Company {i}", f"company{i}.com", row_key=f"r{i}")
+    with world.engine.begin() as conn:
+        schema = conn.execute(text("SELECT current_schema()")).scalar_one()
+        conn.execute(text(f'CREATE ROLE "{role}"'))
+        conn.execute(text(f'GRANT USAGE ON SCHEMA "{schema}" TO "{role}"'))
+        conn.execute(text(f'GRANT ALL ON ALL TABLES IN SCHEMA "{schema}" TO "{role}"'))
+        conn.execute(text(f'GRANT ALL ON ALL SEQUENCES IN SCHEMA "{schema}" TO "{role}"'))
+    try:
+        with world.engine.begin() as conn:
+            conn.execute(text(f'SET LOCAL ROLE "{role}"'))
+            stats = rematch(conn, world.config, now=world.tick(), full=True)
+        assert stats.inserted == 3
+        assert len(world.overlaps()) == 3
+    finally:
+        with world.engine.begin() as conn:
+            conn.execute(text(f'DROP OWNED BY "{role}"'))
+            conn.execute(text(f'DROP ROLE "{role}"'))
