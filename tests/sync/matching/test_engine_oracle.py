@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from schema.models import Account, PartnerAccount
-from sync.matching.rules import Keys, judge, population_rank
+from sync.matching.rules import METHOD_RANK, Keys, Method, judge, population_rank, strongest
 
 WORDS = ["acme", "acne", "globex", "globax", "initech", "initek", "umbrella", "umbrela",
          "soft", "software", "group", "grp", "north", "northwind", "traders", "tarders"]
@@ -83,3 +83,40 @@ def test_incremental_after_random_changes_equals_the_rules(world: World, seed: i
                                       rng.choice(POPS), duns=rng.choice(DUNS), row_key=f"r{n}")
         world.match()
         assert _actual(world) == _expected(world)
+
+
+def _strongest_rows(world: World) -> dict[tuple[int, str], tuple[int, int, int]]:
+    """{(account id, partner): (population rank, method rank, partner account id)} of the row
+    `rules.strongest` keeps among every pair `judge` matches."""
+    found: dict[tuple[int, str], list[tuple[int, int, float | None, int | None]]] = {}
+    with Session(world.engine) as s:
+        accounts = s.scalars(select(Account).where(Account.is_deleted.is_(False))).all()
+        rows = s.scalars(select(PartnerAccount)).all()
+    for a in accounts:
+        ours = Keys(a.domain_key, a.name_key, a.duns)
+        for r in rows:
+            verdict = judge(ours, Keys(r.domain_key, r.name_key, r.duns),
+                            threshold=world.config.name_threshold)
+            if verdict.method is not None:
+                found.setdefault((a.id, r.partner_id), []).append(
+                    (population_rank(r.population), METHOD_RANK[verdict.method],
+                     verdict.score if verdict.method is Method.FUZZY else None, r.id))
+    out = {}
+    for pair, candidates in found.items():
+        pop, method, _score, row = strongest(candidates)
+        out[pair] = (pop, method, row or 0)
+    return out
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_each_overlap_keeps_the_row_the_rules_call_strongest(world: World, seed: int) -> None:
+    """Not only which pairs match: the row each overlap keeps (population, method, partner
+    account) is `rules.strongest`'s choice among every row that matches the pair."""
+    rng = random.Random(200 + seed)
+    _populate(world, rng, accounts=25, rows=40)
+    world.match(full=seed % 2 == 0)
+    kept = {(o.account_id, o.partner_id): (population_rank(o.population),
+                                           METHOD_RANK[Method(o.method)],
+                                           o.partner_account_id or 0)
+            for o in world.overlap_rows() if o.ended_at is None}
+    assert kept == _strongest_rows(world)
