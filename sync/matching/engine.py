@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     FromClause,
+    Select,
     Table,
     and_,
     case,
@@ -65,6 +66,7 @@ from sync.matching.worktables import (
     DIRTY_ACCOUNTS,
     DIRTY_PARTNER_ACCOUNTS,
     SCOPE,
+    TOUCHED,
     table_of,
     work_tables,
 )
@@ -87,6 +89,13 @@ def _duns_compatible(a: FromClause, pa: FromClause) -> Any:
 
 def _count(conn: Connection, table: FromClause) -> int:
     return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+def _overlap_accounts(partner_accounts: FromClause) -> Select[Any]:
+    """The accounts with an active overlap on one of `partner_accounts` (ids, `record_id`)."""
+    return (select(OV.c.account_id)
+            .join(partner_accounts, partner_accounts.c.record_id == OV.c.partner_account_id)
+            .where(OV.c.ended_at.is_(None)).distinct())
 
 
 class _Run:
@@ -131,15 +140,18 @@ class _Run:
         during the run stay."""
         c = self.conn
         if self.full:
-            # A full run recomputes every account: which ones were queued changes nothing
-            # (only the dirty partner accounts matter, to their overlaps' accounts), so they
-            # are only taken off the queue and counted: no copy of a million ids.
+            # A full run recomputes every account: which ones were queued changes nothing,
+            # and of the queued partner accounts only the accounts whose active overlaps
+            # they carry matter (`reconcile`: their fields may change in place). So the
+            # queue is taken and counted without copying a million ids into work tables.
             self.stats.dirty_accounts = dirty.clear_all(c, Queue.MATCH, Kind.ACCOUNT)
+            self.stats.dirty_partner_accounts = dirty.take_into(
+                c, Queue.MATCH, Kind.PARTNER_ACCOUNT, TOUCHED, _overlap_accounts)
         else:
             dirty.take(c, Queue.MATCH, Kind.ACCOUNT, DIRTY_ACCOUNTS)
             self.stats.dirty_accounts = _count(c, DIRTY_ACCOUNTS)
-        dirty.take(c, Queue.MATCH, Kind.PARTNER_ACCOUNT, DIRTY_PARTNER_ACCOUNTS)
-        self.stats.dirty_partner_accounts = _count(c, DIRTY_PARTNER_ACCOUNTS)
+            dirty.take(c, Queue.MATCH, Kind.PARTNER_ACCOUNT, DIRTY_PARTNER_ACCOUNTS)
+            self.stats.dirty_partner_accounts = _count(c, DIRTY_PARTNER_ACCOUNTS)
         self.analyze(DIRTY_ACCOUNTS, DIRTY_PARTNER_ACCOUNTS)
         self.lap("dirty")
 
@@ -297,8 +309,8 @@ class _Run:
         # The partner account behind an overlap changed in place (e.g. its owner): the
         # contacts field of the account may change although the overlap did not.
         dpa = DIRTY_PARTNER_ACCOUNTS
-        touched = (select(OV.c.account_id)
-                   .join(dpa, dpa.c.id == OV.c.partner_account_id)
+        touched = (select(TOUCHED.c.account_id) if self.full
+                   else select(OV.c.account_id).join(dpa, dpa.c.id == OV.c.partner_account_id)
                    .where(OV.c.ended_at.is_(None)))
         sources = [new, vanished, altered]
         if self.stats.dirty_partner_accounts:

@@ -48,6 +48,9 @@ def _id(name: str, *, primary_key: bool = False, nullable: bool = False) -> Colu
 # Dirty rows as seen at the start of the run: only these flags are cleared at its end.
 DIRTY_ACCOUNTS = _temp("ecosync_match_dirty_accounts", _id("id", primary_key=True))
 DIRTY_PARTNER_ACCOUNTS = _temp("ecosync_match_dirty_pas", _id("id", primary_key=True))
+# A full run's accounts with an active overlap on a queued partner account (taken from the
+# queue without copying the partner accounts' ids: engine._Run.snapshot_dirty).
+TOUCHED = _temp("ecosync_match_touched", _id("account_id", primary_key=True))
 # Accounts whose overlaps this (incremental) run recomputes.
 SCOPE = _temp("ecosync_match_scope", _id("account_id", primary_key=True))
 # Every (account, partner account) pair some rule matched, before the strongest is chosen.

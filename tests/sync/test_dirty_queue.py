@@ -135,6 +135,36 @@ def test_a_mark_committed_while_a_take_runs_is_taken_or_kept_never_lost(
     assert not copied & left
 
 
+def test_a_mark_committed_while_take_into_runs_is_taken_or_kept_never_lost(
+    warehouse: Engine,
+) -> None:
+    """`take_into` derives rows from the ids it takes without copying them; like `take`, a
+    mark another writer commits meanwhile is taken (and counted) or stays queued."""
+    derived = Table("derived_ids", MetaData(), Column("id", BigInteger, primary_key=True),
+                    prefixes=["TEMPORARY"])
+    with Session(warehouse) as s, s.begin():
+        dirty.mark(s, Queue.MATCH, Kind.PARTNER_ACCOUNT, [1, 2])
+    taken = 0
+    with warehouse.connect() as conn:
+        trans = conn.begin()
+        derived.create(conn)
+        assert dirty.count(conn, Queue.MATCH, Kind.PARTNER_ACCOUNT) == 2  # the read
+        with Session(warehouse) as other, other.begin():  # another writer, committed
+            dirty.mark(other, Queue.MATCH, Kind.PARTNER_ACCOUNT, [3])
+        try:
+            taken = dirty.take_into(conn, Queue.MATCH, Kind.PARTNER_ACCOUNT, derived,
+                                    lambda ids: select((ids.c.record_id * 10).label("id")))
+            copied = set(conn.execute(select(derived.c.id)).scalars())
+            assert copied == {10 * i for i in range(1, taken + 1)}
+            trans.commit()
+        except OperationalError:
+            assert warehouse.dialect.name == "sqlite"
+            trans.rollback()
+    with Session(warehouse) as s:
+        left = dirty.count(s, Queue.MATCH, Kind.PARTNER_ACCOUNT)
+    assert taken + left == 3
+
+
 def _accounts(engine: Engine) -> list[tuple[object, ...]]:
     with engine.connect() as conn:
         return [tuple(r) for r in conn.execute(select(Account).order_by(Account.id))]

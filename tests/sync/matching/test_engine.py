@@ -335,3 +335,25 @@ def test_a_role_that_does_not_own_overlaps_inserts_a_bulk_row_by_row(
         with world.engine.begin() as conn:
             conn.execute(text(f'DROP OWNED BY "{role}"'))
             conn.execute(text(f'DROP ROLE "{role}"'))
+
+
+@pytest.mark.parametrize("full", [True, False])
+def test_a_partner_account_changed_in_place_replans_the_accounts_it_overlaps(
+    world: World, full: bool,
+) -> None:
+    """A partner row whose owner changed (its keys did not) leaves the overlap as it is, but
+    the account's contacts field changes: the account is queued for planning, by a full run
+    as by an incremental one, and only that account."""
+    world.partner("p1")
+    world.account("A1", "Acme", "acme.com")
+    world.account("A2", "Globex", "globex.com")
+    world.partner_account("p1", "Acme", "acme.com", row_key="r1", owner_name="Ann Lee")
+    world.partner_account("p1", "Globex", "globex.com", row_key="r2")
+    world.match(full=True)
+    world.clear_fields_dirty()
+    world.partner_account("p1", "Acme", "acme.com", row_key="r1", owner_name="Bo Chen")
+    stats = world.match(full=full)
+    assert stats.dirty_partner_accounts == 1
+    assert stats.inserted == 0 and stats.ended == 0
+    assert world.flags("A1") == (False, True)
+    assert world.flags("A2") == (False, False)
