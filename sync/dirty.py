@@ -101,29 +101,12 @@ def clear(bind: Session | Connection, queue: Queue, kind: Kind,
         conn.execute(delete(Q).where(where, Q.c.record_id.in_(list(ids[start:start + _BATCH]))))
 
 
-def take(bind: Session | Connection, queue: Queue, kind: Kind, into: Table) -> None:
+def take(bind: Session | Connection, queue: Queue, kind: Kind, into: Table) -> int:
     """Take every record off the queue, copying its id into `into` (a table of one id
-    column): a stage that deals with all of them snapshots and clears in one go. A mark
-    raised by another transaction meanwhile waits for this one and then stays queued.
-
-    On PostgreSQL one statement (`WITH taken AS (DELETE … RETURNING) INSERT …`): the queue
-    is read once, and a deletion only marks its rows. On SQLite the ids are copied, then the
-    whole (queue, kind) range is deleted, one range of the primary key: the delete sees the
-    copy's snapshot, because a SQLite transaction that read cannot write once another has
-    committed since (in WAL mode the write fails with SQLITE_BUSY_SNAPSHOT; in rollback mode
-    our read lock keeps the other writer from committing), so no mark is lost between the
-    two. Deleting by the copied ids instead probed the copy once per row (3.2 s instead of
-    0.4 s for a million).
-    """
-    conn = _conn(bind)
-    target = into.c[0].name
-    if conn.dialect.name == "postgresql":
-        taken = (delete(Q).where(Q.c.queue == queue.value, Q.c.kind == kind.value)
-                 .returning(Q.c.record_id).cte("taken"))
-        conn.execute(insert(into).from_select([target], select(taken.c.record_id)))
-        return
-    conn.execute(insert(into).from_select([target], queued(queue, kind)))
-    conn.execute(delete(Q).where(Q.c.queue == queue.value, Q.c.kind == kind.value))
+    column); returns how many were taken: a stage that deals with all of them snapshots and
+    clears in one go. A mark raised by another transaction meanwhile waits for this one and
+    then stays queued (`take_into`, which this is with the ids themselves as its rows)."""
+    return take_into(bind, queue, kind, into, lambda taken: select(taken.c.record_id))
 
 
 def take_into(bind: Session | Connection, queue: Queue, kind: Kind, into: Table,
@@ -133,15 +116,19 @@ def take_into(bind: Session | Connection, queue: Queue, kind: Kind, into: Table,
     taken. For a stage that needs something derived from the ids, not the ids themselves: a
     million ids are never copied.
 
-    Consistent as `take` is: on PostgreSQL one statement (`WITH taken AS (DELETE …
-    RETURNING), kept AS (INSERT …) SELECT count(*) FROM taken`); on SQLite the insert reads
-    the queue, then the range is deleted, in the insert's snapshot (see `take`).
+    On PostgreSQL one statement (`WITH taken AS (DELETE … RETURNING), kept AS (INSERT …)
+    SELECT count(*) FROM taken`): the queue is read once, and a deletion only marks its rows.
+    On SQLite the insert reads the queue, then the whole (queue, kind) range is deleted, one
+    range of the primary key: the delete sees the insert's snapshot, because a SQLite
+    transaction that read cannot write once another has committed since (in WAL mode the
+    write fails with SQLITE_BUSY_SNAPSHOT; in rollback mode our read lock keeps the other
+    writer from committing), so no mark is lost between the two. Deleting by the copied ids
+    instead probed the copy once per row (3.2 s instead of 0.4 s for a million).
     """
     conn = _conn(bind)
-    where = (Q.c.queue == queue.value, Q.c.kind == kind.value)
     columns = [column.name for column in into.columns]
     if conn.dialect.name == "postgresql":
-        taken = delete(Q).where(*where).returning(Q.c.record_id).cte("taken")
+        taken = delete(Q).where(*_range(queue, kind)).returning(Q.c.record_id).cte("taken")
         kept = insert(into).from_select(columns, rows(taken)).cte("kept")
         return int(conn.execute(select(func.count()).select_from(taken).add_cte(kept))
                    .scalar_one())
@@ -153,9 +140,12 @@ def clear_all(bind: Session | Connection, queue: Queue, kind: Kind) -> int:
     """Take every record off the queue; how many there were. A mark raised by another
     transaction meanwhile waits for this one (SQLite) or is not seen by it (PostgreSQL) and
     stays queued either way."""
-    result = _conn(bind).execute(delete(Q).where(Q.c.queue == queue.value,
-                                                 Q.c.kind == kind.value))
-    return int(result.rowcount or 0)
+    return int(_conn(bind).execute(delete(Q).where(*_range(queue, kind))).rowcount or 0)
+
+
+def _range(queue: Queue, kind: Kind) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+    """One (queue, kind): a range of the primary key."""
+    return Q.c.queue == queue.value, Q.c.kind == kind.value
 
 
 def queued(queue: Queue, kind: Kind) -> Select[Any]:

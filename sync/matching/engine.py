@@ -124,11 +124,7 @@ class _Run:
         if self.full and self.conn.dialect.name == "sqlite":
             return  # SQLite reads whole tables to analyze; its default plans suit full runs
         for table in tables:
-            self.conn.execute(text(f"ANALYZE {self._quoted(table)}"))
-
-    def _quoted(self, table: Table) -> str:
-        # "overlaps" is a reserved word in PostgreSQL.
-        return str(self.conn.dialect.identifier_preparer.quote(table.name))
+            self.conn.execute(text(f"ANALYZE {postgres.quoted(self.conn, table)}"))
 
     def execute(self, stmt: Any, *args: Any) -> int:
         return int(self.conn.execute(stmt, *args).rowcount or 0)
@@ -148,10 +144,10 @@ class _Run:
             self.stats.dirty_partner_accounts = dirty.take_into(
                 c, Queue.MATCH, Kind.PARTNER_ACCOUNT, TOUCHED, _overlap_accounts)
         else:
-            dirty.take(c, Queue.MATCH, Kind.ACCOUNT, DIRTY_ACCOUNTS)
-            self.stats.dirty_accounts = _count(c, DIRTY_ACCOUNTS)
-            dirty.take(c, Queue.MATCH, Kind.PARTNER_ACCOUNT, DIRTY_PARTNER_ACCOUNTS)
-            self.stats.dirty_partner_accounts = _count(c, DIRTY_PARTNER_ACCOUNTS)
+            self.stats.dirty_accounts = dirty.take(c, Queue.MATCH, Kind.ACCOUNT,
+                                                   DIRTY_ACCOUNTS)
+            self.stats.dirty_partner_accounts = dirty.take(
+                c, Queue.MATCH, Kind.PARTNER_ACCOUNT, DIRTY_PARTNER_ACCOUNTS)
         self.analyze(DIRTY_ACCOUNTS, DIRTY_PARTNER_ACCOUNTS)
         self.lap("dirty")
 
@@ -376,12 +372,7 @@ def rematch(bind: Session | Connection, config: MatchingConfig, *, now: datetime
             if not run.stats.dirty_accounts and not run.stats.dirty_partner_accounts:
                 run.stats.scope_accounts = 0
                 return run.stats
-            if conn.dialect.name == "postgresql":
-                # A small scope drives index lookups into the big tables. At the default
-                # random_page_cost (4, spinning disks) PostgreSQL prefers to scan a million
-                # accounts to hash-join ten thousand; a warehouse's hot tables sit in memory.
-                # For the rest of this transaction only.
-                conn.execute(text("SET LOCAL random_page_cost = 1.1"))
+            postgres.prefer_index_probes(conn)
             run.build_scope()
             postgres.drive_from_small_scope(conn, run.stats.scope_accounts or 0)
         run.candidates()

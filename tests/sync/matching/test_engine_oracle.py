@@ -4,6 +4,7 @@ random small worlds, and an incremental run after random changes equals a full o
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 
 import pytest
 from matching_world import World
@@ -11,7 +12,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from schema.models import Account, PartnerAccount
-from sync.matching.rules import METHOD_RANK, Keys, Method, judge, population_rank, strongest
+from sync.matching.rules import (
+    METHOD_RANK,
+    Keys,
+    Method,
+    Verdict,
+    judge,
+    population_rank,
+    strongest,
+)
 
 WORDS = ["acme", "acne", "globex", "globax", "initech", "initek", "umbrella", "umbrela",
          "soft", "software", "group", "grp", "north", "northwind", "traders", "tarders"]
@@ -26,20 +35,26 @@ def _name(rng: random.Random) -> str | None:
     return " ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 3)))
 
 
-def _expected(world: World) -> dict[tuple[str, str], str]:
-    """{(account, partner): population} by running judge() on every pair."""
-    out: dict[tuple[str, str], str] = {}
+def _judged(world: World) -> Iterator[tuple[Account, PartnerAccount, Verdict]]:
+    """Every (live account, partner row) pair with judge()'s verdict on it."""
     with Session(world.engine) as s:
         accounts = s.scalars(select(Account).where(Account.is_deleted.is_(False))).all()
         rows = s.scalars(select(PartnerAccount)).all()
     for a in accounts:
         ours = Keys(a.domain_key, a.name_key, a.duns)
         for r in rows:
-            if judge(ours, Keys(r.domain_key, r.name_key, r.duns),
-                     threshold=world.config.name_threshold).matched:
-                key = (a.external_id, r.partner_id)
-                if key not in out or population_rank(r.population) < population_rank(out[key]):
-                    out[key] = r.population
+            yield a, r, judge(ours, Keys(r.domain_key, r.name_key, r.duns),
+                              threshold=world.config.name_threshold)
+
+
+def _expected(world: World) -> dict[tuple[str, str], str]:
+    """{(account, partner): population} by running judge() on every pair."""
+    out: dict[tuple[str, str], str] = {}
+    for a, r, verdict in _judged(world):
+        if verdict.matched:
+            key = (a.external_id, r.partner_id)
+            if key not in out or population_rank(r.population) < population_rank(out[key]):
+                out[key] = r.population
     return out
 
 
@@ -89,18 +104,11 @@ def _strongest_rows(world: World) -> dict[tuple[int, str], tuple[int, int, int]]
     """{(account id, partner): (population rank, method rank, partner account id)} of the row
     `rules.strongest` keeps among every pair `judge` matches."""
     found: dict[tuple[int, str], list[tuple[int, int, float | None, int | None]]] = {}
-    with Session(world.engine) as s:
-        accounts = s.scalars(select(Account).where(Account.is_deleted.is_(False))).all()
-        rows = s.scalars(select(PartnerAccount)).all()
-    for a in accounts:
-        ours = Keys(a.domain_key, a.name_key, a.duns)
-        for r in rows:
-            verdict = judge(ours, Keys(r.domain_key, r.name_key, r.duns),
-                            threshold=world.config.name_threshold)
-            if verdict.method is not None:
-                found.setdefault((a.id, r.partner_id), []).append(
-                    (population_rank(r.population), METHOD_RANK[verdict.method],
-                     verdict.score if verdict.method is Method.FUZZY else None, r.id))
+    for a, r, verdict in _judged(world):
+        if verdict.method is not None:
+            found.setdefault((a.id, r.partner_id), []).append(
+                (population_rank(r.population), METHOD_RANK[verdict.method],
+                 verdict.score if verdict.method is Method.FUZZY else None, r.id))
     out = {}
     for pair, candidates in found.items():
         pop, method, _score, row = strongest(candidates)
