@@ -59,6 +59,7 @@ from sync.matching import fuzzy, postgres
 from sync.matching.rules import METHOD_BY_RANK, METHOD_RANK, Method
 from sync.matching.stats import MatchStats
 from sync.matching.worktables import (
+    ACTIVE,
     BEST,
     BLOCKED,
     CANDIDATES,
@@ -66,6 +67,7 @@ from sync.matching.worktables import (
     DIRTY_ACCOUNTS,
     DIRTY_PARTNER_ACCOUNTS,
     SCOPE,
+    SCOPED,
     TOUCHED,
     table_of,
     work_tables,
@@ -110,11 +112,10 @@ class _Run:
         self._clock = now
 
     @property
-    def accounts(self) -> FromClause:
-        """The accounts this run recomputes: all of them, or those in the scope table."""
-        if self.full:
-            return A
-        return A.join(SCOPE, SCOPE.c.account_id == A.c.id)
+    def accounts(self) -> Table:
+        """The accounts this run recomputes: all of them, or the scope's rows read once
+        (SCOPED, the same column names)."""
+        return A if self.full else SCOPED
 
     def analyze(self, *tables: Table) -> None:
         """Give the planner the work tables' sizes (temporary tables have no statistics, and
@@ -177,36 +178,43 @@ class _Run:
             if extra:
                 self.conn.execute(insert(SCOPE), extra)
         self.stats.scope_accounts = _count(self.conn, SCOPE)
-        self.analyze(SCOPE)
+        self.analyze(SCOPE)  # before it drives the read below: SQLite would scan accounts
+        self.conn.execute(insert(SCOPED).from_select(
+            [c.name for c in SCOPED.c],
+            select(*(A.c[c.name] for c in SCOPED.c))
+            .join(SCOPE, SCOPE.c.account_id == A.c.id).where(A.c.is_deleted == false())))
+        self.analyze(SCOPED)
         self.lap("scope")
 
     # -- stage 2: candidates ---------------------------------------------------------------
     def _insert_candidates(self, method: Method, on: Any, *where: Any) -> None:
+        acc = self.accounts
         sel = (
-            select(A.c.id, PA.c.partner_id, PA.c.id, literal(METHOD_RANK[method]),
+            select(acc.c.id, PA.c.partner_id, PA.c.id, literal(METHOD_RANK[method]),
                    _pop_rank(PA.c.population), null())
-            .select_from(self.accounts.join(PA, on))
-            .where(A.c.is_deleted == false(), *where)
+            .select_from(acc.join(PA, on))
+            .where(acc.c.is_deleted == false(), *where)
         )
         self.conn.execute(insert(CANDIDATES).from_select(
             ["account_id", "partner_id", "partner_account_id", "method_rank", "pop_rank",
              "score"], sel))
 
     def candidates(self) -> None:
-        compatible = _duns_compatible(A, PA)
-        self._insert_candidates(Method.DUNS, PA.c.duns == A.c.duns)
+        acc = self.accounts
+        compatible = _duns_compatible(acc, PA)
+        self._insert_candidates(Method.DUNS, PA.c.duns == acc.c.duns)
         self.lap("duns")
-        self._insert_candidates(Method.DOMAIN, PA.c.domain_key == A.c.domain_key, compatible)
+        self._insert_candidates(Method.DOMAIN, PA.c.domain_key == acc.c.domain_key, compatible)
         self.lap("domain")
         # Two joins, each driven by the side without a domain (the minority), rather than one
         # join of every equal name filtered afterwards.
         # "No domain" is phrased per engine and mode so the right side drives: fuzzy.lacks.
-        same_name = PA.c.name_key == A.c.name_key
-        a_lacks = fuzzy.lacks(self.conn, A.c.domain_key, full=self.full)
+        same_name = PA.c.name_key == acc.c.name_key
+        a_lacks = fuzzy.lacks(self.conn, acc.c.domain_key, full=self.full)
         pa_lacks = fuzzy.lacks(self.conn, PA.c.domain_key, full=self.full)
         self._insert_candidates(Method.NAME, same_name, compatible, a_lacks)
-        self._insert_candidates(Method.NAME, same_name, compatible, A.c.domain_key.is_not(None),
-                                pa_lacks)
+        self._insert_candidates(Method.NAME, same_name, compatible,
+                                acc.c.domain_key.is_not(None), pa_lacks)
         self.lap("name")
         if self.config.fuzzy:
             pairs = fuzzy.fuzzy_pairs(self.conn, self.accounts, self.config.name_threshold,
@@ -229,15 +237,17 @@ class _Run:
         c = self.conn
         if not c.execute(select(exists().where(MO.c.revoked_at.is_(None)))).scalar():
             return  # most warehouses have none: spare the joins into the accounts
-        active = and_(MO.c.revoked_at.is_(None), A.c.is_deleted == false())
-        on_account = and_(A.c.source == MO.c.source, A.c.external_id == MO.c.account_external_id)
-        overrides = self.accounts.join(MO, on_account)
+        acc = self.accounts
+        active = and_(MO.c.revoked_at.is_(None), acc.c.is_deleted == false())
+        on_account = and_(acc.c.source == MO.c.source,
+                          acc.c.external_id == MO.c.account_external_id)
+        overrides = acc.join(MO, on_account)
         c.execute(insert(BLOCKED).from_select(
             ["account_id", "partner_id", "partner_account_id"],
             union(
-                select(A.c.id, MO.c.partner_id, null()).select_from(overrides)
+                select(acc.c.id, MO.c.partner_id, null()).select_from(overrides)
                 .where(active, MO.c.action == "block", MO.c.partner_row_key.is_(None)),
-                select(A.c.id, MO.c.partner_id, PA.c.id)
+                select(acc.c.id, MO.c.partner_id, PA.c.id)
                 .select_from(overrides.join(PA, and_(PA.c.partner_id == MO.c.partner_id,
                                                      PA.c.row_key == MO.c.partner_row_key)))
                 .where(active, MO.c.action == "block"),
@@ -252,7 +262,7 @@ class _Run:
         c.execute(insert(CANDIDATES).from_select(
             ["account_id", "partner_id", "partner_account_id", "method_rank", "pop_rank",
              "score"],
-            select(A.c.id, MO.c.partner_id, PA.c.id, literal(METHOD_RANK[Method.PIN]),
+            select(acc.c.id, MO.c.partner_id, PA.c.id, literal(METHOD_RANK[Method.PIN]),
                    func.coalesce(_pop_rank(MO.c.population, else_=null()),
                                  _pop_rank(PA.c.population)), null())
             .select_from(overrides.outerjoin(PA, pinned_row))
@@ -278,36 +288,52 @@ class _Run:
                    method, population, ranked.c.score).where(ranked.c.rn == 1)))
         self.stats.overlaps = _count(self.conn, BEST)
         self.analyze(BEST)
+        if not self.full:
+            # The scope's active overlaps, read once: what the statements below and
+            # `reconcile` compare with BEST (a full run compares with the whole table).
+            self.conn.execute(insert(ACTIVE).from_select(
+                [c.name for c in ACTIVE.c],
+                select(*(OV.c[c.name] for c in ACTIVE.c))
+                .join(SCOPE, SCOPE.c.account_id == OV.c.account_id)
+                .where(OV.c.ended_at.is_(None))))
+            self.analyze(ACTIVE)
         # Which desired overlaps are already active, decided once, before overlaps is
         # written: an INSERT into overlaps guarded by NOT EXISTS on overlaps itself can
         # degrade on PostgreSQL into rescanning the table it is growing (quadratic).
-        self.conn.execute(update(BEST).where(exists().where(
-            OV.c.account_id == BEST.c.account_id, OV.c.partner_id == BEST.c.partner_id,
-            OV.c.ended_at.is_(None))).values(present=true()))
+        self.conn.execute(update(BEST).where(exists().where(self._active_pair(BEST)))
+                          .values(present=true()))
         self.lap("best")
 
     # -- stage 4: reconcile with the active overlaps ---------------------------------------
-    def _active_in_scope(self) -> list[Any]:
-        where = [OV.c.ended_at.is_(None)]
-        if not self.full:
-            where.append(OV.c.account_id.in_(select(SCOPE.c.account_id)))
-        return where
+    @property
+    def active(self) -> FromClause:
+        """The active overlaps this run reconciles: the overlaps table (a full run; with
+        `_live`), or the scope's read into ACTIVE (the same column names)."""
+        return OV if self.full else ACTIVE
+
+    def _live(self) -> list[Any]:
+        return [OV.c.ended_at.is_(None)] if self.full else []
+
+    def _active_pair(self, other: FromClause) -> Any:
+        """The active overlap of `other`'s (account, partner)."""
+        act = self.active
+        return and_(act.c.account_id == other.c.account_id,
+                    act.c.partner_id == other.c.partner_id, *self._live())
 
     def reconcile(self) -> None:
-        same_pair = and_(OV.c.account_id == BEST.c.account_id, OV.c.partner_id == BEST.c.partner_id,
-                         OV.c.ended_at.is_(None))
+        act, same_pair = self.active, self._active_pair(BEST)
         new = select(BEST.c.account_id).where(BEST.c.present == false())
-        vanished = select(OV.c.account_id).where(
-            *self._active_in_scope(), ~exists().where(same_pair))
-        altered = select(OV.c.account_id).where(same_pair, or_(
-            OV.c.population != BEST.c.population,
-            OV.c.partner_account_id.is_distinct_from(BEST.c.partner_account_id)))
+        vanished = select(act.c.account_id).where(*self._live(), ~exists().where(same_pair))
+        altered = select(act.c.account_id).where(same_pair, or_(
+            act.c.population != BEST.c.population,
+            act.c.partner_account_id.is_distinct_from(BEST.c.partner_account_id)))
         # The partner account behind an overlap changed in place (e.g. its owner): the
-        # contacts field of the account may change although the overlap did not.
+        # contacts field of the account may change although the overlap did not. (An
+        # incremental scope holds every account with an active overlap on a queued partner
+        # account: `build_scope`.)
         dpa = DIRTY_PARTNER_ACCOUNTS
         touched = (select(TOUCHED.c.account_id) if self.full
-                   else select(OV.c.account_id).join(dpa, dpa.c.id == OV.c.partner_account_id)
-                   .where(OV.c.ended_at.is_(None)))
+                   else select(act.c.account_id).join(dpa, dpa.c.id == act.c.partner_account_id))
         sources = [new, vanished, altered]
         if self.stats.dirty_partner_accounts:
             sources.append(touched)
@@ -315,14 +341,17 @@ class _Run:
         self.stats.changed_accounts = _count(self.conn, CHANGED)
         self.lap("changes")
 
-        still_present = self.execute(update(OV).where(same_pair, BEST.c.present == true()).values(
+        on_pair = and_(OV.c.account_id == BEST.c.account_id, OV.c.partner_id == BEST.c.partner_id,
+                       OV.c.ended_at.is_(None))
+        still_present = self.execute(update(OV).where(on_pair, BEST.c.present == true()).values(
             last_seen_at=self.now, method=BEST.c.method, population=BEST.c.population,
             score=BEST.c.score, partner_account_id=BEST.c.partner_account_id))
         self.lap("update")
-        self.stats.ended = self.execute(
-            update(OV).where(*self._active_in_scope(), ~exists().where(
-                BEST.c.account_id == OV.c.account_id, BEST.c.partner_id == OV.c.partner_id))
-            .values(ended_at=self.now))
+        gone = ~exists().where(BEST.c.account_id == act.c.account_id,
+                               BEST.c.partner_id == act.c.partner_id)
+        ending = (update(OV).where(OV.c.ended_at.is_(None), gone) if self.full
+                  else update(OV).where(OV.c.id.in_(select(ACTIVE.c.id).where(gone))))
+        self.stats.ended = self.execute(ending.values(ended_at=self.now))
         self.lap("end")
         # INSERT … SELECT has no reliable rowcount on every driver; BEST holds one row per
         # (account, partner), each either still present (updated above) or new.

@@ -23,8 +23,12 @@ from rapidfuzz import fuzz, process
 from sqlalchemy import (
     Connection,
     FromClause,
+    Integer,
     Select,
+    Text,
     and_,
+    bindparam,
+    column,
     delete,
     false,
     func,
@@ -35,6 +39,7 @@ from sqlalchemy import (
     text,
     true,
 )
+from sqlalchemy.dialects import postgresql
 
 from schema.models import Account, PartnerAccount
 from sync.matching.keys import BLOCK_PREFIX, block_upper, blocking_keys, sorted_tokens
@@ -219,28 +224,52 @@ def code_point_order(conn: Connection) -> bool:
     return False
 
 
+def _blocks_relation(conn: Connection, blocks: Windows) -> FromClause:
+    """`blocks` as rows (block, hi, shortest, longest), in block order.
+
+    On PostgreSQL, four arrays unnested in the query itself: no table to fill row by row
+    (psycopg sends an executemany as one statement per row) and nothing to analyze, since the
+    LATERAL join fixes the plan. Elsewhere the BLOCKS work table, analyzed: SQLite then loops
+    over it (and the executemany is one C loop there).
+    """
+    ordered = sorted(blocks.items())
+    if conn.dialect.name == "postgresql":
+        def array(name: str, values: list[Any], of: Any) -> Any:
+            return bindparam(name, values, type_=postgresql.ARRAY(of))
+
+        return func.unnest(
+            array("blocks", [b for b, _ in ordered], Text),
+            array("upper", [block_upper(b) for b, _ in ordered], Text),
+            array("shortest", [lo for _, (lo, _) in ordered], Integer),
+            array("longest", [hi for _, (_, hi) in ordered], Integer),
+        ).table_valued(column("block", Text), column("hi", Text), column("shortest", Integer),
+                       column("longest", Integer)).render_derived(name="blocks")
+    conn.execute(delete(BLOCKS))
+    conn.execute(insert(BLOCKS), [
+        {"block": b, "hi": block_upper(b), "shortest": lo, "longest": hi}
+        for b, (lo, hi) in ordered])
+    conn.execute(text(f"ANALYZE {BLOCKS.name}"))
+    return BLOCKS
+
+
 def _ranges(conn: Connection, stmt: Select[Any], name_key: Any,
             blocks: Windows) -> Iterator[tuple[str, Any]]:
     """(block, row) for the rows of `stmt` whose name is in one of `blocks` and its length
     window, each row once.
 
-    The blocks go to a work table and drive one index range search each: a plain join on
-    SQLite (which, with the table analyzed, loops over the blocks), a LATERAL join on
-    PostgreSQL (whose estimate of a range join is blind and which would otherwise drive it
-    from the big table). Not streamed: the rows of a few blocks are few, and a PostgreSQL
-    cursor is planned for its first rows. Ranges nest ("ibm" holds "ibmx…"), so a block
-    shorter than the prefix keeps only the names whose first word it is.
+    The blocks drive one index range search each: a plain join on SQLite (which, with the
+    table analyzed, loops over the blocks), a LATERAL join on PostgreSQL (whose estimate of a
+    range join is blind and which would otherwise drive it from the big table). Not
+    streamed: the rows of a few blocks are few, and a PostgreSQL cursor is planned for its
+    first rows. Ranges nest ("ibm" holds "ibmx…"), so a block shorter than the prefix keeps
+    only the names whose first word it is.
     """
-    conn.execute(delete(BLOCKS))
-    conn.execute(insert(BLOCKS), [
-        {"block": b, "hi": block_upper(b), "shortest": lo, "longest": hi}
-        for b, (lo, hi) in sorted(blocks.items())])
-    conn.execute(text(f"ANALYZE {BLOCKS.name}"))
-    block_length = func.length(BLOCKS.c.block)
+    src = _blocks_relation(conn, blocks)
+    block_length = func.length(src.c.block)
     ranged = and_(
-        name_key >= BLOCKS.c.block, name_key < BLOCKS.c.hi,
-        func.length(name_key).between(BLOCKS.c.shortest, BLOCKS.c.longest),
-        or_(block_length == BLOCK_PREFIX, name_key == BLOCKS.c.block,
+        name_key >= src.c.block, name_key < src.c.hi,
+        func.length(name_key).between(src.c.shortest, src.c.longest),
+        or_(block_length == BLOCK_PREFIX, name_key == src.c.block,
             func.substr(name_key, block_length + 1, 1) == " "),
     )
     if conn.dialect.name == "postgresql":
@@ -250,10 +279,10 @@ def _ranges(conn: Connection, stmt: Select[Any], name_key: Any,
         # off for the rest of this transaction.
         conn.execute(text("SET LOCAL jit = off"))
         per_block = stmt.where(ranged).offset(0).lateral("per_block")
-        query: Select[Any] = (select(per_block, BLOCKS.c.block.label("range_block"))
-                              .select_from(BLOCKS).join(per_block, true()))
+        query: Select[Any] = (select(per_block, src.c.block.label("range_block"))
+                              .select_from(src).join(per_block, true()))
     else:
-        query = stmt.add_columns(BLOCKS.c.block.label("range_block")).join(BLOCKS, ranged)
+        query = stmt.add_columns(src.c.block.label("range_block")).join(src, ranged)
     # One fetch of them all: iterating a buffered result fetches row by row (psycopg's
     # fetchone costs more than the row's scoring).
     for row in conn.execute(query).all():
@@ -400,15 +429,15 @@ def _against_partner_names(conn: Connection, ours: BlockIndex, names: Select[Any
 
 def fuzzy_pairs(conn: Connection, accounts: FromClause, threshold: int, *,
                 full: bool) -> list[FuzzyPair]:
-    """All fuzzy pairs for the accounts of `accounts` (the accounts table, or it joined to
-    the run's scope), against every partner account."""
-    a, pa = ACCOUNTS, PARTNER_ACCOUNTS
+    """All fuzzy pairs for the accounts of `accounts` (the accounts table, or the run's scope
+    read into a work table with the same column names), against every partner account."""
+    a, pa = accounts, PARTNER_ACCOUNTS
     live = (a.c.is_deleted == false(), a.c.name_key.is_not(None))
     pairs: list[FuzzyPair] = []
 
     # Pass 1: our accounts without a domain, against every partner account in their blocks.
     ours = BlockIndex(account_side(r) for r in rows_of(
-        conn, select(*_account_columns(a)).select_from(accounts)
+        conn, select(*_account_columns(a))
         .where(*live, lacks(conn, a.c.domain_key, full=full))))
     if ours:
         # A full run reads the partner names by block ranges too when our blocks are few
@@ -426,7 +455,7 @@ def fuzzy_pairs(conn: Connection, accounts: FromClause, threshold: int, *,
         # index ix_partner_accounts_name_key_no_domain (a plain IS NULL would draw SQLite to
         # the domain index): one range of that index per block.
         with_domain = BlockIndex(account_side(r) for r in rows_of(
-            conn, select(*_account_columns(a)).select_from(accounts)
+            conn, select(*_account_columns(a))
             .where(*live, a.c.domain_key.is_not(None))))
         if with_domain:
             pairs.extend(_against_partner_names(
@@ -439,7 +468,7 @@ def fuzzy_pairs(conn: Connection, accounts: FromClause, threshold: int, *,
     if theirs_index:
         # A full run: the no-domain partner rows are indexed, our accounts read once, in order.
         # Ids and names only; the few accounts that score are then fetched whole, by id.
-        groups = in_blocks(conn, select(a.c.id, a.c.name_key).select_from(accounts)
+        groups = in_blocks(conn, select(a.c.id, a.c.name_key)
                            .where(*live, a.c.domain_key.is_not(None)), a.c.name_key,
                            theirs_index.windows(threshold), ranges=False)
         hits = list(theirs_index.candidates(groups, threshold))

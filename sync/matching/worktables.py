@@ -17,6 +17,7 @@ from sqlalchemy import (
     Column,
     Connection,
     Float,
+    Index,
     Integer,
     MetaData,
     String,
@@ -36,8 +37,8 @@ def table_of(model: type[Base]) -> Table:
     return table
 
 
-def _temp(name: str, *columns: Column[object]) -> Table:
-    return Table(name, WORK, *columns, prefixes=["TEMPORARY"])
+def _temp(name: str, *items: Column[object] | Index) -> Table:
+    return Table(name, WORK, *items, prefixes=["TEMPORARY"])
 
 
 def _id(name: str, *, primary_key: bool = False, nullable: bool = False) -> Column[object]:
@@ -53,6 +54,20 @@ DIRTY_PARTNER_ACCOUNTS = _temp("ecosync_match_dirty_pas", _id("id", primary_key=
 TOUCHED = _temp("ecosync_match_touched", _id("account_id", primary_key=True))
 # Accounts whose overlaps this (incremental) run recomputes.
 SCOPE = _temp("ecosync_match_scope", _id("account_id", primary_key=True))
+# The scope's live accounts, read once: every rule of an incremental run joins from these
+# rows instead of probing the accounts table again (one primary-key lookup per scope account
+# and statement: six passes, a third of PostgreSQL's run at 1% of a million changed). The
+# columns the rules read, named as in `accounts`.
+SCOPED = _temp(
+    "ecosync_match_scoped",
+    _id("id", primary_key=True),
+    Column("source", String(32), nullable=False),
+    Column("external_id", String(64), nullable=False),
+    Column("name_key", String(255)),
+    Column("domain_key", String(255)),
+    Column("duns", String(16)),
+    Column("is_deleted", Boolean, nullable=False),
+)
 # Every (account, partner account) pair some rule matched, before the strongest is chosen.
 CANDIDATES = _temp(
     "ecosync_match_candidates",
@@ -81,6 +96,17 @@ BEST = _temp(
     Column("score", Float),
     # Already an active overlap (set before the overlaps table is written).
     Column("present", Boolean, nullable=False, server_default=false()),
+)
+# The scope's active overlaps, read once (an incremental run): the reconcile compares them
+# with BEST here instead of probing the overlaps table once per statement.
+ACTIVE = _temp(
+    "ecosync_match_active",
+    _id("id", primary_key=True),
+    _id("account_id"),
+    Column("partner_id", String(64), nullable=False),
+    _id("partner_account_id", nullable=True),
+    Column("population", String(20), nullable=False),
+    Index("ix_ecosync_match_active_pair", "account_id", "partner_id"),
 )
 # Accounts whose visible overlap set changed: their owned fields must be recomputed.
 CHANGED = _temp("ecosync_match_changed", _id("account_id", primary_key=True))
