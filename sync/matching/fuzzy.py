@@ -283,9 +283,15 @@ def _ranges(conn: Connection, stmt: Select[Any], name_key: Any,
                               .select_from(src).join(per_block, true()))
     else:
         query = stmt.add_columns(src.c.block.label("range_block")).join(src, ranged)
-    # One fetch of them all: iterating a buffered result fetches row by row (psycopg's
-    # fetchone costs more than the row's scoring).
-    for row in conn.execute(query).all():
+    # One fetch of them all, the driver's tuples: iterating a buffered result fetches row
+    # by row (psycopg's fetchone costs more than the row's scoring), and a Row costs more
+    # than the tuple it wraps (ids and text: no result processing).
+    result = conn.execute(query)
+    try:
+        rows = result.cursor.fetchall()
+    finally:
+        result.close()
+    for row in rows:
         yield row[-1], row
 
 
@@ -295,7 +301,8 @@ def rows_of(conn: Connection, stmt: Select[Any]) -> Iterator[Sequence[Any]]:
     On SQLite the driver's own tuples: pysqlite's cursor steps the statement as it is read,
     and its tuples cost a fraction of SQLAlchemy Rows in the loops that read every name of
     the warehouse (the columns read here, ids and text, have no result processing). Elsewhere
-    Rows from a server-side cursor (`yield_per`), which psycopg needs to stream.
+    Rows from a server-side cursor (`yield_per`), which psycopg needs to stream (SQLAlchemy
+    has already read the first row from that cursor: its rows are read through the result).
     """
     if conn.dialect.name == "sqlite":
         result = conn.execute(stmt)
