@@ -53,6 +53,7 @@ from schema.models import (
 from schema.records import POPULATION_RANK
 from sync import dirty
 from sync.attribution.credited import replanned_on_overlap_change
+from sync.bulk import cyclic_gc_paused
 from sync.config import MatchingConfig
 from sync.dirty import Kind, Queue
 from sync.matching import fuzzy, postgres
@@ -394,7 +395,7 @@ def rematch(bind: Session | Connection, config: MatchingConfig, *, now: datetime
     """
     conn = bind.connection() if isinstance(bind, Session) else bind
     run = _Run(conn, config, now, full)
-    with work_tables(conn):
+    with cyclic_gc_paused(), work_tables(conn):
         run.lap("setup")
         run.snapshot_dirty()
         if not full:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import uuid
 
 import pytest
@@ -14,7 +15,7 @@ from schema.models import Account, Opportunity, Overlap, PartnerAccount
 from sync import dirty
 from sync.config import MatchingConfig
 from sync.dirty import Kind, Queue
-from sync.matching import postgres
+from sync.matching import fuzzy, postgres
 from sync.matching.engine import rematch
 
 
@@ -357,3 +358,39 @@ def test_a_partner_account_changed_in_place_replans_the_accounts_it_overlaps(
     assert stats.inserted == 0 and stats.ended == 0
     assert world.flags("A1") == (False, True)
     assert world.flags("A2") == (False, False)
+
+
+def test_a_run_pauses_the_cyclic_collector_and_restores_it(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fuzzy stage runs with Python's cyclic GC paused (sync.bulk); afterwards, even after
+    a failed run, the collector is as the caller left it."""
+    seen: list[bool] = []
+    scoring = fuzzy.fuzzy_pairs
+
+    def spying(*args: object, **kwargs: object) -> object:
+        seen.append(gc.isenabled())
+        return scoring(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(fuzzy, "fuzzy_pairs", spying)
+    world.partner("p1")
+    world.account("A1", "Northwind Traders International", None)
+    world.partner_account("p1", "Northwind Tarders International", None, row_key="r1")
+    assert gc.isenabled()
+    world.match()
+    assert seen == [False] and gc.isenabled()
+    assert world.overlaps() == {("A1", "p1"): ("customer", "fuzzy")}
+
+    def failing(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("scoring failed")
+
+    monkeypatch.setattr(fuzzy, "fuzzy_pairs", failing)
+    with pytest.raises(RuntimeError):
+        world.match(full=True)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        monkeypatch.setattr(fuzzy, "fuzzy_pairs", spying)
+        world.match(full=True)
+        assert not gc.isenabled()  # an embedding program's choice is kept
+    finally:
+        gc.enable()
