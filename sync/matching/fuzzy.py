@@ -4,9 +4,10 @@ Names are compared only when at least one side lacks a usable domain (DESIGN.md 
 is the minority, so it is indexed in memory by blocking key. The other side is read from the
 warehouse in its natural order (a sequential scan: reading in name order costs SQLite a random
 table lookup per row, several times slower), names only, grouped by block in chunks of bounded
-size, and each group is scored against its index block in ONE `process.cdist` call (a matrix of
-every pair of the two, in rapidfuzz's C++ loop, scores under the cutoff left at 0): the Python
-loop runs per block, never per pair. The few rows that score are then fetched whole, by id.
+size, and each group is scored against its index block in rapidfuzz's C++ loop: ONE
+`process.cdist` call per block (a matrix of every pair of the two, scores under the cutoff left
+at 0), or for a block of one or two indexed names one `process.extract` call per name: the
+Python loop runs per block, never per pair. The few rows that score are then fetched whole, by id.
 Memory is bounded by the no-domain minority plus one chunk of names.
 """
 
@@ -48,11 +49,15 @@ from sync.matching.worktables import BLOCKS, DIRTY_PARTNER_ACCOUNTS, table_of
 
 # How names are scored, reported in the run's stats (bench/matching.py prints it), and whether
 # that path scores a whole block per call inside rapidfuzz's C++ loops.
-SCORING = ("rapidfuzz.process.cdist (token_sort_ratio, score_cutoff), one call per block: "
-           "every pair of the block in C++")
+SCORING = ("rapidfuzz.process.cdist (token_sort_ratio, score_cutoff), one call per block, or "
+           "process.extract, one call per name of a block of one or two: every pair of the "
+           "block in C++")
 SCORES_WHOLE_BLOCKS = True
 
 STREAM_ROWS = 5_000
+# Blocks with at most this many indexed names are scored one `process.extract` call per name;
+# larger ones in one `process.cdist` call (see `score_block`).
+EXTRACT_CHOICES = 2
 # Rows of the streamed side held at once (ids and names only, about 150 bytes each). A full
 # match reads the streamed side in its natural order, so a block's rows are spread over the
 # whole scan: chunks this large keep nearly every block whole (one cdist call each) in a
@@ -144,22 +149,33 @@ def _allowed(a: Side, b: Side) -> bool:
 def score_block(queries: Sequence[str], choices: Sequence[str],
                 threshold: int) -> list[tuple[int, int, float]]:
     """(query index, choice index, score) of every pair whose token_sort_ratio is >=
-    threshold.
+    threshold, every pair scored in rapidfuzz's C++ loop.
 
-    One `process.cdist` call scores the whole matrix in rapidfuzz's C++ loop (each query's
-    tokens sorted once, there); a pair under `score_cutoff` comes back as 0, so the mask keeps
-    exactly what `process.extract` with the same cutoff returns. float64, the scorer's own
-    precision (scores are rounded to 0.01 afterwards, as before). The index's names are
-    already sorted (`sorted_tokens`): sorting them again changes nothing.
+    A block of a few choices (the indexed side: most blocks hold one name) is scored with one
+    `process.extract` call per choice, over all the queries: it returns only the pairs at or
+    above `score_cutoff`, and costs half a `process.cdist` call with the numpy that reads its
+    matrix. A larger block is one `cdist` call for the whole matrix (each query's tokens
+    sorted once, there); a pair under `score_cutoff` comes back as 0, so above a threshold of
+    0 the matrix's non-zero cells are exactly the pairs `extract` would return. float64 in
+    both, the scorer's own precision (scores are rounded to 0.01 afterwards, as before).
+    The index's names are already sorted (`sorted_tokens`): sorting them again changes
+    nothing.
     """
     if not queries or not choices:
         return []
+    if len(choices) <= EXTRACT_CHOICES:
+        return [(i, j, score)
+                for j, choice in enumerate(choices)
+                for _, score, i in process.extract(choice, queries, scorer=fuzz.token_sort_ratio,
+                                                   score_cutoff=threshold, limit=None)]
     matrix = process.cdist(queries, choices, scorer=fuzz.token_sort_ratio,
                            score_cutoff=threshold, dtype=np.float64)
-    scoring = matrix >= threshold
-    if not scoring.any():
-        return []
-    rows, columns = np.nonzero(scoring)
+    if threshold > 0:
+        if not matrix.any():  # most blocks: nothing scores
+            return []
+        rows, columns = np.nonzero(matrix)
+    else:
+        rows, columns = np.nonzero(matrix >= threshold)
     return list(zip(rows.tolist(), columns.tolist(), matrix[rows, columns].tolist(),
                     strict=True))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from typing import NamedTuple
+from unittest import mock
 
 import pytest
 from hypothesis import example, given, settings
@@ -71,21 +72,27 @@ _NAMES = st.lists(st.text(alphabet="abcd", min_size=1, max_size=7), min_size=1,
 
 
 @settings(max_examples=300, deadline=None)
-@example(ours=["ab cd", "ab"], theirs=["ab ce", "abd"], threshold=80)  # 80.0 exactly
+@example(ours=["ab cd", "ab"], theirs=["ab ce", "abd"], threshold=80,  # 80.0 exactly
+         extract_choices=0)
+@example(ours=["ab cd", "ab"], theirs=["ab ce", "abd"], threshold=80, extract_choices=1_000)
 @given(ours=st.lists(_NAMES, min_size=1, max_size=25),
        theirs=st.lists(_NAMES, min_size=1, max_size=25),
-       threshold=st.integers(min_value=0, max_value=100))
+       threshold=st.integers(min_value=0, max_value=100),
+       extract_choices=st.sampled_from([0, fuzzy.EXTRACT_CHOICES, 1_000]))
 def test_block_scoring_equals_pairwise_scoring(ours: list[str], theirs: list[str],
-                                               threshold: int) -> None:
-    """One process.cdist call per block finds exactly the pairs, with exactly the scores, that
-    scoring every pair of a block one by one (token_sort_ratio) finds."""
+                                               threshold: int, extract_choices: int) -> None:
+    """Scoring a block in one process.cdist call, or one process.extract call per indexed
+    name (whichever the block's size picks: both paths forced here too), finds exactly the
+    pairs, with exactly the scores, that scoring every pair of a block one by one
+    (token_sort_ratio) finds."""
     index = fuzzy.BlockIndex(fuzzy.Side(i, name, None, False) for i, name in enumerate(ours))
     groups: dict[str, list[_Raw]] = {}
     for j, name in enumerate(theirs):
         if blocking_key(name) in index.blocks:
             groups.setdefault(blocking_key(name), []).append(_Raw(j, name))
-    found = sorted((row.id, raw.id, score)
-                   for row, raw, score in index.candidates([groups], threshold))
+    with mock.patch.object(fuzzy, "EXTRACT_CHOICES", extract_choices):
+        found = sorted((row.id, raw.id, score)
+                       for row, raw, score in index.candidates([groups], threshold))
     pairwise = sorted(
         (i, j, round(name_score(a, b), 2))
         for i, a in enumerate(ours) for j, b in enumerate(theirs)
