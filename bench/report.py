@@ -84,12 +84,12 @@ CAUSES: dict[tuple[str, str], str] = {
         "slowest stages are named with the figure."),
     ("matching", "incremental"): (
         "Wall time on 2 shared cores, and the host itself changes between sessions: on "
-        "2026-12-02 the same SQLite code took 0.70 s on one (Intel Xeon) and 1.81 s on "
-        "another (AMD EPYC, with CPU steal), the same day. What is left is the run's own "
-        "random I/O: 1% of a million accounts reads each changed account, its active "
-        "overlaps and its partner keys once (about 45,000 index probes) and writes about "
-        "20,000 overlap rows, three foreign keys checked for each new one; PostgreSQL pays "
-        "10-25 µs a probe for rows outside its 128 MB of shared buffers. The slowest stages "
+        "2026-12-02 the same SQLite code took 0.70 s in one session and 1.81 s in the next "
+        "(an AMD EPYC host, with CPU steal). What is left is the run's own random I/O: 1% "
+        "of a million accounts reads each changed account, its active overlaps and its "
+        "partner keys once (about 65,000 index probes) and writes about 20,000 overlap rows, "
+        "three foreign keys checked for each new one; PostgreSQL pays 8-25 µs a probe "
+        "(EXPLAIN ANALYZE) for rows outside its 128 MB of shared buffers. The slowest stages "
         "are named with the figure."),
     ("sandbox_", "full scan"): (
         "The worst case: no SystemModstamp / hs_lastmodifieddate bound, so every one of the "
