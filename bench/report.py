@@ -190,7 +190,7 @@ def parse_matching(out: str) -> list[Target]:
                           r"data: (MET|NOT MET)  \((.*)\)$", line):
             targets.append(Target(f"full match on PostgreSQL <= 1.5x SQLite's ({size})",
                                   m.group(2), m.group(1) == "MET"))
-        if m := re.search(r"^incremental after (.*?): ([\d.]+) s", line):
+        if m := re.search(r"^incremental after (.*?): ([\d.]+) s  \(target", line):
             targets.append(Target(f"{engine}: incremental re-match after {m.group(1)} < 1 s",
                                   f"{m.group(2)} s", _num(m.group(2)) < 1))
             last = len(targets) - 1
