@@ -25,7 +25,7 @@ from sqlalchemy import (
     false,
 )
 
-from schema.models import Base, BigId
+from schema.models import Account, Base, BigId, Overlap
 
 WORK = MetaData()
 
@@ -39,6 +39,14 @@ def table_of(model: type[Base]) -> Table:
 
 def _temp(name: str, *items: Column[object] | Index) -> Table:
     return Table(name, WORK, *items, prefixes=["TEMPORARY"])
+
+
+def _copied(model: type[Base], *names: str) -> list[Column[object]]:
+    """Columns of `model`'s table as they are there (type, nullability), for a work table
+    that holds a copy of its rows: no type written twice. No keys and no defaults."""
+    table = table_of(model)
+    return [Column(name, table.c[name].type, nullable=table.c[name].nullable)
+            for name in names]
 
 
 def _id(name: str, *, primary_key: bool = False, nullable: bool = False) -> Column[object]:
@@ -57,17 +65,10 @@ SCOPE = _temp("ecosync_match_scope", _id("account_id", primary_key=True))
 # The scope's live accounts, read once: every rule of an incremental run joins from these
 # rows instead of probing the accounts table again (one primary-key lookup per scope account
 # and statement: six passes, a third of PostgreSQL's run at 1% of a million changed). The
-# columns the rules read, named as in `accounts`.
-SCOPED = _temp(
-    "ecosync_match_scoped",
-    _id("id", primary_key=True),
-    Column("source", String(32), nullable=False),
-    Column("external_id", String(64), nullable=False),
-    Column("name_key", String(255)),
-    Column("domain_key", String(255)),
-    Column("duns", String(16)),
-    Column("is_deleted", Boolean, nullable=False),
-)
+# columns the rules read, as in `accounts`.
+SCOPED = _temp("ecosync_match_scoped", _id("id", primary_key=True),
+               *_copied(Account, "source", "external_id", "name_key", "domain_key", "duns",
+                        "is_deleted"))
 # Every (account, partner account) pair some rule matched, before the strongest is chosen.
 CANDIDATES = _temp(
     "ecosync_match_candidates",
@@ -99,15 +100,9 @@ BEST = _temp(
 )
 # The scope's active overlaps, read once (an incremental run): the reconcile compares them
 # with BEST here instead of probing the overlaps table once per statement.
-ACTIVE = _temp(
-    "ecosync_match_active",
-    _id("id", primary_key=True),
-    _id("account_id"),
-    Column("partner_id", String(64), nullable=False),
-    _id("partner_account_id", nullable=True),
-    Column("population", String(20), nullable=False),
-    Index("ix_ecosync_match_active_pair", "account_id", "partner_id"),
-)
+ACTIVE = _temp("ecosync_match_active", _id("id", primary_key=True),
+               *_copied(Overlap, "account_id", "partner_id", "partner_account_id", "population"),
+               Index("ix_ecosync_match_active_pair", "account_id", "partner_id"))
 # Accounts whose visible overlap set changed: their owned fields must be recomputed.
 CHANGED = _temp("ecosync_match_changed", _id("account_id", primary_key=True))
 # Fuzzy blocks an incremental pass needs, with each block's range upper bound and the
